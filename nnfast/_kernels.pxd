@@ -1,0 +1,70 @@
+# Compiled kernels of nnfast: dense products, activations, losses, optimizer updates.
+#
+# Every kernel is `noexcept nogil`, works on raw C-contiguous buffers of one floating
+# type (float32 or float64 through the fused type `floating`) and checks nothing: the
+# Python layer (nnfast/kernels.py, nnfast/network.py) validates shapes and dtypes first.
+# Argument order: outputs first, then const inputs, then sizes.
+from cython cimport floating
+
+# Activation codes (must match nnfast/_spec.py: ACTIVATION_CODES).
+cdef enum:
+    ACT_IDENTITY = 0
+    ACT_SIGMOID = 1
+    ACT_TANH = 2
+    ACT_RELU = 3
+    ACT_LEAKY_RELU = 4
+    ACT_ELU = 5
+    ACT_MAXOUT = 6
+    ACT_SOFTMAX = 7
+
+# Loss codes (must match nnfast/_spec.py: LOSS_CODES).
+cdef enum:
+    LOSS_MSE = 0
+    LOSS_CROSS_ENTROPY = 1
+    LOSS_BINARY_CROSS_ENTROPY = 2
+
+# Activation parameters shared by every layer of a network.
+cdef struct ActParams:
+    double leaky_slope
+    double elu_alpha
+    Py_ssize_t pieces   # maxout pieces (1 for other activations)
+
+# ---- products -----------------------------------------------------------------------
+cdef void matvec(floating* y, const floating* A, const floating* x,
+                 Py_ssize_t m, Py_ssize_t n) noexcept nogil
+cdef void matmul(floating* C, const floating* A, const floating* B,
+                 Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, bint accumulate) noexcept nogil
+cdef void matmul_tn(floating* C, const floating* A, const floating* B,
+                    Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, bint accumulate) noexcept nogil
+cdef void matmul_nt(floating* C, const floating* A, const floating* B,
+                    Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, bint accumulate) noexcept nogil
+
+# ---- dense layer ----------------------------------------------------------------------
+cdef void dense_forward(floating* out, const floating* inp, const floating* W,
+                        const floating* b, Py_ssize_t n, Py_ssize_t n_in,
+                        Py_ssize_t n_out) noexcept nogil
+cdef void dense_backward(floating* dW, floating* db, floating* dinp, const floating* dout,
+                         const floating* inp, const floating* W, Py_ssize_t n,
+                         Py_ssize_t n_in, Py_ssize_t n_out, bint accumulate) noexcept nogil
+
+# ---- activations ----------------------------------------------------------------------
+cdef void activation_forward(int code, floating* A, const floating* Z, Py_ssize_t n,
+                             Py_ssize_t m, const ActParams* p) noexcept nogil
+cdef void activation_backward(int code, floating* dZ, const floating* Z, const floating* A,
+                              const floating* dA, Py_ssize_t n, Py_ssize_t m,
+                              const ActParams* p) noexcept nogil
+
+# ---- losses -------------------------------------------------------------------------
+cdef double loss_delta(int loss, int output_activation, floating* dZ, const floating* Z,
+                       const floating* A, const floating* Y, const floating* w,
+                       Py_ssize_t n, Py_ssize_t m, double inv_weight_sum,
+                       const ActParams* p) noexcept nogil
+cdef double l2_penalty(floating* grad, const floating* W, Py_ssize_t size,
+                       double l2) noexcept nogil
+
+# ---- optimizers -----------------------------------------------------------------------
+cdef void sgd_update(floating* params, floating* velocity, const floating* grad,
+                     Py_ssize_t size, double lr, double momentum, bint nesterov) noexcept nogil
+cdef void adam_update(floating* params, floating* m, floating* v, const floating* grad,
+                      Py_ssize_t size, double lr_t, double beta1, double beta2,
+                      double eps) noexcept nogil

@@ -1,0 +1,511 @@
+"""Compiled kernels: dense products, activations, losses and optimizer updates.
+
+All arrays are C-contiguous (row-major) raw buffers; shapes are given in each kernel's
+comment. Nothing here checks its input: nnfast/kernels.py and nnfast/network.py do.
+"""
+
+from cython cimport floating
+from libc.math cimport exp, expf, expm1, expm1f, fabs, fabsf, log, logf, log1p, log1pf
+from libc.math cimport sqrt, sqrtf, tanh, tanhf
+from libc.string cimport memset
+
+from nnfast._blas cimport gemm
+
+# Products with fewer multiply-adds than this run in the hand-written loops below; larger
+# ones go to BLAS, whose per-call overhead (~1 µs) and packing only pay off on bigger
+# blocks. Measured with benchmarks/bench_crossover.py (see the README).
+cdef Py_ssize_t BLAS_MIN_FLOPS = 32768
+
+
+# ---- scalar helpers: one source for float32 and float64 --------------------------------
+
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline floating _expm1(floating x) noexcept nogil:
+    if floating is float:
+        return expm1f(x)
+    else:
+        return expm1(x)
+
+
+cdef inline floating _log(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+
+cdef inline floating _log1p(floating x) noexcept nogil:
+    if floating is float:
+        return log1pf(x)
+    else:
+        return log1p(x)
+
+
+cdef inline floating _fabs(floating x) noexcept nogil:
+    if floating is float:
+        return fabsf(x)
+    else:
+        return fabs(x)
+
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef inline floating _tanh(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+
+cdef inline floating _sigmoid(floating z) noexcept nogil:
+    # exp of a non-positive number only: no overflow for any z, exact limits at ±inf.
+    cdef floating e
+    if z >= 0:
+        return 1 / (1 + _exp(-z))
+    e = _exp(z)
+    return e / (1 + e)
+
+
+# ---- products -------------------------------------------------------------------------
+
+cdef void matvec(floating* y, const floating* A, const floating* x,
+                 Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    """y = A @ x.   y (m,), A (m, n), x (n,)"""
+    cdef Py_ssize_t i, j
+    cdef double acc
+    cdef const floating* row
+    for i in range(m):
+        row = A + i * n
+        acc = 0
+        for j in range(n):
+            acc += row[j] * x[j]
+        y[i] = <floating>acc
+
+
+cdef inline bint _use_blas(Py_ssize_t m, Py_ssize_t k, Py_ssize_t n) noexcept nogil:
+    return m * k * n >= BLAS_MIN_FLOPS
+
+
+cdef void matmul(floating* C, const floating* A, const floating* B,
+                 Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, bint accumulate) noexcept nogil:
+    """C = A @ B  (C += A @ B when accumulate).   C (m, n), A (m, k), B (k, n)"""
+    cdef Py_ssize_t i, p, j
+    cdef floating a
+    cdef floating* c_row
+    cdef const floating* b_row
+    if _use_blas(m, k, n):
+        gemm(False, False, <int>m, <int>n, <int>k, <floating>1, A, <int>k, B, <int>n,
+             <floating>(1 if accumulate else 0), C, <int>n)
+        return
+    if not accumulate:
+        memset(C, 0, m * n * sizeof(floating))
+    # i-p-j order: the inner loop runs along rows of B and C, contiguous and vectorisable.
+    for i in range(m):
+        c_row = C + i * n
+        for p in range(k):
+            a = A[i * k + p]
+            b_row = B + p * n
+            for j in range(n):
+                c_row[j] += a * b_row[j]
+
+
+cdef void matmul_tn(floating* C, const floating* A, const floating* B,
+                    Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, bint accumulate) noexcept nogil:
+    """C = A.T @ B  (C += … when accumulate).   C (m, n), A (k, m), B (k, n)"""
+    cdef Py_ssize_t i, p, j
+    cdef floating a
+    cdef floating* c_row
+    cdef const floating* b_row
+    if _use_blas(m, k, n):
+        gemm(True, False, <int>m, <int>n, <int>k, <floating>1, A, <int>m, B, <int>n,
+             <floating>(1 if accumulate else 0), C, <int>n)
+        return
+    if not accumulate:
+        memset(C, 0, m * n * sizeof(floating))
+    for p in range(k):
+        b_row = B + p * n
+        for i in range(m):
+            a = A[p * m + i]
+            c_row = C + i * n
+            for j in range(n):
+                c_row[j] += a * b_row[j]
+
+
+cdef void matmul_nt(floating* C, const floating* A, const floating* B,
+                    Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, bint accumulate) noexcept nogil:
+    """C = A @ B.T  (C += … when accumulate).   C (m, n), A (m, k), B (n, k)"""
+    cdef Py_ssize_t i, p, j
+    cdef floating acc
+    cdef const floating* a_row
+    cdef const floating* b_row
+    if _use_blas(m, k, n):
+        gemm(False, True, <int>m, <int>n, <int>k, <floating>1, A, <int>k, B, <int>k,
+             <floating>(1 if accumulate else 0), C, <int>n)
+        return
+    for i in range(m):
+        a_row = A + i * k
+        for j in range(n):
+            b_row = B + j * k
+            acc = 0
+            for p in range(k):
+                acc += a_row[p] * b_row[p]
+            if accumulate:
+                C[i * n + j] += acc
+            else:
+                C[i * n + j] = acc
+
+
+# ---- dense layer ------------------------------------------------------------------------
+
+cdef void dense_forward(floating* out, const floating* inp, const floating* W,
+                        const floating* b, Py_ssize_t n, Py_ssize_t n_in,
+                        Py_ssize_t n_out) noexcept nogil:
+    """out = inp @ W + b.   out (n, n_out), inp (n, n_in), W (n_in, n_out), b (n_out,)"""
+    cdef Py_ssize_t i, j
+    for i in range(n):
+        for j in range(n_out):
+            out[i * n_out + j] = b[j]
+    matmul(out, inp, W, n, n_in, n_out, True)
+
+
+cdef void dense_backward(floating* dW, floating* db, floating* dinp, const floating* dout,
+                         const floating* inp, const floating* W, Py_ssize_t n,
+                         Py_ssize_t n_in, Py_ssize_t n_out, bint accumulate) noexcept nogil:
+    """dW (+)= inp.T @ dout;  db (+)= sum_rows(dout);  dinp = dout @ W.T (if dinp != NULL).
+
+    dW (n_in, n_out), db (n_out,), dinp (n, n_in), dout (n, n_out), inp (n, n_in),
+    W (n_in, n_out)
+    """
+    cdef Py_ssize_t i, j
+    matmul_tn(dW, inp, dout, n_in, n, n_out, accumulate)
+    if not accumulate:
+        memset(db, 0, n_out * sizeof(floating))
+    for i in range(n):
+        for j in range(n_out):
+            db[j] += dout[i * n_out + j]
+    if dinp != NULL:
+        matmul_nt(dinp, dout, W, n, n_out, n_in, False)
+
+
+# ---- activations --------------------------------------------------------------------------
+# Elementwise forward/backward pairs over `size` values; A is the forward output and dA the
+# gradient with respect to it. Backward may run in place (dZ == dA).
+
+cdef void sigmoid_forward(floating* A, const floating* Z, Py_ssize_t size) noexcept nogil:
+    """A = 1 / (1 + exp(-Z))"""
+    cdef Py_ssize_t i
+    for i in range(size):
+        A[i] = _sigmoid(Z[i])
+
+
+cdef void sigmoid_backward(floating* dZ, const floating* A, const floating* dA,
+                           Py_ssize_t size) noexcept nogil:
+    """dZ = dA * A * (1 - A)"""
+    cdef Py_ssize_t i
+    for i in range(size):
+        dZ[i] = dA[i] * A[i] * (1 - A[i])
+
+
+cdef void tanh_forward(floating* A, const floating* Z, Py_ssize_t size) noexcept nogil:
+    """A = tanh(Z)"""
+    cdef Py_ssize_t i
+    for i in range(size):
+        A[i] = _tanh(Z[i])
+
+
+cdef void tanh_backward(floating* dZ, const floating* A, const floating* dA,
+                        Py_ssize_t size) noexcept nogil:
+    """dZ = dA * (1 - A²)"""
+    cdef Py_ssize_t i
+    for i in range(size):
+        dZ[i] = dA[i] * (1 - A[i] * A[i])
+
+
+cdef void leaky_relu_forward(floating* A, const floating* Z, Py_ssize_t size,
+                             floating slope) noexcept nogil:
+    """A = Z if Z > 0 else slope * Z   (relu: slope = 0)"""
+    cdef Py_ssize_t i
+    for i in range(size):
+        A[i] = Z[i] if Z[i] > 0 else slope * Z[i]
+
+
+cdef void leaky_relu_backward(floating* dZ, const floating* Z, const floating* dA,
+                              Py_ssize_t size, floating slope) noexcept nogil:
+    """dZ = dA if Z > 0 else slope * dA   (relu: slope = 0)"""
+    cdef Py_ssize_t i
+    for i in range(size):
+        dZ[i] = dA[i] if Z[i] > 0 else slope * dA[i]
+
+
+cdef void elu_forward(floating* A, const floating* Z, Py_ssize_t size,
+                      floating alpha) noexcept nogil:
+    """A = Z if Z >= 0 else alpha * (exp(Z) - 1)"""
+    cdef Py_ssize_t i
+    for i in range(size):
+        A[i] = Z[i] if Z[i] >= 0 else alpha * _expm1(Z[i])
+
+
+cdef void elu_backward(floating* dZ, const floating* Z, const floating* A,
+                       const floating* dA, Py_ssize_t size, floating alpha) noexcept nogil:
+    """dZ = dA if Z >= 0 else dA * (A + alpha)   (A + alpha = alpha * exp(Z))"""
+    cdef Py_ssize_t i
+    for i in range(size):
+        dZ[i] = dA[i] if Z[i] >= 0 else dA[i] * (A[i] + alpha)
+
+
+cdef void maxout_forward(floating* A, const floating* Z, Py_ssize_t rows,
+                         Py_ssize_t pieces) noexcept nogil:
+    """A[r] = max_p Z[r, p].   A (rows,), Z (rows, pieces); rows = n * n_out"""
+    cdef Py_ssize_t r, p
+    cdef floating best
+    for r in range(rows):
+        best = Z[r * pieces]
+        for p in range(1, pieces):
+            if Z[r * pieces + p] > best:
+                best = Z[r * pieces + p]
+        A[r] = best
+
+
+cdef void maxout_backward(floating* dZ, const floating* Z, const floating* dA,
+                          Py_ssize_t rows, Py_ssize_t pieces) noexcept nogil:
+    """dZ[r, p] = dA[r] for the first p where Z[r, p] is largest, 0 elsewhere."""
+    cdef Py_ssize_t r, p, best
+    cdef floating g
+    for r in range(rows):
+        best = 0
+        for p in range(1, pieces):
+            if Z[r * pieces + p] > Z[r * pieces + best]:
+                best = p
+        g = dA[r]  # read before writing: dZ may not alias dA here (shapes differ)
+        for p in range(pieces):
+            dZ[r * pieces + p] = g if p == best else 0
+
+
+cdef void softmax_forward(floating* A, const floating* Z, Py_ssize_t n,
+                          Py_ssize_t m) noexcept nogil:
+    """A[i] = exp(Z[i] - max Z[i]) / sum(exp(Z[i] - max Z[i])).   A, Z (n, m)"""
+    cdef Py_ssize_t i, j
+    cdef floating zmax, total
+    cdef const floating* z
+    cdef floating* a
+    for i in range(n):
+        z = Z + i * m
+        a = A + i * m
+        zmax = z[0]
+        for j in range(1, m):
+            if z[j] > zmax:
+                zmax = z[j]
+        total = 0
+        for j in range(m):
+            a[j] = _exp(z[j] - zmax)
+            total += a[j]
+        for j in range(m):
+            a[j] = a[j] / total
+
+
+cdef void softmax_backward(floating* dZ, const floating* A, const floating* dA,
+                           Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    """dZ[i] = A[i] * (dA[i] - <dA[i], A[i]>).   dZ, A, dA (n, m)"""
+    cdef Py_ssize_t i, j
+    cdef double dot
+    for i in range(n):
+        dot = 0
+        for j in range(m):
+            dot += dA[i * m + j] * A[i * m + j]
+        for j in range(m):
+            dZ[i * m + j] = A[i * m + j] * (dA[i * m + j] - <floating>dot)
+
+
+cdef void activation_forward(int code, floating* A, const floating* Z, Py_ssize_t n,
+                             Py_ssize_t m, const ActParams* p) noexcept nogil:
+    """A = f(Z).   A (n, m); Z (n, m), or (n, m, pieces) for maxout"""
+    cdef Py_ssize_t i, size = n * m
+    if code == ACT_IDENTITY:
+        if A != Z:
+            for i in range(size):
+                A[i] = Z[i]
+    elif code == ACT_SIGMOID:
+        sigmoid_forward(A, Z, size)
+    elif code == ACT_TANH:
+        tanh_forward(A, Z, size)
+    elif code == ACT_RELU:
+        leaky_relu_forward(A, Z, size, <floating>0)
+    elif code == ACT_LEAKY_RELU:
+        leaky_relu_forward(A, Z, size, <floating>p.leaky_slope)
+    elif code == ACT_ELU:
+        elu_forward(A, Z, size, <floating>p.elu_alpha)
+    elif code == ACT_MAXOUT:
+        maxout_forward(A, Z, size, p.pieces)
+    elif code == ACT_SOFTMAX:
+        softmax_forward(A, Z, n, m)
+
+
+cdef void activation_backward(int code, floating* dZ, const floating* Z, const floating* A,
+                              const floating* dA, Py_ssize_t n, Py_ssize_t m,
+                              const ActParams* p) noexcept nogil:
+    """dZ = dA * f'(Z).   dA, A (n, m); dZ, Z (n, m), or (n, m, pieces) for maxout"""
+    cdef Py_ssize_t i, size = n * m
+    if code == ACT_IDENTITY:
+        if dZ != dA:
+            for i in range(size):
+                dZ[i] = dA[i]
+    elif code == ACT_SIGMOID:
+        sigmoid_backward(dZ, A, dA, size)
+    elif code == ACT_TANH:
+        tanh_backward(dZ, A, dA, size)
+    elif code == ACT_RELU:
+        leaky_relu_backward(dZ, Z, dA, size, <floating>0)
+    elif code == ACT_LEAKY_RELU:
+        leaky_relu_backward(dZ, Z, dA, size, <floating>p.leaky_slope)
+    elif code == ACT_ELU:
+        elu_backward(dZ, Z, A, dA, size, <floating>p.elu_alpha)
+    elif code == ACT_MAXOUT:
+        maxout_backward(dZ, Z, dA, size, p.pieces)
+    elif code == ACT_SOFTMAX:
+        softmax_backward(dZ, A, dA, n, m)
+
+
+# ---- losses -----------------------------------------------------------------------------
+# Each returns the weighted mean loss and writes dZ, the gradient of that mean with respect
+# to the output layer's pre-activation Z. w (n,) are sample weights (NULL: all ones) and
+# inv_weight_sum = 1 / sum(w) (0 when the weights sum to zero: no data term).
+# Sums run in double, also for float32 data.
+
+cdef double mse_delta(floating* dZ, const floating* Z, const floating* A, const floating* Y,
+                      const floating* w, Py_ssize_t n, Py_ssize_t m, double inv_weight_sum,
+                      int output_activation, const ActParams* p) noexcept nogil:
+    """L = sum_i w_i sum_j (A_ij - Y_ij)² / (S m);  dA = 2 w_i (A_ij - Y_ij) / (S m) → dZ"""
+    cdef Py_ssize_t i, j
+    cdef double total = 0, row, d
+    cdef double scale = inv_weight_sum / m
+    cdef double wi
+    for i in range(n):
+        wi = w[i] if w != NULL else 1.0
+        row = 0
+        for j in range(m):
+            d = A[i * m + j] - Y[i * m + j]
+            row += d * d
+            dZ[i * m + j] = <floating>(2 * wi * scale * d)
+        total += wi * row
+    activation_backward(output_activation, dZ, Z, A, dZ, n, m, p)
+    return total * scale
+
+
+cdef double softmax_cross_entropy_delta(floating* dZ, const floating* Z, const floating* A,
+                                        const floating* Y, const floating* w, Py_ssize_t n,
+                                        Py_ssize_t m, double inv_weight_sum) noexcept nogil:
+    """L = sum_i w_i sum_j Y_ij (logsumexp(Z_i) - Z_ij) / S;
+    dZ_ij = w_i (A_ij sum_k Y_ik - Y_ij) / S"""
+    cdef Py_ssize_t i, j
+    cdef double total = 0, row, y_sum, zmax, expsum, lse, wi
+    cdef const floating* z
+    for i in range(n):
+        wi = (w[i] if w != NULL else 1.0) * inv_weight_sum
+        z = Z + i * m
+        zmax = z[0]
+        for j in range(1, m):
+            if z[j] > zmax:
+                zmax = z[j]
+        expsum = 0
+        y_sum = 0
+        for j in range(m):
+            expsum += exp(z[j] - zmax)
+            y_sum += Y[i * m + j]
+        lse = zmax + log(expsum)
+        row = 0
+        for j in range(m):
+            row += Y[i * m + j] * (lse - z[j])
+            dZ[i * m + j] = <floating>(wi * (A[i * m + j] * y_sum - Y[i * m + j]))
+        total += wi * row
+    return total
+
+
+cdef double sigmoid_binary_cross_entropy_delta(floating* dZ, const floating* Z,
+                                               const floating* A, const floating* Y,
+                                               const floating* w, Py_ssize_t n, Py_ssize_t m,
+                                               double inv_weight_sum) noexcept nogil:
+    """L = sum_ij w_i (max(z, 0) - y z + log(1 + exp(-|z|))) / (S m);
+    dZ_ij = w_i (A_ij - Y_ij) / (S m)"""
+    cdef Py_ssize_t i, j
+    cdef double total = 0, row, z, y, wi
+    cdef double scale = inv_weight_sum / m
+    for i in range(n):
+        wi = (w[i] if w != NULL else 1.0) * scale
+        row = 0
+        for j in range(m):
+            z = Z[i * m + j]
+            y = Y[i * m + j]
+            # log(1 + e^z) - y z written so that no exponential can overflow.
+            row += (z if z > 0 else 0) - y * z + log1p(exp(-fabs(z)))
+            dZ[i * m + j] = <floating>(wi * (A[i * m + j] - y))
+        total += wi * row
+    return total
+
+
+cdef double loss_delta(int loss, int output_activation, floating* dZ, const floating* Z,
+                       const floating* A, const floating* Y, const floating* w,
+                       Py_ssize_t n, Py_ssize_t m, double inv_weight_sum,
+                       const ActParams* p) noexcept nogil:
+    """Weighted mean loss of the output layer; writes dZ = dL/dZ.   all (n, m); w (n,)"""
+    if loss == LOSS_CROSS_ENTROPY:
+        return softmax_cross_entropy_delta(dZ, Z, A, Y, w, n, m, inv_weight_sum)
+    if loss == LOSS_BINARY_CROSS_ENTROPY:
+        return sigmoid_binary_cross_entropy_delta(dZ, Z, A, Y, w, n, m, inv_weight_sum)
+    return mse_delta(dZ, Z, A, Y, w, n, m, inv_weight_sum, output_activation, p)
+
+
+cdef double l2_penalty(floating* grad, const floating* W, Py_ssize_t size,
+                       double l2) noexcept nogil:
+    """grad += l2 * W; returns 0.5 * l2 * sum(W²)"""
+    cdef Py_ssize_t i
+    cdef double total = 0
+    cdef floating l2f = <floating>l2
+    for i in range(size):
+        total += <double>W[i] * W[i]
+        grad[i] += l2f * W[i]
+    return 0.5 * l2 * total
+
+
+# ---- optimizers ---------------------------------------------------------------------------
+
+cdef void sgd_update(floating* params, floating* velocity, const floating* grad,
+                     Py_ssize_t size, double lr, double momentum, bint nesterov) noexcept nogil:
+    """v = momentum v - lr g;  params += (momentum v - lr g) if nesterov else v"""
+    cdef Py_ssize_t i
+    cdef floating lrf = <floating>lr, mu = <floating>momentum
+    if nesterov:
+        for i in range(size):
+            velocity[i] = mu * velocity[i] - lrf * grad[i]
+            params[i] += mu * velocity[i] - lrf * grad[i]
+    else:
+        for i in range(size):
+            velocity[i] = mu * velocity[i] - lrf * grad[i]
+            params[i] += velocity[i]
+
+
+cdef void adam_update(floating* params, floating* m, floating* v, const floating* grad,
+                      Py_ssize_t size, double lr_t, double beta1, double beta2,
+                      double eps) noexcept nogil:
+    """m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g²;  params -= lr_t m / (sqrt(v) + eps)
+
+    lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) carries the bias correction (scikit-learn's form).
+    """
+    cdef Py_ssize_t i
+    cdef floating b1 = <floating>beta1, b2 = <floating>beta2
+    cdef floating c1 = <floating>(1 - beta1), c2 = <floating>(1 - beta2)
+    cdef floating lr = <floating>lr_t, e = <floating>eps
+    for i in range(size):
+        m[i] = b1 * m[i] + c1 * grad[i]
+        v[i] = b2 * v[i] + c2 * grad[i] * grad[i]
+        params[i] -= lr * m[i] / (_sqrt(v[i]) + e)

@@ -1,0 +1,42 @@
+# Forward and backward passes over a stack of dense layers, on raw buffers.
+from cython cimport floating
+
+from nnfast._kernels cimport ActParams
+
+
+cdef struct Layer:
+    Py_ssize_t n_in
+    Py_ssize_t n_out
+    Py_ssize_t width        # pre-activation columns: n_out * pieces (maxout), else n_out
+    Py_ssize_t w_offset     # W (n_in, width) starts here in the flat parameter buffer
+    Py_ssize_t b_offset     # b (width,) starts here
+    Py_ssize_t z_offset     # Z (rows, width) starts at ws + rows * z_offset
+    Py_ssize_t a_offset     # A (rows, n_out) starts at ws + rows * a_offset (== z for identity)
+    int activation
+
+
+cdef struct NetLayout:
+    Layer* layers
+    Py_ssize_t n_layers
+    Py_ssize_t n_in
+    Py_ssize_t n_out
+    Py_ssize_t n_params
+    Py_ssize_t scratch_offset   # two scratch blocks (rows, max_width) for backward
+    Py_ssize_t max_width
+    Py_ssize_t ws_per_row       # workspace elements needed per batch row
+    ActParams act
+
+
+cdef class Layout:
+    """The C layer table of one network, built once from its NetworkSpec."""
+    cdef NetLayout c
+    cdef readonly object spec
+
+
+cdef floating* network_forward(const NetLayout* net, const floating* params,
+                               const floating* X, Py_ssize_t n, Py_ssize_t rows,
+                               floating* ws) noexcept nogil
+cdef double network_loss_grad(const NetLayout* net, const floating* params,
+                              const floating* X, const floating* Y, const floating* w,
+                              Py_ssize_t n, Py_ssize_t rows, double inv_weight_sum, int loss,
+                              floating* grad, bint accumulate, floating* ws) noexcept nogil

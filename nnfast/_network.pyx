@@ -1,0 +1,189 @@
+"""Forward and backward passes over a layer stack, and the Python entry points to them.
+
+A workspace for up to `rows` samples holds, per layer, Z (rows, width) and A (rows, n_out)
+(A shares Z's memory for identity layers), then two scratch blocks (rows, max_width) that
+carry dA and dZ down the stack during backward. Prediction and loss_and_grad run over the
+data in chunks of CHUNK_ROWS so that their workspace stays small for any n.
+"""
+
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cython cimport floating
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+from nnfast._kernels cimport (
+    ACT_IDENTITY,
+    activation_backward,
+    activation_forward,
+    dense_backward,
+    dense_forward,
+    loss_delta,
+)
+
+import numpy as np
+
+from nnfast._spec import ACTIVATION_CODES
+
+cdef Py_ssize_t CHUNK_ROWS = 1024
+
+
+cdef class Layout:
+    """C layer table for a :class:`nnfast._spec.NetworkSpec` (kept alive by the MLP)."""
+
+    def __cinit__(self, spec):
+        cdef Py_ssize_t i, per_row = 0, max_width = 0
+        cdef Layer* layer
+        self.spec = spec
+        n_layers = len(spec.layers)
+        self.c.layers = <Layer*>PyMem_Malloc(n_layers * sizeof(Layer))
+        if self.c.layers == NULL:
+            raise MemoryError()
+        self.c.n_layers = n_layers
+        for i, ls in enumerate(spec.layers):
+            layer = &self.c.layers[i]
+            layer.n_in = ls.n_in
+            layer.n_out = ls.n_out
+            layer.width = ls.width
+            layer.w_offset = ls.w_offset
+            layer.b_offset = ls.b_offset
+            layer.activation = ACTIVATION_CODES[ls.activation]
+            layer.z_offset = per_row
+            per_row += ls.width
+            if layer.activation == ACT_IDENTITY:
+                layer.a_offset = layer.z_offset
+            else:
+                layer.a_offset = per_row
+                per_row += ls.n_out
+            max_width = max(max_width, ls.width, ls.n_in)
+        self.c.n_in = spec.n_in
+        self.c.n_out = spec.n_out
+        self.c.n_params = spec.n_params
+        self.c.max_width = max_width
+        self.c.scratch_offset = per_row
+        self.c.ws_per_row = per_row + 2 * max_width
+        self.c.act.leaky_slope = spec.leaky_slope
+        self.c.act.elu_alpha = spec.elu_alpha
+        self.c.act.pieces = spec.maxout_pieces
+
+    def __dealloc__(self):
+        PyMem_Free(self.c.layers)
+
+    @property
+    def workspace_per_row(self):
+        """Workspace elements one batch row needs (Z and A of every layer, two scratch rows)."""
+        return self.c.ws_per_row
+
+
+cdef floating* network_forward(const NetLayout* net, const floating* params,
+                               const floating* X, Py_ssize_t n, Py_ssize_t rows,
+                               floating* ws) noexcept nogil:
+    """Forward pass of n <= rows samples; returns a pointer to the output A (n, n_out).
+
+    X (n, n_in); ws holds rows * net.ws_per_row elements.
+    """
+    cdef Py_ssize_t l
+    cdef const Layer* layer
+    cdef const floating* inp = X
+    cdef floating* Z
+    cdef floating* A = NULL
+    for l in range(net.n_layers):
+        layer = &net.layers[l]
+        Z = ws + rows * layer.z_offset
+        A = ws + rows * layer.a_offset
+        dense_forward(Z, inp, params + layer.w_offset, params + layer.b_offset,
+                      n, layer.n_in, layer.width)
+        activation_forward(layer.activation, A, Z, n, layer.n_out, &net.act)
+        inp = A
+    return A
+
+
+cdef double network_loss_grad(const NetLayout* net, const floating* params,
+                              const floating* X, const floating* Y, const floating* w,
+                              Py_ssize_t n, Py_ssize_t rows, double inv_weight_sum, int loss,
+                              floating* grad, bint accumulate, floating* ws) noexcept nogil:
+    """Forward, loss and backward of n <= rows samples; returns the data loss (no l2).
+
+    grad (n_params,) receives dL/dparams (added to it when accumulate). X (n, n_in),
+    Y (n, n_out), w (n,) or NULL; inv_weight_sum = 1 / (sum of the weights of the whole
+    data set this call is a chunk of).
+    """
+    cdef Py_ssize_t l
+    cdef const Layer* layer
+    cdef const Layer* below
+    cdef floating* out = network_forward(net, params, X, n, rows, ws)
+    cdef floating* dZ = ws + rows * net.scratch_offset
+    cdef floating* dA = dZ + rows * net.max_width
+    cdef const floating* inp
+    layer = &net.layers[net.n_layers - 1]
+    cdef double value = loss_delta(loss, layer.activation, dZ, ws + rows * layer.z_offset,
+                                   out, Y, w, n, layer.n_out, inv_weight_sum, &net.act)
+    for l in range(net.n_layers - 1, -1, -1):
+        layer = &net.layers[l]
+        if l > 0:
+            below = &net.layers[l - 1]
+            inp = ws + rows * below.a_offset
+        else:
+            inp = X
+        dense_backward(grad + layer.w_offset, grad + layer.b_offset,
+                       dA if l > 0 else NULL, dZ, inp, params + layer.w_offset,
+                       n, layer.n_in, layer.width, accumulate)
+        if l > 0:
+            activation_backward(below.activation, dZ, ws + rows * below.z_offset,
+                                ws + rows * below.a_offset, dA, n, below.n_out, &net.act)
+    return value
+
+
+# ---- Python entry points (inputs validated by nnfast.network) ---------------------------
+
+def predict(Layout layout, const floating[::1] params, const floating[:, ::1] X,
+            floating[:, ::1] out):
+    """out = network(X), in chunks of CHUNK_ROWS rows.   X (n, n_in), out (n, n_out)"""
+    cdef const NetLayout* net = &layout.c
+    cdef Py_ssize_t n = X.shape[0], start, rows = min(n, CHUNK_ROWS), size
+    cdef floating* ws
+    cdef floating* result
+    if n == 0:
+        return
+    ws = <floating*>malloc(rows * net.ws_per_row * sizeof(floating))
+    if ws == NULL:
+        raise MemoryError("nnfast: cannot allocate the prediction workspace")
+    with nogil:
+        start = 0
+        while start < n:
+            size = min(rows, n - start)
+            result = network_forward(net, &params[0], &X[start, 0], size, rows, ws)
+            memcpy(&out[start, 0], result, size * net.n_out * sizeof(floating))
+            start += size
+    free(ws)
+
+
+def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, ::1] X,
+                  const floating[:, ::1] Y, const floating[::1] w, int loss,
+                  double inv_weight_sum, floating[::1] grad):
+    """Data loss of (X, Y) and its gradient written to grad (l2 not included).
+
+    X (n, n_in), Y (n, n_out), w (n,) or None, grad (n_params,).
+    """
+    cdef const NetLayout* net = &layout.c
+    cdef Py_ssize_t n = X.shape[0], start, rows = min(n, CHUNK_ROWS), size
+    cdef floating* ws
+    cdef const floating* w_ptr = NULL
+    cdef double total = 0
+    cdef bint weighted = w is not None
+    if n == 0:
+        raise ValueError("X: expected at least one sample, got 0 rows")
+    ws = <floating*>malloc(rows * net.ws_per_row * sizeof(floating))
+    if ws == NULL:
+        raise MemoryError("nnfast: cannot allocate the gradient workspace")
+    with nogil:
+        start = 0
+        while start < n:
+            size = min(rows, n - start)
+            if weighted:
+                w_ptr = &w[start]
+            total += network_loss_grad(net, &params[0], &X[start, 0], &Y[start, 0], w_ptr,
+                                       size, rows, inv_weight_sum, loss, &grad[0],
+                                       start > 0, ws)
+            start += size
+    free(ws)
+    return total

@@ -1,0 +1,507 @@
+"""The nnfast multi-layer perceptron in plain NumPy: the test oracle and the benchmark baseline.
+
+Everything the compiled library computes — activations and their derivatives, losses and
+their output deltas, dense layers, backpropagation, the SGD and Adam updates and the epoch
+loop of ``fit`` — is written here once more as short, vectorised NumPy, following the same
+definitions (see ``API.md``) so that the compiled kernels and drivers can be checked against
+it, and so that benchmarks compare nnfast with what a good NumPy programmer would write.
+
+The network structure, the flat parameter layout and the initial weights come from
+:mod:`nnfast._spec`, shared with :class:`nnfast.MLP`: a reference network and a compiled one
+built with the same arguments and seed hold the same parameters.
+
+All arithmetic happens in the dtype of the network (float32 or float64); inputs are cast
+once with ``np.asarray(..., dtype)``. Validation is deliberately light: this module trusts
+its inputs (unknown names still raise ``ValueError``).
+
+Shapes: ``n`` samples, ``n_in`` inputs, ``n_out`` outputs of a layer, ``k`` maxout pieces,
+``width = n_out * k`` pre-activation columns (``k = 1`` except for maxout).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nnfast._history import History
+from nnfast._spec import build_spec, check_dtype, check_seed
+
+__all__ = [
+    "MLP",
+    "activation_forward",
+    "activation_backward",
+    "loss_and_delta",
+    "sgd_update",
+    "adam_update",
+    "matmul",
+    "matvec",
+    "dense_forward",
+]
+
+_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "softmax")
+# The output activation each loss is defined with (mse works with any of them).
+_LOSS_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}
+
+
+# --------------------------------------------------------------------------------------
+# Dense products
+# --------------------------------------------------------------------------------------
+
+
+def matmul(A, B):
+    """Matrix product ``A @ B``: ``(m, k) @ (k, n) -> (m, n)``."""
+    return np.matmul(A, B)
+
+
+def matvec(A, x):
+    """Matrix-vector product ``A @ x``: ``(m, k) @ (k,) -> (m,)``."""
+    return np.matmul(A, x)
+
+
+def dense_forward(X, W, b, activation, leaky_slope=0.1, elu_alpha=1.0):
+    """One dense layer ``f(X @ W + b)``.
+
+    ``X`` is ``(n, n_in)``, ``W`` is ``(n_in, n_out)`` and ``b`` ``(n_out,)``; for maxout ``W``
+    is ``(n_in, n_out, k)`` and ``b`` ``(n_out, k)``, and the result is the maximum over the
+    ``k`` pieces. Returns ``(n, n_out)``.
+    """
+    n_in = W.shape[0]
+    Z = X @ W.reshape(n_in, -1)
+    Z += b.reshape(-1)
+    if activation == "maxout":
+        Z = Z.reshape(Z.shape[:-1] + W.shape[1:])  # (n, n_out, k)
+    return activation_forward(activation, Z, leaky_slope=leaky_slope, elu_alpha=elu_alpha)
+
+
+# --------------------------------------------------------------------------------------
+# Activations: forward and backward side by side
+# --------------------------------------------------------------------------------------
+
+
+def _check_activation(name):
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"activation: expected one of {_ACTIVATIONS}, got {name!r}")
+
+
+def activation_forward(name, Z, leaky_slope=0.1, elu_alpha=1.0):
+    """Apply the activation ``name`` to the pre-activations ``Z`` and return ``A``.
+
+    Element-wise for every name except ``softmax`` (over the last axis, max-subtracted) and
+    ``maxout``, where ``Z`` is ``(..., n_out, k)`` and ``A = Z.max(axis=-1)`` is ``(..., n_out)``.
+    ``identity`` returns ``Z`` itself (no copy).
+    """
+    _check_activation(name)
+    if name == "identity":
+        return Z
+    if name == "sigmoid":
+        # 1 / (1 + e^-z) for z >= 0 and e^z / (1 + e^z) for z < 0: with e = exp(-|z|) <= 1
+        # neither branch can overflow, even at z = +-inf.
+        e = np.exp(-np.abs(Z))
+        d = 1 + e
+        return np.where(Z >= 0, 1 / d, e / d)
+    if name == "tanh":
+        return np.tanh(Z)
+    if name == "relu":
+        return np.maximum(Z, 0)
+    if name == "leaky_relu":
+        return np.where(Z > 0, Z, float(leaky_slope) * Z)
+    if name == "elu":
+        # expm1 only sees z <= 0, so large positive z cannot overflow.
+        return np.where(Z >= 0, Z, float(elu_alpha) * np.expm1(np.minimum(Z, 0)))
+    if name == "maxout":
+        return Z.max(axis=-1)
+    # softmax: subtracting the row maximum keeps exp in [0, 1].
+    E = np.exp(Z - Z.max(axis=-1, keepdims=True))
+    E /= E.sum(axis=-1, keepdims=True)
+    return E
+
+
+def activation_backward(name, Z, A, dA, leaky_slope=0.1, elu_alpha=1.0):
+    """Return ``dZ``, the gradient with respect to ``Z``, given ``dA`` for ``A = f(Z)``.
+
+    ``A`` is the output of :func:`activation_forward` for ``Z``. For ``maxout`` ``Z`` is
+    ``(..., n_out, k)`` and ``dA`` ``(..., n_out)``: the gradient goes to the first piece that
+    attains the maximum (``np.argmax``), the other pieces get 0. ``identity`` returns ``dA``
+    itself.
+    """
+    _check_activation(name)
+    if name == "identity":
+        return dA
+    if name == "sigmoid":
+        return dA * A * (1 - A)
+    if name == "tanh":
+        return dA * (1 - A * A)
+    if name == "relu":
+        return np.where(Z > 0, dA, 0)
+    if name == "leaky_relu":
+        return np.where(Z > 0, dA, float(leaky_slope) * dA)
+    if name == "elu":
+        # For z < 0, d/dz alpha * (e^z - 1) = alpha * e^z = A + alpha.
+        return np.where(Z >= 0, dA, dA * (A + float(elu_alpha)))
+    if name == "maxout":
+        dZ = np.zeros_like(Z)
+        winner = Z.argmax(axis=-1)[..., np.newaxis]
+        np.put_along_axis(dZ, winner, dA[..., np.newaxis], axis=-1)
+        return dZ
+    # softmax: dZ = J^T dA with J = diag(A) - A A^T, applied row by row.
+    return A * (dA - (dA * A).sum(axis=-1, keepdims=True))
+
+
+# --------------------------------------------------------------------------------------
+# Losses
+# --------------------------------------------------------------------------------------
+
+
+def _check_loss(loss, output_activation):
+    if loss not in ("mse", "cross_entropy", "binary_cross_entropy"):
+        raise ValueError(
+            "loss: expected one of ('mse', 'cross_entropy', 'binary_cross_entropy'), "
+            f"got {loss!r}"
+        )
+    needed = _LOSS_OUTPUT.get(loss)
+    if needed is not None and output_activation != needed:
+        raise ValueError(
+            f"loss: {loss!r} needs output_activation={needed!r}, got {output_activation!r}"
+        )
+
+
+def _weights(sample_weight, n, dtype):
+    """Return ``(w, S)``: the weights as an ``(n, 1)`` column (None when unweighted), and their sum."""
+    if sample_weight is None:
+        return None, n
+    w = np.asarray(sample_weight, dtype=dtype)
+    return w[:, np.newaxis], w.sum()
+
+
+def _weighted_total(per_sample, w):
+    """``Σ_i w_i per_sample_i`` (plain sum when unweighted)."""
+    if w is None:
+        return per_sample.sum()
+    return w[:, 0] @ per_sample
+
+
+def _data_loss(loss, Z, A, Y, w, S):
+    """The (weighted) data loss of ``Z, A`` against ``Y``, as a float; ``S > 0``."""
+    m = Z.shape[1]
+    if loss == "mse":
+        diff = A - Y
+        per_sample = (diff * diff).sum(axis=1)
+        return float(_weighted_total(per_sample, w) / (S * m))
+    if loss == "cross_entropy":
+        # log softmax(z) = z - max - log Σ exp(z - max): finite for any finite z.
+        shifted = Z - Z.max(axis=1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        per_sample = -(Y * logp).sum(axis=1)
+        return float(_weighted_total(per_sample, w) / S)
+    # binary_cross_entropy from the logits: -y log σ(z) - (1 - y) log(1 - σ(z))
+    # = max(z, 0) - y z + log(1 + e^-|z|), with no log of 0 and no overflow.
+    ell = np.maximum(Z, 0) - Y * Z + np.log1p(np.exp(-np.abs(Z)))
+    return float(_weighted_total(ell.sum(axis=1), w) / (S * m))
+
+
+def loss_and_delta(loss, output_activation, Z, A, Y, sample_weight=None,
+                   leaky_slope=0.1, elu_alpha=1.0):
+    """Return ``(loss_value, dZ)`` for the output layer.
+
+    ``Z`` and ``A = f(Z)`` are the output layer's pre-activations and activations, ``Y`` the
+    targets as a float array of the same shape ``(n, m)`` (rows of class probabilities for
+    ``cross_entropy``), ``sample_weight`` ``(n,)`` or None (all ones). With ``S = Σ w_i``:
+
+    - ``mse``: ``Σ_i w_i Σ_j (A_ij - Y_ij)² / (S m)``;
+    - ``cross_entropy`` (softmax output): ``Σ_i w_i (-Σ_j Y_ij log softmax(Z)_ij) / S``,
+      ``dZ_ij = w_i (A_ij Σ_k Y_ik - Y_ij) / S``;
+    - ``binary_cross_entropy`` (sigmoid output): mean over samples and outputs of
+      ``max(z, 0) - y z + log(1 + e^-|z|)``, ``dZ_ij = w_i (A_ij - Y_ij) / (S m)``.
+
+    ``dZ`` is the gradient of the loss with respect to ``Z``. When ``S == 0`` the loss is 0.0
+    and ``dZ`` is zeros.
+    """
+    _check_loss(loss, output_activation)
+    n, m = Z.shape
+    w, S = _weights(sample_weight, n, Z.dtype)
+    if S == 0:
+        return 0.0, np.zeros_like(Z)
+    value = _data_loss(loss, Z, A, Y, w, S)
+    if loss == "mse":
+        dA = (A - Y) * (2 / (S * m))
+        if w is not None:
+            dA *= w
+        dZ = activation_backward(output_activation, Z, A, dA,
+                                 leaky_slope=leaky_slope, elu_alpha=elu_alpha)
+    elif loss == "cross_entropy":
+        # Softmax and cross-entropy together: the Jacobian product collapses to A Σ_k Y_k - Y.
+        dZ = A * Y.sum(axis=1, keepdims=True) - Y
+        dZ *= (1 / S) if w is None else w / S
+    else:
+        # Sigmoid and binary cross-entropy together: dZ = A - Y.
+        dZ = A - Y
+        dZ *= (1 / (S * m)) if w is None else w / (S * m)
+    return value, dZ
+
+
+# --------------------------------------------------------------------------------------
+# Optimizer updates (scikit-learn's rules), in place over flat buffers
+# --------------------------------------------------------------------------------------
+
+
+def sgd_update(params, velocity, grad, lr, momentum, nesterov):
+    """One SGD step in place: ``v = momentum v - lr g``; ``params += momentum v - lr g``
+    with Nesterov momentum, else ``params += v``."""
+    lr, momentum = float(lr), float(momentum)  # Python floats keep float32 buffers float32
+    velocity *= momentum
+    velocity -= lr * grad
+    if nesterov:
+        params += momentum * velocity - lr * grad
+    else:
+        params += velocity
+
+
+def adam_update(params, m, v, grad, t, lr, beta1, beta2, eps):
+    """One Adam step in place; ``t`` is the step number, starting at 1.
+
+    ``lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t)``; ``m = beta1 m + (1 - beta1) g``;
+    ``v = beta2 v + (1 - beta2) g²``; ``params -= lr_t m / (sqrt(v) + eps)``.
+    """
+    # Python floats keep float32 buffers float32 (a NumPy float64 scalar would promote them).
+    lr, beta1, beta2, eps = float(lr), float(beta1), float(beta2), float(eps)
+    lr_t = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+    m *= beta1
+    m += (1 - beta1) * grad
+    v *= beta2
+    v += (1 - beta2) * np.square(grad)
+    params -= lr_t * m / (np.sqrt(v) + eps)
+
+
+# --------------------------------------------------------------------------------------
+# The network
+# --------------------------------------------------------------------------------------
+
+
+class MLP:
+    """A multi-layer perceptron in NumPy, with the structure and weights of :class:`nnfast.MLP`.
+
+    Parameters are those of :class:`nnfast.MLP`; ``params`` (optional, 1-D of length
+    ``n_params``) replaces the initial weights with a copy of the given ones. The random
+    generator built from ``seed`` advances exactly as if the initial weights were drawn even
+    when ``params`` is given, so shuffling in :meth:`fit` is the same as for a network built
+    from that seed.
+    """
+
+    def __init__(self, layer_sizes, activation="tanh", output_activation="identity",
+                 dtype="float64", seed=None, leaky_slope=0.1, elu_alpha=1.0, maxout_pieces=2,
+                 params=None):
+        self.spec = build_spec(layer_sizes, activation, output_activation,
+                               leaky_slope, elu_alpha, maxout_pieces)
+        self.dtype = check_dtype(dtype)
+        self._rng = check_seed(seed)
+        initial = self.spec.init_params(self._rng, self.dtype)
+        if params is not None:
+            initial = np.array(params, dtype=self.dtype, order="C", copy=True)
+            if initial.shape != (self.spec.n_params,):
+                raise ValueError(
+                    f"params: expected a 1-D array of {self.spec.n_params} values, "
+                    f"got shape {initial.shape}"
+                )
+        self.params = initial
+        self.weights, self.biases = self.spec.views(self.params)
+
+    layer_sizes = property(lambda self: self.spec.layer_sizes, doc="Input, hidden and output widths.")
+    activations = property(lambda self: self.spec.activations, doc="Activation names, output last.")
+    n_params = property(lambda self: self.spec.n_params, doc="Number of parameters.")
+    leaky_slope = property(lambda self: self.spec.leaky_slope, doc="Slope of leaky_relu for z <= 0.")
+    elu_alpha = property(lambda self: self.spec.elu_alpha, doc="Scale of elu for z < 0.")
+    maxout_pieces = property(lambda self: self.spec.maxout_pieces, doc="Pieces of a maxout unit.")
+
+    def __repr__(self):
+        return (
+            f"reference.MLP(layer_sizes={list(self.layer_sizes)}, "
+            f"activations={list(self.activations)}, dtype='{self.dtype.name}', "
+            f"n_params={self.n_params})"
+        )
+
+    # ----- data ---------------------------------------------------------------------------
+
+    def _targets(self, y, loss):
+        """``y`` as the ``(n, n_out)`` float array the losses take.
+
+        Integer labels ``(n,)`` become one-hot rows for ``cross_entropy``; a 1-D ``y`` of a
+        single-output network becomes a column.
+        """
+        n_out = self.spec.n_out
+        y = np.asarray(y)
+        if loss == "cross_entropy" and y.ndim == 1:
+            labels = y.astype(np.intp, copy=False)
+            Y = np.zeros((labels.shape[0], n_out), dtype=self.dtype)
+            Y[np.arange(labels.shape[0]), labels] = 1
+            return Y
+        Y = np.asarray(y, dtype=self.dtype)
+        if Y.ndim == 1 and n_out == 1:
+            Y = Y.reshape(-1, 1)
+        return Y
+
+    def _activate(self, layer, Z):
+        return activation_forward(layer.activation, Z, self.spec.leaky_slope, self.spec.elu_alpha)
+
+    # ----- forward ------------------------------------------------------------------------
+
+    def forward(self, X):
+        """Run the network on ``X`` ``(n, n_in)`` and return ``[(Z, A), ...]``, one per layer.
+
+        ``Z`` is the layer's pre-activation ``(n, n_out)`` — ``(n, n_out, k)`` for maxout — and
+        ``A`` its output ``(n, n_out)``: exactly what :meth:`loss_and_grad` needs for backward.
+        """
+        A = np.asarray(X, dtype=self.dtype)
+        cache = []
+        for layer, W, b in zip(self.spec.layers, self.weights, self.biases):
+            Z = A @ W.reshape(layer.n_in, layer.width)
+            Z += b.reshape(layer.width)
+            if layer.activation == "maxout":
+                Z = Z.reshape(Z.shape[0], layer.n_out, layer.pieces)
+            A = self._activate(layer, Z)
+            cache.append((Z, A))
+        return cache
+
+    def predict(self, X):
+        """Network output ``(n, n_out)`` for ``X`` ``(n, n_in)``; a 1-D ``X`` gives a 1-D result."""
+        X = np.asarray(X, dtype=self.dtype)
+        if X.ndim == 1:
+            return self.forward(X[np.newaxis, :])[-1][1][0]
+        return self.forward(X)[-1][1]
+
+    # ----- loss and gradient --------------------------------------------------------------
+
+    def _l2_penalty(self, l2):
+        """``0.5 l2 Σ W²`` over every weight (biases excluded)."""
+        if l2 == 0:
+            return 0.0
+        squares = sum(float(np.vdot(W, W)) for W in self.weights)
+        return 0.5 * l2 * squares
+
+    def loss(self, X, y, loss="mse", l2=0.0, sample_weight=None):
+        """The loss of the network on ``(X, y)``: data loss plus ``0.5 l2 Σ W²``."""
+        _check_loss(loss, self.activations[-1])
+        Z, A = self.forward(X)[-1]
+        Y = self._targets(y, loss)
+        w, S = _weights(sample_weight, Z.shape[0], self.dtype)
+        data = 0.0 if S == 0 else _data_loss(loss, Z, A, Y, w, S)
+        return data + self._l2_penalty(l2)
+
+    def loss_and_grad(self, X, y, loss="mse", l2=0.0, sample_weight=None):
+        """Return ``(loss, grad)``: :meth:`loss` and its gradient in the layout of ``params``.
+
+        Backpropagation: ``dZ`` of the output layer from :func:`loss_and_delta`, then for each
+        layer, last to first, ``dW = A_prev.T @ dZ``, ``db = Σ_samples dZ`` and
+        ``dZ_prev = f'_prev(dZ @ W.T)``; ``l2 W`` is added to every ``dW``.
+        """
+        X = np.asarray(X, dtype=self.dtype)
+        Y = self._targets(y, loss)
+        spec = self.spec
+        cache = self.forward(X)
+        Z, A = cache[-1]
+        value, dZ = loss_and_delta(loss, self.activations[-1], Z, A, Y, sample_weight,
+                                   spec.leaky_slope, spec.elu_alpha)
+        grad = np.empty(spec.n_params, dtype=self.dtype)
+        dWs, dbs = spec.views(grad)
+        n = X.shape[0]
+        for l in range(len(spec.layers) - 1, -1, -1):
+            layer = spec.layers[l]
+            W2 = self.weights[l].reshape(layer.n_in, layer.width)
+            dZ = dZ.reshape(n, layer.width)
+            A_prev = X if l == 0 else cache[l - 1][1]
+            np.matmul(A_prev.T, dZ, out=dWs[l].reshape(layer.n_in, layer.width))
+            dZ.sum(axis=0, out=dbs[l].reshape(layer.width))
+            if l > 0:
+                Z_prev = cache[l - 1][0]
+                dA_prev = dZ @ W2.T
+                dZ = activation_backward(spec.layers[l - 1].activation, Z_prev, A_prev, dA_prev,
+                                         spec.leaky_slope, spec.elu_alpha)
+        if l2 != 0:
+            for dW, W in zip(dWs, self.weights):
+                dW += l2 * W
+        return value + self._l2_penalty(l2), grad
+
+    # ----- training -----------------------------------------------------------------------
+
+    def fit(self, X, y, loss="mse", optimizer="adam", lr=1e-3, batch_size=32, epochs=100,
+            shuffle=True, l2=0.0, sample_weight=None, momentum=0.9, nesterov=False,
+            beta1=0.9, beta2=0.999, eps=1e-8, validation_data=None, callback=None,
+            verbose=False, rng=None):
+        """Train with mini-batch ``"sgd"`` or ``"adam"`` and return a :class:`History`.
+
+        Each epoch draws one permutation from ``rng`` (default: the network's generator) when
+        ``shuffle`` is true, then takes one optimizer step per batch of ``batch_size`` samples
+        (``None``: the whole set). The epoch loss is the mean of the batch losses weighted by
+        each batch's total sample weight. If it is NaN or infinite the parameters of the
+        epoch's start are restored and ``FloatingPointError`` is raised, carrying the History
+        as ``err.history``. ``callback(epoch, loss)`` returning False stops training;
+        KeyboardInterrupt stops it with the parameters of the interrupted epoch's start.
+        """
+        if optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer: expected 'sgd' or 'adam', got {optimizer!r}")
+        _check_loss(loss, self.activations[-1])
+        X = np.asarray(X, dtype=self.dtype)
+        Y = self._targets(y, loss)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=self.dtype)
+        n = X.shape[0]
+        B = n if batch_size is None else min(batch_size, n)
+        generator = self._rng if rng is None else rng
+        params = self.params
+
+        # Fresh optimizer state for every fit call.
+        if optimizer == "sgd":
+            velocity = np.zeros_like(params)
+        else:
+            m, v = np.zeros_like(params), np.zeros_like(params)
+            t = 0
+
+        history = History()
+        for epoch in range(1, epochs + 1):
+            order = generator.permutation(n) if shuffle else np.arange(n)
+            saved = params.copy()
+            epoch_sum = 0.0
+            wsum = 0.0
+            try:
+                for start in range(0, n, B):
+                    idx = order[start:start + B]
+                    w_batch = None if w is None else w[idx]
+                    batch_loss, grad = self.loss_and_grad(X[idx], Y[idx], loss, l2, w_batch)
+                    if optimizer == "sgd":
+                        sgd_update(params, velocity, grad, lr, momentum, nesterov)
+                    else:
+                        t += 1
+                        adam_update(params, m, v, grad, t, lr, beta1, beta2, eps)
+                    wsum_batch = len(idx) if w_batch is None else float(w_batch.sum())
+                    epoch_sum += batch_loss * wsum_batch
+                    wsum += wsum_batch
+            except KeyboardInterrupt:
+                params[...] = saved
+                history.stop_reason = "interrupted"
+                break
+            # All-zero weights leave the weighted mean undefined; report 0 rather than NaN.
+            epoch_loss = epoch_sum / wsum if wsum > 0 else 0.0
+
+            if not np.isfinite(epoch_loss):
+                params[...] = saved
+                history.stop_reason = "diverged"
+                err = FloatingPointError(
+                    f"training diverged: the loss became {epoch_loss} at epoch {epoch} "
+                    f"with lr={lr}; the weights of the last finite epoch were kept "
+                    "(try a smaller lr)"
+                )
+                err.history = history
+                raise err
+
+            history.loss.append(epoch_loss)
+            line = f"epoch {epoch}/{epochs}  loss {epoch_loss:.6f}"
+            if validation_data is not None:
+                X_val, y_val = validation_data
+                val_loss = self.loss(X_val, y_val, loss, l2)
+                history.val_loss.append(val_loss)
+                line += f"  val_loss {val_loss:.6f}"
+            if verbose:
+                print(line)
+            if callback is not None and callback(epoch, epoch_loss) is False:
+                history.stop_reason = "callback"
+                break
+        return history

@@ -1,0 +1,49 @@
+"""Build the compiled modules of nnfast.
+
+The Cython compiler directives are set once here. ``NNFAST_DEBUG_CYTHON=1`` in the
+environment turns bounds, wrap-around and initialisation checks back on (and keeps
+assertions), for running the test suite against a checked build.
+"""
+
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("NNFAST_DEBUG_CYTHON", "") not in ("", "0")
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "cpow": True,
+    "embedsignature": True,
+}
+
+# -O3 lets gcc vectorise the hand-written loops; no -march flag, so the default build runs
+# on any x86-64. NaN and infinity semantics are kept (no -ffast-math).
+compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+macros = [] if DEBUG else [("CYTHON_WITHOUT_ASSERTIONS", None)]
+
+MODULES = ["_blas", "_kernels", "_network", "_train"]
+
+extensions = [
+    Extension(
+        f"nnfast.{name}",
+        [f"nnfast/{name}.pyx"],
+        extra_compile_args=compile_args,
+        define_macros=macros,
+    )
+    for name in MODULES
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives=directives,
+        # A debug build must not reuse C files generated without checks, and vice versa.
+        force=True,
+    ),
+)
