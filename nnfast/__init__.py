@@ -1,0 +1,12 @@
+"""nnfast: fast multi-layer perceptrons for scientists.
+
+Compiled Cython kernels train and run small and medium MLPs without per-call overhead;
+``nnfast.MLP`` is the network, ``nnfast.kernels`` the validated entry points to the kernels,
+``nnfast.reference`` the same network in plain NumPy (the test oracle and benchmark baseline).
+"""
+
+from nnfast._history import History
+from nnfast.network import MLP
+
+__all__ = ["MLP", "History", "__version__"]
+__version__ = "0.1.0"

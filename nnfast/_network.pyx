@@ -187,3 +187,35 @@ def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, :
             start += size
     free(ws)
     return total
+
+
+def loss(Layout layout, const floating[::1] params, const floating[:, ::1] X,
+         const floating[:, ::1] Y, const floating[::1] w, int loss, double inv_weight_sum):
+    """Data loss of (X, Y) (l2 not included), forward only.   X (n, n_in), Y (n, n_out)"""
+    cdef const NetLayout* net = &layout.c
+    cdef const Layer* last = &net.layers[net.n_layers - 1]
+    cdef Py_ssize_t n = X.shape[0], start, rows = min(n, CHUNK_ROWS), size
+    cdef floating* ws
+    cdef floating* out
+    cdef const floating* w_ptr = NULL
+    cdef double total = 0
+    cdef bint weighted = w is not None
+    if n == 0:
+        raise ValueError("X: expected at least one sample, got 0 rows")
+    ws = <floating*>malloc(rows * net.ws_per_row * sizeof(floating))
+    if ws == NULL:
+        raise MemoryError("nnfast: cannot allocate the loss workspace")
+    with nogil:
+        start = 0
+        while start < n:
+            size = min(rows, n - start)
+            if weighted:
+                w_ptr = &w[start]
+            out = network_forward(net, &params[0], &X[start, 0], size, rows, ws)
+            # dZ goes to the scratch block; only the loss value is kept.
+            total += loss_delta(loss, last.activation, ws + rows * net.scratch_offset,
+                                ws + rows * last.z_offset, out, &Y[start, 0], w_ptr, size,
+                                last.n_out, inv_weight_sum, &net.act)
+            start += size
+    free(ws)
+    return total

@@ -216,8 +216,9 @@ def build_spec(layer_sizes, activation="tanh", output_activation="identity",
         raise TypeError(
             f"leaky_slope: expected a real number, got {type(leaky_slope).__name__} {leaky_slope!r}"
         )
-    if not np.isfinite(leaky_slope):
-        raise ValueError(f"leaky_slope: expected a finite number, got {leaky_slope!r}")
+    # max(slope*x, x) is the usual leaky ReLU only for 0 <= slope <= 1.
+    if not (np.isfinite(leaky_slope) and 0 <= leaky_slope <= 1):
+        raise ValueError(f"leaky_slope: expected a number in [0, 1], got {leaky_slope!r}")
     elu_alpha = check_positive_real(elu_alpha, "elu_alpha", allow_zero=True)
     if not _is_int(maxout_pieces):
         raise TypeError(

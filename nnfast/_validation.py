@@ -1,0 +1,200 @@
+"""Input checks shared by the public API: everything is validated here before a kernel runs.
+
+Each check either returns a C-contiguous array of the working dtype (converting once) or
+raises ``TypeError`` (wrong kind of object or dtype) / ``ValueError`` (wrong shape or value)
+with a message naming the argument, what was expected and what came.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from nnfast._spec import LOSSES
+
+
+def _describe(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    return f"{type(value).__name__}"
+
+
+def as_numeric_array(value, name: str) -> np.ndarray:
+    """``np.asarray(value)`` restricted to bool, integer and real floating dtypes."""
+    if value is None:
+        raise TypeError(f"{name}: expected an array of numbers, got None")
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as err:  # ragged nested sequences and the like
+        raise ValueError(f"{name}: expected an array of numbers, could not convert: {err}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name}: expected real numbers (bool, integer or floating dtype), "
+            f"got {_describe(array)}"
+        )
+    return array
+
+
+def check_finite(array: np.ndarray, name: str) -> None:
+    """Raise ValueError naming the first NaN or infinite entry of ``array``."""
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))[0]
+        where = ", ".join(str(i) for i in bad)
+        raise ValueError(
+            f"{name}: expected finite values, got {array[tuple(bad)]!r} at index ({where}) "
+            "(NaN, infinity, or a value too large for the network's dtype)"
+        )
+
+
+def as_matrix(value, name: str, dtype, n_cols: int | None = None,
+              allow_1d: bool = False) -> tuple[np.ndarray, bool]:
+    """A finite, non-empty (n, n_cols) C-contiguous array of ``dtype``.
+
+    With ``allow_1d`` a 1-D input is one sample and comes back as (1, n_cols); the second
+    return value says whether that happened.
+    """
+    array = as_numeric_array(value, name)
+    single = False
+    if allow_1d and array.ndim == 1:
+        array = array[np.newaxis, :]
+        single = True
+    expected = f"(n_samples, {n_cols})" if n_cols is not None else "(n_samples, n_features)"
+    if array.ndim != 2:
+        one_d = " or a 1-D array for one sample" if allow_1d else ""
+        raise ValueError(f"{name}: expected a 2-D array of shape {expected}{one_d}, "
+                         f"got {array.ndim}-D shape {array.shape}")
+    if n_cols is not None and array.shape[1] != n_cols:
+        raise ValueError(f"{name}: expected shape {expected}, got {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name}: expected at least one sample, got shape {array.shape}")
+    array = np.ascontiguousarray(array, dtype=dtype)
+    check_finite(array, name)
+    return array, single
+
+
+def check_targets(y, loss: str, n_samples: int, n_out: int, dtype) -> np.ndarray:
+    """The targets as an (n_samples, n_out) C-contiguous array of ``dtype``.
+
+    mse: any finite values; binary_cross_entropy: values in [0, 1]; cross_entropy: integer
+    labels (n_samples,) in [0, n_out), turned into one-hot rows, or rows of class
+    probabilities (n_samples, n_out).
+    """
+    array = as_numeric_array(y, "y")
+    if array.shape[:1] != (n_samples,):
+        raise ValueError(f"y: expected {n_samples} rows (one per sample of X), got shape {array.shape}")
+    if loss == "cross_entropy" and array.ndim == 1:
+        return _one_hot(array, n_out, dtype)
+    if array.ndim == 1 and n_out == 1:
+        array = array[:, np.newaxis]
+    if array.ndim != 2 or array.shape[1] != n_out:
+        labels = " or integer class labels of shape (n_samples,)" if loss == "cross_entropy" else ""
+        one_d = " (or (n_samples,) for one output)" if n_out == 1 else ""
+        raise ValueError(
+            f"y: expected shape ({n_samples}, {n_out}){one_d}{labels}, got {array.shape}"
+        )
+    out = np.ascontiguousarray(array, dtype=dtype)
+    check_finite(out, "y")
+    if loss in ("cross_entropy", "binary_cross_entropy"):
+        if out.min() < 0 or out.max() > 1:
+            raise ValueError(
+                f"y: loss={loss!r} expects values in [0, 1], got values in "
+                f"[{out.min()!r}, {out.max()!r}]"
+            )
+    if loss == "cross_entropy":
+        sums = out.sum(axis=1, dtype=np.float64)
+        worst = int(np.argmax(np.abs(sums - 1)))
+        if abs(sums[worst] - 1) > 1e-5:
+            raise ValueError(
+                "y: loss='cross_entropy' expects rows of class probabilities summing to 1, "
+                f"got a row summing to {sums[worst]!r} at row {worst}"
+            )
+    return out
+
+
+def _one_hot(labels: np.ndarray, n_out: int, dtype) -> np.ndarray:
+    if labels.dtype.kind == "f":
+        check_finite(labels, "y")
+        if not np.array_equal(labels, np.round(labels)):
+            raise ValueError(
+                "y: loss='cross_entropy' expects integer class labels for a 1-D y, "
+                f"got non-integer values such as {labels[labels != np.round(labels)][0]!r}"
+            )
+    elif labels.dtype.kind == "b":
+        raise TypeError("y: expected integer class labels, got a boolean array")
+    if labels.min() < 0 or labels.max() >= n_out:
+        bad = labels[(labels < 0) | (labels >= n_out)][0]
+        raise ValueError(f"y: expected class labels in [0, {n_out}), got {bad!r}")
+    one_hot = np.zeros((labels.shape[0], n_out), dtype=dtype)
+    one_hot[np.arange(labels.shape[0]), labels.astype(np.intp)] = 1
+    return one_hot
+
+
+def check_sample_weight(sample_weight, n_samples: int, dtype):
+    """None, or a finite (n_samples,) array of dtype with entries >= 0 and a positive sum."""
+    if sample_weight is None:
+        return None
+    w = as_numeric_array(sample_weight, "sample_weight")
+    if w.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight: expected shape ({n_samples},) (one weight per sample), got {w.shape}"
+        )
+    w = np.ascontiguousarray(w, dtype=dtype)
+    check_finite(w, "sample_weight")
+    if w.min() < 0:
+        raise ValueError(f"sample_weight: expected weights >= 0, got {w.min()!r}")
+    if not w.sum(dtype=np.float64) > 0:
+        raise ValueError("sample_weight: expected a positive sum of weights, got all zeros")
+    return w
+
+
+def check_name(value, name: str, allowed) -> str:
+    """``value`` must be one of the strings in ``allowed``."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name}: expected one of {tuple(allowed)}, got {value!r}")
+    return value
+
+
+def check_loss(loss, output_activation: str) -> str:
+    """A known loss that fits the network's output activation."""
+    check_name(loss, "loss", LOSSES)
+    required = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(loss)
+    if required is not None and output_activation != required:
+        raise ValueError(
+            f"loss: {loss!r} needs output_activation={required!r}, "
+            f"but this network's output activation is {output_activation!r}"
+        )
+    return loss
+
+
+def check_real(value, name: str, low=None, high=None, low_open=False, high_open=False) -> float:
+    """A finite real number in the interval given by ``low``/``high`` (closed by default)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    ok = np.isfinite(value)
+    if low is not None:
+        ok = ok and (value > low if low_open else value >= low)
+    if high is not None:
+        ok = ok and (value < high if high_open else value <= high)
+    if not ok:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+        raise ValueError(f"{name}: expected a finite number in {interval}, got {value!r}")
+    return value
+
+
+def check_int(value, name: str, low: int) -> int:
+    """An integer >= ``low`` (bool is refused)."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name}: expected an integer >= {low}, got {type(value).__name__} {value!r}")
+    if value < low:
+        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
+    return bool(value)

@@ -1,0 +1,364 @@
+"""The multi-layer perceptron: one flat parameter buffer, compiled forward, backward and fit.
+
+Every public method validates its input here, converts it once to a C-contiguous array of
+the network's dtype and hands raw buffers to the compiled modules (nnfast/_network.pyx for
+prediction and gradients, nnfast/_train.pyx for whole training epochs without the GIL).
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import threading
+import time
+
+import numpy as np
+
+from nnfast import _network, _train
+from nnfast._history import History
+from nnfast._spec import LOSS_CODES, build_spec, check_dtype, check_seed
+from nnfast._validation import (
+    as_matrix,
+    as_numeric_array,
+    check_bool,
+    check_int,
+    check_loss,
+    check_name,
+    check_real,
+    check_sample_weight,
+    check_targets,
+)
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+class _ViewList(list):
+    """The list of a network's weight (or bias) views.
+
+    Item assignment copies the new values into the parameter buffer after checking their
+    shape, so ``net.weights[0] = W`` cannot detach a layer from ``net.params``. The list's
+    length cannot change.
+    """
+
+    def __init__(self, views, name):
+        super().__init__(views)
+        self._name = name
+
+    def __setitem__(self, index, value):
+        if isinstance(index, slice):
+            raise TypeError(f"{self._name}: assign one layer at a time, e.g. {self._name}[0] = W")
+        target = self[index]
+        array = as_numeric_array(value, f"{self._name}[{index}]")
+        if array.shape != target.shape:
+            raise ValueError(
+                f"{self._name}[{index}]: expected shape {target.shape}, got {array.shape}"
+            )
+        converted = array.astype(target.dtype)
+        from nnfast._validation import check_finite
+
+        check_finite(converted, f"{self._name}[{index}]")
+        target[...] = converted
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError(f"{self._name}: the number of layers of a network is fixed")
+
+    append = extend = insert = pop = remove = clear = __delitem__ = __iadd__ = _refuse
+    sort = reverse = __imul__ = _refuse
+
+
+class MLP:
+    """A multi-layer perceptron ``y = f_L(… f_1(X @ W_1 + b_1) … @ W_L + b_L)``.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Input width, hidden widths, output width, e.g. ``[1, 20, 20, 1]`` (481 parameters).
+    activation : str or list of str
+        Hidden activation(s): ``identity``, ``sigmoid``, ``tanh``, ``relu``, ``leaky_relu``,
+        ``elu``, ``maxout``; one name for all hidden layers or one per hidden layer.
+    output_activation : str
+        ``identity``, ``sigmoid``, ``tanh`` or ``softmax``.
+    dtype : {"float64", "float32"}
+        Precision of the parameters and of all arithmetic.
+    seed : int or None
+        Seeds the initial weights and the shuffling of ``fit``: the same seed gives the
+        same weights and the same training result.
+    leaky_slope : float
+        Slope of ``leaky_relu`` for negative inputs, in [0, 1].
+    elu_alpha : float
+        ``elu(x) = elu_alpha * (exp(x) - 1)`` for ``x < 0``; >= 0.
+    maxout_pieces : int
+        Linear pieces of each ``maxout`` unit.
+
+    Attributes
+    ----------
+    params : ndarray (n_params,)
+        Every parameter in one buffer: per layer, ``W`` row-major then ``b``.
+    weights, biases : list of ndarray
+        Views into ``params``: ``W`` is ``(n_in, n_out)`` (``(n_in, n_out, k)`` for maxout),
+        ``b`` is ``(n_out,)`` (``(n_out, k)`` for maxout).
+    """
+
+    def __init__(self, layer_sizes, activation="tanh", output_activation="identity",
+                 dtype="float64", seed=None, leaky_slope=0.1, elu_alpha=1.0, maxout_pieces=2):
+        spec = build_spec(layer_sizes, activation, output_activation, leaky_slope, elu_alpha,
+                          maxout_pieces)
+        dtype = check_dtype(dtype)
+        rng = check_seed(seed)
+        self._setup(spec, dtype, spec.init_params(rng, dtype), rng)
+        self._seed = seed
+
+    def _setup(self, spec, dtype, params, rng):
+        self._spec = spec
+        self._dtype = dtype
+        self._params = params
+        self._rng = rng
+        self._layout = _network.Layout(spec)
+        self._fit_lock = threading.Lock()
+        weights, biases = spec.views(params)
+        self._weights = _ViewList(weights, "weights")
+        self._biases = _ViewList(biases, "biases")
+
+    # ---- structure -------------------------------------------------------------------------
+
+    @property
+    def layer_sizes(self) -> tuple:
+        return self._spec.layer_sizes
+
+    @property
+    def activations(self) -> tuple:
+        """Activation name of every layer, the output layer last."""
+        return self._spec.activations
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def n_params(self) -> int:
+        return self._spec.n_params
+
+    @property
+    def leaky_slope(self) -> float:
+        return self._spec.leaky_slope
+
+    @property
+    def elu_alpha(self) -> float:
+        return self._spec.elu_alpha
+
+    @property
+    def maxout_pieces(self) -> int:
+        return self._spec.maxout_pieces
+
+    @property
+    def params(self) -> np.ndarray:
+        """All parameters in one contiguous 1-D array (writable; weights/biases view it)."""
+        return self._params
+
+    @params.setter
+    def params(self, value):
+        array = as_numeric_array(value, "params")
+        if array.shape != (self.n_params,):
+            raise ValueError(f"params: expected shape ({self.n_params},), got {array.shape}")
+        converted = array.astype(self._dtype)
+        from nnfast._validation import check_finite
+
+        check_finite(converted, "params")
+        self._params[...] = converted
+
+    @property
+    def weights(self) -> list:
+        return self._weights
+
+    @property
+    def biases(self) -> list:
+        return self._biases
+
+    def __repr__(self) -> str:
+        hidden = self.activations[:-1]
+        act = hidden[0] if len(set(hidden)) == 1 else list(hidden)
+        return (
+            f"MLP({list(self.layer_sizes)}, activation={act!r}, "
+            f"output_activation={self.activations[-1]!r}, dtype={self._dtype.name!r}, "
+            f"n_params={self.n_params})"
+        )
+
+    def copy(self) -> "MLP":
+        """An independent network with the same structure, parameters and random state."""
+        clone = MLP.__new__(MLP)
+        clone._setup(self._spec, self._dtype, self._params.copy(), _copy.deepcopy(self._rng))
+        clone._seed = self._seed
+        return clone
+
+    def __getstate__(self):
+        return {"spec": self._spec, "dtype": self._dtype.name, "params": self._params,
+                "rng": self._rng, "seed": self._seed}
+
+    def __setstate__(self, state):
+        self._setup(state["spec"], np.dtype(state["dtype"]), np.array(state["params"]), state["rng"])
+        self._seed = state["seed"]
+
+    # ---- input checks ----------------------------------------------------------------------
+
+    def _check_X(self, X, name="X", allow_1d=True):
+        return as_matrix(X, name, self._dtype, n_cols=self.layer_sizes[0], allow_1d=allow_1d)
+
+    def _check_data(self, X, y, loss, sample_weight, l2, prefix=""):
+        """Validated (X, Y, w, loss code, l2, 1 / weight sum) for loss, gradient and fit."""
+        loss = check_loss(loss, self.activations[-1])
+        l2 = check_real(l2, "l2", low=0)
+        X, _ = self._check_X(X, prefix + "X", allow_1d=False)
+        n = X.shape[0]
+        try:
+            Y = check_targets(y, loss, n, self.layer_sizes[-1], self._dtype)
+        except (TypeError, ValueError) as err:
+            raise type(err)(prefix + str(err)) from None
+        w = check_sample_weight(sample_weight, n, self._dtype)
+        weight_sum = float(n) if w is None else float(w.sum(dtype=np.float64))
+        return X, Y, w, loss, l2, 1.0 / weight_sum
+
+    def _l2_term(self, l2, grad=None):
+        """0.5 l2 Σ W² (weights only), adding l2 W to ``grad`` when given."""
+        if l2 == 0:
+            return 0.0
+        total = 0.0
+        grads = self._spec.views(grad)[0] if grad is not None else None
+        for i, W in enumerate(self._weights):
+            total += float(np.dot(W.ravel(), W.ravel()))
+            if grads is not None:
+                grads[i] += l2 * W
+        return 0.5 * l2 * total
+
+    # ---- evaluation ------------------------------------------------------------------------
+
+    def predict(self, X) -> np.ndarray:
+        """Network output for ``X`` (n, n_in) → (n, n_out); a 1-D ``X`` is one sample."""
+        X, single = self._check_X(X)
+        out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self._dtype)
+        _network.predict(self._layout, self._params, X, out)
+        return out[0] if single else out
+
+    def loss(self, X, y, loss="mse", l2=0.0, sample_weight=None) -> float:
+        """Mean (or sample-weighted mean) loss on ``(X, y)`` plus ``0.5·l2·ΣW²``.
+
+        ``loss`` is ``mse``, ``cross_entropy`` (softmax output; ``y`` integer labels (n,) or
+        class probabilities (n, n_out)) or ``binary_cross_entropy`` (sigmoid output).
+        """
+        X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
+        data = _network.loss(self._layout, self._params, X, Y, w, LOSS_CODES[loss], inv_wsum)
+        return float(data + self._l2_term(l2))
+
+    def loss_and_grad(self, X, y, loss="mse", l2=0.0, sample_weight=None):
+        """``(loss, grad)``: the value of :meth:`loss` and its gradient in the layout of
+        ``params``."""
+        X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
+        grad = np.empty_like(self._params)
+        data = _network.loss_and_grad(self._layout, self._params, X, Y, w, LOSS_CODES[loss],
+                                      inv_wsum, grad)
+        return float(data + self._l2_term(l2, grad)), grad
+
+    # ---- training --------------------------------------------------------------------------
+
+    def fit(self, X, y, loss="mse", optimizer="adam", lr=1e-3, batch_size=32, epochs=100,
+            shuffle=True, l2=0.0, sample_weight=None, momentum=0.9, nesterov=False,
+            beta1=0.9, beta2=0.999, eps=1e-8, validation_data=None, callback=None,
+            verbose=False) -> History:
+        """Train in place by mini-batch ``sgd`` (with ``momentum``, ``nesterov``) or ``adam``.
+
+        Each epoch visits every sample once, in batches of ``batch_size`` (None: the whole
+        set), in a new seeded random order when ``shuffle``. Every step minimises the batch's
+        :meth:`loss` (``l2`` and ``sample_weight`` included). Returns a :class:`History`.
+        ``callback(epoch, loss)`` runs after each epoch; returning False stops training.
+
+        A loss that becomes NaN or infinite raises ``FloatingPointError`` after restoring
+        the weights of the last finite epoch; the exception carries ``.history``.
+        """
+        X, Y, w, loss, l2, _ = self._check_data(X, y, loss, sample_weight, l2)
+        check_name(optimizer, "optimizer", OPTIMIZERS)
+        lr = check_real(lr, "lr", low=0, low_open=True)
+        n = X.shape[0]
+        batch = n if batch_size is None else check_int(batch_size, "batch_size", 1)
+        epochs = check_int(epochs, "epochs", 0)
+        shuffle = check_bool(shuffle, "shuffle")
+        momentum = check_real(momentum, "momentum", low=0, high=1, high_open=True)
+        nesterov = check_bool(nesterov, "nesterov")
+        beta1 = check_real(beta1, "beta1", low=0, high=1, high_open=True)
+        beta2 = check_real(beta2, "beta2", low=0, high=1, high_open=True)
+        eps = check_real(eps, "eps", low=0, low_open=True)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback: expected a callable or None, got {type(callback).__name__}")
+        verbose = check_bool(verbose, "verbose")
+        validation = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError(
+                    "validation_data: expected a tuple (X_val, y_val), "
+                    f"got {type(validation_data).__name__}"
+                )
+            Xv, Yv, _, _, _, inv_wsum_v = self._check_data(
+                validation_data[0], validation_data[1], loss, None, l2, prefix="validation_data "
+            )
+            validation = (Xv, Yv, inv_wsum_v)
+
+        if not self._fit_lock.acquire(blocking=False):
+            raise RuntimeError(
+                "fit: this network is already being trained in another thread; "
+                "train a copy (net.copy()) instead"
+            )
+        try:
+            return self._train(X, Y, w, loss, optimizer, lr, batch, epochs, shuffle, l2,
+                               momentum, nesterov, beta1, beta2, eps, validation, callback,
+                               verbose)
+        finally:
+            self._fit_lock.release()
+
+    def _train(self, X, Y, w, loss, optimizer, lr, batch, epochs, shuffle, l2, momentum,
+               nesterov, beta1, beta2, eps, validation, callback, verbose) -> History:
+        n = X.shape[0]
+        history = History()
+        order = np.arange(n, dtype=np.intp)
+        if shuffle and epochs > 0:
+            order[:] = self._rng.permutation(n)
+        state1 = np.zeros_like(self._params)
+        state2 = np.zeros_like(self._params) if optimizer == "adam" else state1[:1]
+        backup = np.empty_like(self._params)
+        started = time.perf_counter()
+
+        def epoch_end(epoch, value):
+            if not np.isfinite(value):
+                self._params[...] = backup
+                history.stop_reason = "diverged"
+                return False
+            history.loss.append(value)
+            if validation is not None:
+                Xv, Yv, inv_wsum_v = validation
+                val = _network.loss(self._layout, self._params, Xv, Yv, None, LOSS_CODES[loss],
+                                    inv_wsum_v) + self._l2_term(l2)
+                history.val_loss.append(float(val))
+            if verbose:
+                val_text = f"  val_loss {history.val_loss[-1]:.6g}" if validation else ""
+                print(f"epoch {epoch:>{len(str(epochs))}}/{epochs}  loss {value:.6g}{val_text}"
+                      f"  ({time.perf_counter() - started:.2f} s)", flush=True)
+            if callback is not None and callback(epoch, value) is False:
+                history.stop_reason = "callback"
+                return False
+            if shuffle and epoch < epochs:
+                order[:] = self._rng.permutation(n)
+            return True
+
+        try:
+            _train.train(self._layout, self._params, X, Y, w, order, shuffle, batch, epochs,
+                         LOSS_CODES[loss], optimizer, lr, l2, momentum, nesterov, beta1, beta2,
+                         eps, state1, state2, backup, epoch_end)
+        except KeyboardInterrupt as err:
+            history.stop_reason = "interrupted"
+            err.history = history
+            raise
+        if history.stop_reason == "diverged":
+            err = FloatingPointError(
+                f"fit: the training loss became NaN or infinite in epoch {history.epochs + 1} "
+                f"(optimizer={optimizer!r}, lr={lr!r}); the weights of the last finite epoch "
+                "were kept. A smaller lr usually helps."
+            )
+            err.history = history
+            raise err
+        return history
