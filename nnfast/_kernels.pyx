@@ -509,3 +509,77 @@ cdef void adam_update(floating* params, floating* m, floating* v, const floating
         m[i] = b1 * m[i] + c1 * grad[i]
         v[i] = b2 * v[i] + c2 * grad[i] * grad[i]
         params[i] -= lr * m[i] / (_sqrt(v[i]) + e)
+
+
+# ---- Python entry points (inputs validated by nnfast/kernels.py) -----------------------
+
+cdef ActParams _act_params(double leaky_slope, double elu_alpha, Py_ssize_t pieces) noexcept:
+    cdef ActParams p
+    p.leaky_slope = leaky_slope
+    p.elu_alpha = elu_alpha
+    p.pieces = pieces
+    return p
+
+
+def matvec_into(floating[::1] y, const floating[:, ::1] A, const floating[::1] x):
+    """y = A @ x"""
+    with nogil:
+        matvec(&y[0], &A[0, 0], &x[0], A.shape[0], A.shape[1])
+
+
+def matmul_into(floating[:, ::1] C, const floating[:, ::1] A, const floating[:, ::1] B):
+    """C = A @ B"""
+    with nogil:
+        matmul(&C[0, 0], &A[0, 0], &B[0, 0], A.shape[0], A.shape[1], B.shape[1], False)
+
+
+def dense_forward_into(floating[:, ::1] out, floating[:, ::1] Z, const floating[:, ::1] X,
+                       const floating[:, ::1] W, const floating[::1] b, int activation,
+                       double leaky_slope, double elu_alpha, Py_ssize_t pieces):
+    """Z = X @ W + b; out = f(Z).   W (n_in, width), Z (n, width), out (n, width / pieces)"""
+    cdef ActParams p = _act_params(leaky_slope, elu_alpha, pieces)
+    with nogil:
+        dense_forward(&Z[0, 0], &X[0, 0], &W[0, 0], &b[0], X.shape[0], X.shape[1],
+                      W.shape[1])
+        activation_forward(activation, &out[0, 0], &Z[0, 0], out.shape[0], out.shape[1], &p)
+
+
+def activation_forward_into(int activation, floating[:, ::1] A, const floating[:, ::1] Z,
+                            double leaky_slope, double elu_alpha, Py_ssize_t pieces):
+    """A = f(Z).   A (n, m), Z (n, m * pieces)"""
+    cdef ActParams p = _act_params(leaky_slope, elu_alpha, pieces)
+    with nogil:
+        activation_forward(activation, &A[0, 0], &Z[0, 0], A.shape[0], A.shape[1], &p)
+
+
+def activation_backward_into(int activation, floating[:, ::1] dZ, const floating[:, ::1] Z,
+                             const floating[:, ::1] A, const floating[:, ::1] dA,
+                             double leaky_slope, double elu_alpha, Py_ssize_t pieces):
+    """dZ = dA * f'(Z).   dZ, Z (n, m * pieces), A, dA (n, m)"""
+    cdef ActParams p = _act_params(leaky_slope, elu_alpha, pieces)
+    with nogil:
+        activation_backward(activation, &dZ[0, 0], &Z[0, 0], &A[0, 0], &dA[0, 0],
+                            A.shape[0], A.shape[1], &p)
+
+
+def loss_delta_into(int loss, int output_activation, floating[:, ::1] dZ,
+                    const floating[:, ::1] Z, const floating[:, ::1] A,
+                    const floating[:, ::1] Y, const floating[::1] w, double inv_weight_sum):
+    """Weighted mean loss; dZ = its gradient w.r.t. Z.   all (n, m), w (n,) or None"""
+    cdef ActParams p = _act_params(0.1, 1.0, 1)
+    cdef const floating* w_ptr = NULL if w is None else &w[0]
+    return loss_delta(loss, output_activation, &dZ[0, 0], &Z[0, 0], &A[0, 0], &Y[0, 0], w_ptr,
+                      Z.shape[0], Z.shape[1], inv_weight_sum, &p)
+
+
+def sgd_update_into(floating[::1] params, floating[::1] velocity, const floating[::1] grad,
+                    double lr, double momentum, bint nesterov):
+    """One SGD step in place (see sgd_update)."""
+    sgd_update(&params[0], &velocity[0], &grad[0], params.shape[0], lr, momentum, nesterov)
+
+
+def adam_update_into(floating[::1] params, floating[::1] m, floating[::1] v,
+                     const floating[::1] grad, double lr_t, double beta1, double beta2,
+                     double eps):
+    """One Adam step in place (see adam_update)."""
+    adam_update(&params[0], &m[0], &v[0], &grad[0], params.shape[0], lr_t, beta1, beta2, eps)

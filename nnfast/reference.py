@@ -305,13 +305,12 @@ class MLP:
                 )
         self.params = initial
         self.weights, self.biases = self.spec.views(self.params)
-
-    layer_sizes = property(lambda self: self.spec.layer_sizes, doc="Input, hidden and output widths.")
-    activations = property(lambda self: self.spec.activations, doc="Activation names, output last.")
-    n_params = property(lambda self: self.spec.n_params, doc="Number of parameters.")
-    leaky_slope = property(lambda self: self.spec.leaky_slope, doc="Slope of leaky_relu for z <= 0.")
-    elu_alpha = property(lambda self: self.spec.elu_alpha, doc="Scale of elu for z < 0.")
-    maxout_pieces = property(lambda self: self.spec.maxout_pieces, doc="Pieces of a maxout unit.")
+        self.layer_sizes = self.spec.layer_sizes
+        self.activations = self.spec.activations
+        self.n_params = self.spec.n_params
+        self.leaky_slope = self.spec.leaky_slope
+        self.elu_alpha = self.spec.elu_alpha
+        self.maxout_pieces = self.spec.maxout_pieces
 
     def __repr__(self):
         return (

@@ -1,0 +1,177 @@
+"""Validated Python entry points to the compiled kernels.
+
+Each function checks its arguments, converts them once to C-contiguous arrays of one
+floating dtype (float32 when every array input is float32, float64 otherwise) and calls
+the kernel in ``nnfast._kernels``. ``out=`` takes a C-contiguous, writable array of the
+result's exact shape and dtype. The same kernels are ``cimport``-able from Cython through
+``nnfast/_kernels.pxd``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnfast import _kernels
+from nnfast._spec import ACTIVATION_CODES, HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
+from nnfast._validation import as_numeric_array, check_int, check_name, check_real
+
+__all__ = [
+    "matvec",
+    "matmul",
+    "dense_forward",
+    "activation_forward",
+    "activation_backward",
+    "ACTIVATIONS",
+]
+
+ACTIVATIONS = tuple(dict.fromkeys(HIDDEN_ACTIVATIONS + OUTPUT_ACTIVATIONS))
+
+
+def _common_dtype(arrays) -> np.dtype:
+    """float32 if every input is float32, else float64."""
+    if all(a.dtype == np.float32 for a in arrays):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _inputs(named: dict, ndims: dict):
+    """Check each named input's numeric dtype and ndim; convert all to one dtype."""
+    arrays = {}
+    for name, value in named.items():
+        array = as_numeric_array(value, name)
+        if array.ndim not in ndims[name]:
+            expected = " or ".join(f"{d}-D" for d in ndims[name])
+            raise ValueError(f"{name}: expected a {expected} array, got shape {array.shape}")
+        arrays[name] = array
+    dtype = _common_dtype(arrays.values())
+    return {k: np.ascontiguousarray(v, dtype=dtype) for k, v in arrays.items()}, dtype
+
+
+def _output(out, shape, dtype):
+    """A fresh result array, or ``out`` after checking it can hold the result."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out: expected a numpy array or None, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out: expected shape {tuple(shape)}, got {out.shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"out: expected dtype {dtype}, got {out.dtype}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("out: expected a C-contiguous, writable array")
+    return out
+
+
+def _act_args(name, leaky_slope, elu_alpha):
+    check_name(name, "activation", ACTIVATIONS)
+    leaky_slope = check_real(leaky_slope, "leaky_slope", low=0, high=1)
+    elu_alpha = check_real(elu_alpha, "elu_alpha", low=0)
+    return ACTIVATION_CODES[name], leaky_slope, elu_alpha
+
+
+def matvec(A, x, out=None) -> np.ndarray:
+    """``A @ x`` for ``A`` (m, n) and ``x`` (n,)."""
+    arrays, dtype = _inputs({"A": A, "x": x}, {"A": (2,), "x": (1,)})
+    A, x = arrays["A"], arrays["x"]
+    if x.shape[0] != A.shape[1]:
+        raise ValueError(f"x: expected shape ({A.shape[1]},) to match A {A.shape}, got {x.shape}")
+    y = _output(out, (A.shape[0],), dtype)
+    if A.size == 0:
+        y[...] = 0
+    else:
+        _kernels.matvec_into(y, A, x)
+    return y
+
+
+def matmul(A, B, out=None) -> np.ndarray:
+    """``A @ B`` for ``A`` (m, k) and ``B`` (k, n)."""
+    arrays, dtype = _inputs({"A": A, "B": B}, {"A": (2,), "B": (2,)})
+    A, B = arrays["A"], arrays["B"]
+    if B.shape[0] != A.shape[1]:
+        raise ValueError(
+            f"B: expected {A.shape[1]} rows to match A {A.shape}, got shape {B.shape}"
+        )
+    C = _output(out, (A.shape[0], B.shape[1]), dtype)
+    if C.size == 0:
+        return C
+    if A.shape[1] == 0:
+        C[...] = 0
+    else:
+        _kernels.matmul_into(C, A, B)
+    return C
+
+
+def _pieces(name, Z, arg="Z"):
+    """(rows, m, pieces) of an activation input: maxout reduces the last axis."""
+    if name == "maxout":
+        if Z.ndim < 2:
+            raise ValueError(
+                f"{arg}: maxout expects shape (..., n_out, pieces), got shape {Z.shape}"
+            )
+        return Z.shape[:-1], Z.shape[-1]
+    return Z.shape, 1
+
+
+def activation_forward(name, Z, out=None, leaky_slope=0.1, elu_alpha=1.0) -> np.ndarray:
+    """``f(Z)`` elementwise; softmax over the last axis; maxout takes ``Z`` of shape
+    (..., n_out, pieces) and returns the maximum over the pieces, shape (..., n_out)."""
+    code, leaky_slope, elu_alpha = _act_args(name, leaky_slope, elu_alpha)
+    arrays, dtype = _inputs({"Z": Z}, {"Z": (1, 2, 3, 4)})
+    Z = arrays["Z"]
+    out_shape, pieces = _pieces(name, Z)
+    A = _output(out, out_shape, dtype)
+    if A.size == 0:
+        return A
+    m = out_shape[-1]
+    _kernels.activation_forward_into(code, A.reshape(-1, m), Z.reshape(-1, m * pieces),
+                                     leaky_slope, elu_alpha, pieces)
+    return A
+
+
+def activation_backward(name, Z, A, dA, out=None, leaky_slope=0.1, elu_alpha=1.0) -> np.ndarray:
+    """``dZ``, the gradient with respect to ``Z`` given ``A = f(Z)`` and ``dA = dL/dA``."""
+    code, leaky_slope, elu_alpha = _act_args(name, leaky_slope, elu_alpha)
+    arrays, dtype = _inputs({"Z": Z, "A": A, "dA": dA},
+                            {"Z": (1, 2, 3, 4), "A": (1, 2, 3), "dA": (1, 2, 3)})
+    Z, A, dA = arrays["Z"], arrays["A"], arrays["dA"]
+    out_shape, pieces = _pieces(name, Z)
+    for arg, arr in (("A", A), ("dA", dA)):
+        if arr.shape != out_shape:
+            raise ValueError(f"{arg}: expected shape {out_shape} to match Z {Z.shape}, got {arr.shape}")
+    dZ = _output(out, Z.shape, dtype)
+    if dZ.size == 0:
+        return dZ
+    m = out_shape[-1]
+    _kernels.activation_backward_into(code, dZ.reshape(-1, m * pieces), Z.reshape(-1, m * pieces),
+                                      A.reshape(-1, m), dA.reshape(-1, m), leaky_slope,
+                                      elu_alpha, pieces)
+    return dZ
+
+
+def dense_forward(X, W, b, activation="identity", out=None, leaky_slope=0.1,
+                  elu_alpha=1.0) -> np.ndarray:
+    """``f(X @ W + b)`` for ``X`` (n, n_in), ``W`` (n_in, n_out), ``b`` (n_out,); for maxout
+    ``W`` is (n_in, n_out, pieces) and ``b`` (n_out, pieces)."""
+    code, leaky_slope, elu_alpha = _act_args(activation, leaky_slope, elu_alpha)
+    maxout = activation == "maxout"
+    arrays, dtype = _inputs({"X": X, "W": W, "b": b},
+                            {"X": (2,), "W": (3,) if maxout else (2,), "b": (2,) if maxout else (1,)})
+    X, W, b = arrays["X"], arrays["W"], arrays["b"]
+    if W.shape[0] != X.shape[1]:
+        raise ValueError(f"W: expected {X.shape[1]} rows to match X {X.shape}, got shape {W.shape}")
+    if b.shape != W.shape[1:]:
+        raise ValueError(f"b: expected shape {W.shape[1:]} to match W {W.shape}, got {b.shape}")
+    n_out = W.shape[1]
+    pieces = W.shape[2] if maxout else 1
+    result = _output(out, (X.shape[0], n_out), dtype)
+    if result.size == 0:
+        return result
+    width = n_out * pieces
+    if X.shape[1] == 0:
+        Z = np.broadcast_to(b.reshape(width), (X.shape[0], width))
+        return activation_forward(activation, Z.reshape((X.shape[0],) + W.shape[1:]), out=result,
+                                  leaky_slope=leaky_slope, elu_alpha=elu_alpha)
+    Z = np.empty((X.shape[0], width), dtype=dtype)
+    _kernels.dense_forward_into(result, Z, X, W.reshape(X.shape[1], width), b.reshape(width),
+                                code, leaky_slope, elu_alpha, pieces)
+    return result
