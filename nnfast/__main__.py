@@ -1,0 +1,5 @@
+import sys
+
+from nnfast.cli import main
+
+sys.exit(main())

@@ -1,0 +1,205 @@
+"""Benchmarks: nnfast against plain NumPy (nnfast.reference) and PyTorch, one thread.
+
+Every library trains the same network from the same weights on the same data, in the same
+batches (no shuffling) with the same arithmetic: plain SGD (lr 1e-4, no momentum), MSE,
+tanh hidden layers. Timings alternate between libraries inside one process and the best of
+``repeat`` runs is kept, so ratios compare like with like on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+# (name, layer sizes, samples, batch sizes); None means the full set as one batch.
+CASES = [
+    ("seed", [1, 20, 20, 1], 1000, [1, 32, None]),
+    ("tabular", [16, 64, 64, 3], 10_000, [32, 256]),
+    ("wide", [784, 512, 512, 10], 2048, [128]),
+]
+LR = 1e-4
+
+
+def pin_threads(n: int = 1):
+    """Limit BLAS/OpenMP pools to ``n`` threads (threadpoolctl when available)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(limits=n)
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    return torch
+
+
+def training_flops(sizes, n) -> float:
+    """Multiply-adds ×2 of one epoch: forward, dW and dA (no dA for the first layer)."""
+    products = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    first = sizes[0] * sizes[1]
+    return 2.0 * n * (3 * products - first)
+
+
+def gemm_rate(dtype, size=1024, repeat=5) -> float:
+    """Single-thread NumPy matmul rate in GFLOP/s."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size)).astype(dtype)
+    b = rng.standard_normal((size, size)).astype(dtype)
+    a @ b
+    best = min(_time(lambda: a @ b) for _ in range(repeat))
+    return 2.0 * size**3 / best / 1e9
+
+
+def _time(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+@dataclass
+class Row:
+    case: str
+    batch: str
+    dtype: str
+    times: dict  # library -> seconds per epoch
+    gflops: float
+
+
+def _data(sizes, n, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(n, sizes[0])).astype(dtype)
+    y = np.tanh(X @ rng.standard_normal((sizes[0], sizes[-1])) / np.sqrt(sizes[0])).astype(dtype)
+    return X, y
+
+
+def _torch_trainer(torch, net, X, y, batch):
+    """A closure running epochs of the same SGD in PyTorch, from net's weights."""
+    dtype = torch.float64 if net.dtype == np.float64 else torch.float32
+    layers = []
+    for i, (W, b) in enumerate(zip(net.weights, net.biases)):
+        lin = torch.nn.Linear(W.shape[0], W.shape[1], dtype=dtype)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(W.T.copy()))
+            lin.bias.copy_(torch.from_numpy(b.copy()))
+        layers.append(lin)
+        if i < len(net.weights) - 1:
+            layers.append(torch.nn.Tanh())
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    loss_fn = torch.nn.MSELoss()
+    tX, ty = torch.from_numpy(X), torch.from_numpy(y)
+    n = X.shape[0]
+
+    def run(epochs):
+        for _ in range(epochs):
+            for start in range(0, n, batch):
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(model(tX[start:start + batch]), ty[start:start + batch])
+                loss.backward()
+                opt.step()
+
+    return run
+
+
+def time_case(sizes, n, batch_size, dtype, repeat, budget, torch=None) -> dict:
+    """Best seconds per epoch of each library for one case."""
+    from nnfast import MLP, reference
+
+    X, y = _data(sizes, n, dtype)
+    net = MLP(sizes, activation="tanh", dtype=dtype, seed=0)
+    ref = reference.MLP(sizes, activation="tanh", dtype=dtype, seed=0)
+    batch = n if batch_size is None else batch_size
+    settings = dict(optimizer="sgd", lr=LR, momentum=0.0, batch_size=batch, shuffle=False)
+    runners = {
+        "nnfast": lambda e: net.fit(X, y, epochs=e, **settings),
+        "numpy": lambda e: ref.fit(X, y, epochs=e, **settings),
+    }
+    if torch is not None:
+        runners["torch"] = _torch_trainer(torch, net, X, y, batch)
+    epochs = {}
+    for name, run in runners.items():  # warm up and size each timing to about `budget` s
+        once = _time(lambda: run(1))
+        epochs[name] = max(1, int(budget / max(once, 1e-7)))
+    best = {name: float("inf") for name in runners}
+    for _ in range(repeat):
+        for name, run in runners.items():
+            best[name] = min(best[name], _time(lambda: run(epochs[name])) / epochs[name])
+    return best
+
+
+def time_predict(repeat, torch=None) -> list:
+    """Latency of one sample and throughput on 10⁶ rows of the seed network (float64)."""
+    from nnfast import MLP, reference
+
+    sizes = [1, 20, 20, 1]
+    net = MLP(sizes, activation="tanh", seed=0)
+    ref = reference.MLP(sizes, activation="tanh", seed=0)
+    one = np.array([0.5])
+    many = np.random.default_rng(0).uniform(-3, 3, size=(1_000_000, 1))
+    rows = []
+    for label, X, loops in (("1 sample", one, 2000), ("10^6 rows", many, 1)):
+        best = {"nnfast": float("inf"), "numpy": float("inf")}
+        for _ in range(repeat):
+            for name, model in (("nnfast", net), ("numpy", ref)):
+                def run(model=model, X=X):
+                    for _ in range(loops):
+                        model.predict(X)
+                best[name] = min(best[name], _time(run) / loops)
+        rows.append((label, best))
+    return rows
+
+
+def _fmt(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:8.1f} µs"
+    return f"{seconds * 1e3:8.2f} ms"
+
+
+def run(args) -> int:
+    limits = pin_threads(1)
+    torch = _torch()
+    repeat = args.repeat
+    budget = 0.05 if args.quick else 0.2
+    print(f"nnfast bench — {platform.processor() or platform.machine()}, one thread, "
+          f"SGD lr {LR}, MSE, tanh, no shuffling; best of {repeat}")
+    rates = {dt: gemm_rate(dt) for dt in ("float64", "float32")}
+    print(f"single-thread GEMM (NumPy 1024x1024): float64 {rates['float64']:.1f} GFLOP/s, "
+          f"float32 {rates['float32']:.1f} GFLOP/s")
+    if torch is None:
+        print("PyTorch not installed (pip install torch==2.13.0 for its column)")
+    libs = ["nnfast", "numpy"] + (["torch"] if torch is not None else [])
+    header = (f"{'case':<9}{'batch':>6} {'dtype':<8}" + "".join(f"{lib:>12}" for lib in libs)
+              + f"{'vs numpy':>10}" + (f"{'vs torch':>10}" if torch else "")
+              + f"{'GFLOP/s':>9}{'% GEMM':>8}")
+    print("\nper-epoch training time")
+    print(header)
+    for case, sizes, n, batches in CASES:
+        for batch in batches:
+            for dtype in ("float64", "float32"):
+                best = time_case(sizes, n, batch, dtype, repeat, budget, torch)
+                gflops = training_flops(sizes, n) / best["nnfast"] / 1e9
+                line = f"{case:<9}{'full' if batch is None else batch:>6} {dtype:<8}"
+                line += "".join(_fmt(best[lib]).rjust(12) for lib in libs)
+                line += f"{best['numpy'] / best['nnfast']:>9.1f}x"
+                if torch is not None:
+                    line += f"{best['torch'] / best['nnfast']:>9.1f}x"
+                line += f"{gflops:>9.1f}{100 * gflops / rates[dtype]:>7.0f}%"
+                print(line, flush=True)
+    print("\npredict, seed network, float64")
+    for label, best in time_predict(repeat, torch):
+        print(f"{label:<12}{_fmt(best['nnfast']):>12}{_fmt(best['numpy']):>12}"
+              f"{best['numpy'] / best['nnfast']:>9.1f}x")
+    if limits is not None:
+        limits.unregister() if hasattr(limits, "unregister") else None
+    return 0

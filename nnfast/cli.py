@@ -1,0 +1,168 @@
+"""Command line: ``python -m nnfast demo`` and ``python -m nnfast bench``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def noisy_curve(n: int, seed: int, noise: float = 0.1):
+    """``n`` points of y = sin(2x) + noise on x in [-3, 3], and the clean curve."""
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.uniform(-3, 3, size=n))[:, None]
+    clean = np.sin(2 * x)
+    return x, clean + noise * rng.standard_normal(clean.shape), clean
+
+
+class _Progress:
+    """Prints one updating line with the epoch and loss while ``fit`` runs."""
+
+    def __init__(self, epochs: int, label: str, stream=sys.stdout):
+        self.epochs = epochs
+        self.label = label
+        self.stream = stream
+        self.every = max(1, epochs // 50)
+
+    def __call__(self, epoch: int, loss: float):
+        # On a terminal one line updates in place; in a log, one line per 10 %.
+        tty = self.stream.isatty()
+        every = self.every if tty else max(1, self.epochs // 10)
+        if epoch % every == 0 or epoch == self.epochs:
+            filled = int(30 * epoch / self.epochs)
+            bar = "#" * filled + "." * (30 - filled)
+            start = "\r" if tty else ""
+            end = "\n" if epoch == self.epochs or not tty else ""
+            self.stream.write(f"{start}  {self.label} [{bar}] epoch {epoch}/{self.epochs}  "
+                              f"loss {loss:.3e}{end}")
+            self.stream.flush()
+
+
+def demo(args) -> int:
+    from nnfast import MLP, reference
+
+    x, y, clean = noisy_curve(args.samples, args.seed)
+    settings = dict(optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size,
+                    epochs=args.epochs, shuffle=True)
+    net = MLP([1, 20, 20, 1], activation="tanh", seed=args.seed)
+    print(f"nnfast demo: {net}")
+    print(f"  fitting y = sin(2x) + noise (n = {args.samples}), {args.optimizer}, "
+          f"lr = {args.lr}, batch {args.batch_size}, {args.epochs} epochs")
+
+    started = time.perf_counter()
+    history = net.fit(x, y, callback=_Progress(args.epochs, "nnfast   "), **settings)
+    nnfast_seconds = time.perf_counter() - started
+
+    # The same network, weights, data, batches and shuffling, in plain NumPy.
+    ref = reference.MLP([1, 20, 20, 1], activation="tanh", seed=args.seed)
+    started = time.perf_counter()
+    ref.fit(x, y, callback=_Progress(args.epochs, "reference"), **settings)
+    ref_seconds = time.perf_counter() - started
+
+    fit = net.predict(x)
+    print(f"  final training loss (MSE vs noisy data): {history.loss[-1]:.4e}")
+    print(f"  MSE of the fit against the clean curve:  {np.mean((fit - clean) ** 2):.4e}")
+    print(f"  largest difference nnfast vs reference:  {np.max(np.abs(fit - ref.predict(x))):.1e}")
+    print(f"  time: nnfast {nnfast_seconds:.3f} s ({1e3 * nnfast_seconds / args.epochs:.3f} ms/epoch), "
+          f"reference.py (NumPy) {ref_seconds:.3f} s ({1e3 * ref_seconds / args.epochs:.3f} ms/epoch): "
+          f"nnfast is {ref_seconds / nnfast_seconds:.1f}x faster")
+
+    if args.no_plot:
+        return 0
+    try:
+        import matplotlib
+    except ImportError:
+        print("  (no plot: matplotlib is not installed; `pip install \"nnfast[plot]\"` "
+              f"or `pip install matplotlib` to get {args.output})")
+        return 0
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(x, y, ".", ms=3, color="0.6", label="noisy data")
+    left.plot(x, clean, "k--", lw=1, label="sin(2x)")
+    left.plot(x, fit, "C0", lw=2, label="nnfast 1-20-20-1 tanh")
+    left.set_xlabel("x")
+    left.legend(loc="lower left")
+    left.set_title("fit")
+    right.semilogy(np.arange(1, len(history.loss) + 1), history.loss, "C0")
+    right.set_xlabel("epoch")
+    right.set_ylabel("training loss (MSE)")
+    right.set_title(f"loss ({nnfast_seconds:.2f} s in nnfast, {ref_seconds:.2f} s in NumPy)")
+    fig.tight_layout()
+    fig.savefig(args.output, dpi=100)
+    plt.close(fig)
+    print(f"  wrote {args.output}")
+    return 0
+
+
+def bench(args) -> int:
+    from nnfast.bench import run
+
+    return run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m nnfast",
+                                     description="nnfast: fast multi-layer perceptrons.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{demo,bench}")
+
+    p = commands.add_parser("demo", help="fit the 1-20-20-1 tanh network to a noisy curve",
+                            description="Fit the 481-parameter 1-20-20-1 tanh network to "
+                            "y = sin(2x) + noise, time it against the same training in "
+                            "plain NumPy (nnfast.reference) and plot the result.")
+    p.add_argument("--epochs", type=_positive_int, default=1000, help="training epochs (default 1000)")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="adam", help="default adam")
+    p.add_argument("--lr", type=_positive_float, default=5e-3, help="learning rate (default 5e-3)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="default 32")
+    p.add_argument("--samples", type=_positive_int, default=400, help="data points (default 400)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    p.add_argument("--output", default="demo.png", help="plot file (default demo.png)")
+    p.add_argument("--no-plot", action="store_true", help="do not write the plot")
+    p.set_defaults(func=demo)
+
+    p = commands.add_parser("bench", help="time nnfast against NumPy (and PyTorch if installed)",
+                            description="Per-epoch training times of nnfast, nnfast.reference "
+                            "(NumPy) and PyTorch (when installed), one thread, same arithmetic.")
+    p.add_argument("--repeat", type=_positive_int, default=5,
+                   help="timed repetitions per case; the best is reported (default 5)")
+    p.add_argument("--quick", action="store_true", help="fewer epochs per timing")
+    p.set_defaults(func=bench)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
