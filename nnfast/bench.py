@@ -112,21 +112,28 @@ def _torch_trainer(torch, net, X, y, batch):
     return run
 
 
-def time_case(sizes, n, batch_size, dtype, repeat, budget, torch=None) -> dict:
-    """Best seconds per epoch of each library for one case."""
+def epoch_runner(library, sizes, n, batch_size, dtype, torch=None):
+    """A function ``run(epochs)`` training ``library``'s copy of the case network."""
     from nnfast import MLP, reference
 
     X, y = _data(sizes, n, dtype)
-    net = MLP(sizes, activation="tanh", dtype=dtype, seed=0)
-    ref = reference.MLP(sizes, activation="tanh", dtype=dtype, seed=0)
     batch = n if batch_size is None else batch_size
     settings = dict(optimizer="sgd", lr=LR, momentum=0.0, batch_size=batch, shuffle=False)
-    runners = {
-        "nnfast": lambda e: net.fit(X, y, epochs=e, **settings),
-        "numpy": lambda e: ref.fit(X, y, epochs=e, **settings),
-    }
-    if torch is not None:
-        runners["torch"] = _torch_trainer(torch, net, X, y, batch)
+    if library == "nnfast":
+        net = MLP(sizes, activation="tanh", dtype=dtype, seed=0)
+        return lambda epochs: net.fit(X, y, epochs=epochs, **settings)
+    if library == "numpy":
+        ref = reference.MLP(sizes, activation="tanh", dtype=dtype, seed=0)
+        return lambda epochs: ref.fit(X, y, epochs=epochs, **settings)
+    if library == "torch":
+        return _torch_trainer(torch, MLP(sizes, activation="tanh", dtype=dtype, seed=0), X, y, batch)
+    raise ValueError(f"library: expected 'nnfast', 'numpy' or 'torch', got {library!r}")
+
+
+def time_case(sizes, n, batch_size, dtype, repeat, budget, torch=None) -> dict:
+    """Best seconds per epoch of each library for one case, timed alternately."""
+    libraries = ["nnfast", "numpy"] + (["torch"] if torch is not None else [])
+    runners = {lib: epoch_runner(lib, sizes, n, batch_size, dtype, torch) for lib in libraries}
     epochs = {}
     for name, run in runners.items():  # warm up and size each timing to about `budget` s
         once = _time(lambda: run(1))
@@ -138,26 +145,35 @@ def time_case(sizes, n, batch_size, dtype, repeat, budget, torch=None) -> dict:
     return best
 
 
-def time_predict(repeat, torch=None) -> list:
-    """Latency of one sample and throughput on 10⁶ rows of the seed network (float64)."""
+PREDICT_CASES = (("1 sample", 1, 2000), ("10^6 rows", 1_000_000, 1))
+
+
+def predict_runner(library, rows):
+    """A function predicting ``rows`` rows (one 1-D sample when rows == 1) with the seed
+    network of ``library`` ("nnfast" or "numpy"), float64."""
     from nnfast import MLP, reference
 
-    sizes = [1, 20, 20, 1]
-    net = MLP(sizes, activation="tanh", seed=0)
-    ref = reference.MLP(sizes, activation="tanh", seed=0)
-    one = np.array([0.5])
-    many = np.random.default_rng(0).uniform(-3, 3, size=(1_000_000, 1))
-    rows = []
-    for label, X, loops in (("1 sample", one, 2000), ("10^6 rows", many, 1)):
-        best = {"nnfast": float("inf"), "numpy": float("inf")}
+    model = (MLP if library == "nnfast" else reference.MLP)([1, 20, 20, 1], activation="tanh", seed=0)
+    X = np.array([0.5]) if rows == 1 else np.random.default_rng(0).uniform(-3, 3, size=(rows, 1))
+    return lambda: model.predict(X)
+
+
+def time_predict(repeat) -> list:
+    """Latency of one sample and throughput on 10⁶ rows of the seed network (float64)."""
+    rows_out = []
+    for label, rows, loops in PREDICT_CASES:
+        runners = {lib: predict_runner(lib, rows) for lib in ("nnfast", "numpy")}
+        for predict in runners.values():  # warm up: first-touch page faults of the outputs
+            predict()
+        best = {lib: float("inf") for lib in runners}
         for _ in range(repeat):
-            for name, model in (("nnfast", net), ("numpy", ref)):
-                def run(model=model, X=X):
+            for lib, predict in runners.items():
+                def run(predict=predict):
                     for _ in range(loops):
-                        model.predict(X)
-                best[name] = min(best[name], _time(run) / loops)
-        rows.append((label, best))
-    return rows
+                        predict()
+                best[lib] = min(best[lib], _time(run) / loops)
+        rows_out.append((label, best))
+    return rows_out
 
 
 def _fmt(seconds: float) -> str:
@@ -197,7 +213,7 @@ def run(args) -> int:
                 line += f"{gflops:>9.1f}{100 * gflops / rates[dtype]:>7.0f}%"
                 print(line, flush=True)
     print("\npredict, seed network, float64")
-    for label, best in time_predict(repeat, torch):
+    for label, best in time_predict(repeat):
         print(f"{label:<12}{_fmt(best['nnfast']):>12}{_fmt(best['numpy']):>12}"
               f"{best['numpy'] / best['nnfast']:>9.1f}x")
     if limits is not None:
