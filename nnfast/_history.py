@@ -17,7 +17,7 @@ class History:
         ``l2`` included); empty when no validation data was given.
     stop_reason : str
         ``"completed"`` (all epochs ran), ``"callback"`` (the callback returned False),
-        ``"diverged"`` (the loss became NaN or infinite; the weights are those of the last
+        ``"diverged"`` (the loss or the weights became NaN or infinite; the weights are those of the last
         finite epoch) or ``"interrupted"`` (KeyboardInterrupt between epochs).
     """
 

@@ -61,10 +61,14 @@ def check_positive_real(value, name: str, allow_zero: bool = False) -> float:
     """Validate a finite real number > 0 (or >= 0 with ``allow_zero``)."""
     if not _is_real(value):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    expected = ">= 0" if allow_zero else "> 0"
+    try:
+        value = float(value)
+    except OverflowError:  # an int such as 10**400
+        raise ValueError(f"{name}: expected a finite number {expected}, "
+                         "got an integer too large for a float") from None
     bound_ok = value >= 0 if allow_zero else value > 0
     if not (np.isfinite(value) and bound_ok):
-        expected = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name}: expected a finite number {expected}, got {value!r}")
     return value
 
@@ -216,8 +220,9 @@ def build_spec(layer_sizes, activation="tanh", output_activation="identity",
         raise TypeError(
             f"leaky_slope: expected a real number, got {type(leaky_slope).__name__} {leaky_slope!r}"
         )
-    # max(slope*x, x) is the usual leaky ReLU only for 0 <= slope <= 1.
-    if not (np.isfinite(leaky_slope) and 0 <= leaky_slope <= 1):
+    # max(slope*x, x) is the usual leaky ReLU only for 0 <= slope <= 1. (Comparisons, not
+    # np.isfinite, so that an int too large for a float is refused as out of range.)
+    if not (0 <= leaky_slope <= 1):
         raise ValueError(f"leaky_slope: expected a number in [0, 1], got {leaky_slope!r}")
     elu_alpha = check_positive_real(elu_alpha, "elu_alpha", allow_zero=True)
     if not _is_int(maxout_pieces):
@@ -237,6 +242,11 @@ def build_spec(layer_sizes, activation="tanh", output_activation="identity",
         b_offset = w_offset + n_in * n_out * pieces
         layers.append(LayerSpec(n_in, n_out, act, pieces, w_offset, b_offset))
         offset = b_offset + n_out * pieces
+    if offset > np.iinfo(np.intp).max:
+        raise ValueError(
+            f"layer_sizes: expected a network whose {offset} parameters fit in one array "
+            f"(at most {np.iinfo(np.intp).max}), got layer_sizes={list(sizes)!r}"
+        )
     return NetworkSpec(
         layer_sizes=sizes,
         activations=activations,

@@ -134,14 +134,15 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
     Yb = Xb + batch * net.n_in
     wb = Yb + batch * net.n_out
     try:
-        for epoch in range(1, epochs + 1):
+        # range(epochs), not range(1, epochs + 1): epochs + 1 overflows for sys.maxsize.
+        for epoch in range(epochs):
             PyErr_CheckSignals()
             with nogil:
                 memcpy(&backup[0], &params[0], n_params * sizeof(floating))
                 epoch_loss = run_epoch(net, &h, &params[0], grad, &state1[0], &state2[0],
                                        &step, &X[0, 0], &Y[0, 0], w_ptr, &order[0], gather,
                                        n, batch, Xb, Yb, wb, ws)
-            if epoch_end(epoch, epoch_loss) is False:
+            if epoch_end(epoch + 1, epoch_loss) is False:
                 break
     finally:
         free(grad)

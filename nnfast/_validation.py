@@ -42,9 +42,30 @@ def check_finite(array: np.ndarray, name: str) -> None:
         bad = np.argwhere(~np.isfinite(array))[0]
         where = ", ".join(str(i) for i in bad)
         raise ValueError(
-            f"{name}: expected finite values, got {array[tuple(bad)]!r} at index ({where}) "
+            f"{name}: expected finite values, got {array[tuple(bad)].item()!r} at index ({where}) "
             "(NaN, infinity, or a value too large for the network's dtype)"
         )
+
+
+def as_finite(array: np.ndarray, name: str, dtype) -> np.ndarray:
+    """``array`` as a finite C-contiguous array of ``dtype`` (no copy when it already is).
+
+    A finite value too large for ``dtype`` (1e300 for float32) would become infinity in the
+    conversion: it is reported as such, without NumPy's overflow warning.
+    """
+    dtype = np.dtype(dtype)
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(array, dtype=dtype)
+    if out.dtype.kind == "f" and not np.isfinite(out).all():
+        check_finite(array, name)  # NaN or infinity in the input itself
+        bad = np.argwhere(~np.isfinite(out))[0]
+        where = ", ".join(str(i) for i in bad)
+        raise ValueError(
+            f"{name}: expected values that fit in {dtype.name} (magnitude at most "
+            f"{float(np.finfo(dtype).max):.6g}), got {array[tuple(bad)].item()!r} "
+            f"at index ({where})"
+        )
+    return out
 
 
 def as_matrix(value, name: str, dtype, n_cols: int | None = None,
@@ -55,6 +76,7 @@ def as_matrix(value, name: str, dtype, n_cols: int | None = None,
     return value says whether that happened.
     """
     array = as_numeric_array(value, name)
+    given_shape = array.shape
     single = False
     if allow_1d and array.ndim == 1:
         array = array[np.newaxis, :]
@@ -65,12 +87,13 @@ def as_matrix(value, name: str, dtype, n_cols: int | None = None,
         raise ValueError(f"{name}: expected a 2-D array of shape {expected}{one_d}, "
                          f"got {array.ndim}-D shape {array.shape}")
     if n_cols is not None and array.shape[1] != n_cols:
+        if single:
+            raise ValueError(f"{name}: expected one sample of shape ({n_cols},) or samples of "
+                             f"shape {expected}, got shape {given_shape}")
         raise ValueError(f"{name}: expected shape {expected}, got {array.shape}")
     if array.shape[0] == 0:
         raise ValueError(f"{name}: expected at least one sample, got shape {array.shape}")
-    array = np.ascontiguousarray(array, dtype=dtype)
-    check_finite(array, name)
-    return array, single
+    return as_finite(array, name, dtype), single
 
 
 def check_targets(y, loss: str, n_samples: int, n_out: int, dtype) -> np.ndarray:
@@ -93,13 +116,12 @@ def check_targets(y, loss: str, n_samples: int, n_out: int, dtype) -> np.ndarray
         raise ValueError(
             f"y: expected shape ({n_samples}, {n_out}){one_d}{labels}, got {array.shape}"
         )
-    out = np.ascontiguousarray(array, dtype=dtype)
-    check_finite(out, "y")
+    out = as_finite(array, "y", dtype)
     if loss in ("cross_entropy", "binary_cross_entropy"):
         if out.min() < 0 or out.max() > 1:
             raise ValueError(
                 f"y: loss={loss!r} expects values in [0, 1], got values in "
-                f"[{out.min()!r}, {out.max()!r}]"
+                f"[{out.min().item()!r}, {out.max().item()!r}]"
             )
     if loss == "cross_entropy":
         sums = out.sum(axis=1, dtype=np.float64)
@@ -107,7 +129,7 @@ def check_targets(y, loss: str, n_samples: int, n_out: int, dtype) -> np.ndarray
         if abs(sums[worst] - 1) > 1e-5:
             raise ValueError(
                 "y: loss='cross_entropy' expects rows of class probabilities summing to 1, "
-                f"got a row summing to {sums[worst]!r} at row {worst}"
+                f"got a row summing to {sums[worst].item()!r} at row {worst}"
             )
     return out
 
@@ -118,13 +140,13 @@ def _one_hot(labels: np.ndarray, n_out: int, dtype) -> np.ndarray:
         if not np.array_equal(labels, np.round(labels)):
             raise ValueError(
                 "y: loss='cross_entropy' expects integer class labels for a 1-D y, "
-                f"got non-integer values such as {labels[labels != np.round(labels)][0]!r}"
+                f"got non-integer values such as {labels[labels != np.round(labels)][0].item()!r}"
             )
     elif labels.dtype.kind == "b":
         raise TypeError("y: expected integer class labels, got a boolean array")
     if labels.min() < 0 or labels.max() >= n_out:
         bad = labels[(labels < 0) | (labels >= n_out)][0]
-        raise ValueError(f"y: expected class labels in [0, {n_out}), got {bad!r}")
+        raise ValueError(f"y: expected class labels in [0, {n_out}), got {bad.item()!r}")
     one_hot = np.zeros((labels.shape[0], n_out), dtype=dtype)
     one_hot[np.arange(labels.shape[0]), labels.astype(np.intp)] = 1
     return one_hot
@@ -139,10 +161,9 @@ def check_sample_weight(sample_weight, n_samples: int, dtype):
         raise ValueError(
             f"sample_weight: expected shape ({n_samples},) (one weight per sample), got {w.shape}"
         )
-    w = np.ascontiguousarray(w, dtype=dtype)
-    check_finite(w, "sample_weight")
+    w = as_finite(w, "sample_weight", dtype)
     if w.min() < 0:
-        raise ValueError(f"sample_weight: expected weights >= 0, got {w.min()!r}")
+        raise ValueError(f"sample_weight: expected weights >= 0, got {w.min().item()!r}")
     if not w.sum(dtype=np.float64) > 0:
         raise ValueError("sample_weight: expected a positive sum of weights, got all zeros")
     return w
@@ -171,26 +192,32 @@ def check_real(value, name: str, low=None, high=None, low_open=False, high_open=
     """A finite real number in the interval given by ``low``/``high`` (closed by default)."""
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+    try:
+        value = float(value)
+    except OverflowError:  # an int such as 10**400
+        raise ValueError(f"{name}: expected a finite number in {interval}, "
+                         "got an integer too large for a float") from None
     ok = np.isfinite(value)
     if low is not None:
         ok = ok and (value > low if low_open else value >= low)
     if high is not None:
         ok = ok and (value < high if high_open else value <= high)
     if not ok:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
         raise ValueError(f"{name}: expected a finite number in {interval}, got {value!r}")
     return value
 
 
-def check_int(value, name: str, low: int) -> int:
-    """An integer >= ``low`` (bool is refused)."""
+def check_int(value, name: str, low: int, high: int | None = None) -> int:
+    """An integer >= ``low`` (and <= ``high`` when given; bool is refused)."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
         raise TypeError(f"{name}: expected an integer >= {low}, got {type(value).__name__} {value!r}")
     if value < low:
         raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise ValueError(f"{name}: expected an integer in [{low}, {high}], got {value!r}")
     return int(value)
 
 

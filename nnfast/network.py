@@ -17,6 +17,7 @@ from nnfast import _network, _train
 from nnfast._history import History
 from nnfast._spec import LOSS_CODES, build_spec, check_dtype, check_seed
 from nnfast._validation import (
+    as_finite,
     as_matrix,
     as_numeric_array,
     check_bool,
@@ -52,11 +53,7 @@ class _ViewList(list):
             raise ValueError(
                 f"{self._name}[{index}]: expected shape {target.shape}, got {array.shape}"
             )
-        converted = array.astype(target.dtype)
-        from nnfast._validation import check_finite
-
-        check_finite(converted, f"{self._name}[{index}]")
-        target[...] = converted
+        target[...] = as_finite(array, f"{self._name}[{index}]", target.dtype)
 
     def _refuse(self, *args, **kwargs):
         raise TypeError(f"{self._name}: the number of layers of a network is fixed")
@@ -159,11 +156,7 @@ class MLP:
         array = as_numeric_array(value, "params")
         if array.shape != (self.n_params,):
             raise ValueError(f"params: expected shape ({self.n_params},), got {array.shape}")
-        converted = array.astype(self._dtype)
-        from nnfast._validation import check_finite
-
-        check_finite(converted, "params")
-        self._params[...] = converted
+        self._params[...] = as_finite(array, "params", self._dtype)
 
     @property
     def weights(self) -> list:
@@ -269,15 +262,17 @@ class MLP:
         :meth:`loss` (``l2`` and ``sample_weight`` included). Returns a :class:`History`.
         ``callback(epoch, loss)`` runs after each epoch; returning False stops training.
 
-        A loss that becomes NaN or infinite raises ``FloatingPointError`` after restoring
-        the weights of the last finite epoch; the exception carries ``.history``.
+        A loss (or weights) that becomes NaN or infinite raises ``FloatingPointError`` after
+        restoring the weights of the last finite epoch; the exception carries ``.history``.
         """
         X, Y, w, loss, l2, _ = self._check_data(X, y, loss, sample_weight, l2)
         check_name(optimizer, "optimizer", OPTIMIZERS)
         lr = check_real(lr, "lr", low=0, low_open=True)
         n = X.shape[0]
-        batch = n if batch_size is None else check_int(batch_size, "batch_size", 1)
-        epochs = check_int(epochs, "epochs", 0)
+        # Any batch_size >= n means the whole set; clipping here keeps huge values (10**20)
+        # from overflowing the compiled driver's Py_ssize_t.
+        batch = n if batch_size is None else min(check_int(batch_size, "batch_size", 1), n)
+        epochs = check_int(epochs, "epochs", 0, high=np.iinfo(np.intp).max)
         shuffle = check_bool(shuffle, "shuffle")
         momentum = check_real(momentum, "momentum", low=0, high=1, high_open=True)
         nesterov = check_bool(nesterov, "nesterov")
@@ -289,10 +284,15 @@ class MLP:
         verbose = check_bool(verbose, "verbose")
         validation = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            if not isinstance(validation_data, (tuple, list)):
                 raise TypeError(
                     "validation_data: expected a tuple (X_val, y_val), "
                     f"got {type(validation_data).__name__}"
+                )
+            if len(validation_data) != 2:
+                raise ValueError(
+                    "validation_data: expected a tuple (X_val, y_val), got a "
+                    f"{type(validation_data).__name__} of length {len(validation_data)}"
                 )
             Xv, Yv, _, _, _, inv_wsum_v = self._check_data(
                 validation_data[0], validation_data[1], loss, None, l2, prefix="validation_data "
@@ -324,7 +324,9 @@ class MLP:
         started = time.perf_counter()
 
         def epoch_end(epoch, value):
-            if not np.isfinite(value):
+            # The epoch loss is computed before each step, so the last step of an epoch can
+            # overflow the weights behind a finite loss: check the weights as well.
+            if not (np.isfinite(value) and np.isfinite(self._params).all()):
                 self._params[...] = backup
                 history.stop_reason = "diverged"
                 return False
@@ -355,7 +357,8 @@ class MLP:
             raise
         if history.stop_reason == "diverged":
             err = FloatingPointError(
-                f"fit: the training loss became NaN or infinite in epoch {history.epochs + 1} "
+                f"fit: the training loss or the weights became NaN or infinite in epoch "
+                f"{history.epochs + 1} "
                 f"(optimizer={optimizer!r}, lr={lr!r}); the weights of the last finite epoch "
                 "were kept. A smaller lr usually helps."
             )

@@ -480,11 +480,14 @@ class MLP:
             # All-zero weights leave the weighted mean undefined; report 0 rather than NaN.
             epoch_loss = epoch_sum / wsum if wsum > 0 else 0.0
 
-            if not np.isfinite(epoch_loss):
+            # The epoch loss is measured before each step: the last step can still overflow
+            # the weights behind a finite loss, so the weights are checked too.
+            if not (np.isfinite(epoch_loss) and np.isfinite(params).all()):
                 params[...] = saved
                 history.stop_reason = "diverged"
                 err = FloatingPointError(
-                    f"training diverged: the loss became {epoch_loss} at epoch {epoch} "
+                    f"training diverged: the loss ({epoch_loss}) or the weights became "
+                    f"non-finite at epoch {epoch} "
                     f"with lr={lr}; the weights of the last finite epoch were kept "
                     "(try a smaller lr)"
                 )
