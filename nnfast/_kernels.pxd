@@ -68,3 +68,6 @@ cdef void sgd_update(floating* params, floating* velocity, const floating* grad,
 cdef void adam_update(floating* params, floating* m, floating* v, const floating* grad,
                       Py_ssize_t size, double lr_t, double beta1, double beta2,
                       double eps) noexcept nogil
+cdef void rprop_update(floating* params, floating* step, floating* prev_grad,
+                       const floating* grad, Py_ssize_t size, double eta_plus,
+                       double eta_minus, double step_min, double step_max) noexcept nogil

@@ -232,9 +232,25 @@ cdef void tanh_backward(floating* dZ, const floating* A, const floating* dA,
         dZ[i] = dA[i] * (1 - A[i] * A[i])
 
 
+cdef void relu_forward(floating* A, const floating* Z, Py_ssize_t size) noexcept nogil:
+    """A = max(Z, 0)"""
+    # Not leaky_relu with slope 0: 0 * Z is NaN at Z = -inf and -0.0 for Z < 0.
+    cdef Py_ssize_t i
+    for i in range(size):
+        A[i] = 0 if Z[i] <= 0 else Z[i]  # NaN propagates, as in np.maximum
+
+
+cdef void relu_backward(floating* dZ, const floating* Z, const floating* dA,
+                        Py_ssize_t size) noexcept nogil:
+    """dZ = dA if Z > 0 else 0"""
+    cdef Py_ssize_t i
+    for i in range(size):
+        dZ[i] = dA[i] if Z[i] > 0 else 0
+
+
 cdef void leaky_relu_forward(floating* A, const floating* Z, Py_ssize_t size,
                              floating slope) noexcept nogil:
-    """A = Z if Z > 0 else slope * Z   (relu: slope = 0)"""
+    """A = Z if Z > 0 else slope * Z"""
     cdef Py_ssize_t i
     for i in range(size):
         A[i] = Z[i] if Z[i] > 0 else slope * Z[i]
@@ -242,7 +258,7 @@ cdef void leaky_relu_forward(floating* A, const floating* Z, Py_ssize_t size,
 
 cdef void leaky_relu_backward(floating* dZ, const floating* Z, const floating* dA,
                               Py_ssize_t size, floating slope) noexcept nogil:
-    """dZ = dA if Z > 0 else slope * dA   (relu: slope = 0)"""
+    """dZ = dA if Z > 0 else slope * dA"""
     cdef Py_ssize_t i
     for i in range(size):
         dZ[i] = dA[i] if Z[i] > 0 else slope * dA[i]
@@ -340,7 +356,7 @@ cdef void activation_forward(int code, floating* A, const floating* Z, Py_ssize_
     elif code == ACT_TANH:
         tanh_forward(A, Z, size)
     elif code == ACT_RELU:
-        leaky_relu_forward(A, Z, size, <floating>0)
+        relu_forward(A, Z, size)
     elif code == ACT_LEAKY_RELU:
         leaky_relu_forward(A, Z, size, <floating>p.leaky_slope)
     elif code == ACT_ELU:
@@ -365,7 +381,7 @@ cdef void activation_backward(int code, floating* dZ, const floating* Z, const f
     elif code == ACT_TANH:
         tanh_backward(dZ, A, dA, size)
     elif code == ACT_RELU:
-        leaky_relu_backward(dZ, Z, dA, size, <floating>0)
+        relu_backward(dZ, Z, dA, size)
     elif code == ACT_LEAKY_RELU:
         leaky_relu_backward(dZ, Z, dA, size, <floating>p.leaky_slope)
     elif code == ACT_ELU:
@@ -511,6 +527,32 @@ cdef void adam_update(floating* params, floating* m, floating* v, const floating
         params[i] -= lr * m[i] / (_sqrt(v[i]) + e)
 
 
+cdef void rprop_update(floating* params, floating* step, floating* prev_grad,
+                       const floating* grad, Py_ssize_t size, double eta_plus,
+                       double eta_minus, double step_min, double step_max) noexcept nogil:
+    """iRprop-: per-parameter steps grow (×eta_plus, up to step_max) while the gradient keeps
+    its sign and shrink (×eta_minus, down to step_min) when it flips; after a flip the
+    parameter rests one step and its remembered gradient is zeroed.
+
+    params -= sign(g) * step;  step, prev_grad (size,) persist between calls (full batches).
+    """
+    cdef Py_ssize_t i
+    cdef floating g, s
+    for i in range(size):
+        g = grad[i]
+        s = g * prev_grad[i]
+        if s > 0:
+            step[i] = <floating>min(step[i] * eta_plus, step_max)
+        elif s < 0:
+            step[i] = <floating>max(step[i] * eta_minus, step_min)
+            g = 0
+        if g > 0:
+            params[i] -= step[i]
+        elif g < 0:
+            params[i] += step[i]
+        prev_grad[i] = g
+
+
 # ---- Python entry points (inputs validated by nnfast/kernels.py) -----------------------
 
 cdef ActParams _act_params(double leaky_slope, double elu_alpha, Py_ssize_t pieces) noexcept:
@@ -576,6 +618,14 @@ def sgd_update_into(floating[::1] params, floating[::1] velocity, const floating
                     double lr, double momentum, bint nesterov):
     """One SGD step in place (see sgd_update)."""
     sgd_update(&params[0], &velocity[0], &grad[0], params.shape[0], lr, momentum, nesterov)
+
+
+def rprop_update_into(floating[::1] params, floating[::1] step, floating[::1] prev_grad,
+                      const floating[::1] grad, double eta_plus, double eta_minus,
+                      double step_min, double step_max):
+    """One iRprop- step in place (see rprop_update)."""
+    rprop_update(&params[0], &step[0], &prev_grad[0], &grad[0], params.shape[0], eta_plus,
+                 eta_minus, step_min, step_max)
 
 
 def adam_update_into(floating[::1] params, floating[::1] m, floating[::1] v,

@@ -1,12 +1,15 @@
-"""The training driver: whole epochs of mini-batch SGD or Adam without the GIL.
+"""The training driver: whole epochs of mini-batch SGD, Adam or Rprop without the GIL.
 
 `train` runs up to `epochs` epochs. Each epoch is one `nogil` region: for every batch it
 gathers the rows named by `order`, runs forward, loss and backward into one gradient buffer,
 adds the l2 term and applies the optimizer update to the flat parameter buffer. All memory
 is allocated before the first epoch. Between epochs the GIL is taken back to check for
 Ctrl-C and to call `epoch_end(epoch, loss)`, the Python side's hook (history, validation,
-callback, next shuffle); it returns False to stop. The parameters at the start of the last
-epoch are kept in `backup`, so the caller can restore them when that epoch diverged.
+callback, next shuffle); it returns False to stop, and it may change the hyperparameters
+in `hyper` (a learning-rate schedule) for the next epoch. The optimizer state (`state1`,
+`state2`, `step`) belongs to the caller, so training can continue across calls. The
+parameters at the start of the last epoch are kept in `backup`, so the caller can restore
+them when that epoch diverged.
 """
 
 from cpython.exc cimport PyErr_CheckSignals
@@ -15,26 +18,55 @@ from libc.math cimport pow, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
-from nnfast._kernels cimport adam_update, l2_penalty, sgd_update
+from nnfast._kernels cimport adam_update, l2_penalty, rprop_update, sgd_update
 from nnfast._network cimport Layout, NetLayout, network_loss_grad
 
-OPTIMIZER_CODES = {"sgd": 0, "adam": 1}
+OPTIMIZER_CODES = {"sgd": 0, "adam": 1, "rprop": 2}
+# Layout of the `hyper` vector handed to `train` (the epoch hook may rewrite it).
+HYPER_FIELDS = ("lr", "l2", "momentum", "beta1", "beta2", "eps",
+                "eta_plus", "eta_minus", "step_min", "step_max")
 
 cdef enum:
     OPT_SGD = 0
     OPT_ADAM = 1
+    OPT_RPROP = 2
 
 
 cdef struct Hyper:
     int loss
     int optimizer
+    bint nesterov
     double lr
     double l2
     double momentum
-    bint nesterov
     double beta1
     double beta2
     double eps
+    double eta_plus
+    double eta_minus
+    double step_min
+    double step_max
+
+
+cdef void read_hyper(Hyper* h, const double[::1] hyper) noexcept nogil:
+    h.lr, h.l2, h.momentum = hyper[0], hyper[1], hyper[2]
+    h.beta1, h.beta2, h.eps = hyper[3], hyper[4], hyper[5]
+    h.eta_plus, h.eta_minus, h.step_min, h.step_max = hyper[6], hyper[7], hyper[8], hyper[9]
+
+
+cdef void optimizer_step(const NetLayout* net, const Hyper* h, floating* params,
+                         floating* grad, floating* state1, floating* state2,
+                         long long step) noexcept nogil:
+    """Apply update number `step` (from 1) of the chosen optimizer to params."""
+    cdef double lr_t
+    if h.optimizer == OPT_SGD:
+        sgd_update(params, state1, grad, net.n_params, h.lr, h.momentum, h.nesterov)
+    elif h.optimizer == OPT_ADAM:
+        lr_t = h.lr * sqrt(1 - pow(h.beta2, <double>step)) / (1 - pow(h.beta1, <double>step))
+        adam_update(params, state1, state2, grad, net.n_params, lr_t, h.beta1, h.beta2, h.eps)
+    else:
+        rprop_update(params, state1, state2, grad, net.n_params, h.eta_plus, h.eta_minus,
+                     h.step_min, h.step_max)
 
 
 cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, floating* grad,
@@ -53,7 +85,7 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
     cdef const floating* xb
     cdef const floating* yb
     cdef const floating* wbp
-    cdef double wsum, value, epoch_sum = 0, epoch_weight = 0, lr_t
+    cdef double wsum, value, epoch_sum = 0, epoch_weight = 0
     cdef Py_ssize_t n_batches = (n + batch - 1) // batch, b
     for b in range(n_batches):
         start = b * batch
@@ -82,12 +114,7 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
                                     params + net.layers[l].w_offset,
                                     net.layers[l].b_offset - net.layers[l].w_offset, h.l2)
         step[0] += 1
-        if h.optimizer == OPT_SGD:
-            sgd_update(params, state1, grad, net.n_params, h.lr, h.momentum, h.nesterov)
-        else:
-            lr_t = h.lr * sqrt(1 - pow(h.beta2, <double>step[0])) / (1 - pow(h.beta1, <double>step[0]))
-            adam_update(params, state1, state2, grad, net.n_params, lr_t, h.beta1, h.beta2,
-                        h.eps)
+        optimizer_step(net, h, params, grad, state1, state2, step[0])
         epoch_sum += value * wsum
         epoch_weight += wsum
     return epoch_sum / epoch_weight
@@ -95,21 +122,21 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
 
 def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
           const floating[:, ::1] Y, const floating[::1] w, const Py_ssize_t[::1] order,
-          bint gather, Py_ssize_t batch_size, Py_ssize_t epochs, int loss,
-          str optimizer, double lr, double l2, double momentum, bint nesterov,
-          double beta1, double beta2, double eps, floating[::1] state1,
-          floating[::1] state2, floating[::1] backup, epoch_end):
-    """Train in place for up to `epochs` epochs; returns the number of optimizer steps.
+          bint gather, Py_ssize_t batch_size, Py_ssize_t epochs, int loss, int optimizer,
+          bint nesterov, const double[::1] hyper, floating[::1] state1, floating[::1] state2,
+          long long[::1] step, floating[::1] backup, epoch_end):
+    """Train in place for up to `epochs` epochs.
 
     params, state1, state2, backup (n_params,); X (n, n_in); Y (n, n_out); w (n,) or None;
-    order (n,) row order of the next epoch (the hook may rewrite it between epochs).
-    state1/state2: SGD velocity / unused, or Adam's first / second moments.
+    order (n,) row order of the next epoch (the hook may rewrite it between epochs);
+    hyper (len(HYPER_FIELDS),) read again before every epoch; step (1,) counts optimizer
+    updates across calls. state1/state2: SGD velocity / unused, Adam's first / second
+    moments, or Rprop's step sizes / previous gradient.
     """
     cdef const NetLayout* net = &layout.c
     cdef Py_ssize_t n = X.shape[0], batch = min(batch_size, X.shape[0]), epoch
     cdef Py_ssize_t n_params = net.n_params
     cdef Hyper h
-    cdef long long step = 0
     cdef double epoch_loss
     cdef const floating* w_ptr = NULL if w is None else &w[0]
     cdef floating* grad
@@ -119,10 +146,13 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
     cdef floating* wb
     cdef size_t total
 
+    if hyper.shape[0] != len(HYPER_FIELDS) or step.shape[0] != 1:
+        raise ValueError("train: hyper must hold HYPER_FIELDS and step one counter")
+    if optimizer not in (OPT_SGD, OPT_ADAM, OPT_RPROP):
+        raise ValueError(f"train: unknown optimizer code {optimizer}")
     h.loss = loss
-    h.optimizer = OPTIMIZER_CODES[optimizer]
-    h.lr, h.l2, h.momentum, h.nesterov = lr, l2, momentum, nesterov
-    h.beta1, h.beta2, h.eps = beta1, beta2, eps
+    h.optimizer = optimizer
+    h.nesterov = nesterov
 
     # One block: gradient, workspace, and one gathered batch of X, Y and w.
     total = n_params + batch * (net.ws_per_row + net.n_in + net.n_out + 1)
@@ -137,13 +167,13 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
         # range(epochs), not range(1, epochs + 1): epochs + 1 overflows for sys.maxsize.
         for epoch in range(epochs):
             PyErr_CheckSignals()
+            read_hyper(&h, hyper)
             with nogil:
                 memcpy(&backup[0], &params[0], n_params * sizeof(floating))
                 epoch_loss = run_epoch(net, &h, &params[0], grad, &state1[0], &state2[0],
-                                       &step, &X[0, 0], &Y[0, 0], w_ptr, &order[0], gather,
+                                       &step[0], &X[0, 0], &Y[0, 0], w_ptr, &order[0], gather,
                                        n, batch, Xb, Yb, wb, ws)
             if epoch_end(epoch + 1, epoch_loss) is False:
                 break
     finally:
         free(grad)
-    return step

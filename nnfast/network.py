@@ -29,7 +29,39 @@ from nnfast._validation import (
     check_targets,
 )
 
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "rprop")
+
+
+class _OptimizerState:
+    """An optimizer's buffers and hyperparameters, kept across training calls.
+
+    ``state1``/``state2`` are SGD's velocity (and an unused slot), Adam's first and second
+    moments, or Rprop's per-parameter step sizes and previous gradient; ``step`` counts the
+    updates (Adam's bias correction). ``hyper`` follows ``_train.HYPER_FIELDS`` and may be
+    changed between epochs (a learning-rate schedule sets ``lr``).
+    """
+
+    def __init__(self, name, params, lr, l2=0.0, momentum=0.9, nesterov=False, beta1=0.9,
+                 beta2=0.999, eps=1e-8, eta_plus=1.2, eta_minus=0.5, step_min=1e-6,
+                 step_max=50.0):
+        self.name = name
+        self.code = _train.OPTIMIZER_CODES[name]
+        self.nesterov = nesterov
+        values = dict(lr=lr, l2=l2, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
+                      eta_plus=eta_plus, eta_minus=eta_minus, step_min=step_min,
+                      step_max=step_max)
+        self.hyper = np.array([values[f] for f in _train.HYPER_FIELDS], dtype=np.float64)
+        self.state1 = np.zeros_like(params)
+        if name == "rprop":
+            self.state1.fill(lr)  # Rprop's initial step size
+        self.state2 = np.zeros_like(params) if name in ("adam", "rprop") else self.state1[:1]
+        self.step = np.zeros(1, dtype=np.longlong)
+
+    def __getitem__(self, field):
+        return float(self.hyper[_train.HYPER_FIELDS.index(field)])
+
+    def __setitem__(self, field, value):
+        self.hyper[_train.HYPER_FIELDS.index(field)] = value
 
 
 class _ViewList(list):
@@ -255,10 +287,12 @@ class MLP:
             shuffle=True, l2=0.0, sample_weight=None, momentum=0.9, nesterov=False,
             beta1=0.9, beta2=0.999, eps=1e-8, validation_data=None, callback=None,
             verbose=False) -> History:
-        """Train in place by mini-batch ``sgd`` (with ``momentum``, ``nesterov``) or ``adam``.
+        """Train in place by mini-batch ``sgd`` (with ``momentum``, ``nesterov``), ``adam`` or
+        full-batch ``rprop`` (iRprop-, with ``lr`` as the initial step size).
 
         Each epoch visits every sample once, in batches of ``batch_size`` (None: the whole
-        set), in a new seeded random order when ``shuffle``. Every step minimises the batch's
+        set; ``rprop`` always uses the whole set), in a new seeded random order when
+        ``shuffle``. Every step minimises the batch's
         :meth:`loss` (``l2`` and ``sample_weight`` included). Returns a :class:`History`.
         ``callback(epoch, loss)`` runs after each epoch; returning False stops training.
 
@@ -272,6 +306,8 @@ class MLP:
         # Any batch_size >= n means the whole set; clipping here keeps huge values (10**20)
         # from overflowing the compiled driver's Py_ssize_t.
         batch = n if batch_size is None else min(check_int(batch_size, "batch_size", 1), n)
+        if optimizer == "rprop":
+            batch = n
         epochs = check_int(epochs, "epochs", 0, high=np.iinfo(np.intp).max)
         shuffle = check_bool(shuffle, "shuffle")
         momentum = check_real(momentum, "momentum", low=0, high=1, high_open=True)
@@ -305,21 +341,21 @@ class MLP:
                 "train a copy (net.copy()) instead"
             )
         try:
-            return self._train(X, Y, w, loss, optimizer, lr, batch, epochs, shuffle, l2,
-                               momentum, nesterov, beta1, beta2, eps, validation, callback,
-                               verbose)
+            state = _OptimizerState(optimizer, self._params, lr, l2, momentum, nesterov,
+                                    beta1, beta2, eps)
+            return self._run(X, Y, w, loss, state, batch, epochs, shuffle, validation,
+                             callback, verbose)
         finally:
             self._fit_lock.release()
 
-    def _train(self, X, Y, w, loss, optimizer, lr, batch, epochs, shuffle, l2, momentum,
-               nesterov, beta1, beta2, eps, validation, callback, verbose) -> History:
+    def _run(self, X, Y, w, loss, state, batch, epochs, shuffle, validation=None,
+             callback=None, verbose=False) -> History:
+        """Train on validated arrays with a given (possibly resumed) optimizer state."""
         n = X.shape[0]
         history = History()
         order = np.arange(n, dtype=np.intp)
         if shuffle and epochs > 0:
             order[:] = self._rng.permutation(n)
-        state1 = np.zeros_like(self._params)
-        state2 = np.zeros_like(self._params) if optimizer == "adam" else state1[:1]
         backup = np.empty_like(self._params)
         started = time.perf_counter()
 
@@ -334,7 +370,7 @@ class MLP:
             if validation is not None:
                 Xv, Yv, inv_wsum_v = validation
                 val = _network.loss(self._layout, self._params, Xv, Yv, None, LOSS_CODES[loss],
-                                    inv_wsum_v) + self._l2_term(l2)
+                                    inv_wsum_v) + self._l2_term(state["l2"])
                 history.val_loss.append(float(val))
             if verbose:
                 val_text = f"  val_loss {history.val_loss[-1]:.6g}" if validation else ""
@@ -349,8 +385,8 @@ class MLP:
 
         try:
             _train.train(self._layout, self._params, X, Y, w, order, shuffle, batch, epochs,
-                         LOSS_CODES[loss], optimizer, lr, l2, momentum, nesterov, beta1, beta2,
-                         eps, state1, state2, backup, epoch_end)
+                         LOSS_CODES[loss], state.code, state.nesterov, state.hyper,
+                         state.state1, state.state2, state.step, backup, epoch_end)
         except KeyboardInterrupt as err:
             history.stop_reason = "interrupted"
             err.history = history
@@ -359,7 +395,7 @@ class MLP:
             err = FloatingPointError(
                 f"fit: the training loss or the weights became NaN or infinite in epoch "
                 f"{history.epochs + 1} "
-                f"(optimizer={optimizer!r}, lr={lr!r}); the weights of the last finite epoch "
+                f"(optimizer={state.name!r}, lr={state['lr']!r}); the weights of the last finite epoch "
                 "were kept. A smaller lr usually helps."
             )
             err.history = history

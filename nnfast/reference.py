@@ -273,6 +273,24 @@ def adam_update(params, m, v, grad, t, lr, beta1, beta2, eps):
     params -= lr_t * m / (np.sqrt(v) + eps)
 
 
+def rprop_update(params, step, prev_grad, grad, eta_plus=1.2, eta_minus=0.5, step_min=1e-6,
+                 step_max=50.0):
+    """One iRprop- step in place.
+
+    Where ``grad`` keeps the sign of ``prev_grad`` the step grows (``× eta_plus``, at most
+    ``step_max``); where the sign flips it shrinks (``× eta_minus``, at least ``step_min``)
+    and that gradient is zeroed (no move, and no sign to compare next time). Then
+    ``params -= sign(grad) * step`` and ``prev_grad = grad``.
+    """
+    g = grad.copy()
+    same = g * prev_grad
+    step[same > 0] = np.minimum(step[same > 0] * eta_plus, step_max)
+    step[same < 0] = np.maximum(step[same < 0] * eta_minus, step_min)
+    g[same < 0] = 0
+    params -= np.sign(g) * step
+    prev_grad[...] = g
+
+
 # --------------------------------------------------------------------------------------
 # The network
 # --------------------------------------------------------------------------------------
@@ -426,7 +444,8 @@ class MLP:
             shuffle=True, l2=0.0, sample_weight=None, momentum=0.9, nesterov=False,
             beta1=0.9, beta2=0.999, eps=1e-8, validation_data=None, callback=None,
             verbose=False, rng=None):
-        """Train with mini-batch ``"sgd"`` or ``"adam"`` and return a :class:`History`.
+        """Train with mini-batch ``"sgd"`` or ``"adam"``, or full-batch ``"rprop"`` (``lr`` its
+        initial step), and return a :class:`History`.
 
         Each epoch draws one permutation from ``rng`` (default: the network's generator) when
         ``shuffle`` is true, then takes one optimizer step per batch of ``batch_size`` samples
@@ -436,20 +455,22 @@ class MLP:
         as ``err.history``. ``callback(epoch, loss)`` returning False stops training;
         KeyboardInterrupt stops it with the parameters of the interrupted epoch's start.
         """
-        if optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer: expected 'sgd' or 'adam', got {optimizer!r}")
+        if optimizer not in ("sgd", "adam", "rprop"):
+            raise ValueError(f"optimizer: expected 'sgd', 'adam' or 'rprop', got {optimizer!r}")
         _check_loss(loss, self.activations[-1])
         X = np.asarray(X, dtype=self.dtype)
         Y = self._targets(y, loss)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=self.dtype)
         n = X.shape[0]
-        B = n if batch_size is None else min(batch_size, n)
+        B = n if batch_size is None or optimizer == "rprop" else min(batch_size, n)
         generator = self._rng if rng is None else rng
         params = self.params
 
         # Fresh optimizer state for every fit call.
         if optimizer == "sgd":
             velocity = np.zeros_like(params)
+        elif optimizer == "rprop":
+            step, prev_grad = np.full_like(params, lr), np.zeros_like(params)
         else:
             m, v = np.zeros_like(params), np.zeros_like(params)
             t = 0
@@ -467,6 +488,8 @@ class MLP:
                     batch_loss, grad = self.loss_and_grad(X[idx], Y[idx], loss, l2, w_batch)
                     if optimizer == "sgd":
                         sgd_update(params, velocity, grad, lr, momentum, nesterov)
+                    elif optimizer == "rprop":
+                        rprop_update(params, step, prev_grad, grad)
                     else:
                         t += 1
                         adam_update(params, m, v, grad, t, lr, beta1, beta2, eps)
