@@ -62,6 +62,23 @@ def _output(out, shape, dtype):
     return out
 
 
+def _scratch(result, inputs, elementwise=False):
+    """``result``, or a fresh array of its shape when writing ``result`` while the kernel still
+    reads ``inputs`` could clobber values not read yet (``out=`` overlapping an input).
+
+    With ``elementwise``, an input that is exactly ``result`` (same memory, same shape) is fine:
+    those kernels read each element, or each row, before writing it.
+    """
+    for array in inputs:
+        if not np.may_share_memory(result, array):
+            continue
+        same = (elementwise and array.shape == result.shape
+                and array.__array_interface__["data"][0] == result.__array_interface__["data"][0])
+        if not same:
+            return np.empty_like(result)
+    return result
+
+
 def _act_args(name, leaky_slope, elu_alpha):
     check_name(name, "activation", ACTIVATIONS)
     leaky_slope = check_real(leaky_slope, "leaky_slope", low=0, high=1)
@@ -79,7 +96,10 @@ def matvec(A, x, out=None) -> np.ndarray:
     if A.size == 0:
         y[...] = 0
     else:
-        _kernels.matvec_into(y, A, x)
+        work = _scratch(y, (A, x))
+        _kernels.matvec_into(work, A, x)
+        if work is not y:
+            y[...] = work
     return y
 
 
@@ -97,16 +117,20 @@ def matmul(A, B, out=None) -> np.ndarray:
     if A.shape[1] == 0:
         C[...] = 0
     else:
-        _kernels.matmul_into(C, A, B)
+        work = _scratch(C, (A, B))
+        _kernels.matmul_into(work, A, B)
+        if work is not C:
+            C[...] = work
     return C
 
 
 def _pieces(name, Z, arg="Z"):
     """(rows, m, pieces) of an activation input: maxout reduces the last axis."""
     if name == "maxout":
-        if Z.ndim < 2:
+        if Z.ndim < 2 or Z.shape[-1] < 1:
             raise ValueError(
-                f"{arg}: maxout expects shape (..., n_out, pieces), got shape {Z.shape}"
+                f"{arg}: maxout expects shape (..., n_out, pieces) with pieces >= 1, "
+                f"got shape {Z.shape}"
             )
         return Z.shape[:-1], Z.shape[-1]
     return Z.shape, 1
@@ -123,8 +147,11 @@ def activation_forward(name, Z, out=None, leaky_slope=0.1, elu_alpha=1.0) -> np.
     if A.size == 0:
         return A
     m = out_shape[-1]
-    _kernels.activation_forward_into(code, A.reshape(-1, m), Z.reshape(-1, m * pieces),
+    work = _scratch(A, (Z,), elementwise=True)
+    _kernels.activation_forward_into(code, work.reshape(-1, m), Z.reshape(-1, m * pieces),
                                      leaky_slope, elu_alpha, pieces)
+    if work is not A:
+        A[...] = work
     return A
 
 
@@ -132,7 +159,7 @@ def activation_backward(name, Z, A, dA, out=None, leaky_slope=0.1, elu_alpha=1.0
     """``dZ``, the gradient with respect to ``Z`` given ``A = f(Z)`` and ``dA = dL/dA``."""
     code, leaky_slope, elu_alpha = _act_args(name, leaky_slope, elu_alpha)
     arrays, dtype = _inputs({"Z": Z, "A": A, "dA": dA},
-                            {"Z": (1, 2, 3, 4), "A": (1, 2, 3), "dA": (1, 2, 3)})
+                            {"Z": (1, 2, 3, 4), "A": (1, 2, 3, 4), "dA": (1, 2, 3, 4)})
     Z, A, dA = arrays["Z"], arrays["A"], arrays["dA"]
     out_shape, pieces = _pieces(name, Z)
     for arg, arr in (("A", A), ("dA", dA)):
@@ -142,9 +169,12 @@ def activation_backward(name, Z, A, dA, out=None, leaky_slope=0.1, elu_alpha=1.0
     if dZ.size == 0:
         return dZ
     m = out_shape[-1]
-    _kernels.activation_backward_into(code, dZ.reshape(-1, m * pieces), Z.reshape(-1, m * pieces),
-                                      A.reshape(-1, m), dA.reshape(-1, m), leaky_slope,
-                                      elu_alpha, pieces)
+    work = _scratch(dZ, (Z, A, dA), elementwise=True)
+    _kernels.activation_backward_into(code, work.reshape(-1, m * pieces),
+                                      Z.reshape(-1, m * pieces), A.reshape(-1, m),
+                                      dA.reshape(-1, m), leaky_slope, elu_alpha, pieces)
+    if work is not dZ:
+        dZ[...] = work
     return dZ
 
 
@@ -161,6 +191,9 @@ def dense_forward(X, W, b, activation="identity", out=None, leaky_slope=0.1,
         raise ValueError(f"W: expected {X.shape[1]} rows to match X {X.shape}, got shape {W.shape}")
     if b.shape != W.shape[1:]:
         raise ValueError(f"b: expected shape {W.shape[1:]} to match W {W.shape}, got {b.shape}")
+    if maxout and W.shape[2] < 1:
+        raise ValueError(f"W: maxout expects shape (n_in, n_out, pieces) with pieces >= 1, "
+                         f"got shape {W.shape}")
     n_out = W.shape[1]
     pieces = W.shape[2] if maxout else 1
     result = _output(out, (X.shape[0], n_out), dtype)

@@ -1,0 +1,116 @@
+"""Shared tolerances and helpers for the kernel and gradient tests.
+
+Every tolerance used to compare nnfast with nnfast.reference lives here, so that the
+numerical assumptions of the tests are stated once.
+"""
+
+import warnings
+
+import numpy as np
+
+DTYPES = (np.float64, np.float32)
+# Sizes that are not powers of two or multiples of a vector width, so that loop tails,
+# single rows and single columns are all exercised.
+ODD_SIZES = (1, 3, 17, 65)
+
+# Relative tolerance for comparing one computation done by nnfast and by the reference in
+# the same dtype. Both evaluate the same formulas; they differ only because libm and NumPy's
+# own exp/tanh/expm1 round differently (a few ulps) and because sums run in a different order
+# (up to ~m ulps for an m-term sum; m <= 65 for elementwise/softmax kernels, the products use
+# the size-aware bound of `product_atol`). eps is 2.2e-16 in float64 and 1.2e-7 in float32, so
+# this leaves ~50 ulps (float64) and ~80 ulps (float32) of headroom while any real mistake
+# (a wrong index, a missing term, a wrong formula) is off by far more.
+RTOL = {np.dtype(np.float64): 1e-14, np.dtype(np.float32): 1e-5}
+# Whole networks (several layers, sums over up to 2500 samples, BLAS vs loops, gradients that
+# cancel): the rounding differences of every layer add up, so compare with a tolerance scaled
+# by the largest entry of the result. Measured differences stay below 1e-14 (float64) and
+# 2e-6 (float32) over the whole test matrix: these leave a 10x margin.
+NET_RTOL = {np.dtype(np.float64): 1e-13, np.dtype(np.float32): 2e-5}
+
+# Central differences (f(p + h) - f(p - h)) / 2h err by about h² |f'''| / 6 (truncation) plus
+# δ / h, where δ ≈ eps |L| is the rounding noise of the loss value. Step and tolerance follow
+# from that per dtype: atol = FD_NOISE_FACTOR eps |L| / h + FD_RTOL max|fd|, rtol = FD_RTOL.
+# - float64: h = 1e-6 gives truncation ~1e-13 and noise eps64 |L| / h ~ 2e-10 |L|; measured
+#   errors are <= 3e-9 of the largest entry, ~30x below FD_RTOL = 1e-7.
+# - float32: the loss is evaluated in float32 (only its final sums run in double), so
+#   δ ≈ eps32 |L| ≈ 1e-7 |L|. h = 3e-3 roughly balances noise (δ / h ≈ 4e-5 |L|) against
+#   truncation (h² / 6 ≈ 1.5e-6 |f'''|) and keeps the steps clear of most kinks; measured
+#   errors are <= 1e-4 of the largest entry and <= 0.4 δ / h, ~10x below the tolerance,
+#   while a mistake in a backward rule costs tens of percent of some entry.
+# The perturbed parameter is rounded to the dtype, so the true step (up - down) is used as
+# the denominator rather than 2h.
+FD_STEP = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 3e-3}
+FD_RTOL = {np.dtype(np.float64): 1e-7, np.dtype(np.float32): 3e-4}
+FD_NOISE_FACTOR = 5
+
+
+def rtol(dtype):
+    return RTOL[np.dtype(dtype)]
+
+
+def eps(dtype):
+    return float(np.finfo(dtype).eps)
+
+
+def product_atol(A, B):
+    """A rigorous bound on the rounding error of ``A @ B`` in the dtype of ``A``.
+
+    Any order of summation of k products (loops, blocked BLAS) is within
+    k * u * (|A| @ |B|) of the exact product (u = eps / 2); the reference NumPy product has
+    the same bound, so the two differ by at most k * eps * (|A| @ |B|) elementwise. Factor 2
+    for safety. Returned per element of the product.
+    """
+    A64 = np.abs(np.asarray(A, dtype=np.float64))
+    B64 = np.abs(np.asarray(B, dtype=np.float64))
+    k = A64.shape[-1]
+    return 2 * max(k, 1) * eps(A.dtype) * (A64 @ B64)
+
+
+def assert_product_close(actual, A, B, expected=None):
+    """``actual`` equals ``A @ B`` up to the bound of :func:`product_atol`.
+
+    ``expected`` defaults to the product evaluated in float64 from the same inputs (exact to
+    far below the float32 bound, and within the float64 bound of the exact product).
+    """
+    if expected is None:
+        expected = np.asarray(A, dtype=np.float64) @ np.asarray(B, dtype=np.float64)
+    err = np.abs(np.asarray(actual, dtype=np.float64) - expected)
+    bound = product_atol(A, B)
+    worst = np.unravel_index(np.argmax(err - bound), err.shape) if err.size else None
+    assert (err <= bound).all(), (
+        f"product differs by {err[worst]:.3g} at {worst}, allowed {bound[worst]:.3g}"
+    )
+
+
+def assert_close(actual, desired, dtype, scale=None, factor=1.0):
+    """Elementwise ``|actual - desired| <= tol (|desired| + scale)`` with tol = RTOL[dtype].
+
+    ``scale`` (default: the largest |desired|) sets the absolute part, for results that
+    come from cancelling sums (softmax backward, gradients) and can be much smaller than
+    the terms they are made of.
+    """
+    desired = np.asarray(desired)
+    if scale is None:
+        scale = float(np.abs(desired).max()) if desired.size else 0.0
+    # Below the smallest normal number the spacing is fixed (subnormals), so a relative
+    # tolerance means nothing there: tol * tiny is ~50-80 subnormal steps.
+    scale = max(scale, float(np.finfo(dtype).tiny))
+    tol = factor * RTOL[np.dtype(dtype)]
+    np.testing.assert_allclose(actual, desired, rtol=tol, atol=tol * scale)
+
+
+class no_warnings:
+    """Context manager: any warning, and any NumPy overflow / divide / invalid event,
+    is an error (underflow to 0 is a correct result and stays allowed)."""
+
+    def __enter__(self):
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("error")
+        self._e = np.errstate(over="raise", divide="raise", invalid="raise")
+        self._e.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._e.__exit__(*exc)
+        return self._w.__exit__(*exc)
