@@ -63,7 +63,10 @@ def product_atol(A, B):
     A64 = np.abs(np.asarray(A, dtype=np.float64))
     B64 = np.abs(np.asarray(B, dtype=np.float64))
     k = A64.shape[-1]
-    return 2 * max(k, 1) * eps(A.dtype) * (A64 @ B64)
+    # Products and sums that land among the subnormals err by up to half the subnormal
+    # spacing each, whatever their relative size: k of them add k * smallest_subnormal.
+    subnormal = float(np.finfo(A.dtype).smallest_subnormal)
+    return 2 * max(k, 1) * (eps(A.dtype) * (A64 @ B64) + subnormal)
 
 
 def assert_product_close(actual, A, B, expected=None):
