@@ -33,6 +33,7 @@ extensions = [
     Extension(
         f"nnfast.{name}",
         [f"nnfast/{name}.pyx"],
+        include_dirs=["nnfast/src"],
         extra_compile_args=compile_args,
         define_macros=macros,
     )
