@@ -609,3 +609,44 @@ def adam_update_into(floating[::1] params, floating[::1] m, floating[::1] v,
                      double eps):
     """One Adam step in place (see adam_update)."""
     adam_update(&params[0], &m[0], &v[0], &grad[0], params.shape[0], lr_t, beta1, beta2, eps)
+
+
+# ---- the vectorised math functions, for tests and benchmarks ----------------------------
+
+FASTMATH_FUNCTIONS = ("tanh", "sigmoid", "exp", "elu")
+SIMD_LEVELS = ("baseline", "avx2", "avx512")
+
+
+def fastmath_into(str name, floating[::1] out, const floating[::1] x, double alpha=1.0):
+    """out = name(x) with the vectorised functions of fastmath.h (out may be x)."""
+    cdef Py_ssize_t n = x.shape[0]
+    if out.shape[0] != n:
+        raise ValueError(f"out: expected {n} values, got {out.shape[0]}")
+    if n == 0:
+        return
+    if name == "tanh":
+        tanh_forward(&out[0], &x[0], n)
+    elif name == "sigmoid":
+        sigmoid_forward(&out[0], &x[0], n)
+    elif name == "elu":
+        elu_forward(&out[0], &x[0], n, <floating>alpha)
+    elif name == "exp":
+        if floating is float:
+            nnf_exp_f(&out[0], &x[0], n)
+        else:
+            nnf_exp_d(&out[0], &x[0], n)
+    else:
+        raise ValueError(f"name: expected one of {FASTMATH_FUNCTIONS}, got {name!r}")
+
+
+def simd_level():
+    """The code path the vectorised math functions use: 0 baseline, 1 AVX2, 2 AVX-512."""
+    return nnf_fastmath_level()
+
+
+def set_simd_level(int level):
+    """Force a code path (-1: the best this CPU runs); returns the path now in use.
+
+    A path the CPU cannot run is not taken (the best one it can run is used instead).
+    """
+    return nnf_fastmath_set_level(level)
