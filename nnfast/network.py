@@ -43,13 +43,14 @@ class _OptimizerState:
 
     def __init__(self, name, params, lr, l2=0.0, momentum=0.9, nesterov=False, beta1=0.9,
                  beta2=0.999, eps=1e-8, eta_plus=1.2, eta_minus=0.5, step_min=1e-6,
-                 step_max=50.0):
+                 step_max=50.0, loss_scale=1.0, l2_batch_scaled=False):
         self.name = name
         self.code = _train.OPTIMIZER_CODES[name]
         self.nesterov = nesterov
         values = dict(lr=lr, l2=l2, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
                       eta_plus=eta_plus, eta_minus=eta_minus, step_min=step_min,
-                      step_max=step_max)
+                      step_max=step_max, loss_scale=loss_scale,
+                      l2_batch_scaled=float(l2_batch_scaled))
         self.hyper = np.array([values[f] for f in _train.HYPER_FIELDS], dtype=np.float64)
         self.state1 = np.zeros_like(params)
         if name == "rprop":

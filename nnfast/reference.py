@@ -39,9 +39,10 @@ __all__ = [
     "dense_forward",
 ]
 
-_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "softmax")
+_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "softmax",
+                "exp")
 # The output activation each loss is defined with (mse works with any of them).
-_LOSS_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}
+_LOSS_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "poisson": "exp"}
 
 
 # --------------------------------------------------------------------------------------
@@ -111,6 +112,8 @@ def activation_forward(name, Z, leaky_slope=0.1, elu_alpha=1.0):
         return np.where(Z >= 0, Z, float(elu_alpha) * np.expm1(np.minimum(Z, 0)))
     if name == "maxout":
         return Z.max(axis=-1)
+    if name == "exp":
+        return np.exp(Z)
     # softmax: subtracting the row maximum keeps exp in [0, 1].
     E = np.exp(Z - Z.max(axis=-1, keepdims=True))
     E /= E.sum(axis=-1, keepdims=True)
@@ -144,6 +147,8 @@ def activation_backward(name, Z, A, dA, leaky_slope=0.1, elu_alpha=1.0):
         winner = Z.argmax(axis=-1)[..., np.newaxis]
         np.put_along_axis(dZ, winner, dA[..., np.newaxis], axis=-1)
         return dZ
+    if name == "exp":
+        return dA * A
     # softmax: dZ = J^T dA with J = diag(A) - A A^T, applied row by row.
     return A * (dA - (dA * A).sum(axis=-1, keepdims=True))
 
@@ -154,9 +159,9 @@ def activation_backward(name, Z, A, dA, leaky_slope=0.1, elu_alpha=1.0):
 
 
 def _check_loss(loss, output_activation):
-    if loss not in ("mse", "cross_entropy", "binary_cross_entropy"):
+    if loss not in ("mse", "cross_entropy", "binary_cross_entropy", "poisson"):
         raise ValueError(
-            "loss: expected one of ('mse', 'cross_entropy', 'binary_cross_entropy'), "
+            "loss: expected one of ('mse', 'cross_entropy', 'binary_cross_entropy', 'poisson'), "
             f"got {loss!r}"
         )
     needed = _LOSS_OUTPUT.get(loss)
@@ -194,6 +199,11 @@ def _data_loss(loss, Z, A, Y, w, S):
         logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         per_sample = -(Y * logp).sum(axis=1)
         return float(_weighted_total(per_sample, w) / S)
+    if loss == "poisson":
+        # Half Poisson deviance y log(y / A) - y + A with A = exp(Z); xlogy-style 0 at y = 0.
+        ylogy = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1)), 0)
+        ell = ylogy - Y * Z - Y + A
+        return float(_weighted_total(ell.sum(axis=1), w) / (S * m))
     # binary_cross_entropy from the logits: -y log σ(z) - (1 - y) log(1 - σ(z))
     # = max(z, 0) - y z + log(1 + e^-|z|), with no log of 0 and no overflow.
     ell = np.maximum(Z, 0) - Y * Z + np.log1p(np.exp(-np.abs(Z)))
@@ -212,7 +222,9 @@ def loss_and_delta(loss, output_activation, Z, A, Y, sample_weight=None,
     - ``cross_entropy`` (softmax output): ``Σ_i w_i (-Σ_j Y_ij log softmax(Z)_ij) / S``,
       ``dZ_ij = w_i (A_ij Σ_k Y_ik - Y_ij) / S``;
     - ``binary_cross_entropy`` (sigmoid output): mean over samples and outputs of
-      ``max(z, 0) - y z + log(1 + e^-|z|)``, ``dZ_ij = w_i (A_ij - Y_ij) / (S m)``.
+      ``max(z, 0) - y z + log(1 + e^-|z|)``, ``dZ_ij = w_i (A_ij - Y_ij) / (S m)``;
+    - ``poisson`` (exp output): mean over samples and outputs of the half Poisson deviance
+      ``y log(y / A) - y + A``, ``dZ_ij = w_i (A_ij - Y_ij) / (S m)``.
 
     ``dZ`` is the gradient of the loss with respect to ``Z``. When ``S == 0`` the loss is 0.0
     and ``dZ`` is zeros.
@@ -234,7 +246,7 @@ def loss_and_delta(loss, output_activation, Z, A, Y, sample_weight=None,
         dZ = A * Y.sum(axis=1, keepdims=True) - Y
         dZ *= (1 / S) if w is None else w / S
     else:
-        # Sigmoid and binary cross-entropy together: dZ = A - Y.
+        # Sigmoid and binary cross-entropy, or exp and Poisson, together: dZ = A - Y.
         dZ = A - Y
         dZ *= (1 / (S * m)) if w is None else w / (S * m)
     return value, dZ
