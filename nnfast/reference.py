@@ -455,7 +455,7 @@ class MLP:
     def fit(self, X, y, loss="mse", optimizer="adam", lr=1e-3, batch_size=32, epochs=100,
             shuffle=True, l2=0.0, sample_weight=None, momentum=0.9, nesterov=False,
             beta1=0.9, beta2=0.999, eps=1e-8, validation_data=None, callback=None,
-            verbose=False, rng=None):
+            verbose=False, rng=None, max_fun=15000, tol=1e-5):
         """Train with mini-batch ``"sgd"`` or ``"adam"``, or full-batch ``"rprop"`` (``lr`` its
         initial step), and return a :class:`History`.
 
@@ -466,13 +466,20 @@ class MLP:
         epoch's start are restored and ``FloatingPointError`` is raised, carrying the History
         as ``err.history``. ``callback(epoch, loss)`` returning False stops training;
         KeyboardInterrupt stops it with the parameters of the interrupted epoch's start.
+
+        ``"lbfgs"`` minimises :meth:`loss` on the whole set with scipy's L-BFGS-B: at most
+        ``epochs`` iterations and ``max_fun`` loss evaluations, stopping when the largest
+        gradient component is <= ``tol``; one History entry per iteration.
         """
-        if optimizer not in ("sgd", "adam", "rprop"):
-            raise ValueError(f"optimizer: expected 'sgd', 'adam' or 'rprop', got {optimizer!r}")
+        if optimizer not in ("sgd", "adam", "rprop", "lbfgs"):
+            raise ValueError(
+                f"optimizer: expected 'sgd', 'adam', 'rprop' or 'lbfgs', got {optimizer!r}")
         _check_loss(loss, self.activations[-1])
         X = np.asarray(X, dtype=self.dtype)
         Y = self._targets(y, loss)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=self.dtype)
+        if optimizer == "lbfgs":
+            return self._fit_lbfgs(X, Y, loss, l2, w, epochs, max_fun, tol)
         n = X.shape[0]
         B = n if batch_size is None or optimizer == "rprop" else min(batch_size, n)
         generator = self._rng if rng is None else rng
@@ -541,4 +548,27 @@ class MLP:
             if callback is not None and callback(epoch, epoch_loss) is False:
                 history.stop_reason = "callback"
                 break
+        return history
+
+    def _fit_lbfgs(self, X, Y, loss, l2, w, max_iter, max_fun, tol):
+        """L-BFGS-B over a float64 copy of ``params``, evaluated in the network's dtype."""
+        import scipy.optimize
+
+        history = History()
+        if max_iter == 0:
+            return history
+
+        def objective(x):
+            self.params[...] = x
+            value, grad = self.loss_and_grad(X, Y, loss, l2, w)
+            return value, grad.astype(np.float64)
+
+        def record(intermediate_result):
+            history.loss.append(float(intermediate_result.fun))
+
+        result = scipy.optimize.minimize(
+            objective, self.params.astype(np.float64), method="L-BFGS-B", jac=True,
+            callback=record, options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol})
+        self.params[...] = result.x
+        history.stop_reason = "converged" if result.status == 0 else "completed"
         return history
