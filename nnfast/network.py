@@ -366,13 +366,19 @@ class MLP:
             self._fit_lock.release()
 
     def _run(self, X, Y, w, loss, state, batch, epochs, shuffle, validation=None,
-             callback=None, verbose=False) -> History:
-        """Train on validated arrays with a given (possibly resumed) optimizer state."""
+             callback=None, verbose=False, permutation=None) -> History:
+        """Train on validated arrays with a given (possibly resumed) optimizer state.
+
+        With ``shuffle``, ``permutation(n)`` gives the row order of each epoch (default: the
+        network's generator; the scikit-learn estimators pass their RandomState's order).
+        """
         n = X.shape[0]
         history = History()
         order = np.arange(n, dtype=np.intp)
+        if permutation is None:
+            permutation = self._rng.permutation
         if shuffle and epochs > 0:
-            order[:] = self._rng.permutation(n)
+            order[:] = permutation(n)
         backup = np.empty_like(self._params)
         started = time.perf_counter()
 
@@ -397,7 +403,7 @@ class MLP:
                 history.stop_reason = "callback"
                 return False
             if shuffle and epoch < epochs:
-                order[:] = self._rng.permutation(n)
+                order[:] = permutation(n)
             return True
 
         try:
