@@ -156,7 +156,7 @@ class _BaseMLP(BaseEstimator):
     def __getstate__(self):
         if getattr(self, "_net", None) is not None:
             self._sync_params()
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # object.__getstate__ returns __dict__ itself
         # Views would be pickled as copies detached from the buffer: rebuilt on load.
         for key in ("coefs_", "intercepts_", "_views"):
             state.pop(key, None)
@@ -287,9 +287,6 @@ class _BaseMLP(BaseEstimator):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype,
                                                  ensure_non_negative=True)
-            if not sample_weight.sum(dtype=np.float64) > 0:
-                raise ValueError("sample_weight: the weights sum to zero; at least one sample "
-                                 "needs a positive weight")
             sample_weight = np.ascontiguousarray(sample_weight)
         layer_units = [X.shape[1]] + hidden + [y.shape[1]]
         self._random_state = check_random_state(self.random_state)
