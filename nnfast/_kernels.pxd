@@ -16,12 +16,14 @@ cdef enum:
     ACT_ELU = 5
     ACT_MAXOUT = 6
     ACT_SOFTMAX = 7
+    ACT_EXP = 8
 
 # Loss codes (must match nnfast/_spec.py: LOSS_CODES).
 cdef enum:
     LOSS_MSE = 0
     LOSS_CROSS_ENTROPY = 1
     LOSS_BINARY_CROSS_ENTROPY = 2
+    LOSS_POISSON = 3
 
 # Activation parameters shared by every layer of a network.
 cdef struct ActParams:

@@ -319,6 +319,21 @@ cdef void softmax_backward(floating* dZ, const floating* A, const floating* dA,
             dZ[i * m + j] = A[i * m + j] * (dA[i * m + j] - <floating>dot)
 
 
+cdef void exp_forward(floating* A, const floating* Z, Py_ssize_t size) noexcept nogil:
+    """A = exp(Z)   (the output activation of the Poisson loss; +inf past ~709 / ~88)"""
+    cdef Py_ssize_t i
+    for i in range(size):
+        A[i] = _exp(Z[i])
+
+
+cdef void exp_backward(floating* dZ, const floating* A, const floating* dA,
+                       Py_ssize_t size) noexcept nogil:
+    """dZ = dA * A   (exp' = exp)"""
+    cdef Py_ssize_t i
+    for i in range(size):
+        dZ[i] = dA[i] * A[i]
+
+
 cdef void activation_forward(int code, floating* A, const floating* Z, Py_ssize_t n,
                              Py_ssize_t m, const ActParams* p) noexcept nogil:
     """A = f(Z).   A (n, m); Z (n, m), or (n, m, pieces) for maxout"""
@@ -341,6 +356,8 @@ cdef void activation_forward(int code, floating* A, const floating* Z, Py_ssize_
         maxout_forward(A, Z, size, p.pieces)
     elif code == ACT_SOFTMAX:
         softmax_forward(A, Z, n, m)
+    elif code == ACT_EXP:
+        exp_forward(A, Z, size)
 
 
 cdef void activation_backward(int code, floating* dZ, const floating* Z, const floating* A,
@@ -366,6 +383,8 @@ cdef void activation_backward(int code, floating* dZ, const floating* Z, const f
         maxout_backward(dZ, Z, dA, size, p.pieces)
     elif code == ACT_SOFTMAX:
         softmax_backward(dZ, A, dA, n, m)
+    elif code == ACT_EXP:
+        exp_backward(dZ, A, dA, size)
 
 
 # ---- losses -----------------------------------------------------------------------------
@@ -445,6 +464,27 @@ cdef double sigmoid_binary_cross_entropy_delta(floating* dZ, const floating* Z,
     return total
 
 
+cdef double exp_poisson_delta(floating* dZ, const floating* Z, const floating* A,
+                              const floating* Y, const floating* w, Py_ssize_t n,
+                              Py_ssize_t m, double inv_weight_sum) noexcept nogil:
+    """L = sum_ij w_i (y log(y / A) - y + A) / (S m) with A = exp(Z) (half Poisson deviance);
+    dZ_ij = w_i (A_ij - Y_ij) / (S m)"""
+    cdef Py_ssize_t i, j
+    cdef double total = 0, row, y, a, wi
+    cdef double scale = inv_weight_sum / m
+    for i in range(n):
+        wi = (w[i] if w != NULL else 1.0) * scale
+        row = 0
+        for j in range(m):
+            y = Y[i * m + j]
+            a = A[i * m + j]
+            # y log(y / A) = y log y - y Z: no division, and y = 0 contributes 0 (xlogy).
+            row += (y * log(y) if y > 0 else 0) - y * Z[i * m + j] - y + a
+            dZ[i * m + j] = <floating>(wi * (a - y))
+        total += wi * row
+    return total
+
+
 cdef double loss_delta(int loss, int output_activation, floating* dZ, const floating* Z,
                        const floating* A, const floating* Y, const floating* w,
                        Py_ssize_t n, Py_ssize_t m, double inv_weight_sum,
@@ -454,6 +494,8 @@ cdef double loss_delta(int loss, int output_activation, floating* dZ, const floa
         return softmax_cross_entropy_delta(dZ, Z, A, Y, w, n, m, inv_weight_sum)
     if loss == LOSS_BINARY_CROSS_ENTROPY:
         return sigmoid_binary_cross_entropy_delta(dZ, Z, A, Y, w, n, m, inv_weight_sum)
+    if loss == LOSS_POISSON:
+        return exp_poisson_delta(dZ, Z, A, Y, w, n, m, inv_weight_sum)
     return mse_delta(dZ, Z, A, Y, w, n, m, inv_weight_sum, output_activation, p)
 
 

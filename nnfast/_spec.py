@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 HIDDEN_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout")
-OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "tanh", "softmax")
-LOSSES = ("mse", "cross_entropy", "binary_cross_entropy")
+OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "tanh", "softmax", "exp")
+LOSSES = ("mse", "cross_entropy", "binary_cross_entropy", "poisson")
 OPTIMIZERS = ("sgd", "adam")
 
 # Integer codes shared with the Cython kernels (nnfast/_kernels.pxd, ACT_* constants).
@@ -29,8 +29,9 @@ ACTIVATION_CODES = {
     "elu": 5,
     "maxout": 6,
     "softmax": 7,
+    "exp": 8,
 }
-LOSS_CODES = {"mse": 0, "cross_entropy": 1, "binary_cross_entropy": 2}
+LOSS_CODES = {"mse": 0, "cross_entropy": 1, "binary_cross_entropy": 2, "poisson": 3}
 
 # Layers whose initial weights follow He (fan-in) scaling; the others use Glorot.
 _HE_INIT = ("relu", "leaky_relu", "elu", "maxout")

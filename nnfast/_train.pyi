@@ -10,9 +10,10 @@ from nnfast._network import Layout
 _F = npt.NDArray[np.floating]
 
 OPTIMIZER_CODES: dict[str, int]
+HYPER_FIELDS: tuple[str, ...]
 
 def train(layout: Layout, params: _F, X: _F, Y: _F, w: _F | None,
           order: npt.NDArray[np.intp], gather: bool, batch_size: int, epochs: int,
-          loss: int, optimizer: str, lr: float, l2: float, momentum: float, nesterov: bool,
-          beta1: float, beta2: float, eps: float, state1: _F, state2: _F, backup: _F,
-          epoch_end: Callable[[int, float], bool | None]) -> int: ...
+          loss: int, optimizer: int, nesterov: bool, hyper: npt.NDArray[np.float64],
+          state1: _F, state2: _F, step: npt.NDArray[np.longlong], backup: _F,
+          epoch_end: Callable[[int, float], bool | None]) -> None: ...

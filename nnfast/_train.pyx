@@ -23,8 +23,13 @@ from nnfast._network cimport Layout, NetLayout, network_loss_grad
 
 OPTIMIZER_CODES = {"sgd": 0, "adam": 1, "rprop": 2}
 # Layout of the `hyper` vector handed to `train` (the epoch hook may rewrite it).
+# loss_scale multiplies every batch's data loss and its gradient (1 for MLP.fit; the
+# scikit-learn estimators use it for their sums over outputs and squared_error's 1/2).
+# l2_batch_scaled != 0 divides each batch's l2 coefficient by the batch's total sample
+# weight (scikit-learn's alpha: 0.5 alpha ΣW² / batch size); 0 uses l2 as it is.
 HYPER_FIELDS = ("lr", "l2", "momentum", "beta1", "beta2", "eps",
-                "eta_plus", "eta_minus", "step_min", "step_max")
+                "eta_plus", "eta_minus", "step_min", "step_max", "loss_scale",
+                "l2_batch_scaled")
 
 cdef enum:
     OPT_SGD = 0
@@ -46,12 +51,15 @@ cdef struct Hyper:
     double eta_minus
     double step_min
     double step_max
+    double loss_scale
+    bint l2_batch_scaled
 
 
 cdef void read_hyper(Hyper* h, const double[::1] hyper) noexcept nogil:
     h.lr, h.l2, h.momentum = hyper[0], hyper[1], hyper[2]
     h.beta1, h.beta2, h.eps = hyper[3], hyper[4], hyper[5]
     h.eta_plus, h.eta_minus, h.step_min, h.step_max = hyper[6], hyper[7], hyper[8], hyper[9]
+    h.loss_scale, h.l2_batch_scaled = hyper[10], hyper[11] != 0
 
 
 cdef void optimizer_step(const NetLayout* net, const Hyper* h, floating* params,
@@ -85,7 +93,7 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
     cdef const floating* xb
     cdef const floating* yb
     cdef const floating* wbp
-    cdef double wsum, value, epoch_sum = 0, epoch_weight = 0
+    cdef double wsum, value, l2, epoch_sum = 0, epoch_weight = 0
     cdef Py_ssize_t n_batches = (n + batch - 1) // batch, b
     for b in range(n_batches):
         start = b * batch
@@ -106,13 +114,17 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
                 wsum += wbp[r]
         else:
             wsum = size
+        # The losses are linear in inv_weight_sum: passing loss_scale / wsum scales the
+        # data loss and its gradient at no cost.
         value = network_loss_grad(net, params, xb, yb, wbp, size, batch,
-                                  (1 / wsum) if wsum > 0 else 0.0, h.loss, grad, False, ws)
-        if h.l2 > 0:
+                                  (h.loss_scale / wsum) if wsum > 0 else 0.0, h.loss, grad,
+                                  False, ws)
+        l2 = (h.l2 / wsum) if h.l2_batch_scaled and wsum > 0 else h.l2
+        if l2 > 0:
             for l in range(net.n_layers):
                 value += l2_penalty(grad + net.layers[l].w_offset,
                                     params + net.layers[l].w_offset,
-                                    net.layers[l].b_offset - net.layers[l].w_offset, h.l2)
+                                    net.layers[l].b_offset - net.layers[l].w_offset, l2)
         step[0] += 1
         optimizer_step(net, h, params, grad, state1, state2, step[0])
         epoch_sum += value * wsum

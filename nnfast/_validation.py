@@ -99,7 +99,8 @@ def as_matrix(value, name: str, dtype, n_cols: int | None = None,
 def check_targets(y, loss: str, n_samples: int, n_out: int, dtype) -> np.ndarray:
     """The targets as an (n_samples, n_out) C-contiguous array of ``dtype``.
 
-    mse: any finite values; binary_cross_entropy: values in [0, 1]; cross_entropy: integer
+    mse: any finite values; binary_cross_entropy: values in [0, 1]; poisson: values >= 0;
+    cross_entropy: integer
     labels (n_samples,) in [0, n_out), turned into one-hot rows, or rows of class
     probabilities (n_samples, n_out).
     """
@@ -123,6 +124,10 @@ def check_targets(y, loss: str, n_samples: int, n_out: int, dtype) -> np.ndarray
                 f"y: loss={loss!r} expects values in [0, 1], got values in "
                 f"[{out.min().item()!r}, {out.max().item()!r}]"
             )
+    if loss == "poisson" and out.min() < 0:
+        raise ValueError(
+            f"y: loss='poisson' expects values >= 0, got {out.min().item()!r}"
+        )
     if loss == "cross_entropy":
         sums = out.sum(axis=1, dtype=np.float64)
         worst = int(np.argmax(np.abs(sums - 1)))
@@ -179,7 +184,8 @@ def check_name(value, name: str, allowed) -> str:
 def check_loss(loss, output_activation: str) -> str:
     """A known loss that fits the network's output activation."""
     check_name(loss, "loss", LOSSES)
-    required = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(loss)
+    required = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid",
+                "poisson": "exp"}.get(loss)
     if required is not None and output_activation != required:
         raise ValueError(
             f"loss: {loss!r} needs output_activation={required!r}, "

@@ -216,6 +216,65 @@ def run(args) -> int:
     for label, best in time_predict(repeat):
         print(f"{label:<12}{_fmt(best['nnfast']):>12}{_fmt(best['numpy']):>12}"
               f"{best['numpy'] / best['nnfast']:>9.1f}x")
+    print_sklearn_rows(repeat)
     if limits is not None:
         limits.unregister() if hasattr(limits, "unregister") else None
     return 0
+
+
+SKLEARN_SOLVERS = ("adam", "lbfgs")
+
+
+def sklearn_runner(library, solver):
+    """A function fitting ``MLPRegressor(hidden_layer_sizes=(20, 20), activation="tanh",
+    solver=solver, max_iter=200, random_state=0)`` on the seed curve (200 points of
+    y = sin(2x) on [-3, 3]) with ``library``: "nnfast" (nnfast.sklearn) or "sklearn"."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    if library == "nnfast":
+        from nnfast.sklearn import MLPRegressor
+    else:
+        from sklearn.neural_network import MLPRegressor
+    x = np.linspace(-3, 3, 200)[:, None]
+    y = np.sin(2 * x).ravel()
+
+    def fit():
+        model = MLPRegressor(hidden_layer_sizes=(20, 20), activation="tanh", solver=solver,
+                             max_iter=200, random_state=0)
+        with warnings.catch_warnings():  # 200 iterations do not converge: expected
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return model.fit(x, y)
+
+    return fit
+
+
+def time_sklearn(repeat) -> dict:
+    """Best seconds per whole fit, {solver: {"nnfast": s, "sklearn": s}}, timed alternately."""
+    results = {}
+    for solver in SKLEARN_SOLVERS:
+        runners = {lib: sklearn_runner(lib, solver) for lib in ("nnfast", "sklearn")}
+        for fit in runners.values():
+            fit()  # warm up (imports, first-touch)
+        best = {lib: float("inf") for lib in runners}
+        for _ in range(repeat):
+            for lib, fit in runners.items():
+                best[lib] = min(best[lib], _time(fit))
+        results[solver] = best
+    return results
+
+
+def print_sklearn_rows(repeat):
+    """The drop-in row: nnfast.sklearn vs scikit-learn's MLPRegressor, same settings."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        print("\nscikit-learn not installed: no nnfast.sklearn row (pip install scikit-learn)")
+        return
+    print("\nMLPRegressor((20, 20), tanh, max_iter=200) on the seed curve (200 points), "
+          "whole fit")
+    print(f"{'solver':<8}{'nnfast':>12}{'sklearn':>12}{'speed-up':>10}")
+    for solver, best in time_sklearn(repeat).items():
+        print(f"{solver:<8}{_fmt(best['nnfast']):>12}{_fmt(best['sklearn']):>12}"
+              f"{best['sklearn'] / best['nnfast']:>9.1f}x", flush=True)

@@ -29,7 +29,7 @@ from nnfast._validation import (
     check_targets,
 )
 
-OPTIMIZERS = ("sgd", "adam", "rprop")
+OPTIMIZERS = ("sgd", "adam", "rprop", "lbfgs")
 
 
 class _OptimizerState:
@@ -43,13 +43,14 @@ class _OptimizerState:
 
     def __init__(self, name, params, lr, l2=0.0, momentum=0.9, nesterov=False, beta1=0.9,
                  beta2=0.999, eps=1e-8, eta_plus=1.2, eta_minus=0.5, step_min=1e-6,
-                 step_max=50.0):
+                 step_max=50.0, loss_scale=1.0, l2_batch_scaled=False):
         self.name = name
         self.code = _train.OPTIMIZER_CODES[name]
         self.nesterov = nesterov
         values = dict(lr=lr, l2=l2, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
                       eta_plus=eta_plus, eta_minus=eta_minus, step_min=step_min,
-                      step_max=step_max)
+                      step_max=step_max, loss_scale=loss_scale,
+                      l2_batch_scaled=float(l2_batch_scaled))
         self.hyper = np.array([values[f] for f in _train.HYPER_FIELDS], dtype=np.float64)
         self.state1 = np.zeros_like(params)
         if name == "rprop":
@@ -286,15 +287,25 @@ class MLP:
     def fit(self, X, y, loss="mse", optimizer="adam", lr=1e-3, batch_size=32, epochs=100,
             shuffle=True, l2=0.0, sample_weight=None, momentum=0.9, nesterov=False,
             beta1=0.9, beta2=0.999, eps=1e-8, validation_data=None, callback=None,
-            verbose=False) -> History:
-        """Train in place by mini-batch ``sgd`` (with ``momentum``, ``nesterov``), ``adam`` or
-        full-batch ``rprop`` (iRprop-, with ``lr`` as the initial step size).
+            verbose=False, max_fun=15000, tol=1e-5) -> History:
+        """Train in place by mini-batch ``sgd`` (with ``momentum``, ``nesterov``), ``adam``,
+        full-batch ``rprop`` (iRprop-, with ``lr`` as the initial step size) or ``lbfgs``.
 
         Each epoch visits every sample once, in batches of ``batch_size`` (None: the whole
         set; ``rprop`` always uses the whole set), in a new seeded random order when
         ``shuffle``. Every step minimises the batch's
         :meth:`loss` (``l2`` and ``sample_weight`` included). Returns a :class:`History`.
         ``callback(epoch, loss)`` runs after each epoch; returning False stops training.
+
+        ``lbfgs`` minimises :meth:`loss` on the whole set with
+        ``scipy.optimize.minimize(method="L-BFGS-B")`` over ``params`` (in float64; a float32
+        network is evaluated in float32). One "epoch" is one L-BFGS iteration: ``epochs`` is
+        the maximum number of iterations, ``max_fun`` the maximum number of loss evaluations,
+        and it stops when the largest gradient component is <= ``tol`` (scipy's ``gtol``).
+        ``lr``, ``batch_size``, ``shuffle`` and the other optimizers' settings are not used.
+        ``History.stop_reason`` is ``"converged"``, ``"completed"`` (``epochs`` iterations),
+        ``"max_fun"``, ``"stalled"`` (the line search could not make progress),
+        ``"callback"`` or ``"diverged"``.
 
         A loss (or weights) that becomes NaN or infinite raises ``FloatingPointError`` after
         restoring the weights of the last finite epoch; the exception carries ``.history``.
@@ -318,6 +329,8 @@ class MLP:
         if callback is not None and not callable(callback):
             raise TypeError(f"callback: expected a callable or None, got {type(callback).__name__}")
         verbose = check_bool(verbose, "verbose")
+        max_fun = check_int(max_fun, "max_fun", 1)
+        tol = check_real(tol, "tol", low=0)
         validation = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)):
@@ -341,6 +354,10 @@ class MLP:
                 "train a copy (net.copy()) instead"
             )
         try:
+            if optimizer == "lbfgs":
+                return self._run_lbfgs(X, Y, w, loss, l2, 1.0 / (n if w is None else
+                                                                 float(w.sum(dtype=np.float64))),
+                                       epochs, max_fun, tol, validation, callback, verbose)[0]
             state = _OptimizerState(optimizer, self._params, lr, l2, momentum, nesterov,
                                     beta1, beta2, eps)
             return self._run(X, Y, w, loss, state, batch, epochs, shuffle, validation,
@@ -349,13 +366,19 @@ class MLP:
             self._fit_lock.release()
 
     def _run(self, X, Y, w, loss, state, batch, epochs, shuffle, validation=None,
-             callback=None, verbose=False) -> History:
-        """Train on validated arrays with a given (possibly resumed) optimizer state."""
+             callback=None, verbose=False, permutation=None) -> History:
+        """Train on validated arrays with a given (possibly resumed) optimizer state.
+
+        With ``shuffle``, ``permutation(n)`` gives the row order of each epoch (default: the
+        network's generator; the scikit-learn estimators pass their RandomState's order).
+        """
         n = X.shape[0]
         history = History()
         order = np.arange(n, dtype=np.intp)
+        if permutation is None:
+            permutation = self._rng.permutation
         if shuffle and epochs > 0:
-            order[:] = self._rng.permutation(n)
+            order[:] = permutation(n)
         backup = np.empty_like(self._params)
         started = time.perf_counter()
 
@@ -380,7 +403,7 @@ class MLP:
                 history.stop_reason = "callback"
                 return False
             if shuffle and epoch < epochs:
-                order[:] = self._rng.permutation(n)
+                order[:] = permutation(n)
             return True
 
         try:
@@ -401,3 +424,93 @@ class MLP:
             err.history = history
             raise err
         return history
+
+    def _run_lbfgs(self, X, Y, w, loss, l2, inv_wsum, max_iter, max_fun, tol, validation=None,
+                   callback=None, verbose=False, label="iteration"):
+        """Full-batch L-BFGS-B on validated arrays; returns ``(History, scipy result)``.
+
+        The objective is ``data_loss * (inv_wsum · Σw) + 0.5 · l2 · ΣW²``: ``inv_wsum`` is
+        ``1 / Σw`` for :meth:`loss` and may carry an extra scale (the estimators' loss
+        conventions). scipy's float64 vector is copied into ``params`` on each call — the
+        compiled loss and gradient run on the flat buffer itself, nothing is repacked.
+        """
+        import scipy.optimize
+
+        history = History()
+        if max_iter == 0:
+            return history, None
+        params = self._params
+        start = params.copy()
+        last_good = start.copy()  # the last accepted iterate: restored on failure
+        grad = np.empty_like(params)
+        code = LOSS_CODES[loss]
+        stopped_by_callback = False
+        started = time.perf_counter()
+
+        def objective(x):
+            params[...] = x
+            data = _network.loss_and_grad(self._layout, params, X, Y, w, code, inv_wsum, grad)
+            value = data + self._l2_term(l2, grad)
+            # float64 and a fresh array: scipy keeps references to returned gradients.
+            return value, grad.astype(np.float64)
+
+        def iteration_end(intermediate_result):  # scipy passes the result by this name
+            nonlocal stopped_by_callback
+            value = float(intermediate_result.fun)
+            if not (np.isfinite(value) and np.isfinite(intermediate_result.x).all()):
+                raise StopIteration
+            last_good[...] = intermediate_result.x
+            history.loss.append(value)
+            if validation is not None:
+                params[...] = intermediate_result.x
+                Xv, Yv, inv_wsum_v = validation
+                val = _network.loss(self._layout, params, Xv, Yv, None, code, inv_wsum_v)
+                history.val_loss.append(float(val + self._l2_term(l2)))
+            epoch = len(history.loss)
+            if verbose:
+                val_text = f"  val_loss {history.val_loss[-1]:.6g}" if validation else ""
+                print(f"{label} {epoch:>{len(str(max_iter))}}/{max_iter}  loss {value:.6g}"
+                      f"{val_text}  ({time.perf_counter() - started:.2f} s)", flush=True)
+            if callback is not None and callback(epoch, value) is False:
+                stopped_by_callback = True
+                raise StopIteration
+
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                result = scipy.optimize.minimize(
+                    objective, start.astype(np.float64), method="L-BFGS-B", jac=True,
+                    callback=iteration_end,
+                    options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
+                )
+        except KeyboardInterrupt as err:
+            params[...] = last_good
+            history.stop_reason = "interrupted"
+            err.history = history
+            raise
+        x = result.x.astype(self._dtype)
+        if np.isfinite(result.fun) and np.isfinite(x).all():
+            params[...] = x
+        else:
+            params[...] = last_good
+        if stopped_by_callback:
+            history.stop_reason = "callback"
+        elif not (np.isfinite(result.fun) and np.isfinite(x).all()) or (
+                result.status != 0 and history.loss and not np.isfinite(history.loss[-1])):
+            history.stop_reason = "diverged"
+        elif result.status == 0:
+            history.stop_reason = "converged"
+        elif result.nit >= max_iter:
+            history.stop_reason = "completed"
+        elif result.nfev >= max_fun:
+            history.stop_reason = "max_fun"
+        else:
+            history.stop_reason = "stalled"
+        if history.stop_reason == "diverged":
+            err = FloatingPointError(
+                "fit: the L-BFGS loss or the weights became NaN or infinite after "
+                f"{history.epochs} iterations; the weights of the last finite iteration were "
+                "kept. Scaling the inputs and targets usually helps."
+            )
+            err.history = history
+            raise err
+        return history, result

@@ -39,9 +39,10 @@ __all__ = [
     "dense_forward",
 ]
 
-_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "softmax")
+_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "softmax",
+                "exp")
 # The output activation each loss is defined with (mse works with any of them).
-_LOSS_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}
+_LOSS_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "poisson": "exp"}
 
 
 # --------------------------------------------------------------------------------------
@@ -111,6 +112,8 @@ def activation_forward(name, Z, leaky_slope=0.1, elu_alpha=1.0):
         return np.where(Z >= 0, Z, float(elu_alpha) * np.expm1(np.minimum(Z, 0)))
     if name == "maxout":
         return Z.max(axis=-1)
+    if name == "exp":
+        return np.exp(Z)
     # softmax: subtracting the row maximum keeps exp in [0, 1].
     E = np.exp(Z - Z.max(axis=-1, keepdims=True))
     E /= E.sum(axis=-1, keepdims=True)
@@ -144,6 +147,8 @@ def activation_backward(name, Z, A, dA, leaky_slope=0.1, elu_alpha=1.0):
         winner = Z.argmax(axis=-1)[..., np.newaxis]
         np.put_along_axis(dZ, winner, dA[..., np.newaxis], axis=-1)
         return dZ
+    if name == "exp":
+        return dA * A
     # softmax: dZ = J^T dA with J = diag(A) - A A^T, applied row by row.
     return A * (dA - (dA * A).sum(axis=-1, keepdims=True))
 
@@ -154,9 +159,9 @@ def activation_backward(name, Z, A, dA, leaky_slope=0.1, elu_alpha=1.0):
 
 
 def _check_loss(loss, output_activation):
-    if loss not in ("mse", "cross_entropy", "binary_cross_entropy"):
+    if loss not in ("mse", "cross_entropy", "binary_cross_entropy", "poisson"):
         raise ValueError(
-            "loss: expected one of ('mse', 'cross_entropy', 'binary_cross_entropy'), "
+            "loss: expected one of ('mse', 'cross_entropy', 'binary_cross_entropy', 'poisson'), "
             f"got {loss!r}"
         )
     needed = _LOSS_OUTPUT.get(loss)
@@ -194,6 +199,11 @@ def _data_loss(loss, Z, A, Y, w, S):
         logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         per_sample = -(Y * logp).sum(axis=1)
         return float(_weighted_total(per_sample, w) / S)
+    if loss == "poisson":
+        # Half Poisson deviance y log(y / A) - y + A with A = exp(Z); xlogy-style 0 at y = 0.
+        ylogy = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1)), 0)
+        ell = ylogy - Y * Z - Y + A
+        return float(_weighted_total(ell.sum(axis=1), w) / (S * m))
     # binary_cross_entropy from the logits: -y log σ(z) - (1 - y) log(1 - σ(z))
     # = max(z, 0) - y z + log(1 + e^-|z|), with no log of 0 and no overflow.
     ell = np.maximum(Z, 0) - Y * Z + np.log1p(np.exp(-np.abs(Z)))
@@ -212,7 +222,9 @@ def loss_and_delta(loss, output_activation, Z, A, Y, sample_weight=None,
     - ``cross_entropy`` (softmax output): ``Σ_i w_i (-Σ_j Y_ij log softmax(Z)_ij) / S``,
       ``dZ_ij = w_i (A_ij Σ_k Y_ik - Y_ij) / S``;
     - ``binary_cross_entropy`` (sigmoid output): mean over samples and outputs of
-      ``max(z, 0) - y z + log(1 + e^-|z|)``, ``dZ_ij = w_i (A_ij - Y_ij) / (S m)``.
+      ``max(z, 0) - y z + log(1 + e^-|z|)``, ``dZ_ij = w_i (A_ij - Y_ij) / (S m)``;
+    - ``poisson`` (exp output): mean over samples and outputs of the half Poisson deviance
+      ``y log(y / A) - y + A``, ``dZ_ij = w_i (A_ij - Y_ij) / (S m)``.
 
     ``dZ`` is the gradient of the loss with respect to ``Z``. When ``S == 0`` the loss is 0.0
     and ``dZ`` is zeros.
@@ -234,7 +246,7 @@ def loss_and_delta(loss, output_activation, Z, A, Y, sample_weight=None,
         dZ = A * Y.sum(axis=1, keepdims=True) - Y
         dZ *= (1 / S) if w is None else w / S
     else:
-        # Sigmoid and binary cross-entropy together: dZ = A - Y.
+        # Sigmoid and binary cross-entropy, or exp and Poisson, together: dZ = A - Y.
         dZ = A - Y
         dZ *= (1 / (S * m)) if w is None else w / (S * m)
     return value, dZ
@@ -443,7 +455,7 @@ class MLP:
     def fit(self, X, y, loss="mse", optimizer="adam", lr=1e-3, batch_size=32, epochs=100,
             shuffle=True, l2=0.0, sample_weight=None, momentum=0.9, nesterov=False,
             beta1=0.9, beta2=0.999, eps=1e-8, validation_data=None, callback=None,
-            verbose=False, rng=None):
+            verbose=False, rng=None, max_fun=15000, tol=1e-5):
         """Train with mini-batch ``"sgd"`` or ``"adam"``, or full-batch ``"rprop"`` (``lr`` its
         initial step), and return a :class:`History`.
 
@@ -454,13 +466,20 @@ class MLP:
         epoch's start are restored and ``FloatingPointError`` is raised, carrying the History
         as ``err.history``. ``callback(epoch, loss)`` returning False stops training;
         KeyboardInterrupt stops it with the parameters of the interrupted epoch's start.
+
+        ``"lbfgs"`` minimises :meth:`loss` on the whole set with scipy's L-BFGS-B: at most
+        ``epochs`` iterations and ``max_fun`` loss evaluations, stopping when the largest
+        gradient component is <= ``tol``; one History entry per iteration.
         """
-        if optimizer not in ("sgd", "adam", "rprop"):
-            raise ValueError(f"optimizer: expected 'sgd', 'adam' or 'rprop', got {optimizer!r}")
+        if optimizer not in ("sgd", "adam", "rprop", "lbfgs"):
+            raise ValueError(
+                f"optimizer: expected 'sgd', 'adam', 'rprop' or 'lbfgs', got {optimizer!r}")
         _check_loss(loss, self.activations[-1])
         X = np.asarray(X, dtype=self.dtype)
         Y = self._targets(y, loss)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=self.dtype)
+        if optimizer == "lbfgs":
+            return self._fit_lbfgs(X, Y, loss, l2, w, epochs, max_fun, tol)
         n = X.shape[0]
         B = n if batch_size is None or optimizer == "rprop" else min(batch_size, n)
         generator = self._rng if rng is None else rng
@@ -529,4 +548,27 @@ class MLP:
             if callback is not None and callback(epoch, epoch_loss) is False:
                 history.stop_reason = "callback"
                 break
+        return history
+
+    def _fit_lbfgs(self, X, Y, loss, l2, w, max_iter, max_fun, tol):
+        """L-BFGS-B over a float64 copy of ``params``, evaluated in the network's dtype."""
+        import scipy.optimize
+
+        history = History()
+        if max_iter == 0:
+            return history
+
+        def objective(x):
+            self.params[...] = x
+            value, grad = self.loss_and_grad(X, Y, loss, l2, w)
+            return value, grad.astype(np.float64)
+
+        def record(intermediate_result):
+            history.loss.append(float(intermediate_result.fun))
+
+        result = scipy.optimize.minimize(
+            objective, self.params.astype(np.float64), method="L-BFGS-B", jac=True,
+            callback=record, options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol})
+        self.params[...] = result.x
+        history.stop_reason = "converged" if result.status == 0 else "completed"
         return history

@@ -604,4 +604,4 @@ def test_fit_divergence_keeps_last_finite_weights():
 def test_fit_rejects_unknown_optimizer():
     X, y = regression_data(4)
     with pytest.raises(ValueError, match="optimizer"):
-        ref.MLP([1, 2, 1]).fit(X, y, optimizer="lbfgs")
+        ref.MLP([1, 2, 1]).fit(X, y, optimizer="rmsprop")

@@ -1,0 +1,805 @@
+"""scikit-learn's MLPRegressor and MLPClassifier, trained by nnfast.
+
+Change one import and keep the rest of the code::
+
+    # from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from nnfast.sklearn import MLPClassifier, MLPRegressor
+
+The estimators take scikit-learn 1.9's constructor parameters with the same defaults and
+meanings, have the same methods and fitted attributes, raise the same warnings and errors,
+and follow scikit-learn's definitions of the training itself:
+
+- the same initial weights and biases (Glorot-uniform from ``random_state``, factor 2 for
+  ``logistic``), the same shuffling, the same early-stopping split, all drawn from the same
+  ``RandomState`` in the same order — with the same ``random_state`` nnfast and
+  scikit-learn start from identical weights and visit the batches in the same order;
+- the same objective: ``squared_error`` is half the squared error, ``poisson`` half the
+  Poisson deviance with an ``exp`` output, classification the log-loss (softmax output for
+  multiclass, logistic output for binary and multilabel targets), each summed over outputs;
+  the L2 term is ``0.5 * alpha * ΣW² / n_batch`` for each batch (``n_batch`` its total
+  sample weight), ``0.5 * alpha * ΣW² / n`` for L-BFGS;
+- ``batch_size="auto"`` is ``min(200, n_samples)``; SGD with (Nesterov) momentum, Adam with
+  scikit-learn's bias correction, the ``invscaling`` and ``adaptive`` schedules, the
+  ``tol``/``n_iter_no_change`` stopping rule, early stopping on a ``validation_fraction``
+  split that restores the best weights, L-BFGS through ``scipy.optimize.minimize``.
+
+So nnfast and scikit-learn fit the same models up to floating-point rounding (which
+chaotic training amplifies over many epochs). Additions: the hidden activations
+``leaky_relu`` (slope 0.1), ``elu`` (alpha 1) and ``maxout`` (2 pieces; its ``coefs_`` are
+``(n_in, n_out, 2)`` and ``intercepts_`` ``(n_out, 2)``), the solver ``rprop`` (full-batch
+iRprop-, ``learning_rate_init`` its initial step; it uses the stopping rules and early
+stopping of the stochastic solvers and ignores ``batch_size``), and ``dtype``: None
+(scikit-learn's rule: float32 when ``X`` is float32, else float64), ``"float32"`` or
+``"float64"``. Training runs in that dtype.
+
+Where these estimators differ from scikit-learn:
+
+- ``loss_`` and ``loss_curve_`` of a multi-output ``squared_error`` regressor are the
+  objective actually minimised, half the squared error summed over outputs; scikit-learn
+  reports the mean over outputs while its gradient is that of the sum (the two agree for
+  one output). With ``sample_weight`` an epoch's loss is the mean of the batch losses
+  weighted by batch weight (scikit-learn weights them by batch size).
+- A diverging run keeps the weights of the last finite epoch before raising scikit-learn's
+  ``ValueError("Solver produced non-finite parameter weights...")``.
+- ``partial_fit`` exists for the iterative solvers (``sgd``, ``adam``, ``rprop``) of both
+  estimators; scikit-learn's regressor also offers it for ``lbfgs``.
+- ``sample_weight`` must be non-negative with a positive sum. Sparse ``X`` is refused
+  (nnfast's kernels are dense): convert it with ``X.toarray()``.
+
+And where nnfast's own :class:`nnfast.MLP` differs from these estimators: its ``mse`` is
+the mean over samples *and* outputs without the 1/2, its ``l2`` is not divided by the batch
+size, it draws He-uniform weights for the ReLU family and zero biases from a NumPy
+``Generator``, and it calls the logistic function ``sigmoid``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+try:
+    import sklearn  # noqa: F401
+except ImportError as err:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError(
+        "nnfast.sklearn needs scikit-learn, which is not installed: "
+        "pip install scikit-learn (or pip install \"nnfast[sklearn]\")"
+    ) from err
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from nnfast import _network
+from nnfast.network import MLP, _OptimizerState
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+_ITERATIVE_SOLVERS = ("sgd", "adam", "rprop")
+# scikit-learn's activation names -> nnfast's.
+_HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
+           "leaky_relu": "leaky_relu", "elu": "elu", "maxout": "maxout"}
+_OUTPUT_NAME = {"identity": "identity", "exp": "exp", "softmax": "softmax",
+                "logistic": "sigmoid"}
+
+
+class _BaseMLP(BaseEstimator):
+    """What MLPRegressor and MLPClassifier share: fit, partial_fit, the solvers."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(_HIDDEN))],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam", "rprop"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "dtype": [None, StrOptions({"float32", "float64"})],
+    }
+
+    # ---- fitted network <-> coefs_ / intercepts_ ------------------------------------------
+
+    def _bind_views(self):
+        """coefs_ / intercepts_ become views into the network's flat parameter buffer."""
+        weights, biases = self._net._spec.views(self._net.params)
+        self._views = (weights, biases)
+        self.coefs_ = list(weights)
+        self.intercepts_ = list(biases)
+
+    def _sync_params(self):
+        """Copy coefs_ / intercepts_ into the network if the user replaced any of them."""
+        weights, biases = self._views
+        for name, current, views in (("coefs_", self.coefs_, weights),
+                                     ("intercepts_", self.intercepts_, biases)):
+            if len(current) != len(views):
+                raise ValueError(f"{name}: expected {len(views)} arrays (one per layer), "
+                                 f"got {len(current)}")
+            for i, (array, view) in enumerate(zip(current, views)):
+                if array is view:
+                    continue
+                array = np.asarray(array)
+                if array.shape != view.shape:
+                    raise ValueError(f"{name}[{i}]: expected shape {view.shape}, "
+                                     f"got {array.shape}")
+                view[...] = array
+        self.coefs_ = list(weights)
+        self.intercepts_ = list(biases)
+
+    def __getstate__(self):
+        if getattr(self, "_net", None) is not None:
+            self._sync_params()
+        state = dict(super().__getstate__())  # object.__getstate__ returns __dict__ itself
+        # Views would be pickled as copies detached from the buffer: rebuilt on load.
+        for key in ("coefs_", "intercepts_", "_views"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if getattr(self, "_net", None) is not None:
+            self._bind_views()
+
+    # ---- set-up --------------------------------------------------------------------------
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if not hasattr(sizes, "__iter__"):
+            sizes = [sizes]
+        sizes = list(sizes)
+        if np.any(np.array(sizes) <= 0):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        return [int(s) for s in sizes]
+
+    def _init_params(self, spec, dtype):
+        """scikit-learn's initialisation, drawn from self._random_state in its order."""
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        params = np.empty(spec.n_params, dtype=np.float64)
+        for layer in spec.layers:
+            bound = np.sqrt(factor / (layer.n_in + layer.n_out))
+            params[layer.w_offset:layer.b_offset] = self._random_state.uniform(
+                -bound, bound, (layer.n_in, layer.width)).ravel()
+            params[layer.b_offset:layer.end] = self._random_state.uniform(
+                -bound, bound, layer.width)
+        return params.astype(dtype)
+
+    def _initialize(self, y, layer_units, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = self._output_activation()
+        self._net = MLP(layer_units, activation=_HIDDEN[self.activation],
+                        output_activation=_OUTPUT_NAME[self.out_activation_], dtype=dtype)
+        self._net.params = self._init_params(self._net._spec, dtype)
+        self._bind_views()
+        self._best_params = self._net.params.copy()
+        self._optimizer = None
+        if self.solver in _ITERATIVE_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _check_network(self, layer_units):
+        """warm_start / partial_fit: the architecture must still be the fitted one."""
+        net = self._net
+        if list(net.layer_sizes) != list(layer_units):
+            raise ValueError(
+                "warm_start/partial_fit: the network was fitted with layer sizes "
+                f"{list(net.layer_sizes)} (inputs, hidden_layer_sizes, outputs), this call needs "
+                f"{list(layer_units)}; set warm_start=False or refit to change the architecture"
+            )
+        hidden = _HIDDEN[self.activation]
+        if net.activations[:-1] != (hidden,) * (len(layer_units) - 2):
+            if "maxout" in (hidden, net.activations[0]):
+                raise ValueError(
+                    f"warm_start/partial_fit: activation changed from {net.activations[0]!r} "
+                    f"to {self.activation!r}, which changes the number of parameters; refit"
+                )
+            params = net.params.copy()  # same shapes: continue with the new activation
+            self._net = MLP(layer_units, activation=hidden, output_activation=net.activations[-1],
+                            dtype=net.dtype)
+            self._net.params = params
+            self._bind_views()
+
+    def _loss_setup(self):
+        """(nnfast loss name, loss_scale) giving scikit-learn's objective for n_outputs_."""
+        m = self.n_outputs_
+        if self.out_activation_ == "identity":
+            return "mse", m / 2.0  # 0.5 Σ_outputs mean_samples (ŷ - y)²
+        if self.out_activation_ == "exp":
+            return "poisson", float(m)
+        if self.out_activation_ == "softmax":
+            return "cross_entropy", 1.0
+        return "binary_cross_entropy", float(m)
+
+    # ---- fit -----------------------------------------------------------------------------
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels in classification, real numbers in regression.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in _ITERATIVE_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers. "
+                f"{self.solver} is not stochastic."
+            )
+        return True
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden = self._hidden_sizes()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        dtype = (np.dtype(self.dtype) if self.dtype is not None else X.dtype) if first_pass \
+            else self._net.dtype
+        X = np.ascontiguousarray(X, dtype=dtype)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype,
+                                                 ensure_non_negative=True)
+            sample_weight = np.ascontiguousarray(sample_weight)
+        layer_units = [X.shape[1]] + hidden + [y.shape[1]]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, dtype)
+        else:
+            self._sync_params()
+            self._check_network(layer_units)
+        Y = np.ascontiguousarray(y, dtype=dtype)
+        try:
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(X, Y, sample_weight)
+            else:
+                self._fit_iterative(X, Y, sample_weight, incremental)
+        except FloatingPointError as err:
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain "
+                "large values and need to be preprocessed. (nnfast kept the weights of the "
+                "last finite epoch.)"
+            ) from err
+        return self
+
+    def _fit_lbfgs(self, X, Y, w):
+        loss, scale = self._loss_setup()
+        weight_sum = float(X.shape[0]) if w is None else float(w.sum(dtype=np.float64))
+        verbose = self.verbose
+
+        def report(iteration, value):
+            if verbose:
+                print(f"Iteration {iteration}, loss = {value:.8f}")
+
+        history, result = self._net._run_lbfgs(
+            X, Y, w, loss, self.alpha / weight_sum, scale / weight_sum, self.max_iter,
+            self.max_fun, self.tol, callback=report)
+        self.n_iter_ = min(result.nit, self.max_iter)
+        self.loss_ = float(result.fun)
+        if result.status != 0:
+            message = result.message
+            if isinstance(message, bytes):
+                message = message.decode("latin1")
+            warnings.warn(
+                f"lbfgs failed to converge after {result.nit} iteration(s) "
+                f"(status={result.status}):\n{message}\n\nIncrease the number of iterations "
+                f"to improve the convergence (max_iter={self.max_iter}).\nYou might also want "
+                "to scale the data as shown in:\n"
+                "    https://scikit-learn.org/stable/modules/preprocessing.html",
+                ConvergenceWarning, stacklevel=3)
+
+    def _fit_iterative(self, X, Y, w, incremental):
+        net = self._net
+        if not incremental or self._optimizer is None:
+            self._optimizer = _OptimizerState(
+                self.solver, net.params, self.learning_rate_init, l2=self.alpha,
+                momentum=self.momentum if self.solver == "sgd" else 0.0,
+                nesterov=self.nesterovs_momentum, beta1=self.beta_1, beta2=self.beta_2,
+                eps=self.epsilon, l2_batch_scaled=True)
+        state = self._optimizer
+        state["l2"] = self.alpha
+        loss, state["loss_scale"] = self._loss_setup()
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
+            arrays = (X, Y) if w is None else (X, Y, w)
+            split = train_test_split(*arrays, random_state=self._random_state,
+                                     test_size=self.validation_fraction, stratify=stratify)
+            X_train, X_val, Y_train, Y_val = split[:4]
+            w_train, w_val = (None, None) if w is None else (split[4], split[5])
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase "
+                                 "'validation_fraction' or the size of your dataset.")
+            X_train, Y_train = np.ascontiguousarray(X_train), np.ascontiguousarray(Y_train)
+            w_train = None if w_train is None else np.ascontiguousarray(w_train)
+            y_val = self._targets_for_score(Y_val)
+        else:
+            X_train, Y_train, w_train = X, Y, w
+        n = X_train.shape[0]
+        if self.solver == "rprop":
+            batch = n
+        elif self.batch_size == "auto":
+            batch = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
+                              "It is going to be clipped", stacklevel=3)
+            batch = int(np.clip(self.batch_size, 1, n))
+
+        # scikit-learn's shuffle: sample_idx = shuffle(sample_idx, random_state) per epoch.
+        rs = self._random_state
+        sample_idx = np.arange(n)
+
+        def permutation(_n):
+            nonlocal sample_idx
+            indices = np.arange(n)
+            rs.shuffle(indices)
+            sample_idx = sample_idx[indices]
+            return sample_idx
+
+        verbose = self.verbose
+        max_iter = self.max_iter
+        stopped = False
+        self.n_iter_ = 0
+
+        def epoch_end(epoch, value):
+            nonlocal stopped
+            self.n_iter_ += 1
+            self.loss_ = value
+            self.t_ += n
+            self.loss_curve_.append(value)
+            if verbose:
+                print(f"Iteration {self.n_iter_}, loss = {value:.8f}")
+            if early_stopping:
+                self._update_validation(X_val, y_val, w_val)
+            else:
+                self._update_training_loss()
+            if self.solver == "sgd" and self.learning_rate == "invscaling":
+                state["lr"] = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+            if self._no_improvement_count > self.n_iter_no_change:
+                what = ("Validation score" if early_stopping else "Training loss")
+                msg = (f"{what} did not improve more than tol={self.tol:f} for "
+                       f"{self.n_iter_no_change} consecutive epochs.")
+                if self._trigger_stopping(msg, verbose):
+                    stopped = True
+                    return False
+                self._no_improvement_count = 0
+            return True
+
+        try:
+            net._run(X_train, Y_train, w_train, loss, state, batch,
+                     1 if incremental else max_iter, self.shuffle, callback=epoch_end,
+                     permutation=permutation)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.", stacklevel=3)
+        else:
+            if not incremental and not stopped and self.n_iter_ == max_iter:
+                warnings.warn(
+                    f"Stochastic Optimizer: Maximum iterations ({max_iter}) reached and the "
+                    "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+        if early_stopping:
+            net.params[...] = self._best_params
+
+    def _update_validation(self, X_val, y_val, w_val):
+        score = self._score(X_val, y_val, w_val)
+        self.validation_scores_.append(score)
+        if self.verbose:
+            print(f"Validation score: {score:f}")
+        if score < self.best_validation_score_ + self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if score > self.best_validation_score_:
+            self.best_validation_score_ = score
+            self._best_params[...] = self._net.params
+
+    def _update_training_loss(self):
+        last = self.loss_curve_[-1]
+        if last > self.best_loss_ - self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if last < self.best_loss_:
+            self.best_loss_ = last
+
+    def _trigger_stopping(self, msg, verbose):
+        """scikit-learn's rule: stop, unless sgd's adaptive schedule can divide lr by 5."""
+        if self.solver != "sgd" or self.learning_rate != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        state = self._optimizer
+        if state["lr"] <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        state["lr"] = state["lr"] / 5.0
+        if verbose:
+            print(msg + f" Setting learning rate to {state['lr']:f}")
+        return False
+
+    # ---- prediction -----------------------------------------------------------------------
+
+    def _forward(self, X, check_input=True):
+        """The network's output (n_samples, n_outputs) in its dtype."""
+        if check_input:
+            X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        net = self._net
+        X = np.ascontiguousarray(X, dtype=net.dtype)
+        self._sync_params()
+        out = np.empty((X.shape[0], net.layer_sizes[-1]), dtype=net.dtype)
+        if X.shape[0]:
+            _network.predict(net._layout, net.params, X, out)
+        return out
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor: scikit-learn's MLPRegressor, trained by nnfast.
+
+    The parameters, attributes and methods are those of
+    ``sklearn.neural_network.MLPRegressor`` (scikit-learn 1.9); see the module docstring for
+    nnfast's additions (``activation`` ``leaky_relu``/``elu``/``maxout``, ``solver="rprop"``,
+    ``dtype``) and the few differences.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        Half squared error, or half Poisson deviance with an exp output (``y >= 0``).
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+    activation : {"identity", "logistic", "tanh", "relu", "leaky_relu", "elu", "maxout"}, \
+default="relu"
+    solver : {"lbfgs", "sgd", "adam", "rprop"}, default="adam"
+    alpha : float, default=0.0001
+        L2 strength; the term ``0.5 * alpha * ΣW²`` is divided by the batch's sample weight.
+    batch_size : int or "auto", default="auto"
+        ``"auto"`` is ``min(200, n_samples)``; not used by lbfgs and rprop.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        Schedule of sgd: ``invscaling`` uses ``learning_rate_init / (t + 1) ** power_t``
+        after each epoch (``t`` samples seen); ``adaptive`` divides the rate by 5 each time
+        the stopping rule fires, until it is below 1e-6.
+    learning_rate_init : float, default=0.001
+        Step size of sgd and adam; the initial step of rprop.
+    power_t : float, default=0.5
+    max_iter : int, default=200
+        Epochs of the iterative solvers; iterations of lbfgs.
+    shuffle : bool, default=True
+    random_state : int, RandomState instance or None, default=None
+        Initial weights, shuffling and the early-stopping split.
+    tol : float, default=1e-4
+    verbose : bool, default=False
+        Prints ``Iteration 12, loss = 0.01234000`` per epoch, as scikit-learn.
+    warm_start : bool, default=False
+    momentum : float, default=0.9
+    nesterovs_momentum : bool, default=True
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop when its R² has not improved by
+        ``tol`` for ``n_iter_no_change`` epochs, and keep the best weights.
+    validation_fraction : float, default=0.1
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+    n_iter_no_change : int, default=10
+    max_fun : int, default=15000
+        Maximum loss evaluations of lbfgs.
+    dtype : {None, "float32", "float64"}, default=None
+        Precision of the network; None follows ``X`` (float32 stays float32).
+
+    Attributes
+    ----------
+    loss_, best_loss_, loss_curve_, validation_scores_, best_validation_score_, t_,
+    coefs_, intercepts_, n_features_in_, feature_names_in_, n_iter_, n_layers_, n_outputs_,
+    out_activation_
+        As scikit-learn's. ``coefs_`` and ``intercepts_`` are views into the network's flat
+        parameter buffer; assigning new arrays to them is also honoured.
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype=None):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+
+    def _output_activation(self):
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("Some value(s) of y are negative which is not allowed for "
+                             "Poisson regression (loss='poisson').")
+        return X, y
+
+    def _targets_for_score(self, Y_val):
+        return Y_val[:, 0] if Y_val.shape[1] == 1 else Y_val
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron model.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward(X, check_input=check_input)
+        if y_pred.shape[1] == 1:
+            return y_pred.ravel()
+        return y_pred
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, r2_score)
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with one epoch over the given data (sgd, adam, rprop).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier: scikit-learn's MLPClassifier, trained by nnfast.
+
+    The parameters, attributes and methods are those of
+    ``sklearn.neural_network.MLPClassifier`` (scikit-learn 1.9); the parameters are those of
+    :class:`MLPRegressor` without ``loss``. Binary targets train a logistic output with the
+    log-loss, multiclass targets a softmax output with the cross-entropy, multilabel
+    indicator targets one logistic output per label. Early stopping scores accuracy.
+
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray
+        Class labels (any type LabelBinarizer accepts, e.g. strings).
+    loss_, best_loss_, loss_curve_, validation_scores_, best_validation_score_, t_,
+    coefs_, intercepts_, n_features_in_, feature_names_in_, n_iter_, n_layers_, n_outputs_,
+    out_activation_
+        As scikit-learn's.
+    """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+
+    def _output_activation(self):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
+                             reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same classes as in "
+                        f"the previous call to fit. Previously got {self.classes_}, `y` has "
+                        f"{classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                    f"{self.classes_}. 'y' has {classes}."
+                )
+        y = self._label_binarizer.transform(y).astype(bool)
+        return X, y
+
+    def _targets_for_score(self, Y_val):
+        return self._label_binarizer.inverse_transform(Y_val)
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron classifier.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward(X, check_input=check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, accuracy_score)
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the model with one epoch over the given data (sgd, adam, rprop).
+
+        Parameters
+        ----------
+        classes : array of shape (n_classes,), default=None
+            All the classes; required on the first call, as in scikit-learn.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict_proba(self, X):
+        """Probability estimates, columns in the order of ``classes_``.
+
+        Returns
+        -------
+        y_prob : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        y_pred = self._forward(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Returns
+        -------
+        log_y_prob : ndarray of shape (n_samples, n_classes)
+        """
+        y_prob = self.predict_proba(X)
+        with np.errstate(divide="ignore"):  # a probability that underflowed to 0 gives -inf
+            return np.log(y_prob, out=y_prob)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+def _check_partial_fit_first_call(clf, classes=None):
+    """True on the first partial_fit call (and set classes_), as scikit-learn's helper."""
+    if getattr(clf, "classes_", None) is None and classes is None:
+        raise ValueError("classes must be passed on the first call to partial_fit.")
+    if classes is not None:
+        if getattr(clf, "classes_", None) is not None:
+            if not np.array_equal(clf.classes_, unique_labels(classes)):
+                raise ValueError(
+                    f"`classes={classes!r}` is not the same as on last call to partial_fit, "
+                    f"was: {clf.classes_!r}"
+                )
+        else:
+            clf.classes_ = unique_labels(classes)
+            return True
+    return False
