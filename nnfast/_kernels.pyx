@@ -321,9 +321,10 @@ cdef void softmax_backward(floating* dZ, const floating* A, const floating* dA,
 
 cdef void exp_forward(floating* A, const floating* Z, Py_ssize_t size) noexcept nogil:
     """A = exp(Z)   (the output activation of the Poisson loss; +inf past ~709 / ~88)"""
-    cdef Py_ssize_t i
-    for i in range(size):
-        A[i] = _exp(Z[i])
+    if floating is float:
+        nnf_exp_f(A, Z, size)
+    else:
+        nnf_exp_d(A, Z, size)
 
 
 cdef void exp_backward(floating* dZ, const floating* A, const floating* dA,

@@ -22,7 +22,8 @@ from nnfast import _kernels, kernels
 from nnfast import reference as ref
 from nnfast._spec import ACTIVATION_CODES, LOSS_CODES
 
-ALL_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "softmax")
+ALL_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "softmax",
+                   "exp")
 assert set(ALL_ACTIVATIONS) == set(kernels.ACTIVATIONS)
 # Non-default activation parameters, so that a kernel ignoring them is caught.
 LEAKY_SLOPE = 0.05
