@@ -663,6 +663,8 @@ SIMD_LEVELS = ("baseline", "avx2", "avx512")
 def fastmath_into(str name, floating[::1] out, const floating[::1] x, double alpha=1.0):
     """out = name(x) with the vectorised functions of fastmath.h (out may be x)."""
     cdef Py_ssize_t n = x.shape[0]
+    if name not in FASTMATH_FUNCTIONS:
+        raise ValueError(f"name: expected one of {FASTMATH_FUNCTIONS}, got {name!r}")
     if out.shape[0] != n:
         raise ValueError(f"out: expected {n} values, got {out.shape[0]}")
     if n == 0:
