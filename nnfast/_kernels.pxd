@@ -39,7 +39,8 @@ cdef void matmul(floating* C, const floating* A, const floating* B,
 cdef void matmul_tn(floating* C, const floating* A, const floating* B,
                     Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, bint accumulate) noexcept nogil
 cdef void matmul_nt(floating* C, const floating* A, const floating* B,
-                    Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, bint accumulate) noexcept nogil
+                    Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, bint accumulate,
+                    floating* scratch) noexcept nogil
 
 # ---- dense layer ----------------------------------------------------------------------
 cdef void dense_forward(floating* out, const floating* inp, const floating* W,
@@ -47,7 +48,8 @@ cdef void dense_forward(floating* out, const floating* inp, const floating* W,
                         Py_ssize_t n_out) noexcept nogil
 cdef void dense_backward(floating* dW, floating* db, floating* dinp, const floating* dout,
                          const floating* inp, const floating* W, Py_ssize_t n,
-                         Py_ssize_t n_in, Py_ssize_t n_out, bint accumulate) noexcept nogil
+                         Py_ssize_t n_in, Py_ssize_t n_out, bint accumulate,
+                         floating* scratch) noexcept nogil
 
 # ---- activations ----------------------------------------------------------------------
 cdef void activation_forward(int code, floating* A, const floating* Z, Py_ssize_t n,

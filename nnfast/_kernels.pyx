@@ -11,6 +11,20 @@ from libc.string cimport memset
 from nnfast._blas cimport gemm
 
 
+cdef extern from "gemm_small.h" nogil:
+    # Register-tiled products for small and medium matrices (nnfast/src/gemm_small.h):
+    # C (m, n) = op(A) @ B (+ C), op(A)[i, p] = A[i a_row + p a_col], B rows contiguous;
+    # AVX-512 / AVX2+FMA / portable paths chosen at run time (NNF_GEMM_ISA overrides).
+    void nnf_gemm_d(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double* A,
+                    Py_ssize_t a_row, Py_ssize_t a_col, const double* B, Py_ssize_t ldb,
+                    double* C, Py_ssize_t ldc, int accumulate)
+    void nnf_gemm_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* A,
+                    Py_ssize_t a_row, Py_ssize_t a_col, const float* B, Py_ssize_t ldb,
+                    float* C, Py_ssize_t ldc, int accumulate)
+    int nnf_gemm_isa()
+    const char* nnf_gemm_isa_name(int isa)
+
+
 cdef extern from "fastmath.h" nogil:
     # Vectorised tanh, sigmoid, exp and elu over arrays (nnfast/src/fastmath.h): within
     # 2.5 ulp over the whole range, exact at ±0, ±inf and NaN, with AVX-512 / AVX2 / SSE2
@@ -26,9 +40,10 @@ cdef extern from "fastmath.h" nogil:
     int nnf_fastmath_level()
     int nnf_fastmath_set_level(int level)
 
-# Products with fewer multiply-adds than this run in the hand-written loops below; larger
-# ones go to BLAS, whose per-call overhead (~1 µs) and packing only pay off on bigger
-# blocks. Measured with benchmarks/bench_crossover.py (see the README).
+
+cdef int GEMM_ISA = nnf_gemm_isa()
+
+# Without AVX-512, products with at least this many multiply-adds go to BLAS (see _use_blas).
 cdef Py_ssize_t BLAS_MIN_FLOPS = 32768
 
 
@@ -43,91 +58,69 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
 
 # ---- products -------------------------------------------------------------------------
 
-cdef void matvec(floating* y, const floating* A, const floating* x,
-                 Py_ssize_t m, Py_ssize_t n) noexcept nogil:
-    """y = A @ x.   y (m,), A (m, n), x (n,)"""
-    cdef Py_ssize_t i, j
-    cdef double acc
-    cdef const floating* row
-    for i in range(m):
-        row = A + i * n
-        acc = 0
-        for j in range(n):
-            acc += row[j] * x[j]
-        y[i] = <floating>acc
+cdef inline void _small_gemm(floating* C, const floating* A, Py_ssize_t a_row,
+                             Py_ssize_t a_col, const floating* B, Py_ssize_t m, Py_ssize_t k,
+                             Py_ssize_t n, bint accumulate) noexcept nogil:
+    """C (m, n) (+)= op(A) (m, k) @ B (k, n) with op(A)[i, p] = A[i a_row + p a_col]."""
+    if floating is float:
+        nnf_gemm_f(m, n, k, A, a_row, a_col, B, n, C, n, accumulate)
+    else:
+        nnf_gemm_d(m, n, k, A, a_row, a_col, B, n, C, n, accumulate)
 
 
 cdef inline bint _use_blas(Py_ssize_t m, Py_ssize_t k, Py_ssize_t n) noexcept nogil:
-    return m * k * n >= BLAS_MIN_FLOPS
+    # With AVX-512 the register-tiled kernels of gemm_small.h beat this machine's OpenBLAS
+    # (Haswell kernels) at every size measured (up to 2x on 784x512 layers); on AVX2 and
+    # older CPUs BLAS wins on large products.
+    return GEMM_ISA < 2 and m * k * n >= BLAS_MIN_FLOPS
+
+
+cdef void matvec(floating* y, const floating* A, const floating* x,
+                 Py_ssize_t m, Py_ssize_t n) noexcept nogil:
+    """y = A @ x.   y (m,), A (m, n), x (n,)"""
+    _small_gemm(y, A, n, 1, x, m, n, 1, False)
 
 
 cdef void matmul(floating* C, const floating* A, const floating* B,
                  Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, bint accumulate) noexcept nogil:
     """C = A @ B  (C += A @ B when accumulate).   C (m, n), A (m, k), B (k, n)"""
-    cdef Py_ssize_t i, p, j
-    cdef floating a
-    cdef floating* c_row
-    cdef const floating* b_row
     if _use_blas(m, k, n):
         gemm(False, False, <int>m, <int>n, <int>k, <floating>1, A, <int>k, B, <int>n,
              <floating>(1 if accumulate else 0), C, <int>n)
-        return
-    if not accumulate:
-        memset(C, 0, m * n * sizeof(floating))
-    # i-p-j order: the inner loop runs along rows of B and C, contiguous and vectorisable.
-    for i in range(m):
-        c_row = C + i * n
-        for p in range(k):
-            a = A[i * k + p]
-            b_row = B + p * n
-            for j in range(n):
-                c_row[j] += a * b_row[j]
+    else:
+        _small_gemm(C, A, k, 1, B, m, k, n, accumulate)
 
 
 cdef void matmul_tn(floating* C, const floating* A, const floating* B,
                     Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, bint accumulate) noexcept nogil:
     """C = A.T @ B  (C += … when accumulate).   C (m, n), A (k, m), B (k, n)"""
-    cdef Py_ssize_t i, p, j
-    cdef floating a
-    cdef floating* c_row
-    cdef const floating* b_row
     if _use_blas(m, k, n):
         gemm(True, False, <int>m, <int>n, <int>k, <floating>1, A, <int>m, B, <int>n,
              <floating>(1 if accumulate else 0), C, <int>n)
-        return
-    if not accumulate:
-        memset(C, 0, m * n * sizeof(floating))
-    for p in range(k):
-        b_row = B + p * n
-        for i in range(m):
-            a = A[p * m + i]
-            c_row = C + i * n
-            for j in range(n):
-                c_row[j] += a * b_row[j]
+    else:
+        _small_gemm(C, A, 1, m, B, m, k, n, accumulate)
 
 
 cdef void matmul_nt(floating* C, const floating* A, const floating* B,
-                    Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, bint accumulate) noexcept nogil:
-    """C = A @ B.T  (C += … when accumulate).   C (m, n), A (m, k), B (n, k)"""
-    cdef Py_ssize_t i, p, j
-    cdef floating acc
-    cdef const floating* a_row
-    cdef const floating* b_row
+                    Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, bint accumulate,
+                    floating* scratch) noexcept nogil:
+    """C = A @ B.T  (C += … when accumulate).   C (m, n), A (m, k), B (n, k)
+
+    scratch holds n * k values (used when m > 1: the kernels want B.T with contiguous rows).
+    """
+    cdef Py_ssize_t i, p
     if _use_blas(m, k, n):
         gemm(False, True, <int>m, <int>n, <int>k, <floating>1, A, <int>k, B, <int>k,
              <floating>(1 if accumulate else 0), C, <int>n)
-        return
-    for i in range(m):
-        a_row = A + i * k
-        for j in range(n):
-            b_row = B + j * k
-            acc = 0
+    elif m == 1:
+        # One row: C.T (n, 1) = B (n, k) @ A.T (k, 1), and A.T's rows are A's elements.
+        _small_gemm(C, B, k, 1, A, n, k, 1, accumulate)
+    else:
+        # B.T costs n k copies against m n k multiply-adds of the product.
+        for i in range(n):
             for p in range(k):
-                acc += a_row[p] * b_row[p]
-            if accumulate:
-                C[i * n + j] += acc
-            else:
-                C[i * n + j] = acc
+                scratch[p * n + i] = B[i * k + p]
+        _small_gemm(C, A, k, 1, scratch, m, k, n, accumulate)
 
 
 # ---- dense layer ------------------------------------------------------------------------
@@ -145,11 +138,12 @@ cdef void dense_forward(floating* out, const floating* inp, const floating* W,
 
 cdef void dense_backward(floating* dW, floating* db, floating* dinp, const floating* dout,
                          const floating* inp, const floating* W, Py_ssize_t n,
-                         Py_ssize_t n_in, Py_ssize_t n_out, bint accumulate) noexcept nogil:
+                         Py_ssize_t n_in, Py_ssize_t n_out, bint accumulate,
+                         floating* scratch) noexcept nogil:
     """dW (+)= inp.T @ dout;  db (+)= sum_rows(dout);  dinp = dout @ W.T (if dinp != NULL).
 
     dW (n_in, n_out), db (n_out,), dinp (n, n_in), dout (n, n_out), inp (n, n_in),
-    W (n_in, n_out)
+    W (n_in, n_out), scratch (n_in * n_out,)
     """
     cdef Py_ssize_t i, j
     matmul_tn(dW, inp, dout, n_in, n, n_out, accumulate)
@@ -159,7 +153,7 @@ cdef void dense_backward(floating* dW, floating* db, floating* dinp, const float
         for j in range(n_out):
             db[j] += dout[i * n_out + j]
     if dinp != NULL:
-        matmul_nt(dinp, dout, W, n, n_out, n_in, False)
+        matmul_nt(dinp, dout, W, n, n_out, n_in, False, scratch)
 
 
 # ---- activations --------------------------------------------------------------------------
@@ -682,6 +676,12 @@ def fastmath_into(str name, floating[::1] out, const floating[::1] x, double alp
             nnf_exp_d(&out[0], &x[0], n)
     else:
         raise ValueError(f"name: expected one of {FASTMATH_FUNCTIONS}, got {name!r}")
+
+
+def gemm_path():
+    """The code path of the matrix products: "baseline", "avx2" or "avx512" (the environment
+    variable NNF_GEMM_ISA, read at import, can lower it)."""
+    return nnf_gemm_isa_name(GEMM_ISA).decode()
 
 
 def simd_level():

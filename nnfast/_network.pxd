@@ -24,6 +24,7 @@ cdef struct NetLayout:
     Py_ssize_t scratch_offset   # two scratch blocks (rows, max_width) for backward
     Py_ssize_t max_width
     Py_ssize_t ws_per_row       # workspace elements needed per batch row
+    Py_ssize_t ws_fixed         # plus these, whatever the rows: a transposed W for backward
     ActParams act
 
 
@@ -33,6 +34,7 @@ cdef class Layout:
     cdef readonly object spec
 
 
+cdef Py_ssize_t workspace_size(const NetLayout* net, Py_ssize_t rows) noexcept nogil
 cdef floating* network_forward(const NetLayout* net, const floating* params,
                                const floating* X, Py_ssize_t n, Py_ssize_t rows,
                                floating* ws) noexcept nogil

@@ -2,7 +2,7 @@
 
 A workspace for up to `rows` samples holds, per layer, Z (rows, width) and A (rows, n_out)
 (A shares Z's memory for identity layers), then two scratch blocks (rows, max_width) that
-carry dA and dZ down the stack during backward. Prediction and loss_and_grad run over the
+carry dA and dZ down the stack during backward, then room for one transposed W. Prediction and loss_and_grad run over the
 data in chunks of CHUNK_ROWS so that their workspace stays small for any n.
 """
 
@@ -31,7 +31,7 @@ cdef class Layout:
     """C layer table for a :class:`nnfast._spec.NetworkSpec` (kept alive by the MLP)."""
 
     def __cinit__(self, spec):
-        cdef Py_ssize_t i, per_row = 0, max_width = 0
+        cdef Py_ssize_t i, per_row = 0, max_width = 0, max_weights = 0
         cdef Layer* layer
         self.spec = spec
         n_layers = len(spec.layers)
@@ -55,12 +55,14 @@ cdef class Layout:
                 layer.a_offset = per_row
                 per_row += ls.n_out
             max_width = max(max_width, ls.width, ls.n_in)
+            max_weights = max(max_weights, ls.n_in * ls.width)
         self.c.n_in = spec.n_in
         self.c.n_out = spec.n_out
         self.c.n_params = spec.n_params
         self.c.max_width = max_width
         self.c.scratch_offset = per_row
         self.c.ws_per_row = per_row + 2 * max_width
+        self.c.ws_fixed = max_weights
         self.c.act.leaky_slope = spec.leaky_slope
         self.c.act.elu_alpha = spec.elu_alpha
         self.c.act.pieces = spec.maxout_pieces
@@ -73,13 +75,22 @@ cdef class Layout:
         """Workspace elements one batch row needs (Z and A of every layer, two scratch rows)."""
         return self.c.ws_per_row
 
+    def workspace_size(self, rows):
+        """Workspace elements of a pass over up to `rows` samples (rows * per row + one W)."""
+        return workspace_size(&self.c, rows)
+
+
+cdef Py_ssize_t workspace_size(const NetLayout* net, Py_ssize_t rows) noexcept nogil:
+    """Elements of workspace that a pass over up to `rows` samples needs."""
+    return rows * net.ws_per_row + net.ws_fixed
+
 
 cdef floating* network_forward(const NetLayout* net, const floating* params,
                                const floating* X, Py_ssize_t n, Py_ssize_t rows,
                                floating* ws) noexcept nogil:
     """Forward pass of n <= rows samples; returns a pointer to the output A (n, n_out).
 
-    X (n, n_in); ws holds rows * net.ws_per_row elements.
+    X (n, n_in); ws holds workspace_size(net, rows) elements.
     """
     cdef Py_ssize_t l
     cdef const Layer* layer
@@ -126,7 +137,7 @@ cdef double network_loss_grad(const NetLayout* net, const floating* params,
             inp = X
         dense_backward(grad + layer.w_offset, grad + layer.b_offset,
                        dA if l > 0 else NULL, dZ, inp, params + layer.w_offset,
-                       n, layer.n_in, layer.width, accumulate)
+                       n, layer.n_in, layer.width, accumulate, ws + rows * net.ws_per_row)
         if l > 0:
             activation_backward(below.activation, dZ, ws + rows * below.z_offset,
                                 ws + rows * below.a_offset, dA, n, below.n_out, &net.act)
@@ -144,7 +155,7 @@ def predict(Layout layout, const floating[::1] params, const floating[:, ::1] X,
     cdef floating* result
     if n == 0:
         return
-    ws = <floating*>malloc(rows * net.ws_per_row * sizeof(floating))
+    ws = <floating*>malloc(workspace_size(net, rows) * sizeof(floating))
     if ws == NULL:
         raise MemoryError("nnfast: cannot allocate the prediction workspace")
     with nogil:
@@ -172,7 +183,7 @@ def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, :
     cdef bint weighted = w is not None
     if n == 0:
         raise ValueError("X: expected at least one sample, got 0 rows")
-    ws = <floating*>malloc(rows * net.ws_per_row * sizeof(floating))
+    ws = <floating*>malloc(workspace_size(net, rows) * sizeof(floating))
     if ws == NULL:
         raise MemoryError("nnfast: cannot allocate the gradient workspace")
     with nogil:
@@ -202,7 +213,7 @@ def loss(Layout layout, const floating[::1] params, const floating[:, ::1] X,
     cdef bint weighted = w is not None
     if n == 0:
         raise ValueError("X: expected at least one sample, got 0 rows")
-    ws = <floating*>malloc(rows * net.ws_per_row * sizeof(floating))
+    ws = <floating*>malloc(workspace_size(net, rows) * sizeof(floating))
     if ws == NULL:
         raise MemoryError("nnfast: cannot allocate the loss workspace")
     with nogil:

@@ -19,7 +19,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from nnfast._kernels cimport adam_update, l2_penalty, rprop_update, sgd_update
-from nnfast._network cimport Layout, NetLayout, network_loss_grad
+from nnfast._network cimport Layout, NetLayout, network_loss_grad, workspace_size
 
 OPTIMIZER_CODES = {"sgd": 0, "adam": 1, "rprop": 2}
 # Layout of the `hyper` vector handed to `train` (the epoch hook may rewrite it).
@@ -167,12 +167,12 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
     h.nesterov = nesterov
 
     # One block: gradient, workspace, and one gathered batch of X, Y and w.
-    total = n_params + batch * (net.ws_per_row + net.n_in + net.n_out + 1)
+    total = n_params + workspace_size(net, batch) + batch * (net.n_in + net.n_out + 1)
     grad = <floating*>malloc(total * sizeof(floating))
     if grad == NULL:
         raise MemoryError(f"nnfast: cannot allocate the training workspace ({total} values)")
     ws = grad + n_params
-    Xb = ws + batch * net.ws_per_row
+    Xb = ws + workspace_size(net, batch)
     Yb = Xb + batch * net.n_in
     wb = Yb + batch * net.n_out
     try:
