@@ -11,6 +11,11 @@ from libc.string cimport memset
 from nnfast._blas cimport gemm
 
 
+cdef extern from "finite.h" nogil:
+    bint nnf_all_finite_d(const double* x, Py_ssize_t n)
+    bint nnf_all_finite_f(const float* x, Py_ssize_t n)
+
+
 cdef extern from "gemm_small.h" nogil:
     # Register-tiled products for small and medium matrices (nnfast/src/gemm_small.h):
     # C (m, n) = op(A) @ B (+ C), op(A)[i, p] = A[i a_row + p a_col], B rows contiguous;
@@ -646,6 +651,17 @@ def adam_update_into(floating[::1] params, floating[::1] m, floating[::1] v,
                      double eps):
     """One Adam step in place (see adam_update)."""
     adam_update(&params[0], &m[0], &v[0], &grad[0], params.shape[0], lr_t, beta1, beta2, eps)
+
+
+def all_finite(const floating[::1] x):
+    """True when no value of x is NaN or infinite (a vectorised check, no temporary array)."""
+    cdef bint ok
+    with nogil:
+        if floating is float:
+            ok = nnf_all_finite_f(&x[0], x.shape[0]) if x.shape[0] else True
+        else:
+            ok = nnf_all_finite_d(&x[0], x.shape[0]) if x.shape[0] else True
+    return ok
 
 
 # ---- the vectorised math functions, for tests and benchmarks ----------------------------

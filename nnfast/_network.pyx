@@ -25,6 +25,9 @@ import numpy as np
 from nnfast._spec import ACTIVATION_CODES
 
 cdef Py_ssize_t CHUNK_ROWS = 1024
+# Workspaces up to this many values live on the stack (predicting a few samples).
+cdef enum:
+    STACK_WORKSPACE = 2048
 
 
 cdef class Layout:
@@ -144,6 +147,19 @@ cdef double network_loss_grad(const NetLayout* net, const floating* params,
     return value
 
 
+cdef void predict_rows(const NetLayout* net, const floating* params, const floating* X,
+                       floating* out, Py_ssize_t n, Py_ssize_t rows,
+                       floating* ws) noexcept nogil:
+    """out (n, n_out) = network(X (n, n_in)), `rows` samples at a time."""
+    cdef Py_ssize_t start = 0, size
+    cdef floating* result
+    while start < n:
+        size = min(rows, n - start)
+        result = network_forward(net, params, X + start * net.n_in, size, rows, ws)
+        memcpy(out + start * net.n_out, result, size * net.n_out * sizeof(floating))
+        start += size
+
+
 # ---- Python entry points (inputs validated by nnfast.network) ---------------------------
 
 def predict(Layout layout, const floating[::1] params, const floating[:, ::1] X,
@@ -151,21 +167,24 @@ def predict(Layout layout, const floating[::1] params, const floating[:, ::1] X,
     """out = network(X), in chunks of CHUNK_ROWS rows.   X (n, n_in), out (n, n_out)"""
     cdef const NetLayout* net = &layout.c
     cdef Py_ssize_t n = X.shape[0], start, rows = min(n, CHUNK_ROWS), size
-    cdef floating* ws
-    cdef floating* result
+    cdef Py_ssize_t needed = workspace_size(net, rows)
+    cdef floating small[STACK_WORKSPACE]
+    cdef floating* ws = small
     if n == 0:
         return
-    ws = <floating*>malloc(workspace_size(net, rows) * sizeof(floating))
-    if ws == NULL:
-        raise MemoryError("nnfast: cannot allocate the prediction workspace")
-    with nogil:
-        start = 0
-        while start < n:
-            size = min(rows, n - start)
-            result = network_forward(net, &params[0], &X[start, 0], size, rows, ws)
-            memcpy(&out[start, 0], result, size * net.n_out * sizeof(floating))
-            start += size
-    free(ws)
+    # Latency of one sample is dominated by fixed costs: small networks skip malloc, and the
+    # GIL is released only when the pass is long enough for another thread to gain from it.
+    if needed > STACK_WORKSPACE:
+        ws = <floating*>malloc(needed * sizeof(floating))
+        if ws == NULL:
+            raise MemoryError("nnfast: cannot allocate the prediction workspace")
+    if n * net.n_params > 100_000:
+        with nogil:
+            predict_rows(net, &params[0], &X[0, 0], &out[0, 0], n, rows, ws)
+    else:
+        predict_rows(net, &params[0], &X[0, 0], &out[0, 0], n, rows, ws)
+    if ws != small:
+        free(ws)
 
 
 def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, ::1] X,

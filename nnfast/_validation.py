@@ -11,6 +11,7 @@ import numbers
 
 import numpy as np
 
+from nnfast import _kernels
 from nnfast._spec import LOSSES
 
 
@@ -36,9 +37,25 @@ def as_numeric_array(value, name: str) -> np.ndarray:
     return array
 
 
+# The compiled check, specialised per dtype once (a fused function's dispatch by argument
+# types costs more than the check itself on small arrays).
+_ALL_FINITE = {np.dtype(np.float64): _kernels.all_finite["double"],
+               np.dtype(np.float32): _kernels.all_finite["float"]}
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    """True when no entry is NaN or infinite (compiled check for C-contiguous float32/64)."""
+    if array.dtype.kind != "f":
+        return True
+    check = _ALL_FINITE.get(array.dtype)
+    if check is not None and array.flags.c_contiguous:
+        return check(array.reshape(-1))
+    return bool(np.isfinite(array).all())
+
+
 def check_finite(array: np.ndarray, name: str) -> None:
     """Raise ValueError naming the first NaN or infinite entry of ``array``."""
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
+    if not _all_finite(array):
         bad = np.argwhere(~np.isfinite(array))[0]
         where = ", ".join(str(i) for i in bad)
         raise ValueError(
@@ -54,9 +71,12 @@ def as_finite(array: np.ndarray, name: str, dtype) -> np.ndarray:
     conversion: it is reported as such, without NumPy's overflow warning.
     """
     dtype = np.dtype(dtype)
-    with np.errstate(over="ignore"):
-        out = np.ascontiguousarray(array, dtype=dtype)
-    if out.dtype.kind == "f" and not np.isfinite(out).all():
+    if array.dtype == dtype and array.flags.c_contiguous:
+        out = array  # the common case: nothing to convert, no overflow possible
+    else:
+        with np.errstate(over="ignore"):
+            out = np.ascontiguousarray(array, dtype=dtype)
+    if not _all_finite(out):
         check_finite(array, name)  # NaN or infinity in the input itself
         bad = np.argwhere(~np.isfinite(out))[0]
         where = ", ".join(str(i) for i in bad)
@@ -75,6 +95,18 @@ def as_matrix(value, name: str, dtype, n_cols: int | None = None,
     With ``allow_1d`` a 1-D input is one sample and comes back as (1, n_cols); the second
     return value says whether that happened.
     """
+    # Fast path for an array that is already what the kernels need (predicting one sample
+    # costs about a microsecond: checks must not cost more); anything else, and every
+    # error message, goes through the general path below.
+    if (type(value) is np.ndarray and value.dtype == dtype and n_cols is not None
+            and value.flags.c_contiguous):
+        shape = value.shape
+        if len(shape) == 2 and shape[1] == n_cols and shape[0] > 0:
+            if _ALL_FINITE[value.dtype](value.reshape(-1)):
+                return value, False
+        elif allow_1d and len(shape) == 1 and shape[0] == n_cols:
+            if _ALL_FINITE[value.dtype](value):
+                return value.reshape(1, n_cols), True
     array = as_numeric_array(value, name)
     given_shape = array.shape
     single = False

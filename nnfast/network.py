@@ -65,6 +65,23 @@ class _OptimizerState:
         self.hyper[_train.HYPER_FIELDS.index(field)] = value
 
 
+class _Compiled:
+    """The compiled entry points specialised for one dtype.
+
+    Calling a fused Cython function picks its specialisation from the argument types on
+    every call, which costs more than predicting one sample; a network looks them up once.
+    """
+
+    def __init__(self, ctype):
+        self.predict = _network.predict[ctype]
+        self.loss = _network.loss[ctype]
+        self.loss_and_grad = _network.loss_and_grad[ctype]
+        self.train = _train.train[ctype]
+
+
+_COMPILED = {np.dtype(np.float64): _Compiled("double"), np.dtype(np.float32): _Compiled("float")}
+
+
 class _ViewList(list):
     """The list of a network's weight (or bias) views.
 
@@ -143,6 +160,7 @@ class MLP:
         self._params = params
         self._rng = rng
         self._layout = _network.Layout(spec)
+        self._compiled = _COMPILED[dtype]
         self._fit_lock = threading.Lock()
         weights, biases = spec.views(params)
         self._weights = _ViewList(weights, "weights")
@@ -258,9 +276,10 @@ class MLP:
 
     def predict(self, X) -> np.ndarray:
         """Network output for ``X`` (n, n_in) → (n, n_out); a 1-D ``X`` is one sample."""
-        X, single = self._check_X(X)
-        out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self._dtype)
-        _network.predict(self._layout, self._params, X, out)
+        spec = self._spec
+        X, single = as_matrix(X, "X", self._dtype, spec.layer_sizes[0], True)
+        out = np.empty((X.shape[0], spec.layer_sizes[-1]), dtype=self._dtype)
+        self._compiled.predict(self._layout, self._params, X, out)
         return out[0] if single else out
 
     def loss(self, X, y, loss="mse", l2=0.0, sample_weight=None) -> float:
@@ -270,7 +289,7 @@ class MLP:
         class probabilities (n, n_out)) or ``binary_cross_entropy`` (sigmoid output).
         """
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
-        data = _network.loss(self._layout, self._params, X, Y, w, LOSS_CODES[loss], inv_wsum)
+        data = self._compiled.loss(self._layout, self._params, X, Y, w, LOSS_CODES[loss], inv_wsum)
         return float(data + self._l2_term(l2))
 
     def loss_and_grad(self, X, y, loss="mse", l2=0.0, sample_weight=None):
@@ -278,7 +297,7 @@ class MLP:
         ``params``."""
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
         grad = np.empty_like(self._params)
-        data = _network.loss_and_grad(self._layout, self._params, X, Y, w, LOSS_CODES[loss],
+        data = self._compiled.loss_and_grad(self._layout, self._params, X, Y, w, LOSS_CODES[loss],
                                       inv_wsum, grad)
         return float(data + self._l2_term(l2, grad)), grad
 
@@ -392,7 +411,7 @@ class MLP:
             history.loss.append(value)
             if validation is not None:
                 Xv, Yv, inv_wsum_v = validation
-                val = _network.loss(self._layout, self._params, Xv, Yv, None, LOSS_CODES[loss],
+                val = self._compiled.loss(self._layout, self._params, Xv, Yv, None, LOSS_CODES[loss],
                                     inv_wsum_v) + self._l2_term(state["l2"])
                 history.val_loss.append(float(val))
             if verbose:
@@ -407,7 +426,7 @@ class MLP:
             return True
 
         try:
-            _train.train(self._layout, self._params, X, Y, w, order, shuffle, batch, epochs,
+            self._compiled.train(self._layout, self._params, X, Y, w, order, shuffle, batch, epochs,
                          LOSS_CODES[loss], state.code, state.nesterov, state.hyper,
                          state.state1, state.state2, state.step, backup, epoch_end)
         except KeyboardInterrupt as err:
@@ -449,7 +468,7 @@ class MLP:
 
         def objective(x):
             params[...] = x
-            data = _network.loss_and_grad(self._layout, params, X, Y, w, code, inv_wsum, grad)
+            data = self._compiled.loss_and_grad(self._layout, params, X, Y, w, code, inv_wsum, grad)
             value = data + self._l2_term(l2, grad)
             # float64 and a fresh array: scipy keeps references to returned gradients.
             return value, grad.astype(np.float64)
@@ -464,7 +483,7 @@ class MLP:
             if validation is not None:
                 params[...] = intermediate_result.x
                 Xv, Yv, inv_wsum_v = validation
-                val = _network.loss(self._layout, params, Xv, Yv, None, code, inv_wsum_v)
+                val = self._compiled.loss(self._layout, params, Xv, Yv, None, code, inv_wsum_v)
                 history.val_loss.append(float(val + self._l2_term(l2)))
             epoch = len(history.loss)
             if verbose:
