@@ -66,6 +66,8 @@ cdef double loss_delta(int loss, int output_activation, floating* dZ, const floa
 cdef double l2_penalty(floating* grad, const floating* W, Py_ssize_t size,
                        double l2) noexcept nogil
 
+cdef bint all_finite_values(const floating* x, Py_ssize_t size) noexcept nogil
+
 # ---- optimizers -----------------------------------------------------------------------
 cdef void sgd_update(floating* params, floating* velocity, const floating* grad,
                      Py_ssize_t size, double lr, double momentum, bint nesterov) noexcept nogil

@@ -511,6 +511,14 @@ cdef double l2_penalty(floating* grad, const floating* W, Py_ssize_t size,
     return 0.5 * l2 * total
 
 
+cdef bint all_finite_values(const floating* x, Py_ssize_t size) noexcept nogil:
+    """True when no x[i] is NaN or infinite."""
+    if floating is float:
+        return nnf_all_finite_f(x, size)
+    else:
+        return nnf_all_finite_d(x, size)
+
+
 # ---- optimizers ---------------------------------------------------------------------------
 
 cdef void sgd_update(floating* params, floating* velocity, const floating* grad,
@@ -655,13 +663,9 @@ def adam_update_into(floating[::1] params, floating[::1] m, floating[::1] v,
 
 def all_finite(const floating[::1] x):
     """True when no value of x is NaN or infinite (a vectorised check, no temporary array)."""
-    cdef bint ok
-    with nogil:
-        if floating is float:
-            ok = nnf_all_finite_f(&x[0], x.shape[0]) if x.shape[0] else True
-        else:
-            ok = nnf_all_finite_d(&x[0], x.shape[0]) if x.shape[0] else True
-    return ok
+    if x.shape[0] == 0:
+        return True
+    return all_finite_values(&x[0], x.shape[0])
 
 
 # ---- the vectorised math functions, for tests and benchmarks ----------------------------

@@ -14,11 +14,11 @@ them when that epoch diverged.
 
 from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
-from libc.math cimport pow, sqrt
+from libc.math cimport NAN, pow, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
-from nnfast._kernels cimport adam_update, l2_penalty, rprop_update, sgd_update
+from nnfast._kernels cimport adam_update, all_finite_values, l2_penalty, rprop_update, sgd_update
 from nnfast._network cimport Layout, NetLayout, network_loss_grad, workspace_size
 
 OPTIMIZER_CODES = {"sgd": 0, "adam": 1, "rprop": 2}
@@ -185,6 +185,10 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
                 epoch_loss = run_epoch(net, &h, &params[0], grad, &state1[0], &state2[0],
                                        &step[0], &X[0, 0], &Y[0, 0], w_ptr, &order[0], gather,
                                        n, batch, Xb, Yb, wb, ws)
+                # The loss is measured before each step: the last step can overflow the
+                # weights behind a finite loss. Either way the epoch reports NaN.
+                if not all_finite_values(&params[0], n_params):
+                    epoch_loss = NAN
             if epoch_end(epoch + 1, epoch_loss) is False:
                 break
     finally:

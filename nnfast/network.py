@@ -8,6 +8,7 @@ prediction and gradients, nnfast/_train.pyx for whole training epochs without th
 from __future__ import annotations
 
 import copy as _copy
+import math
 import threading
 import time
 
@@ -402,9 +403,8 @@ class MLP:
         started = time.perf_counter()
 
         def epoch_end(epoch, value):
-            # The epoch loss is computed before each step, so the last step of an epoch can
-            # overflow the weights behind a finite loss: check the weights as well.
-            if not (np.isfinite(value) and np.isfinite(self._params).all()):
+            # The driver reports NaN when the loss or the weights stopped being finite.
+            if not math.isfinite(value):
                 self._params[...] = backup
                 history.stop_reason = "diverged"
                 return False
