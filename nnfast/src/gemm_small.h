@@ -27,7 +27,7 @@
  *   B is k x n row-major with leading dimension ldb (B[p*ldb + j]).
  *   m, n, k >= 0; k == 0 gives C = 0 (or leaves C unchanged if accumulate).
  *   Any alignment (element alignment only).  C must not overlap A or B.
- *   Thread-safe, no heap allocation (at most ~24 KiB of stack).
+ *   Thread-safe, no heap allocation (at most ~17 KiB of stack).
  *   NN x B^T (dX = dZ @ W^T): transpose W into a scratch buffer first.
  *
  *   static int nnf_gemm_isa(void);      path in use: NNF_ISA_BASELINE (0),
@@ -69,12 +69,19 @@
  *         horizontal sums share one shuffle tree.
  *     TN: C^T = B^T op(A)^T has contiguous rows A[p*lda + 0..m-1]: the main
  *         kernel runs with vectors along m and stores its tile transposed.
- *   Blocking: operands are always used in place -- no packing, no setup
- *   cost.  The column panel of B (k x NV*VL) is reused by all row tiles from
- *   L1/L2; op(A) is blocked into L2-sized row blocks when several panels
- *   re-read it, and k is blocked by NNF_GEMM_KC once B outgrows L2.
- *   m == 1 with wide n (GEMV-like) uses a single-row kernel with 16 zmm
+ *   m == 1 with wide n (GEMV-like): a single-row kernel with 16 zmm
  *   accumulators that reads long contiguous pieces of each B row.
+ *   Blocking: operands are used in place -- no packing, no setup cost.  The
+ *   column panel of B (k x NV*VL) is reused by all row tiles from L1/L2;
+ *   op(A) is split into L2-sized row blocks when several panels re-read it;
+ *   k is split into NNF_GEMM_KC blocks once B outgrows L2.  Two cache-set
+ *   conflict cases are special-cased: B rows a multiple of 4 KiB apart
+ *   (AVX2/baseline copy the B panel into a stack buffer) and TN with op(A)
+ *   rows a multiple of 2 KiB apart (k blocks of 128).
+ *   Known slow spot: the tiny-n TN kernel with lda*sizeof a multiple of
+ *   2 KiB and large k (e.g. lda = 512 doubles, k = 1000) runs at ~1/2 speed
+ *   (still far ahead of BLAS); padding such leading dimensions by 8-16
+ *   elements avoids it.
  */
 #ifndef NNF_GEMM_SMALL_H
 #define NNF_GEMM_SMALL_H
@@ -511,30 +518,20 @@ NNF__DEFINE_ZERO(nnf__zero_f, float)
                int accumulate)                                                \
     {                                                                         \
         const ptrdiff_t nvec = (m + VL - 1) / VL;                             \
-        /* k blocks of 128 if A's rows are a multiple of 2 KiB apart (cache  \
-           set conflicts, as in _run) */                                      \
-        const ptrdiff_t kc_max =                                              \
-            ((lda * (ptrdiff_t)sizeof(T)) & 2047) == 0 && k > 128 ? 128 : k;  \
-        ptrdiff_t pc;                                                         \
-        for (pc = 0; pc < k; pc += kc_max) {                                  \
-            const ptrdiff_t kc = NNF__MIN(kc_max, k - pc);                    \
-            const int acc_c = accumulate || pc > 0;                           \
-            ptrdiff_t j = 0, vleft = nvec;                                    \
-            ptrdiff_t npanel = (nvec + NV_MAX - 1) / NV_MAX;                  \
-            for (; npanel > 0; npanel--) {                                    \
-                const int nv = npanel == 1                                    \
-                                   ? (int)vleft                               \
-                                   : (int)((vleft + npanel - 1) / npanel);    \
-                const ptrdiff_t ncols = NNF__MIN((ptrdiff_t)nv * VL, m - j);  \
-                const int masked = ncols < (ptrdiff_t)nv * VL;                \
-                const int tail = (int)(ncols - (nv - 1) * VL);                \
-                const M mask = OPS##_MASK(tail);                              \
-                NNF__PANEL_SWITCH(NAME##_tpanel, NV_MAX, (int)n, kc,          \
-                                  B + pc * ldb, 1, ldb, A + pc * lda + j,     \
-                                  lda, C + j * ldc, ldc, mask, tail, acc_c)   \
-                j += ncols;                                                   \
-                vleft -= nv;                                                  \
-            }                                                                 \
+        ptrdiff_t j = 0, vleft = nvec;                                        \
+        ptrdiff_t npanel = (nvec + NV_MAX - 1) / NV_MAX;                      \
+        for (; npanel > 0; npanel--) {                                        \
+            const int nv = npanel == 1 ? (int)vleft                           \
+                                       : (int)((vleft + npanel - 1) / npanel); \
+            const ptrdiff_t ncols = NNF__MIN((ptrdiff_t)nv * VL, m - j);      \
+            const int masked = ncols < (ptrdiff_t)nv * VL;                    \
+            const int tail = (int)(ncols - (nv - 1) * VL);                    \
+            const M mask = OPS##_MASK(tail);                                  \
+            NNF__PANEL_SWITCH(NAME##_tpanel, NV_MAX, (int)n, k, B, 1, ldb,    \
+                              A + j, lda, C + j * ldc, ldc, mask, tail,       \
+                              accumulate)                                     \
+            j += ncols;                                                       \
+            vleft -= nv;                                                      \
         }                                                                     \
     }                                                                         \
                                                                               \
