@@ -187,34 +187,53 @@ def predict(Layout layout, const floating[::1] params, const floating[:, ::1] X,
         free(ws)
 
 
+cdef double chunked_loss(const NetLayout* net, const floating* params, const floating* X,
+                         const floating* Y, const floating* w, Py_ssize_t n, Py_ssize_t rows,
+                         double inv_weight_sum, int loss, floating* grad,
+                         floating* ws) noexcept nogil:
+    """Data loss of n samples, `rows` at a time; with grad != NULL also its gradient."""
+    cdef const Layer* last = &net.layers[net.n_layers - 1]
+    cdef Py_ssize_t start = 0, size
+    cdef double total = 0
+    cdef floating* out
+    while start < n:
+        size = min(rows, n - start)
+        if grad != NULL:
+            total += network_loss_grad(net, params, X + start * net.n_in,
+                                       Y + start * net.n_out, w + start if w != NULL else NULL,
+                                       size, rows, inv_weight_sum, loss, grad, start > 0, ws)
+        else:
+            out = network_forward(net, params, X + start * net.n_in, size, rows, ws)
+            # dZ goes to the scratch block; only the loss value is kept.
+            total += loss_delta(loss, last.activation, ws + rows * net.scratch_offset,
+                                ws + rows * last.z_offset, out, Y + start * net.n_out,
+                                w + start if w != NULL else NULL, size, last.n_out,
+                                inv_weight_sum, &net.act)
+        start += size
+    return total
+
+
 def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, ::1] X,
                   const floating[:, ::1] Y, const floating[::1] w, int loss,
-                  double inv_weight_sum, floating[::1] grad):
-    """Data loss of (X, Y) and its gradient written to grad (l2 not included).
+                  double inv_weight_sum, floating[::1] grad=None):
+    """Data loss of (X, Y) (l2 not included); its gradient is written to grad when given.
 
-    X (n, n_in), Y (n, n_out), w (n,) or None, grad (n_params,).
+    X (n, n_in), Y (n, n_out), w (n,) or None, grad (n_params,) or None (forward only).
     """
     cdef const NetLayout* net = &layout.c
-    cdef Py_ssize_t n = X.shape[0], start, rows = min(n, CHUNK_ROWS), size
+    cdef Py_ssize_t n = X.shape[0], rows = min(n, CHUNK_ROWS)
     cdef floating* ws
-    cdef const floating* w_ptr = NULL
-    cdef double total = 0
-    cdef bint weighted = w is not None
+    cdef const floating* w_ptr = NULL if w is None else &w[0]
+    cdef floating* grad_ptr = NULL if grad is None else &grad[0]
+    cdef double total
     if n == 0:
         raise ValueError("X: expected at least one sample, got 0 rows")
     ws = <floating*>malloc(workspace_size(net, rows) * sizeof(floating))
     if ws == NULL:
-        raise MemoryError("nnfast: cannot allocate the gradient workspace")
+        raise MemoryError("nnfast: cannot allocate the loss workspace")
     with nogil:
-        start = 0
-        while start < n:
-            size = min(rows, n - start)
-            if weighted:
-                w_ptr = &w[start]
-            total += network_loss_grad(net, &params[0], &X[start, 0], &Y[start, 0], w_ptr,
-                                       size, rows, inv_weight_sum, loss, &grad[0],
-                                       start > 0, ws)
-            start += size
+        total = chunked_loss(net, &params[0], &X[0, 0], &Y[0, 0], w_ptr, n, rows,
+                             inv_weight_sum, loss, grad_ptr, ws)
     free(ws)
     return total
 
@@ -222,30 +241,4 @@ def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, :
 def loss(Layout layout, const floating[::1] params, const floating[:, ::1] X,
          const floating[:, ::1] Y, const floating[::1] w, int loss, double inv_weight_sum):
     """Data loss of (X, Y) (l2 not included), forward only.   X (n, n_in), Y (n, n_out)"""
-    cdef const NetLayout* net = &layout.c
-    cdef const Layer* last = &net.layers[net.n_layers - 1]
-    cdef Py_ssize_t n = X.shape[0], start, rows = min(n, CHUNK_ROWS), size
-    cdef floating* ws
-    cdef floating* out
-    cdef const floating* w_ptr = NULL
-    cdef double total = 0
-    cdef bint weighted = w is not None
-    if n == 0:
-        raise ValueError("X: expected at least one sample, got 0 rows")
-    ws = <floating*>malloc(workspace_size(net, rows) * sizeof(floating))
-    if ws == NULL:
-        raise MemoryError("nnfast: cannot allocate the loss workspace")
-    with nogil:
-        start = 0
-        while start < n:
-            size = min(rows, n - start)
-            if weighted:
-                w_ptr = &w[start]
-            out = network_forward(net, &params[0], &X[start, 0], size, rows, ws)
-            # dZ goes to the scratch block; only the loss value is kept.
-            total += loss_delta(loss, last.activation, ws + rows * net.scratch_offset,
-                                ws + rows * last.z_offset, out, &Y[start, 0], w_ptr, size,
-                                last.n_out, inv_weight_sum, &net.act)
-            start += size
-    free(ws)
-    return total
+    return loss_and_grad(layout, params, X, Y, w, loss, inv_weight_sum, None)

@@ -159,7 +159,6 @@
 #endif
 #define NNF__A_BLOCK_BYTES (256 * 1024)
 #define NNF__PACK_KC 128 /* depth of a packed B panel (<= 24 KiB of stack) */
-#define NNF__DOT_KC 512 /* depth of one B^T block of the dot kernel */
 
 #define NNF__MIN(a, b) ((a) < (b) ? (a) : (b))
 
@@ -189,8 +188,6 @@ NNF__DEFINE_ZERO(nnf__zero_f, float)
  *   VL      lanes per vector
  *   MR_MAX  rows, NV_MAX (<= 4) vectors per main-kernel tile
  *           (MR_MAX*NV_MAX accumulators + NV_MAX + 1 must fit in registers)
- *   DOT_R   rows per dot-kernel tile (<= 4; needs DOT_R*4 + 5 registers)
- *   DOT_N   NN products with n <= DOT_N (and k >= VL) use the dot kernel
  *   TNS_N   TN products with n <= TNS_N (<= MR_MAX, <= 8) and n < m use the
  *           transposed kernel
  *   WIDE_NV vectors per pass of the single-row (m == 1) kernel
@@ -199,12 +196,9 @@ NNF__DEFINE_ZERO(nnf__zero_f, float)
  *   OPS     prefix of the operation macros:
  *           OPS##_ZERO(), _LOAD(p), _LOADM(p, mask) (lanes outside the mask
  *           read as 0 and never fault), _STORE(p, v), _STOREM(p, mask, v),
- *           _BCAST(x), _FMA(a, b, c) = a*b + c, _ADD(a, b),
- *           _HSUM4(a, b, c, d, out): out[0..3] = lane sums of a, b, c, d,
+ *           _BCAST(x), _FMA(a, b, c) = a*b + c (fused on AVX2/AVX-512),
  *           _MASK(r): mask of the first r lanes (1 <= r <= VL).
  */
-#define NNF__KSPLIT(t) ((t) <= 2 ? 4 : (t) <= 4 ? 2 : 1)
-
 /* Leftover rows (< MR_MAX) as tiles of 4, 2 and 1 rows: fewer
    instantiations than one tile per remainder, nearly as fast. */
 #define NNF__ROW_TAIL(NAME, R, MR_MAX, NV, MASKED)                            \
@@ -240,30 +234,8 @@ NNF__DEFINE_ZERO(nnf__zero_f, float)
         default: break;                                                       \
     }
 
-/* Dot-kernel dispatch on (rows R, columns nj <= 4). */
-#define NNF__DOT_CASE(NAME, R, NJ)                                            \
-    case NJ:                                                                  \
-        NAME##_dtile(R, NJ, kc, A + i * lda + pc, lda, bt, C + i * ldc + jc,  \
-                     ldc, kmask, acc_c);                                      \
-        break;
-#define NNF__DOT_ROWS(NAME, R)                                                \
-    switch (nj) {                                                             \
-        NNF__DOT_CASE(NAME, R, 1)                                             \
-        NNF__DOT_CASE(NAME, R, 2)                                             \
-        NNF__DOT_CASE(NAME, R, 3)                                             \
-        NNF__DOT_CASE(NAME, R, 4)                                             \
-        default: break;                                                       \
-    }
-
-/* Accumulator q (row-major over R x NJ) of a dot tile, or zero past the
-   end (q is a compile-time constant after unrolling). */
-#define NNF__ACC_Q(q)                                                         \
-    ((q) < R * NJ ? acc[0][NNF__MIN((q), R * NJ - 1) / NJ]                    \
-                       [NNF__MIN((q), R * NJ - 1) % NJ]                       \
-                  : zero)
-
-#define NNF__DEFINE_SIMD_GEMM(NAME, TGT, T, V, M, VL, MR_MAX, NV_MAX, DOT_R,  \
-                              DOT_N, TNS_N, WIDE_NV, PACK4K, OPS)             \
+#define NNF__DEFINE_SIMD_GEMM(NAME, TGT, T, V, M, VL, MR_MAX, NV_MAX, TNS_N,  \
+                              WIDE_NV, PACK4K, OPS)                           \
                                                                               \
     /* m == 1, wide B: one row of C, WIDE_NV vectors (e.g. 16 zmm = 128       \
        doubles) per pass, so each k step reads a long contiguous piece of a   \
