@@ -249,18 +249,16 @@ NNF__DEFINE_ZERO(nnf__zero_f, float)
         int v;                                                                \
         for (j = 0; j + WIDE_NV * VL <= n; j += WIDE_NV * VL) {               \
             V acc[WIDE_NV];                                                   \
-            NNF__UNROLL for (v = 0; v < WIDE_NV; v++) acc[v] = OPS##_ZERO();  \
+            NNF__UNROLL for (v = 0; v < WIDE_NV; v++)                         \
+                acc[v] = acc_c ? OPS##_LOAD(C + j + v * VL) : OPS##_ZERO();   \
             for (p = 0; p < k; p++) {                                         \
                 const V a = OPS##_BCAST(A[p * a_col]);                        \
                 const T *b = B + p * ldb + j;                                 \
                 NNF__UNROLL for (v = 0; v < WIDE_NV; v++)                     \
                     acc[v] = OPS##_FMA(a, OPS##_LOAD(b + v * VL), acc[v]);    \
             }                                                                 \
-            NNF__UNROLL for (v = 0; v < WIDE_NV; v++) {                       \
-                if (acc_c)                                                    \
-                    acc[v] = OPS##_ADD(acc[v], OPS##_LOAD(C + j + v * VL));   \
+            NNF__UNROLL for (v = 0; v < WIDE_NV; v++)                         \
                 OPS##_STORE(C + j + v * VL, acc[v]);                          \
-            }                                                                 \
         }                                                                     \
         return j;                                                             \
     }                                                                         \
@@ -282,76 +280,85 @@ NNF__DEFINE_ZERO(nnf__zero_f, float)
         }                                                                     \
     }                                                                         \
                                                                               \
-    /* C[j*ldc + r] (+)= tmp[r*ld + j] for r < rows, j < cols (transposed     \
-       store of a tile, see _tns). */                                         \
+    /* Transposed tile I/O (see _tns): _tload sets tmp[r*ld + j] =         \
+       C[j*ldc + r] for r < rows, j < cols (0 for cols <= j < ld), _tstore    \
+       does the reverse. */                                                   \
+    static NNF__UNUSED NNF__NOINLINE void NAME##_tload(                       \
+        T *tmp, int rows, int cols, int ld, const T *C, ptrdiff_t ldc)        \
+    {                                                                         \
+        int r, j;                                                             \
+        for (r = 0; r < rows; r++)                                            \
+            for (j = 0; j < ld; j++)                                          \
+                tmp[r * ld + j] = j < cols ? C[j * ldc + r] : (T)0;           \
+    }                                                                         \
     static NNF__UNUSED NNF__NOINLINE void NAME##_tstore(                      \
-        const T *tmp, int rows, int cols, int ld, T *C, ptrdiff_t ldc,        \
-        int acc_c)                                                            \
+        const T *tmp, int rows, int cols, int ld, T *C, ptrdiff_t ldc)        \
     {                                                                         \
         int r, j;                                                             \
         for (j = 0; j < cols; j++) {                                          \
             T *c = C + j * ldc;                                               \
-            for (r = 0; r < rows; r++)                                        \
-                c[r] = acc_c ? c[r] + tmp[r * ld + j] : tmp[r * ld + j];      \
+            for (r = 0; r < rows; r++) c[r] = tmp[r * ld + j];                \
         }                                                                     \
     }                                                                         \
                                                                               \
     /* Main kernel: C[0:MR, 0:NV*VL] (+)= op(A)[0:MR, 0:k] @ B[0:k, :].       \
        MASKED: the last vector covers only the lanes in `mask` (`tail`        \
-       lanes).  TRANS_C: element (r, j) goes to C[j*ldc + r]. */              \
+       lanes).  TRANS_C: element (r, j) goes to C[j*ldc + r].                 \
+       Every element is ONE chain acc = fma(op(A)[r,p], B[p,j], acc) for      \
+       p = 0..k-1 in order, started from C (acc_c) or 0: no split of k, no    \
+       final add, so the result does not depend on the tile or position. */   \
     NNF__INLINE TGT void NAME##_tile(                                         \
         const int MR, const int NV, const int MASKED, const int TRANS_C,      \
         ptrdiff_t k, const T *A, ptrdiff_t a_row, ptrdiff_t a_col,            \
         const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc, M mask, int tail,     \
         int acc_c)                                                            \
     {                                                                         \
-        const int KS = NNF__KSPLIT(MR * NV);                                  \
-        V acc[4][MR_MAX][NV_MAX];                                             \
-        ptrdiff_t p = 0;                                                      \
-        int s, r, v;                                                          \
-        NNF__UNROLL for (s = 0; s < KS; s++)                                  \
-            NNF__UNROLL for (r = 0; r < MR; r++)                              \
-                NNF__UNROLL for (v = 0; v < NV; v++)                          \
-                    acc[s][r][v] = OPS##_ZERO();                              \
-        if (KS > 1) {                                                         \
-            for (; p + KS <= k; p += KS)                                      \
-                NNF__UNROLL for (s = 0; s < KS; s++)                          \
-                    NAME##_step(MR, NV, MASKED, acc[s], A + (p + s) * a_col,  \
-                                a_row, B + (p + s) * ldb, mask);              \
-        }                                                                     \
-        for (; p < k; p++)                                                    \
-            NAME##_step(MR, NV, MASKED, acc[0], A + p * a_col, a_row,         \
-                        B + p * ldb, mask);                                   \
-        NNF__UNROLL for (s = 1; s < KS; s++)                                  \
-            NNF__UNROLL for (r = 0; r < MR; r++)                              \
-                NNF__UNROLL for (v = 0; v < NV; v++)                          \
-                    acc[0][r][v] = OPS##_ADD(acc[0][r][v], acc[s][r][v]);     \
+        V acc[MR_MAX][NV_MAX];                                                \
+        const int cols = MASKED ? (NV - 1) * VL + tail : NV * VL;             \
+        ptrdiff_t p;                                                          \
+        int r, v;                                                             \
         if (TRANS_C) {                                                        \
             NNF__ALIGN64 T tmp[MR_MAX * NV_MAX * VL];                         \
+            if (acc_c) {                                                      \
+                NAME##_tload(tmp, MR, cols, NV * VL, C, ldc);                 \
+                NNF__UNROLL for (r = 0; r < MR; r++)                          \
+                    NNF__UNROLL for (v = 0; v < NV; v++)                      \
+                        acc[r][v] = OPS##_LOAD(tmp + (r * NV + v) * VL);      \
+            } else {                                                          \
+                NNF__UNROLL for (r = 0; r < MR; r++)                          \
+                    NNF__UNROLL for (v = 0; v < NV; v++)                      \
+                        acc[r][v] = OPS##_ZERO();                             \
+            }                                                                 \
+            for (p = 0; p < k; p++)                                           \
+                NAME##_step(MR, NV, MASKED, acc, A + p * a_col, a_row,        \
+                            B + p * ldb, mask);                               \
             NNF__UNROLL for (r = 0; r < MR; r++)                              \
                 NNF__UNROLL for (v = 0; v < NV; v++)                          \
-                    OPS##_STORE(tmp + (r * NV + v) * VL, acc[0][r][v]);       \
-            NAME##_tstore(tmp, MR, (MASKED ? (NV - 1) * VL + tail : NV * VL), \
-                          NV * VL, C, ldc, acc_c);                            \
+                    OPS##_STORE(tmp + (r * NV + v) * VL, acc[r][v]);          \
+            NAME##_tstore(tmp, MR, cols, NV * VL, C, ldc);                    \
             return;                                                           \
         }                                                                     \
-        NNF__UNROLL for (r = 0; r < MR; r++) {                                \
-            NNF__UNROLL for (v = 0; v < NV; v++) {                            \
-                const int last = MASKED && v == NV - 1;                       \
-                if (last) {                                                   \
-                    T *c = C + r * ldc + v * VL;                              \
-                    if (acc_c)                                                \
-                        acc[0][r][v] = OPS##_ADD(acc[0][r][v],                \
-                                                 OPS##_LOADM(c, mask));       \
-                    OPS##_STOREM(c, mask, acc[0][r][v]);                      \
-                } else {                                                      \
-                    T *c = C + r * ldc + v * VL;                              \
-                    if (acc_c)                                                \
-                        acc[0][r][v] = OPS##_ADD(acc[0][r][v], OPS##_LOAD(c)); \
-                    OPS##_STORE(c, acc[0][r][v]);                             \
-                }                                                             \
-            }                                                                 \
+        if (acc_c) {                                                          \
+            NNF__UNROLL for (r = 0; r < MR; r++)                              \
+                NNF__UNROLL for (v = 0; v < NV; v++)                          \
+                    acc[r][v] = (MASKED && v == NV - 1)                       \
+                                    ? OPS##_LOADM(C + r * ldc + v * VL, mask) \
+                                    : OPS##_LOAD(C + r * ldc + v * VL);       \
+        } else {                                                              \
+            NNF__UNROLL for (r = 0; r < MR; r++)                              \
+                NNF__UNROLL for (v = 0; v < NV; v++)                          \
+                    acc[r][v] = OPS##_ZERO();                                 \
         }                                                                     \
+        for (p = 0; p < k; p++)                                               \
+            NAME##_step(MR, NV, MASKED, acc, A + p * a_col, a_row,            \
+                        B + p * ldb, mask);                                   \
+        NNF__UNROLL for (r = 0; r < MR; r++)                                  \
+            NNF__UNROLL for (v = 0; v < NV; v++) {                            \
+                if (MASKED && v == NV - 1)                                    \
+                    OPS##_STOREM(C + r * ldc + v * VL, mask, acc[r][v]);      \
+                else                                                          \
+                    OPS##_STORE(C + r * ldc + v * VL, acc[r][v]);             \
+            }                                                                 \
     }                                                                         \
                                                                               \
     /* One column panel (NV vectors wide) over all m rows: full MR_MAX-row    \
@@ -507,95 +514,6 @@ NNF__DEFINE_ZERO(nnf__zero_f, float)
         }                                                                     \
     }                                                                         \
                                                                               \
-    /* Dot-product kernel step: VL consecutive k of R rows x NJ columns. */   \
-    NNF__INLINE TGT void NAME##_dstep(                                        \
-        const int R, const int NJ, const int MASKED, V acc[][4], const T *a,  \
-        ptrdiff_t lda, const T *bt, M kmask)                                  \
-    {                                                                         \
-        V b[4];                                                               \
-        int r, j;                                                             \
-        NNF__UNROLL for (j = 0; j < NJ; j++)                                  \
-            b[j] = MASKED ? OPS##_LOADM(bt + j * NNF__DOT_KC, kmask)          \
-                          : OPS##_LOAD(bt + j * NNF__DOT_KC);                 \
-        NNF__UNROLL for (r = 0; r < R; r++) {                                 \
-            const V av = MASKED ? OPS##_LOADM(a + r * lda, kmask)             \
-                                : OPS##_LOAD(a + r * lda);                    \
-            NNF__UNROLL for (j = 0; j < NJ; j++)                              \
-                acc[r][j] = OPS##_FMA(av, b[j], acc[r][j]);                   \
-        }                                                                     \
-    }                                                                         \
-                                                                              \
-    /* Dot-product kernel: C[0:R, 0:NJ] (+)= A[0:R, 0:kc] @ bt^T where bt     \
-       holds NJ columns of B as rows of stride NNF__DOT_KC. */                \
-    NNF__INLINE TGT void NAME##_dtile(                                        \
-        const int R, const int NJ, ptrdiff_t kc, const T *A, ptrdiff_t lda,   \
-        const T *bt, T *C, ptrdiff_t ldc, M kmask, int acc_c)                 \
-    {                                                                         \
-        const int KS = NNF__KSPLIT(R * NJ);                                   \
-        V acc[4][4][4];                                                       \
-        NNF__ALIGN64 T sums[16 + 4];                                          \
-        const V zero = OPS##_ZERO();                                          \
-        ptrdiff_t p = 0;                                                      \
-        int s, r, j, q;                                                       \
-        NNF__UNROLL for (s = 0; s < KS; s++)                                  \
-            NNF__UNROLL for (r = 0; r < R; r++)                               \
-                NNF__UNROLL for (j = 0; j < NJ; j++)                          \
-                    acc[s][r][j] = OPS##_ZERO();                              \
-        if (KS > 1) {                                                         \
-            for (; p + KS * VL <= kc; p += KS * VL)                           \
-                NNF__UNROLL for (s = 0; s < KS; s++)                          \
-                    NAME##_dstep(R, NJ, 0, acc[s], A + p + s * VL, lda,       \
-                                 bt + p + s * VL, kmask);                     \
-        }                                                                     \
-        for (; p + VL <= kc; p += VL)                                         \
-            NAME##_dstep(R, NJ, 0, acc[0], A + p, lda, bt + p, kmask);        \
-        if (p < kc)                                                           \
-            NAME##_dstep(R, NJ, 1, acc[0], A + p, lda, bt + p, kmask);        \
-        NNF__UNROLL for (s = 1; s < KS; s++)                                  \
-            NNF__UNROLL for (r = 0; r < R; r++)                               \
-                NNF__UNROLL for (j = 0; j < NJ; j++)                          \
-                    acc[0][r][j] = OPS##_ADD(acc[0][r][j], acc[s][r][j]);     \
-        /* horizontal sums, four accumulators per shuffle tree */             \
-        NNF__UNROLL for (q = 0; q < R * NJ; q += 4)                           \
-            OPS##_HSUM4(NNF__ACC_Q(q), NNF__ACC_Q(q + 1), NNF__ACC_Q(q + 2),  \
-                        NNF__ACC_Q(q + 3), sums + q);                         \
-        NNF__UNROLL for (r = 0; r < R; r++)                                   \
-            NNF__UNROLL for (j = 0; j < NJ; j++) {                            \
-                T *c = C + r * ldc + j;                                       \
-                *c = acc_c ? *c + sums[r * NJ + j] : sums[r * NJ + j];        \
-            }                                                                 \
-    }                                                                         \
-                                                                              \
-    /* NN with tiny n: columns of B (in groups of <= 4) are copied to bt as   \
-       contiguous rows; each C element is a dot product along k. */           \
-    static NNF__UNUSED NNF__NOINLINE TGT void                                 \
-    NAME##_dot(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A,             \
-               ptrdiff_t lda, const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc, \
-               int accumulate)                                                \
-    {                                                                         \
-        NNF__ALIGN64 T bt[4 * NNF__DOT_KC];                                   \
-        ptrdiff_t pc, jc, i, p;                                               \
-        for (pc = 0; pc < k; pc += NNF__DOT_KC) {                             \
-            const ptrdiff_t kc = NNF__MIN((ptrdiff_t)NNF__DOT_KC, k - pc);    \
-            const int acc_c = accumulate || pc > 0;                           \
-            const M kmask = OPS##_MASK(kc % VL ? (int)(kc % VL) : VL);        \
-            for (jc = 0; jc < n; jc += 4) {                                   \
-                const int nj = (int)NNF__MIN((ptrdiff_t)4, n - jc);           \
-                int j;                                                        \
-                for (p = 0; p < kc; p++)                                      \
-                    for (j = 0; j < nj; j++)                                  \
-                        bt[j * NNF__DOT_KC + p] = B[(pc + p) * ldb + jc + j]; \
-                for (i = 0; i + DOT_R <= m; i += DOT_R) NNF__DOT_ROWS(NAME, DOT_R) \
-                switch ((int)(m - i)) {                                       \
-                    case 1: if (DOT_R > 1) NNF__DOT_ROWS(NAME, 1) break;      \
-                    case 2: if (DOT_R > 2) NNF__DOT_ROWS(NAME, 2) break;      \
-                    case 3: if (DOT_R > 3) NNF__DOT_ROWS(NAME, 3) break;      \
-                    default: break;                                           \
-                }                                                             \
-            }                                                                 \
-        }                                                                     \
-    }                                                                         \
-                                                                              \
     static NNF__UNUSED NNF__NOINLINE TGT void                                 \
     NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t a_row,  \
          ptrdiff_t a_col, const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc,     \
@@ -606,12 +524,8 @@ NNF__DEFINE_ZERO(nnf__zero_f, float)
             if (!accumulate) NNF__ZERO_##T(m, n, C, ldc);                     \
             return;                                                           \
         }                                                                     \
-        /* Tiny n: most lanes of a C row vector would idle; run the vectors   \
-           along k (NN: dot products) or along m (TN: transposed kernel). */  \
-        if (n <= DOT_N && a_col == 1 && k >= VL) {                            \
-            NAME##_dot(m, n, k, A, a_row, B, ldb, C, ldc, accumulate);        \
-            return;                                                           \
-        }                                                                     \
+        /* TN with tiny n: most lanes of a C row vector would idle; run the   \
+           vectors along m (transposed kernel). */                            \
         if (n <= TNS_N && a_row == 1 && n < m) {                              \
             NAME##_tns(m, n, k, A, a_col, B, ldb, C, ldc, accumulate);        \
             return;                                                           \
@@ -681,13 +595,6 @@ typedef float nnf__v4f __attribute__((vector_size(16)));
         int l;                                                                \
         for (l = 0; l < VL; l++) v[l] = x;                                    \
         return v;                                                             \
-    }                                                                         \
-    NNF__INLINE T P##_hsum(V v)                                               \
-    {                                                                         \
-        T s = v[0];                                                           \
-        int l;                                                                \
-        for (l = 1; l < VL; l++) s += v[l];                                   \
-        return s;                                                             \
     }
 NNF__DEFINE_VECEXT_OPS(nnf__g2d, double, nnf__v2d, 2)
 NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4)
@@ -699,11 +606,7 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4)
 #define NNF__G2D_STOREM(p, m, v) nnf__g2d_storem((p), (m), (v))
 #define NNF__G2D_BCAST(x) nnf__g2d_bcast(x)
 #define NNF__G2D_FMA(a, b, c) ((a) * (b) + (c))
-#define NNF__G2D_ADD(a, b) ((a) + (b))
 #define NNF__G2D_MASK(r) (r)
-#define NNF__G2D_HSUM4(a, b, c, d, out)                                       \
-    ((out)[0] = nnf__g2d_hsum(a), (out)[1] = nnf__g2d_hsum(b),                \
-     (out)[2] = nnf__g2d_hsum(c), (out)[3] = nnf__g2d_hsum(d))
 
 #define NNF__G4F_ZERO() nnf__g4f_zero()
 #define NNF__G4F_LOAD(p) nnf__g4f_load(p)
@@ -712,17 +615,13 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4)
 #define NNF__G4F_STOREM(p, m, v) nnf__g4f_storem((p), (m), (v))
 #define NNF__G4F_BCAST(x) nnf__g4f_bcast(x)
 #define NNF__G4F_FMA(a, b, c) ((a) * (b) + (c))
-#define NNF__G4F_ADD(a, b) ((a) + (b))
 #define NNF__G4F_MASK(r) (r)
-#define NNF__G4F_HSUM4(a, b, c, d, out)                                       \
-    ((out)[0] = nnf__g4f_hsum(a), (out)[1] = nnf__g4f_hsum(b),                \
-     (out)[2] = nnf__g4f_hsum(c), (out)[3] = nnf__g4f_hsum(d))
 
 /* 4 x 2 tiles: 8 accumulators + 2 B vectors + 1 broadcast of 16 xmm. */
 NNF__DEFINE_SIMD_GEMM(nnf_gemm_d_baseline, , double, nnf__v2d, int, 2, 4, 2,
-                      2, 1, 1, 6, 1, NNF__G2D)
+                      1, 6, 1, NNF__G2D)
 NNF__DEFINE_SIMD_GEMM(nnf_gemm_f_baseline, , float, nnf__v4f, int, 4, 4, 2,
-                      2, 2, 2, 6, 1, NNF__G4F)
+                      2, 6, 1, NNF__G4F)
 
 #else /* !NNF__VECEXT */
 
@@ -742,7 +641,8 @@ NNF__DEFINE_SIMD_GEMM(nnf_gemm_f_baseline, , float, nnf__v4f, int, 4, 4, 2,
         int r, j;                                                             \
         if (full) { mr = MR; nr = NR; }                                       \
         for (r = 0; r < MR; r++)                                              \
-            for (j = 0; j < NR; j++) acc[r][j] = (T)0;                        \
+            for (j = 0; j < NR; j++)                                          \
+                acc[r][j] = acc_c && r < mr && j < nr ? C[r * ldc + j] : (T)0; \
         for (p = 0; p < k; p++) {                                             \
             const T *b = B + p * ldb;                                         \
             for (r = 0; r < MR; r++) {                                        \
@@ -754,9 +654,7 @@ NNF__DEFINE_SIMD_GEMM(nnf_gemm_f_baseline, , float, nnf__v4f, int, 4, 4, 2,
             }                                                                 \
         }                                                                     \
         for (r = 0; r < mr; r++)                                              \
-            for (j = 0; j < nr; j++)                                          \
-                C[r * ldc + j] = acc_c ? C[r * ldc + j] + acc[r][j]           \
-                                       : acc[r][j];                           \
+            for (j = 0; j < nr; j++) C[r * ldc + j] = acc[r][j];              \
     }                                                                         \
                                                                               \
     static NNF__UNUSED NNF__NOINLINE void NAME(                               \
@@ -798,26 +696,6 @@ NNF__DEFINE_SCALAR_GEMM(nnf_gemm_f_baseline, float, 4, 8)
 /* ======================================================================== */
 #define NNF__TGT_AVX2 __attribute__((target("avx2,fma")))
 
-/* out[0..3] = lane sums of a, b, c, d */
-NNF__INLINE NNF__TGT_AVX2 void nnf__hsum4_y4d(__m256d a, __m256d b,
-                                              __m256d c, __m256d d,
-                                              double *out)
-{
-    const __m256d ab = _mm256_hadd_pd(a, b); /* a01 b01 a23 b23 */
-    const __m256d cd = _mm256_hadd_pd(c, d); /* c01 d01 c23 d23 */
-    _mm256_storeu_pd(out, _mm256_add_pd(_mm256_permute2f128_pd(ab, cd, 0x20),
-                                        _mm256_permute2f128_pd(ab, cd, 0x31)));
-}
-
-NNF__INLINE NNF__TGT_AVX2 void nnf__hsum4_y8f(__m256 a, __m256 b, __m256 c,
-                                              __m256 d, float *out)
-{
-    const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b),
-                                       _mm256_hadd_ps(c, d));
-    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd),
-                                  _mm256_extractf128_ps(abcd, 1)));
-}
-
 #define NNF__Y4D_ZERO() _mm256_setzero_pd()
 #define NNF__Y4D_LOAD(p) _mm256_loadu_pd(p)
 #define NNF__Y4D_LOADM(p, m) _mm256_maskload_pd((p), (m))
@@ -825,8 +703,6 @@ NNF__INLINE NNF__TGT_AVX2 void nnf__hsum4_y8f(__m256 a, __m256 b, __m256 c,
 #define NNF__Y4D_STOREM(p, m, v) _mm256_maskstore_pd((p), (m), (v))
 #define NNF__Y4D_BCAST(x) _mm256_set1_pd(x)
 #define NNF__Y4D_FMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
-#define NNF__Y4D_ADD(a, b) _mm256_add_pd((a), (b))
-#define NNF__Y4D_HSUM4(a, b, c, d, out) nnf__hsum4_y4d(a, b, c, d, out)
 #define NNF__Y4D_MASK(r)                                                      \
     _mm256_cmpgt_epi64(_mm256_set1_epi64x(r), _mm256_setr_epi64x(0, 1, 2, 3))
 
@@ -837,63 +713,19 @@ NNF__INLINE NNF__TGT_AVX2 void nnf__hsum4_y8f(__m256 a, __m256 b, __m256 c,
 #define NNF__Y8F_STOREM(p, m, v) _mm256_maskstore_ps((p), (m), (v))
 #define NNF__Y8F_BCAST(x) _mm256_set1_ps(x)
 #define NNF__Y8F_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#define NNF__Y8F_ADD(a, b) _mm256_add_ps((a), (b))
-#define NNF__Y8F_HSUM4(a, b, c, d, out) nnf__hsum4_y8f(a, b, c, d, out)
 #define NNF__Y8F_MASK(r)                                                      \
     _mm256_cmpgt_epi32(_mm256_set1_epi32(r),                                  \
                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 
 NNF__DEFINE_SIMD_GEMM(nnf_gemm_d_avx2, NNF__TGT_AVX2, double, __m256d,
-                      __m256i, 4, 4, 3, 2, 3, 3, 8, 1, NNF__Y4D)
+                      __m256i, 4, 4, 3, 3, 8, 1, NNF__Y4D)
 NNF__DEFINE_SIMD_GEMM(nnf_gemm_f_avx2, NNF__TGT_AVX2, float, __m256,
-                      __m256i, 8, 4, 3, 2, 4, 4, 8, 1, NNF__Y8F)
+                      __m256i, 8, 4, 3, 4, 8, 1, NNF__Y8F)
 
 /* ======================================================================== */
 /* AVX-512F: 32 zmm registers -> 8 x 3 tiles, k-mask tails                  */
 /* ======================================================================== */
 #define NNF__TGT_AVX512 __attribute__((target("avx512f,avx2,fma")))
-
-/* Four horizontal sums with one shuffle tree.  (The maskz_ forms with a
-   full mask avoid _mm512_undefined_*, which makes g++ 12 warn.) */
-NNF__INLINE NNF__TGT_AVX512 void nnf__hsum4_z8d(__m512d a, __m512d b,
-                                                __m512d c, __m512d d,
-                                                double *out)
-{
-    const __mmask8 all = 0xff;
-    /* 128-bit lanes: [a0+a2, a1+a3, b0+b2, b1+b3], same for c, d */
-    const __m512d ab = _mm512_add_pd(_mm512_maskz_shuffle_f64x2(all, a, b, 0x44),
-                                     _mm512_maskz_shuffle_f64x2(all, a, b, 0xee));
-    const __m512d cd = _mm512_add_pd(_mm512_maskz_shuffle_f64x2(all, c, d, 0x44),
-                                     _mm512_maskz_shuffle_f64x2(all, c, d, 0xee));
-    /* 128-bit lane l holds two partial sums of source l (a, b, c, d) */
-    __m512d s = _mm512_add_pd(_mm512_maskz_shuffle_f64x2(all, ab, cd, 0x88),
-                              _mm512_maskz_shuffle_f64x2(all, ab, cd, 0xdd));
-    s = _mm512_add_pd(s, _mm512_maskz_permute_pd(all, s, 0x55));
-    s = _mm512_maskz_permutexvar_pd(all, _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0),
-                                    s);
-    /* plain (unmasked) store: the caller reloads out[] at once, and masked
-       stores do not forward to loads */
-    _mm256_storeu_pd(out, _mm512_maskz_extractf64x4_pd(0xf, s, 0));
-}
-
-NNF__INLINE NNF__TGT_AVX512 void nnf__hsum4_z16f(__m512 a, __m512 b, __m512 c,
-                                                 __m512 d, float *out)
-{
-    const __mmask16 all = 0xffff;
-    const __m512 ab = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(all, a, b, 0x44),
-                                    _mm512_maskz_shuffle_f32x4(all, a, b, 0xee));
-    const __m512 cd = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(all, c, d, 0x44),
-                                    _mm512_maskz_shuffle_f32x4(all, c, d, 0xee));
-    /* 128-bit lane l holds four partial sums of source l */
-    __m512 s = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(all, ab, cd, 0x88),
-                             _mm512_maskz_shuffle_f32x4(all, ab, cd, 0xdd));
-    s = _mm512_add_ps(s, _mm512_maskz_permute_ps(all, s, 0x4e));
-    s = _mm512_add_ps(s, _mm512_maskz_permute_ps(all, s, 0xb1));
-    s = _mm512_maskz_permutexvar_ps(
-        all, _mm512_set_epi32(15, 14, 13, 11, 10, 9, 7, 6, 5, 3, 2, 1, 12, 8, 4, 0),
-        s);
-    _mm_storeu_ps(out, _mm512_maskz_extractf32x4_ps(0xf, s, 0));
-}
 
 #define NNF__Z8D_ZERO() _mm512_setzero_pd()
 #define NNF__Z8D_LOAD(p) _mm512_loadu_pd(p)
@@ -902,8 +734,6 @@ NNF__INLINE NNF__TGT_AVX512 void nnf__hsum4_z16f(__m512 a, __m512 b, __m512 c,
 #define NNF__Z8D_STOREM(p, m, v) _mm512_mask_storeu_pd((p), (m), (v))
 #define NNF__Z8D_BCAST(x) _mm512_set1_pd(x)
 #define NNF__Z8D_FMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
-#define NNF__Z8D_ADD(a, b) _mm512_add_pd((a), (b))
-#define NNF__Z8D_HSUM4(a, b, c, d, out) nnf__hsum4_z8d(a, b, c, d, out)
 #define NNF__Z8D_MASK(r) ((__mmask8)((1u << (r)) - 1u))
 
 #define NNF__Z16F_ZERO() _mm512_setzero_ps()
@@ -913,14 +743,12 @@ NNF__INLINE NNF__TGT_AVX512 void nnf__hsum4_z16f(__m512 a, __m512 b, __m512 c,
 #define NNF__Z16F_STOREM(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
 #define NNF__Z16F_BCAST(x) _mm512_set1_ps(x)
 #define NNF__Z16F_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
-#define NNF__Z16F_ADD(a, b) _mm512_add_ps((a), (b))
-#define NNF__Z16F_HSUM4(a, b, c, d, out) nnf__hsum4_z16f(a, b, c, d, out)
 #define NNF__Z16F_MASK(r) ((__mmask16)((1u << (r)) - 1u))
 
 NNF__DEFINE_SIMD_GEMM(nnf_gemm_d_avx512, NNF__TGT_AVX512, double, __m512d,
-                      __mmask8, 8, 8, 3, 4, 4, 7, 16, 0, NNF__Z8D)
+                      __mmask8, 8, 8, 3, 7, 16, 0, NNF__Z8D)
 NNF__DEFINE_SIMD_GEMM(nnf_gemm_f_avx512, NNF__TGT_AVX512, float, __m512,
-                      __mmask16, 16, 8, 3, 4, 8, 8, 16, 0, NNF__Z16F)
+                      __mmask16, 16, 8, 3, 8, 16, 0, NNF__Z16F)
 
 #endif /* NNF__X86 */
 
