@@ -24,7 +24,10 @@ directives = {
 
 # -O3 lets gcc vectorise the hand-written loops; no -march flag, so the default build runs
 # on any x86-64. NaN and infinity semantics are kept (no -ffast-math).
+# -ffp-contract=off: a vectorised loop and its scalar tail must round alike, so no result
+# depends on an element's position (the SIMD kernels in nnfast/src choose FMA explicitly).
 compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+compile_args.append("-ffp-contract=off")
 macros = [] if DEBUG else [("CYTHON_WITHOUT_ASSERTIONS", None)]
 
 MODULES = ["_blas", "_kernels", "_network", "_train"]

@@ -11,6 +11,18 @@ from libc.string cimport memset
 from nnfast._blas cimport gemm
 
 
+cdef extern from "elementwise.h" nogil:
+    # Loops of the layer kernels compiled for AVX-512 / AVX2 / baseline (target_clones).
+    void nnf_tanh_backward_d(double* dZ, const double* A, const double* dA, Py_ssize_t n)
+    void nnf_tanh_backward_f(float* dZ, const float* A, const float* dA, Py_ssize_t n)
+    void nnf_sigmoid_backward_d(double* dZ, const double* A, const double* dA, Py_ssize_t n)
+    void nnf_sigmoid_backward_f(float* dZ, const float* A, const float* dA, Py_ssize_t n)
+    void nnf_fill_rows_d(double* Z, const double* b, Py_ssize_t rows, Py_ssize_t cols)
+    void nnf_fill_rows_f(float* Z, const float* b, Py_ssize_t rows, Py_ssize_t cols)
+    void nnf_add_column_sums_d(double* s, const double* D, Py_ssize_t rows, Py_ssize_t cols)
+    void nnf_add_column_sums_f(float* s, const float* D, Py_ssize_t rows, Py_ssize_t cols)
+
+
 cdef extern from "finite.h" nogil:
     bint nnf_all_finite_d(const double* x, Py_ssize_t n)
     bint nnf_all_finite_f(const float* x, Py_ssize_t n)
@@ -146,10 +158,10 @@ cdef void dense_forward(floating* out, const floating* inp, const floating* W,
                         const floating* b, Py_ssize_t n, Py_ssize_t n_in,
                         Py_ssize_t n_out) noexcept nogil:
     """out = inp @ W + b.   out (n, n_out), inp (n, n_in), W (n_in, n_out), b (n_out,)"""
-    cdef Py_ssize_t i, j
-    for i in range(n):
-        for j in range(n_out):
-            out[i * n_out + j] = b[j]
+    if floating is float:
+        nnf_fill_rows_f(out, b, n, n_out)
+    else:
+        nnf_fill_rows_d(out, b, n, n_out)
     matmul(out, inp, W, n, n_in, n_out, True)
 
 
@@ -162,13 +174,13 @@ cdef void dense_backward(floating* dW, floating* db, floating* dinp, const float
     dW (n_in, n_out), db (n_out,), dinp (n, n_in), dout (n, n_out), inp (n, n_in),
     W (n_in, n_out), scratch (n_in * n_out,)
     """
-    cdef Py_ssize_t i, j
     matmul_tn(dW, inp, dout, n_in, n, n_out, accumulate)
     if not accumulate:
         memset(db, 0, n_out * sizeof(floating))
-    for i in range(n):
-        for j in range(n_out):
-            db[j] += dout[i * n_out + j]
+    if floating is float:
+        nnf_add_column_sums_f(db, dout, n, n_out)
+    else:
+        nnf_add_column_sums_d(db, dout, n, n_out)
     if dinp != NULL:
         matmul_nt(dinp, dout, W, n, n_out, n_in, False, scratch)
 
@@ -188,9 +200,10 @@ cdef void sigmoid_forward(floating* A, const floating* Z, Py_ssize_t size) noexc
 cdef void sigmoid_backward(floating* dZ, const floating* A, const floating* dA,
                            Py_ssize_t size) noexcept nogil:
     """dZ = dA * A * (1 - A)"""
-    cdef Py_ssize_t i
-    for i in range(size):
-        dZ[i] = dA[i] * A[i] * (1 - A[i])
+    if floating is float:
+        nnf_sigmoid_backward_f(dZ, A, dA, size)
+    else:
+        nnf_sigmoid_backward_d(dZ, A, dA, size)
 
 
 cdef void tanh_forward(floating* A, const floating* Z, Py_ssize_t size) noexcept nogil:
@@ -204,9 +217,10 @@ cdef void tanh_forward(floating* A, const floating* Z, Py_ssize_t size) noexcept
 cdef void tanh_backward(floating* dZ, const floating* A, const floating* dA,
                         Py_ssize_t size) noexcept nogil:
     """dZ = dA * (1 - A²)"""
-    cdef Py_ssize_t i
-    for i in range(size):
-        dZ[i] = dA[i] * (1 - A[i] * A[i])
+    if floating is float:
+        nnf_tanh_backward_f(dZ, A, dA, size)
+    else:
+        nnf_tanh_backward_d(dZ, A, dA, size)
 
 
 cdef void relu_forward(floating* A, const floating* Z, Py_ssize_t size) noexcept nogil:
