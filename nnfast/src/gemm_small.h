@@ -60,15 +60,25 @@
  *   stores (AVX-512 k-masks, AVX2 vmaskmov), so n = 1, 3, 10, 20... stay in
  *   the vector kernel and nothing outside the operands is read or written.
  *   Columns are split into balanced panels of <= NV vectors (n=64 doubles:
- *   3+3+2).  Row tails use the same kernel with 4, 2, 1 rows.  Tiles with
- *   fewer than 5 accumulators (m = 1, tiny n) keep 2 or 4 independent
- *   accumulator sets over interleaved k so the FMA latency is hidden.
+ *   3+3+2).  Panels of fewer vectors get taller tiles (up to 12 rows) so the
+ *   number of independent accumulators stays near MR*NV; row tails use the
+ *   same kernel with 4, 2, 1 rows.
+ *   Reproducibility invariant: on a given path every element C[i, j] is ONE
+ *   chain  acc = (accumulate ? C[i,j] : 0);  acc = fma(op(A)[i,p], B[p,j],
+ *   acc) for p = 0, 1, ..., k-1 in order (baseline: a*b + c, unfused unless
+ *   the compiler contracts it), whatever m, n, the position, the tile, the
+ *   kernel, the blocking or the alignment: no k-split partial sums, no
+ *   vectors along k, no final "+ C"; k blocks continue from the stored C.
+ *   So a row of C equals the single-row product, C of reversed rows is C
+ *   reversed, a column equals the single-column product, and the AVX2 and
+ *   AVX-512 paths agree bit for bit.  The price: tiles with few
+ *   accumulators (m = 1, tiny n with few rows) are bound by FMA latency.
  *   Tiny n (a row of C is a fraction of a vector):
- *     NN: dot-product kernel (_dot/_dtile): vectors run along k, B's n
- *         columns are copied into a contiguous stack buffer, and four
- *         horizontal sums share one shuffle tree.
  *     TN: C^T = B^T op(A)^T has contiguous rows A[p*lda + 0..m-1]: the main
- *         kernel runs with vectors along m and stores its tile transposed.
+ *         kernel runs with vectors along m and stores its tile transposed
+ *         (same chains, fma operands swapped, which is exact).
+ *     NN: the main kernel with one masked vector per row (tiles of up to
+ *         12 rows).
  *   m == 1 with wide n (GEMV-like): a single-row kernel with 16 zmm
  *   accumulators that reads long contiguous pieces of each B row.
  *   Blocking: operands are used in place -- no packing, no setup cost.  The
@@ -199,6 +209,11 @@ NNF__DEFINE_ZERO(nnf__zero_f, float)
  *           _BCAST(x), _FMA(a, b, c) = a*b + c (fused on AVX2/AVX-512),
  *           _MASK(r): mask of the first r lanes (1 <= r <= VL).
  */
+/* Rows per tile of a panel of nv vectors: MR_MAX * NV_MAX / nv accumulators
+   worth, at most 12 (more row addresses than that spill GPRs). */
+#define NNF__WROWS(MR_MAX, NV_MAX, nv)                                        \
+    NNF__MIN((MR_MAX) * (NV_MAX) / (nv), 12)
+
 /* Leftover rows (< MR_MAX) as tiles of 4, 2 and 1 rows: fewer
    instantiations than one tile per remainder, nearly as fast. */
 #define NNF__ROW_TAIL(NAME, R, MR_MAX, NV, MASKED)                            \
@@ -313,7 +328,7 @@ NNF__DEFINE_ZERO(nnf__zero_f, float)
         const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc, M mask, int tail,     \
         int acc_c)                                                            \
     {                                                                         \
-        V acc[MR_MAX][NV_MAX];                                                \
+        V acc[NNF__WROWS(MR_MAX, NV_MAX, 1)][NV_MAX];                         \
         const int cols = MASKED ? (NV - 1) * VL + tail : NV * VL;             \
         ptrdiff_t p;                                                          \
         int r, v;                                                             \
@@ -361,14 +376,22 @@ NNF__DEFINE_ZERO(nnf__zero_f, float)
             }                                                                 \
     }                                                                         \
                                                                               \
-    /* One column panel (NV vectors wide) over all m rows: full MR_MAX-row    \
-       tiles, then the leftover rows. */                                      \
+    /* One column panel (NV vectors wide) over all m rows: tiles of           \
+       NNF__WROWS rows (narrow panels get more rows, so that there are        \
+       always about MR_MAX*NV_MAX independent accumulator chains), then       \
+       MR_MAX-row tiles, then the leftover rows. */                           \
     NNF__INLINE TGT void NAME##_panel(                                        \
         const int NV, const int MASKED, ptrdiff_t m, ptrdiff_t k,             \
         const T *A, ptrdiff_t a_row, ptrdiff_t a_col, const T *B,             \
         ptrdiff_t ldb, T *C, ptrdiff_t ldc, M mask, int tail, int acc_c)      \
     {                                                                         \
+        const int MRW = NNF__WROWS(MR_MAX, NV_MAX, NV);                       \
         ptrdiff_t i = 0;                                                      \
+        if (MRW > MR_MAX)                                                     \
+            for (; i + MRW <= m; i += MRW)                                    \
+                NAME##_tile(MRW, NV, MASKED, 0, k, A + i * a_row, a_row,      \
+                            a_col, B, ldb, C + i * ldc, ldc, mask, tail,      \
+                            acc_c);                                           \
         for (; i + MR_MAX <= m; i += MR_MAX)                                  \
             NAME##_tile(MR_MAX, NV, MASKED, 0, k, A + i * a_row, a_row,       \
                         a_col, B, ldb, C + i * ldc, ldc, mask, tail, acc_c);  \
@@ -563,7 +586,7 @@ typedef float nnf__v4f __attribute__((vector_size(16)));
 
 /* Masks are lane counts: partial loads/stores touch only the first r
    elements. */
-#define NNF__DEFINE_VECEXT_OPS(P, T, V, VL)                                   \
+#define NNF__DEFINE_VECEXT_OPS(P, T, V, VL, VINIT)                            \
     NNF__INLINE V P##_zero(void)                                              \
     {                                                                         \
         V v;                                                                  \
@@ -578,9 +601,16 @@ typedef float nnf__v4f __attribute__((vector_size(16)));
     }                                                                         \
     NNF__INLINE V P##_loadm(const T *p, int r)                                \
     {                                                                         \
-        V v = P##_zero();                                                     \
+        T t[VL];                                                              \
+        V v;                                                                  \
         int l;                                                                \
-        for (l = 0; l < r; l++) v[l] = p[l];                                  \
+        /* built from scalars in registers (lane inserts through memory       \
+           would stall store forwarding at every k step) */                   \
+        NNF__UNROLL for (l = 0; l < VL; l++) t[l] = l < r ? p[l] : (T)0;      \
+        {                                                                     \
+            const V w = VINIT(t);                                             \
+            v = w;                                                            \
+        }                                                                     \
         return v;                                                             \
     }                                                                         \
     NNF__INLINE void P##_store(T *p, V v) { memcpy(p, &v, sizeof v); }        \
@@ -591,13 +621,18 @@ typedef float nnf__v4f __attribute__((vector_size(16)));
     }                                                                         \
     NNF__INLINE V P##_bcast(T x)                                              \
     {                                                                         \
-        V v = P##_zero();                                                     \
+        T t[VL];                                                              \
         int l;                                                                \
-        for (l = 0; l < VL; l++) v[l] = x;                                    \
-        return v;                                                             \
+        NNF__UNROLL for (l = 0; l < VL; l++) t[l] = x;                        \
+        {                                                                     \
+            const V w = VINIT(t); /* one shuffle, not VL lane inserts */      \
+            return w;                                                         \
+        }                                                                     \
     }
-NNF__DEFINE_VECEXT_OPS(nnf__g2d, double, nnf__v2d, 2)
-NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4)
+#define NNF__VINIT2(t) { (t)[0], (t)[1] }
+#define NNF__VINIT4(t) { (t)[0], (t)[1], (t)[2], (t)[3] }
+NNF__DEFINE_VECEXT_OPS(nnf__g2d, double, nnf__v2d, 2, NNF__VINIT2)
+NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 
 #define NNF__G2D_ZERO() nnf__g2d_zero()
 #define NNF__G2D_LOAD(p) nnf__g2d_load(p)
