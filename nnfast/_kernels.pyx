@@ -58,10 +58,15 @@ cdef extern from "fastmath.h" nogil:
     int nnf_fastmath_set_level(int level)
 
 
-cdef int GEMM_ISA = nnf_gemm_isa()
+cdef int GEMM_ISA = nnf_gemm_isa()  # the kernels' code path, for reports
 
-# Without AVX-512, products with at least this many multiply-adds go to BLAS (see _use_blas).
-cdef Py_ssize_t BLAS_MIN_FLOPS = 32768
+# Products with at least this many multiply-adds go to BLAS; 0 (the default) means never.
+# Measured here, one thread, the kernels of gemm_small.h match or beat OpenBLAS at every size
+# on every path (AVX-512: 1.2-2x; AVX2: equal from ~512^3) and compute each element as one
+# ordered chain, so a prediction never depends on the other rows of X. A multi-threaded BLAS
+# can win on large products: NNFAST_BLAS_MIN_FLOPS (read at import) or set_blas_min_flops()
+# hands them over, at the price of that independence.
+cdef Py_ssize_t BLAS_MIN_FLOPS = 0
 
 
 # ---- scalar helpers: one source for float32 and float64 --------------------------------
@@ -86,10 +91,7 @@ cdef inline void _small_gemm(floating* C, const floating* A, Py_ssize_t a_row,
 
 
 cdef inline bint _use_blas(Py_ssize_t m, Py_ssize_t k, Py_ssize_t n) noexcept nogil:
-    # With AVX-512 the register-tiled kernels of gemm_small.h beat this machine's OpenBLAS
-    # (Haswell kernels) at every size measured (up to 2x on 784x512 layers); on AVX2 and
-    # older CPUs BLAS wins on large products.
-    return GEMM_ISA < 2 and m * k * n >= BLAS_MIN_FLOPS
+    return BLAS_MIN_FLOPS > 0 and m * k * n >= BLAS_MIN_FLOPS
 
 
 cdef void matvec(floating* y, const floating* A, const floating* x,
@@ -722,6 +724,31 @@ def fastmath_into(str name, floating[::1] out, const floating[::1] x, double alp
             nnf_exp_d(&out[0], &x[0], n)
     else:
         raise ValueError(f"name: expected one of {FASTMATH_FUNCTIONS}, got {name!r}")
+
+
+def set_blas_min_flops(Py_ssize_t flops):
+    """Send products of at least `flops` multiply-adds to BLAS (0: never); returns the old
+    value. Not thread-safe: set it before training or predicting in threads."""
+    global BLAS_MIN_FLOPS
+    if flops < 0:
+        raise ValueError(f"flops: expected an integer >= 0, got {flops}")
+    old, BLAS_MIN_FLOPS = BLAS_MIN_FLOPS, flops
+    return old
+
+
+def _blas_min_flops_from_environment():
+    import os
+
+    text = os.environ.get("NNFAST_BLAS_MIN_FLOPS", "0")
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(
+            f"NNFAST_BLAS_MIN_FLOPS: expected an integer >= 0, got {text!r}") from None
+    set_blas_min_flops(value)
+
+
+_blas_min_flops_from_environment()
 
 
 def gemm_path():

@@ -31,9 +31,11 @@ ELU_ALPHA = 0.7
 ACT_PARAMS = dict(leaky_slope=LEAKY_SLOPE, elu_alpha=ELU_ALPHA)
 PIECES = 3
 
-# Products at or above m*k*n = 32768 (BLAS_MIN_FLOPS in nnfast/_kernels.pyx) go to BLAS; the
-# others run in the hand-written loops. These sit on both sides of the crossover, including
-# single rows / columns on the BLAS side and the exact threshold.
+# Larger products: with BLAS switched on at 32768 multiply-adds (set_blas_min_flops, as in
+# test_blas_path_matches_reference) these sit on both sides of that crossover, including
+# single rows / columns on the BLAS side and the exact threshold; by default they run in
+# the register-tiled kernels of nnfast/src/gemm_small.h like every other product.
+BLAS_MIN_FLOPS = 32768
 BLAS_SHAPES = [
     (65, 129, 257),
     (200, 300, 100),
@@ -788,3 +790,46 @@ def test_activation_forward_property(problem):
     dZ = kernels.activation_backward(name, Z, A, dA, leaky_slope=slope, elu_alpha=alpha)
     assert_close(dZ, ref.activation_backward(name, Z, A, dA, leaky_slope=slope, elu_alpha=alpha),
                  dtype, scale=1.0)
+
+
+@pytest.fixture
+def blas_on():
+    """Products of at least BLAS_MIN_FLOPS multiply-adds go to scipy's BLAS in this test."""
+    old = _kernels.set_blas_min_flops(BLAS_MIN_FLOPS)
+    try:
+        yield
+    finally:
+        _kernels.set_blas_min_flops(old)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", BLAS_SHAPES)
+def test_blas_path_matches_reference(blas_on, m, k, n, dtype):
+    rng = np.random.default_rng(m * 10**6 + k * 1000 + n)
+    A, B = rand(rng, (m, k), dtype), rand(rng, (k, n), dtype)
+    C = kernels.matmul(A, B)
+    assert_product_close(C, A, B, expected=ref.matmul(A.astype(np.float64), B.astype(np.float64)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_blas_path_trains_like_the_kernels(dtype):
+    """Forward, dW (A.T @ B) and dA (A @ B.T) through BLAS agree with the kernels."""
+    import nnfast
+
+    rng = np.random.default_rng(5)
+    X = rng.uniform(-1, 1, size=(300, 40)).astype(dtype)
+    y = rng.standard_normal((300, 3)).astype(dtype)
+    net = nnfast.MLP([40, 65, 33, 3], activation="tanh", dtype=dtype, seed=0)
+    loss, grad = net.loss_and_grad(X, y)
+    old = _kernels.set_blas_min_flops(BLAS_MIN_FLOPS)
+    try:
+        blas_loss, blas_grad = net.loss_and_grad(X, y)
+    finally:
+        _kernels.set_blas_min_flops(old)
+    assert_close(blas_loss, loss, dtype)
+    assert_close(blas_grad, grad, dtype, factor=10)
+
+
+def test_blas_threshold_is_validated():
+    with pytest.raises(ValueError, match="flops"):
+        _kernels.set_blas_min_flops(-1)
