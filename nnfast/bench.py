@@ -192,6 +192,11 @@ def run(args) -> int:
     rates = {dt: gemm_rate(dt) for dt in ("float64", "float32")}
     print(f"single-thread GEMM (NumPy 1024x1024): float64 {rates['float64']:.1f} GFLOP/s, "
           f"float32 {rates['float32']:.1f} GFLOP/s")
+    from nnfast import _kernels
+
+    print(f"nnfast code paths: products {_kernels.gemm_path()}, math functions "
+          f"{_kernels.SIMD_LEVELS[_kernels.simd_level()]} (NNF_GEMM_ISA=avx2|baseline lowers "
+          "the products' path)")
     if torch is None:
         print("PyTorch not installed (pip install torch==2.13.0 for its column)")
     libs = ["nnfast", "numpy"] + (["torch"] if torch is not None else [])
@@ -216,10 +221,99 @@ def run(args) -> int:
     for label, best in time_predict(repeat):
         print(f"{label:<12}{_fmt(best['nnfast']):>12}{_fmt(best['numpy']):>12}"
               f"{best['numpy'] / best['nnfast']:>9.1f}x")
+    print_thread_rows(repeat, budget)
+    print_memory_row()
     print_sklearn_rows(repeat)
     if limits is not None:
         limits.unregister() if hasattr(limits, "unregister") else None
+    print_all_threads_rows(repeat, budget, torch)
     return 0
+
+
+def time_parallel(repeat, budget) -> tuple:
+    """Seconds for two tabular networks (batch 32, float64) trained one after the other, and
+    in two threads at once (each fit releases the GIL for whole epochs)."""
+    import threading
+
+    runners = [epoch_runner("nnfast", [16, 64, 64, 3], 10_000, 32, "float64") for _ in range(2)]
+    once = _time(lambda: runners[0](1))
+    epochs = max(1, int(budget / once))
+    best_serial = best_parallel = float("inf")
+    for _ in range(repeat):
+        best_serial = min(best_serial, _time(lambda: [run(epochs) for run in runners]))
+        threads = [threading.Thread(target=run, args=(epochs,)) for run in runners]
+
+        def parallel():
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+
+        best_parallel = min(best_parallel, _time(parallel))
+    return best_serial, best_parallel
+
+
+def print_thread_rows(repeat, budget):
+    serial, parallel = time_parallel(repeat, budget)
+    print(f"\ntwo tabular networks (batch 32, float64), serial vs two threads: "
+          f"{_fmt(serial).strip()} vs {_fmt(parallel).strip()} = {parallel / serial:.2f}x "
+          f"the serial time ({os.cpu_count()} cores)")
+
+
+MEMORY_CHILD = """
+import resource, sys
+import numpy as np
+from nnfast import MLP, bench
+sizes, n, batch = [16, 64, 64, 3], 10_000, 32
+X, y = bench._data(sizes, n, "float64")
+net = MLP(sizes, activation="tanh", seed=0)
+net.fit(X[:64], y[:64], epochs=1, batch_size=batch)  # load everything once
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+net.fit(X, y, optimizer="adam", epochs=2, batch_size=batch, shuffle=True)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+workspace = net._layout.workspace_size(batch) * 8
+print(X.nbytes, y.nbytes, net.params.nbytes, workspace, before * 1024, after * 1024)
+"""
+
+
+def measure_fit_memory():
+    """Peak memory a tabular fit adds (child process: ru_maxrss before and after the fit),
+    and the bytes of X, y, parameters and workspace."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD], capture_output=True, text=True,
+                         check=True).stdout.split()
+    x_bytes, y_bytes, p_bytes, ws_bytes, before, after = (int(v) for v in out)
+    return x_bytes + y_bytes + p_bytes + ws_bytes, x_bytes + y_bytes + max(0, after - before)
+
+
+def print_memory_row():
+    essential, peak = measure_fit_memory()
+    print(f"tabular fit (adam, batch 32, float64): X + y + parameters + workspace "
+          f"{essential / 1e6:.2f} MB; X + y + the fit's peak extra memory {peak / 1e6:.2f} MB "
+          f"({peak / essential:.2f}x)")
+
+
+def print_all_threads_rows(repeat, budget, torch):
+    """The larger cases again with NumPy's BLAS and PyTorch allowed every core (nnfast's
+    kernels use one thread, as in the table above)."""
+    if torch is not None:
+        torch.set_num_threads(os.cpu_count() or 1)
+    print(f"\nall threads allowed for NumPy/BLAS and PyTorch ({os.cpu_count()} cores)")
+    libs = ["nnfast", "numpy"] + (["torch"] if torch is not None else [])
+    print(f"{'case':<9}{'batch':>6} {'dtype':<8}" + "".join(f"{lib:>12}" for lib in libs)
+          + f"{'vs numpy':>10}" + (f"{'vs torch':>10}" if torch else ""))
+    for case, sizes, n, batches in CASES[1:]:
+        for dtype in ("float64", "float32"):
+            batch = batches[-1]
+            best = time_case(sizes, n, batch, dtype, repeat, budget, torch)
+            line = f"{case:<9}{batch:>6} {dtype:<8}"
+            line += "".join(_fmt(best[lib]).rjust(12) for lib in libs)
+            line += f"{best['numpy'] / best['nnfast']:>9.1f}x"
+            if torch is not None:
+                line += f"{best['torch'] / best['nnfast']:>9.1f}x"
+            print(line, flush=True)
 
 
 SKLEARN_SOLVERS = ("adam", "lbfgs")
