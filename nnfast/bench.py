@@ -119,12 +119,15 @@ def epoch_runner(library, sizes, n, batch_size, dtype, torch=None):
     X, y = _data(sizes, n, dtype)
     batch = n if batch_size is None else batch_size
     settings = dict(optimizer="sgd", lr=LR, momentum=0.0, batch_size=batch, shuffle=False)
-    if library == "nnfast":
-        net = MLP(sizes, activation="tanh", dtype=dtype, seed=0)
-        return lambda epochs: net.fit(X, y, epochs=epochs, **settings)
-    if library == "numpy":
-        ref = reference.MLP(sizes, activation="tanh", dtype=dtype, seed=0)
-        return lambda epochs: ref.fit(X, y, epochs=epochs, **settings)
+    if library in ("nnfast", "numpy"):
+        model = (MLP if library == "nnfast" else reference.MLP)(sizes, activation="tanh",
+                                                                dtype=dtype, seed=0)
+
+        def run(epochs):
+            model.fit(X, y, epochs=epochs, **settings)
+
+        run.model = model  # for tests of what the runner computes
+        return run
     if library == "torch":
         return _torch_trainer(torch, MLP(sizes, activation="tanh", dtype=dtype, seed=0), X, y, batch)
     raise ValueError(f"library: expected 'nnfast', 'numpy' or 'torch', got {library!r}")

@@ -62,6 +62,16 @@ def _output(out, shape, dtype):
     return out
 
 
+def _compute(result, inputs, kernel, elementwise=False):
+    """Run ``kernel(target)``, which writes the result into ``target``, and return ``result``;
+    the kernel writes a scratch array instead when ``result`` overlaps an input."""
+    work = _scratch(result, inputs, elementwise)
+    kernel(work)
+    if work is not result:
+        result[...] = work
+    return result
+
+
 def _scratch(result, inputs, elementwise=False):
     """``result``, or a fresh array of its shape when writing ``result`` while the kernel still
     reads ``inputs`` could clobber values not read yet (``out=`` overlapping an input).
@@ -96,10 +106,7 @@ def matvec(A, x, out=None) -> np.ndarray:
     if A.size == 0:
         y[...] = 0
     else:
-        work = _scratch(y, (A, x))
-        _kernels.matvec_into(work, A, x)
-        if work is not y:
-            y[...] = work
+        _compute(y, (A, x), lambda work: _kernels.matvec_into(work, A, x))
     return y
 
 
@@ -117,10 +124,7 @@ def matmul(A, B, out=None) -> np.ndarray:
     if A.shape[1] == 0:
         C[...] = 0
     else:
-        work = _scratch(C, (A, B))
-        _kernels.matmul_into(work, A, B)
-        if work is not C:
-            C[...] = work
+        _compute(C, (A, B), lambda work: _kernels.matmul_into(work, A, B))
     return C
 
 
@@ -147,12 +151,9 @@ def activation_forward(name, Z, out=None, leaky_slope=0.1, elu_alpha=1.0) -> np.
     if A.size == 0:
         return A
     m = out_shape[-1]
-    work = _scratch(A, (Z,), elementwise=True)
-    _kernels.activation_forward_into(code, work.reshape(-1, m), Z.reshape(-1, m * pieces),
-                                     leaky_slope, elu_alpha, pieces)
-    if work is not A:
-        A[...] = work
-    return A
+    return _compute(A, (Z,), lambda work: _kernels.activation_forward_into(
+        code, work.reshape(-1, m), Z.reshape(-1, m * pieces), leaky_slope, elu_alpha, pieces),
+        elementwise=True)
 
 
 def activation_backward(name, Z, A, dA, out=None, leaky_slope=0.1, elu_alpha=1.0) -> np.ndarray:
@@ -169,13 +170,9 @@ def activation_backward(name, Z, A, dA, out=None, leaky_slope=0.1, elu_alpha=1.0
     if dZ.size == 0:
         return dZ
     m = out_shape[-1]
-    work = _scratch(dZ, (Z, A, dA), elementwise=True)
-    _kernels.activation_backward_into(code, work.reshape(-1, m * pieces),
-                                      Z.reshape(-1, m * pieces), A.reshape(-1, m),
-                                      dA.reshape(-1, m), leaky_slope, elu_alpha, pieces)
-    if work is not dZ:
-        dZ[...] = work
-    return dZ
+    return _compute(dZ, (Z, A, dA), lambda work: _kernels.activation_backward_into(
+        code, work.reshape(-1, m * pieces), Z.reshape(-1, m * pieces), A.reshape(-1, m),
+        dA.reshape(-1, m), leaky_slope, elu_alpha, pieces), elementwise=True)
 
 
 def dense_forward(X, W, b, activation="identity", out=None, leaky_slope=0.1,
