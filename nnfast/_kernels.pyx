@@ -21,6 +21,10 @@ cdef extern from "elementwise.h" nogil:
     void nnf_fill_rows_f(float* Z, const float* b, Py_ssize_t rows, Py_ssize_t cols)
     void nnf_add_column_sums_d(double* s, const double* D, Py_ssize_t rows, Py_ssize_t cols)
     void nnf_add_column_sums_f(float* s, const float* D, Py_ssize_t rows, Py_ssize_t cols)
+    void nnf_sgd_update_d(double* p, double* v, const double* g, Py_ssize_t n, double lr,
+                          double mu, int nesterov)
+    void nnf_sgd_update_f(float* p, float* v, const float* g, Py_ssize_t n, float lr,
+                          float mu, int nesterov)
 
 
 cdef extern from "finite.h" nogil:
@@ -552,16 +556,10 @@ cdef bint all_finite_values(const floating* x, Py_ssize_t size) noexcept nogil:
 cdef void sgd_update(floating* params, floating* velocity, const floating* grad,
                      Py_ssize_t size, double lr, double momentum, bint nesterov) noexcept nogil:
     """v = momentum v - lr g;  params += (momentum v - lr g) if nesterov else v"""
-    cdef Py_ssize_t i
-    cdef floating lrf = <floating>lr, mu = <floating>momentum
-    if nesterov:
-        for i in range(size):
-            velocity[i] = mu * velocity[i] - lrf * grad[i]
-            params[i] += mu * velocity[i] - lrf * grad[i]
+    if floating is float:
+        nnf_sgd_update_f(params, velocity, grad, size, <float>lr, <float>momentum, nesterov)
     else:
-        for i in range(size):
-            velocity[i] = mu * velocity[i] - lrf * grad[i]
-            params[i] += velocity[i]
+        nnf_sgd_update_d(params, velocity, grad, size, lr, momentum, nesterov)
 
 
 cdef void adam_update(floating* params, floating* m, floating* v, const floating* grad,

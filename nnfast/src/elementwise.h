@@ -66,6 +66,27 @@
                 s[j] += D[i * cols + j];                                                \
     }
 
+/* SGD with momentum (scikit-learn's form): v = mu v - lr g; p += nesterov ? mu v - lr g : v */
+#define NNF__SGD(SUFFIX, T)                                                             \
+    NNF__CLONES static void nnf_sgd_update_##SUFFIX(T *restrict p, T *restrict v,       \
+                                                    const T *restrict g, ptrdiff_t n,   \
+                                                    T lr, T mu, int nesterov)           \
+    {                                                                                   \
+        if (nesterov) {                                                                 \
+            for (ptrdiff_t i = 0; i < n; i++) {                                         \
+                v[i] = mu * v[i] - lr * g[i];                                           \
+                p[i] += mu * v[i] - lr * g[i];                                          \
+            }                                                                           \
+        } else {                                                                        \
+            for (ptrdiff_t i = 0; i < n; i++) {                                         \
+                v[i] = mu * v[i] - lr * g[i];                                           \
+                p[i] += v[i];                                                           \
+            }                                                                           \
+        }                                                                               \
+    }
+
+NNF__SGD(d, double)
+NNF__SGD(f, float)
 NNF__ELEMENTWISE(d, double)
 NNF__ELEMENTWISE(f, float)
 
