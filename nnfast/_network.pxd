@@ -37,7 +37,7 @@ cdef class Layout:
 cdef Py_ssize_t workspace_size(const NetLayout* net, Py_ssize_t rows) noexcept nogil
 cdef floating* network_forward(const NetLayout* net, const floating* params,
                                const floating* X, Py_ssize_t n, Py_ssize_t rows,
-                               floating* ws) noexcept nogil
+                               floating* ws, floating* final=*) noexcept nogil
 cdef double network_loss_grad(const NetLayout* net, const floating* params,
                               const floating* X, const floating* Y, const floating* w,
                               Py_ssize_t n, Py_ssize_t rows, double inv_weight_sum, int loss,

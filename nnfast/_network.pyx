@@ -9,7 +9,6 @@ data in chunks of CHUNK_ROWS so that their workspace stays small for any n.
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython cimport floating
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
 
 from nnfast._kernels cimport (
     ACT_IDENTITY,
@@ -90,10 +89,11 @@ cdef Py_ssize_t workspace_size(const NetLayout* net, Py_ssize_t rows) noexcept n
 
 cdef floating* network_forward(const NetLayout* net, const floating* params,
                                const floating* X, Py_ssize_t n, Py_ssize_t rows,
-                               floating* ws) noexcept nogil:
+                               floating* ws, floating* final=NULL) noexcept nogil:
     """Forward pass of n <= rows samples; returns a pointer to the output A (n, n_out).
 
-    X (n, n_in); ws holds workspace_size(net, rows) elements.
+    X (n, n_in); ws holds workspace_size(net, rows) elements. With `final`, the output is
+    written there (and, for an identity output, its Z too) instead of the workspace.
     """
     cdef Py_ssize_t l
     cdef const Layer* layer
@@ -104,6 +104,10 @@ cdef floating* network_forward(const NetLayout* net, const floating* params,
         layer = &net.layers[l]
         Z = ws + rows * layer.z_offset
         A = ws + rows * layer.a_offset
+        if final != NULL and l == net.n_layers - 1:
+            A = final
+            if layer.activation == ACT_IDENTITY:
+                Z = final
         dense_forward(Z, inp, params + layer.w_offset, params + layer.b_offset,
                       n, layer.n_in, layer.width)
         activation_forward(layer.activation, A, Z, n, layer.n_out, &net.act)
@@ -152,11 +156,10 @@ cdef void predict_rows(const NetLayout* net, const floating* params, const float
                        floating* ws) noexcept nogil:
     """out (n, n_out) = network(X (n, n_in)), `rows` samples at a time."""
     cdef Py_ssize_t start = 0, size
-    cdef floating* result
     while start < n:
         size = min(rows, n - start)
-        result = network_forward(net, params, X + start * net.n_in, size, rows, ws)
-        memcpy(out + start * net.n_out, result, size * net.n_out * sizeof(floating))
+        network_forward(net, params, X + start * net.n_in, size, rows, ws,
+                        out + start * net.n_out)
         start += size
 
 
