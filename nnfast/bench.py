@@ -197,6 +197,8 @@ def run(args) -> int:
           f"float32 {rates['float32']:.1f} GFLOP/s")
     from nnfast import _kernels
 
+    if getattr(args, "path", "best") != "best":
+        _kernels.set_simd_level(_kernels.SIMD_LEVELS.index(args.path))
     print(f"nnfast code paths: products {_kernels.gemm_path()}, math functions "
           f"{_kernels.SIMD_LEVELS[_kernels.simd_level()]} (NNF_GEMM_ISA=avx2|baseline lowers "
           "the products' path)")
