@@ -190,7 +190,8 @@ def _one_hot(labels: np.ndarray, n_out: int, dtype) -> np.ndarray:
 
 
 def check_sample_weight(sample_weight, n_samples: int, dtype):
-    """None, or a finite (n_samples,) array of dtype with entries >= 0 and a positive sum."""
+    """None, or a finite (n_samples,) array of dtype with entries >= 0 and a positive sum
+    (rescaled by its maximum when the sum is so small that its inverse would overflow)."""
     if sample_weight is None:
         return None
     w = as_numeric_array(sample_weight, "sample_weight")
@@ -201,8 +202,13 @@ def check_sample_weight(sample_weight, n_samples: int, dtype):
     w = as_finite(w, "sample_weight", dtype)
     if w.min() < 0:
         raise ValueError(f"sample_weight: expected weights >= 0, got {w.min().item()!r}")
-    if not w.sum(dtype=np.float64) > 0:
+    total = w.sum(dtype=np.float64)
+    if not total > 0:
         raise ValueError("sample_weight: expected a positive sum of weights, got all zeros")
+    if total < 1e6 / float(np.finfo(w.dtype).max):
+        # 1 / Σw would overflow (weights such as [0, 5e-324]): the weighted mean does not
+        # change when every weight is divided by the largest one.
+        w = w / w.max()
     return w
 
 

@@ -148,7 +148,7 @@ def _check_header(header, path):
     extra = sorted(set(header) - set(_FIELDS))
     if extra:
         _fail(path, f"unknown header fields: {extra}")
-    if header["dtype"] not in DTYPES:
+    if not isinstance(header["dtype"], str) or header["dtype"] not in DTYPES:
         _fail(path, f"header 'dtype' is {header['dtype']!r}, expected 'float32' or 'float64'")
     for field in ("layer_sizes", "activations"):
         if not isinstance(header[field], list):
