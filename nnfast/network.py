@@ -22,6 +22,7 @@ from nnfast._validation import (
     as_matrix,
     as_numeric_array,
     check_bool,
+    check_finite,
     check_int,
     check_loss,
     check_name,
@@ -368,6 +369,9 @@ class MLP:
             )
             validation = (Xv, Yv, inv_wsum_v)
 
+        # params is writable in place (net.params[0] = np.nan bypasses the setter's check):
+        # training from non-finite weights could only "diverge" and keep them.
+        check_finite(self._params, "params")
         if not self._fit_lock.acquire(blocking=False):
             raise RuntimeError(
                 "fit: this network is already being trained in another thread; "
@@ -400,6 +404,7 @@ class MLP:
         if shuffle and epochs > 0:
             order[:] = permutation(n)
         backup = np.empty_like(self._params)
+        first_step = int(state.step[0])
         started = time.perf_counter()
 
         def epoch_end(epoch, value):
@@ -430,6 +435,14 @@ class MLP:
                          LOSS_CODES[loss], state.code, state.nesterov, state.hyper,
                          state.state1, state.state2, state.step, backup, epoch_end)
         except KeyboardInterrupt as err:
+            # The driver checks for Ctrl-C between epochs, but Python delivers a signal that
+            # came during an epoch as soon as the epoch's hook is entered, before the epoch
+            # is recorded: the weights are then one epoch ahead of the History. The
+            # optimizer's step counter tells; the weights that epoch started from are in
+            # `backup`.
+            epochs_run = (int(state.step[0]) - first_step) // -(-n // min(batch, n))
+            if epochs_run > history.epochs:
+                self._params[...] = backup
             history.stop_reason = "interrupted"
             err.history = history
             raise
