@@ -14,6 +14,7 @@ them when that epoch diverged.
 
 from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
+from libc.float cimport DBL_MAX
 from libc.math cimport NAN, pow, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
@@ -77,6 +78,18 @@ cdef void optimizer_step(const NetLayout* net, const Hyper* h, floating* params,
                      h.step_min, h.step_max)
 
 
+cdef double rescaled_weights(floating* out, const floating* w, Py_ssize_t n) noexcept nogil:
+    """out = w / max(w) (out may be w); returns the sum of out."""
+    cdef Py_ssize_t r
+    cdef double wmax = 0, total = 0
+    for r in range(n):
+        wmax = max(wmax, <double>w[r])
+    for r in range(n):
+        out[r] = <floating>(w[r] / wmax)
+        total += out[r]
+    return total
+
+
 cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, floating* grad,
                       floating* state1, floating* state2, long long* step,
                       const floating* X, const floating* Y, const floating* w,
@@ -93,7 +106,7 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
     cdef const floating* xb
     cdef const floating* yb
     cdef const floating* wbp
-    cdef double wsum, value, l2, epoch_sum = 0, epoch_weight = 0
+    cdef double wsum, batch_weight, value, l2, epoch_sum = 0, epoch_weight = 0
     cdef Py_ssize_t n_batches = (n + batch - 1) // batch, b
     for b in range(n_batches):
         start = b * batch
@@ -114,12 +127,18 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
                 wsum += wbp[r]
         else:
             wsum = size
+        batch_weight = wsum
+        if wbp != NULL and wsum > 0 and not (h.loss_scale / wsum <= DBL_MAX):
+            # 1 / Σw overflows (subnormal weights such as 5e-324): the batch's weighted mean
+            # is the same with its weights divided by their maximum.
+            wsum = rescaled_weights(wb, wbp, size)
+            wbp = wb
         # The losses are linear in inv_weight_sum: passing loss_scale / wsum scales the
         # data loss and its gradient at no cost.
         value = network_loss_grad(net, params, xb, yb, wbp, size, batch,
                                   (h.loss_scale / wsum) if wsum > 0 else 0.0, h.loss, grad,
                                   False, ws)
-        l2 = (h.l2 / wsum) if h.l2_batch_scaled and wsum > 0 else h.l2
+        l2 = (h.l2 / batch_weight) if h.l2_batch_scaled and batch_weight > 0 else h.l2
         if l2 > 0:
             for l in range(net.n_layers):
                 value += l2_penalty(grad + net.layers[l].w_offset,
@@ -127,8 +146,8 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
                                     net.layers[l].b_offset - net.layers[l].w_offset, l2)
         step[0] += 1
         optimizer_step(net, h, params, grad, state1, state2, step[0])
-        epoch_sum += value * wsum
-        epoch_weight += wsum
+        epoch_sum += value * batch_weight
+        epoch_weight += batch_weight
     return epoch_sum / epoch_weight
 
 

@@ -323,6 +323,20 @@ def test_sample_weights_with_a_subnormal_sum_give_the_weighted_mean():
     assert np.isfinite(net.params).all()
 
 
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_a_mini_batch_of_subnormal_weights_trains_like_any_weight(shuffle):
+    """A one-sample batch's weighted mean does not depend on the weight: 5e-324 must train
+    exactly like 1 (1 / Σw overflowed in the driver and the run "diverged")."""
+    X, y = data(n=5)
+    runs = []
+    for last in (5e-324, 1.0):
+        net = nnfast.MLP([3, 4, 2], seed=0)
+        net.fit(X, y, sample_weight=[1.0, 2.0, 1.0, 1.0, last], batch_size=1, epochs=3,
+                shuffle=shuffle)
+        runs.append(bits(net.params))
+    assert runs[0] == runs[1]
+
+
 def test_load_refuses_a_header_dtype_that_is_not_a_string(tmp_path):
     import io
     import json
