@@ -439,7 +439,9 @@ class MLP:
             # came during an epoch as soon as the epoch's hook is entered, before the epoch
             # is recorded: the weights are then one epoch ahead of the History. The
             # optimizer's step counter tells; the weights that epoch started from are in
-            # `backup`.
+            # `backup`. An epoch whose validation loss was not recorded yet is dropped too.
+            if validation is not None:
+                del history.loss[len(history.val_loss):]
             epochs_run = (int(state.step[0]) - first_step) // -(-n // min(batch, n))
             if epochs_run > history.epochs:
                 self._params[...] = backup

@@ -104,6 +104,31 @@ def test_sigint_during_a_long_fit_stops_after_a_complete_epoch():
     assert net.fit(X, y, epochs=1).epochs == 1  # the network is not left locked
 
 
+def test_interrupt_between_loss_and_validation_loss_drops_the_half_recorded_epoch():
+    """Ctrl-C can land anywhere in the per-epoch hook: here after the epoch's training loss
+    is recorded and before its validation loss is. History and weights still agree."""
+    X, y = data()
+    kwargs = dict(batch_size=8, validation_data=(X[:10], y[:10]), l2=1e-3)
+    net = nnfast.MLP([3, 8, 2], seed=6)
+    calls = []
+    l2_term = net._l2_term
+
+    def interrupted_l2_term(*args):  # the hook computes the validation loss's l2 term
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return l2_term(*args)
+
+    net._l2_term = interrupted_l2_term
+    with pytest.raises(KeyboardInterrupt) as info:
+        net.fit(X, y, epochs=10, **kwargs)
+    history = info.value.history
+    assert history.epochs == len(history.val_loss) == 3
+    again = nnfast.MLP([3, 8, 2], seed=6)
+    assert again.fit(X, y, epochs=3, **kwargs).loss == history.loss
+    assert bits(again.params) == bits(net.params)
+
+
 def test_sigint_during_lbfgs_keeps_the_last_accepted_iterate():
     X, y = data(n=3000, n_in=8)
     net = nnfast.MLP([8, 64, 64, 2], seed=2)
