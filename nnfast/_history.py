@@ -18,7 +18,8 @@ class History:
     stop_reason : str
         ``"completed"`` (all epochs ran), ``"callback"`` (the callback returned False),
         ``"diverged"`` (the loss or the weights became NaN or infinite; the weights are those of the last
-        finite epoch) or ``"interrupted"`` (KeyboardInterrupt between epochs). With
+        finite epoch) or ``"interrupted"`` (KeyboardInterrupt; the weights are those of the last
+        complete epoch). With
         ``optimizer="lbfgs"`` an epoch is one L-BFGS iteration and the run may also end
         ``"converged"`` (gradient below ``tol``), ``"max_fun"`` (loss evaluations used up)
         or ``"stalled"`` (the line search could make no progress).

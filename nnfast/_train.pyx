@@ -6,7 +6,9 @@ adds the l2 term and applies the optimizer update to the flat parameter buffer. 
 is allocated before the first epoch. Between epochs the GIL is taken back to check for
 Ctrl-C and to call `epoch_end(epoch, loss)`, the Python side's hook (history, validation,
 callback, next shuffle); it returns False to stop, and it may change the hyperparameters
-in `hyper` (a learning-rate schedule) for the next epoch. The optimizer state (`state1`,
+in `hyper` (a learning-rate schedule) for the next epoch. Within a long epoch, Ctrl-C is
+also checked about every SIGNAL_CHECK_SECONDS: it stops the epoch and restores the
+parameters it started from. The optimizer state (`state1`,
 `state2`, `step`) belongs to the caller, so training can continue across calls. The
 parameters at the start of the last epoch are kept in `backup`, so the caller can restore
 them when that epoch diverged.
@@ -18,9 +20,14 @@ from libc.float cimport DBL_MAX
 from libc.math cimport NAN, pow, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from nnfast._kernels cimport adam_update, all_finite_values, l2_penalty, rprop_update, sgd_update
 from nnfast._network cimport Layout, NetLayout, network_loss_grad, workspace_size
+
+cdef extern from "Python.h":
+    # Declared without an exception clause: the caller looks at the result itself.
+    int run_signal_handlers "PyErr_CheckSignals" ()
 
 OPTIMIZER_CODES = {"sgd": 0, "adam": 1, "rprop": 2}
 # Layout of the `hyper` vector handed to `train` (the epoch hook may rewrite it).
@@ -78,6 +85,30 @@ cdef void optimizer_step(const NetLayout* net, const Hyper* h, floating* params,
                      h.step_min, h.step_max)
 
 
+# Within an epoch, Python's signal handlers (Ctrl-C) run at most this often (every
+# SIGNAL_CHECK_BATCHES batches the clock is read; the GIL is taken only when the time is up).
+cdef double SIGNAL_CHECK_SECONDS = 0.1
+cdef Py_ssize_t SIGNAL_CHECK_BATCHES = 8
+
+
+cdef double monotonic_seconds() noexcept nogil:
+    cdef timespec t
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return t.tv_sec + 1e-9 * t.tv_nsec
+
+
+cdef bint signal_raised() noexcept nogil:
+    """Run Python's signal handlers (taking the GIL); True when one raised (the exception is
+    then set, for the caller to propagate)."""
+    with gil:
+        return run_signal_handlers() != 0
+
+
+cdef int propagate_exception() except -1:
+    """Raise the exception already set (by a signal handler)."""
+    return -1
+
+
 cdef double rescaled_weights(floating* out, const floating* w, Py_ssize_t n) noexcept nogil:
     """out = w / max(w) (out may be w); returns the sum of out."""
     cdef Py_ssize_t r
@@ -95,12 +126,15 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
                       const floating* X, const floating* Y, const floating* w,
                       const Py_ssize_t* order, bint gather, Py_ssize_t n,
                       Py_ssize_t batch, floating* Xb, floating* Yb, floating* wb,
-                      floating* ws) noexcept nogil:
+                      floating* ws, bint* interrupted) noexcept nogil:
     """One pass over the data; returns the batch losses' mean weighted by batch weight.
 
     X (n, n_in), Y (n, n_out), w (n,) or NULL, order (n,) row indices. Without `gather`
     the order is 0..n-1 and batches are read in place. Xb, Yb, wb hold one gathered batch.
+    A signal handler that raises (Ctrl-C) stops the pass early: `interrupted` is set, the
+    exception is pending and the parameters are those of an unfinished epoch.
     """
+    cdef double next_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
     cdef Py_ssize_t start, size, r, idx, l
     cdef Py_ssize_t n_in = net.n_in, n_out = net.n_out
     cdef const floating* xb
@@ -148,6 +182,12 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
         optimizer_step(net, h, params, grad, state1, state2, step[0])
         epoch_sum += value * batch_weight
         epoch_weight += batch_weight
+        if b % SIGNAL_CHECK_BATCHES == SIGNAL_CHECK_BATCHES - 1 and b + 1 < n_batches:
+            if monotonic_seconds() >= next_check:
+                if signal_raised():
+                    interrupted[0] = True
+                    return NAN
+                next_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
     return epoch_sum / epoch_weight
 
 
@@ -176,6 +216,7 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
     cdef floating* Yb
     cdef floating* wb
     cdef size_t total
+    cdef bint interrupted = False
 
     if hyper.shape[0] != len(HYPER_FIELDS) or step.shape[0] != 1:
         raise ValueError("train: hyper must hold HYPER_FIELDS and step one counter")
@@ -203,11 +244,14 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
                 memcpy(&backup[0], &params[0], n_params * sizeof(floating))
                 epoch_loss = run_epoch(net, &h, &params[0], grad, &state1[0], &state2[0],
                                        &step[0], &X[0, 0], &Y[0, 0], w_ptr, &order[0], gather,
-                                       n, batch, Xb, Yb, wb, ws)
+                                       n, batch, Xb, Yb, wb, ws, &interrupted)
                 # The loss is measured before each step: the last step can overflow the
                 # weights behind a finite loss. Either way the epoch reports NaN.
-                if not all_finite_values(&params[0], n_params):
+                if not interrupted and not all_finite_values(&params[0], n_params):
                     epoch_loss = NAN
+            if interrupted:  # Ctrl-C within the epoch: back to the last complete epoch
+                memcpy(&params[0], &backup[0], n_params * sizeof(floating))
+                propagate_exception()
             if epoch_end(epoch + 1, epoch_loss) is False:
                 break
     finally:

@@ -435,9 +435,10 @@ class MLP:
                          LOSS_CODES[loss], state.code, state.nesterov, state.hyper,
                          state.state1, state.state2, state.step, backup, epoch_end)
         except KeyboardInterrupt as err:
-            # The driver checks for Ctrl-C between epochs, but Python delivers a signal that
-            # came during an epoch as soon as the epoch's hook is entered, before the epoch
-            # is recorded: the weights are then one epoch ahead of the History. The
+            # The driver restores the weights of the last complete epoch when Ctrl-C comes
+            # within an epoch. One that came after its last check is delivered by Python
+            # as soon as the epoch's hook is entered, before the epoch is recorded: the
+            # weights are then one epoch ahead of the History. The
             # optimizer's step counter tells; the weights that epoch started from are in
             # `backup`. An epoch whose validation loss was not recorded yet is dropped too.
             if validation is not None:

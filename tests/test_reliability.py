@@ -104,6 +104,32 @@ def test_sigint_during_a_long_fit_stops_after_a_complete_epoch():
     assert net.fit(X, y, epochs=1).epochs == 1  # the network is not left locked
 
 
+def test_sigint_during_one_very_long_epoch_stops_within_a_second():
+    """An epoch of several seconds is not waited for: the driver runs the signal handlers
+    every 0.1 s within an epoch, stops it and restores the weights it started from."""
+    import time
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(30_000, 8))
+    y = np.tanh(X[:, :2])
+    net = nnfast.MLP([8, 512, 512, 2], seed=0)  # ~2.7 s per epoch (release build, 1 core)
+    initial = bits(net.params)
+    sent = []
+    timer = threading.Timer(0.2, lambda: (sent.append(time.perf_counter()),
+                                          os.kill(os.getpid(), signal.SIGINT)))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            net.fit(X, y, epochs=2, batch_size=32)
+    finally:
+        timer.cancel()
+    latency = time.perf_counter() - sent[0]
+    assert latency < 1.0, f"fit stopped {latency:.2f} s after Ctrl-C"
+    assert info.value.history.epochs == 0
+    assert info.value.history.stop_reason == "interrupted"
+    assert bits(net.params) == initial  # the unfinished epoch left no trace
+
+
 def test_interrupt_between_loss_and_validation_loss_drops_the_half_recorded_epoch():
     """Ctrl-C can land anywhere in the per-epoch hook: here after the epoch's training loss
     is recorded and before its validation loss is. History and weights still agree."""
