@@ -54,6 +54,7 @@ size, it draws He-uniform weights for the ReLU family and zero biases from a Num
 
 from __future__ import annotations
 
+import threading
 import warnings
 from numbers import Integral, Real
 
@@ -93,6 +94,10 @@ _HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu"
            "leaky_relu": "leaky_relu", "elu": "elu", "maxout": "maxout"}
 _OUTPUT_NAME = {"identity": "identity", "exp": "exp", "softmax": "softmax",
                 "logistic": "sigmoid"}
+
+
+# Guards the check-and-set of an estimator's "being fitted" flag.
+_FIT_GUARD = threading.Lock()
 
 
 class _BaseMLP(BaseEstimator):
@@ -276,6 +281,21 @@ class _BaseMLP(BaseEstimator):
         return True
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
+        # One estimator trains in one thread at a time: a second fit is refused rather than
+        # mixing two runs' weights (the compiled training releases the GIL).
+        with _FIT_GUARD:
+            if self.__dict__.get("_fitting_now", False):
+                raise RuntimeError(
+                    f"fit: this {type(self).__name__} is already being fitted in another "
+                    "thread; fit a clone (sklearn.base.clone) instead"
+                )
+            self._fitting_now = True
+        try:
+            return self._fit_unguarded(X, y, sample_weight, incremental)
+        finally:
+            del self._fitting_now
+
+    def _fit_unguarded(self, X, y, sample_weight=None, incremental=False):
         hidden = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)

@@ -409,3 +409,41 @@ def test_load_refuses_a_header_dtype_that_is_not_a_string(tmp_path):
     with pytest.raises(ValueError, match="header 'dtype'"):
         nnfast.load(path)
 
+
+
+def test_an_estimator_fitted_from_two_threads_at_once_refuses_the_second():
+    import threading
+
+    from nnfast.sklearn import MLPRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(4000, 8))
+    y = np.tanh(X.sum(axis=1))
+    # About half a second of training: long enough to be caught in the middle of it.
+    model = MLPRegressor(hidden_layer_sizes=(256, 256), max_iter=20, random_state=0,
+                         tol=0.0, n_iter_no_change=1000)
+    started, errors = threading.Event(), []
+
+    def first_fit():
+        try:
+            model.fit(X, y)
+        except Exception as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        thread = threading.Thread(target=first_fit)
+        thread.start()
+        # Wait until the first fit holds the estimator, then try a second one.
+        while not model.__dict__.get("_fitting_now", False) and thread.is_alive():
+            pass
+        assert thread.is_alive(), "the first fit ended before a second could be tried"
+        with pytest.raises(RuntimeError, match="already being fitted"):
+            model.fit(X, y)
+        thread.join()
+    assert not errors
+    assert model.n_iter_ == 20 and "_fitting_now" not in model.__dict__
