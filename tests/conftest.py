@@ -117,3 +117,15 @@ class no_warnings:
     def __exit__(self, *exc):
         self._e.__exit__(*exc)
         return self._w.__exit__(*exc)
+
+
+def central_differences(f, Z, h):
+    """(f(Z + h e_i) - f(Z - h e_i)) / 2h for every entry i of Z: the finite-difference
+    gradient of the scalar function f."""
+    fd = np.empty_like(Z)
+    for index in np.ndindex(Z.shape):
+        Zp, Zm = Z.copy(), Z.copy()
+        Zp[index] += h
+        Zm[index] -= h
+        fd[index] = (f(Zp) - f(Zm)) / (2 * h)
+    return fd

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
+from conftest import central_differences
 from nnfast._spec import HIDDEN_ACTIVATIONS, build_spec, check_seed
 from nnfast import reference as ref
 
@@ -231,15 +232,8 @@ def test_activation_backward_matches_finite_differences(name):
     dZ = ref.activation_backward(name, Z, A, dA, **PARAMS)
     assert dZ.shape == Z.shape
 
-    h = 1e-6
-    fd = np.empty_like(Z)
-    for index in np.ndindex(Z.shape):
-        Zp, Zm = Z.copy(), Z.copy()
-        Zp[index] += h
-        Zm[index] -= h
-        up = (dA * ref.activation_forward(name, Zp, **PARAMS)).sum()
-        down = (dA * ref.activation_forward(name, Zm, **PARAMS)).sum()
-        fd[index] = (up - down) / (2 * h)
+    fd = central_differences(
+        lambda Zs: (dA * ref.activation_forward(name, Zs, **PARAMS)).sum(), Z, 1e-6)
     np.testing.assert_allclose(dZ, fd, rtol=1e-6, atol=1e-8)
 
 
