@@ -51,7 +51,40 @@ cdef void dense_backward(floating* dW, floating* db, floating* dinp, const float
                          Py_ssize_t n_in, Py_ssize_t n_out, bint accumulate,
                          floating* scratch) noexcept nogil
 
+cdef void transpose(floating* out, const floating* inp, Py_ssize_t rows,
+                    Py_ssize_t cols) noexcept nogil
+
 # ---- activations ----------------------------------------------------------------------
+# One forward/backward pair per activation (elementwise over `size` values; maxout over
+# rows of `pieces`; softmax over rows of m), and the dispatchers by activation code.
+cdef void sigmoid_forward(floating* A, const floating* Z, Py_ssize_t size) noexcept nogil
+cdef void sigmoid_backward(floating* dZ, const floating* A, const floating* dA,
+                           Py_ssize_t size) noexcept nogil
+cdef void tanh_forward(floating* A, const floating* Z, Py_ssize_t size) noexcept nogil
+cdef void tanh_backward(floating* dZ, const floating* A, const floating* dA,
+                        Py_ssize_t size) noexcept nogil
+cdef void relu_forward(floating* A, const floating* Z, Py_ssize_t size) noexcept nogil
+cdef void relu_backward(floating* dZ, const floating* Z, const floating* dA,
+                        Py_ssize_t size) noexcept nogil
+cdef void leaky_relu_forward(floating* A, const floating* Z, Py_ssize_t size,
+                             floating slope) noexcept nogil
+cdef void leaky_relu_backward(floating* dZ, const floating* Z, const floating* dA,
+                              Py_ssize_t size, floating slope) noexcept nogil
+cdef void elu_forward(floating* A, const floating* Z, Py_ssize_t size,
+                      floating alpha) noexcept nogil
+cdef void elu_backward(floating* dZ, const floating* Z, const floating* A,
+                       const floating* dA, Py_ssize_t size, floating alpha) noexcept nogil
+cdef void maxout_forward(floating* A, const floating* Z, Py_ssize_t rows,
+                         Py_ssize_t pieces) noexcept nogil
+cdef void maxout_backward(floating* dZ, const floating* Z, const floating* dA,
+                          Py_ssize_t rows, Py_ssize_t pieces) noexcept nogil
+cdef void softmax_forward(floating* A, const floating* Z, Py_ssize_t n,
+                          Py_ssize_t m) noexcept nogil
+cdef void softmax_backward(floating* dZ, const floating* A, const floating* dA,
+                           Py_ssize_t n, Py_ssize_t m) noexcept nogil
+cdef void exp_forward(floating* A, const floating* Z, Py_ssize_t size) noexcept nogil
+cdef void exp_backward(floating* dZ, const floating* A, const floating* dA,
+                       Py_ssize_t size) noexcept nogil
 cdef void activation_forward(int code, floating* A, const floating* Z, Py_ssize_t n,
                              Py_ssize_t m, const ActParams* p) noexcept nogil
 cdef void activation_backward(int code, floating* dZ, const floating* Z, const floating* A,
