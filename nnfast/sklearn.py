@@ -67,15 +67,16 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess by th
     ) from err
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -86,7 +87,7 @@ from sklearn.utils.validation import (
 from nnfast import _network
 from nnfast.network import MLP, _OptimizerState
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPEnsembleClassifier", "MLPEnsembleRegressor", "MLPRegressor"]
 
 _ITERATIVE_SOLVERS = ("sgd", "adam", "rprop")
 # scikit-learn's activation names -> nnfast's.
@@ -823,3 +824,219 @@ def _check_partial_fit_first_call(clf, classes=None):
             clf.classes_ = unique_labels(classes)
             return True
     return False
+
+
+# ------------------------------------------------------------------------------------------
+# Ensembles
+# ------------------------------------------------------------------------------------------
+
+
+def _fit_member(estimator, X, y, sample_weight):
+    """Fit one ensemble member (runs in a joblib worker: a thread, or a Dask worker)."""
+    return estimator.fit(X, y, sample_weight=sample_weight)
+
+
+class _BaseEnsemble(BaseEstimator):
+    """What MLPEnsembleRegressor and MLPEnsembleClassifier share: fitting the members."""
+
+    _parameter_constraints: dict = {
+        "estimator": [None, HasMethods(["fit", "predict"])],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "bootstrap": ["boolean"],
+        "n_jobs": [None, Integral],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, estimator=None, n_estimators=5, *, bootstrap=False, n_jobs=None,
+                 random_state=None):
+        self.estimator = estimator
+        self.n_estimators = n_estimators
+        self.bootstrap = bootstrap
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _template(self):
+        if self.estimator is None:
+            return self._default_estimator()
+        if not isinstance(self.estimator, self._member_class):
+            raise TypeError(
+                f"estimator must be a nnfast.sklearn.{self._member_class.__name__} (or None), "
+                f"got {type(self.estimator).__name__}")
+        return self.estimator
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit ``n_estimators`` copies of ``estimator`` that differ by their random seed.
+
+        Each member gets its own ``random_state`` (initial weights, shuffling and
+        early-stopping split) drawn from this ensemble's ``random_state``; with
+        ``bootstrap=True`` each is also fitted on a bootstrap resample of the rows. The
+        members train in parallel through joblib: ``n_jobs`` threads by default (nnfast's
+        epochs run without the GIL), or the workers of any active joblib backend such as
+        ``joblib.parallel_backend("dask")``.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        template = self._template()
+        X, y, targets = self._validate_input(X, y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_estimators)
+        n = X.shape[0]
+        jobs = []
+        for seed in seeds:
+            member = clone(template).set_params(random_state=int(seed))
+            rows = rng.randint(n, size=n) if self.bootstrap else slice(None)
+            w = None if sample_weight is None else sample_weight[rows]
+            jobs.append(delayed(_fit_member)(member, X[rows], y[rows], w))
+        estimators = Parallel(n_jobs=self.n_jobs, prefer="threads")(jobs)
+        vars(self).update(targets, estimators_=estimators)
+        return self
+
+
+class MLPEnsembleRegressor(RegressorMixin, _BaseEnsemble):
+    """An ensemble of :class:`MLPRegressor` that differ by seed: predictions with error bars.
+
+    ``predict(X, return_std=True)`` returns the ensemble mean and its spread, as
+    ``sklearn.gaussian_process.GaussianProcessRegressor`` does. With members trained on
+    ``loss="squared_error"`` the spread is the standard deviation of the members' means:
+    the uncertainty of the fitted function (epistemic), which shrinks with more data and
+    does not include the noise of the targets. With members trained on
+    ``loss="gaussian_nll"`` (each predicting a mean and a variance) it is the standard
+    deviation of the members' equally weighted Gaussian mixture,
+    ``sqrt(mean(std_i²) + var(mean_i))``: noise plus disagreement, a predictive interval
+    ("deep ensembles", Lakshminarayanan et al. 2017).
+
+    Parameters
+    ----------
+    estimator : MLPRegressor or None, default=None
+        The member template (None: ``MLPRegressor()``); its ``random_state`` is replaced.
+    n_estimators : int, default=5
+    bootstrap : bool, default=False
+        Fit each member on a bootstrap resample of the rows.
+    n_jobs : int or None, default=None
+        Members trained at once (threads; -1: all cores). None means 1 unless in a
+        ``joblib.parallel_backend`` context.
+    random_state : int, RandomState instance or None, default=None
+        Draws the members' seeds and bootstrap rows.
+
+    Attributes
+    ----------
+    estimators_ : list of MLPRegressor
+    n_features_in_, feature_names_in_
+    """
+
+    _member_class = MLPRegressor
+
+    def _default_estimator(self):
+        return MLPRegressor()
+
+    def _validate_input(self, X, y):
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             dtype=(np.float64, np.float32))
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y, {}
+
+    def predict(self, X, return_std=False):
+        """Ensemble mean, and with ``return_std=True`` its standard deviation.
+
+        Returns
+        -------
+        y_mean : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        y_std : ndarray of the same shape, only with ``return_std=True``
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        if getattr(self.estimators_[0], "loss", None) == "gaussian_nll":
+            pairs = [member.predict(X, return_std=True) for member in self.estimators_]
+            means = np.stack([mean for mean, _ in pairs])
+            noise = np.mean([np.square(std) for _, std in pairs], axis=0)
+        else:
+            means = np.stack([member.predict(X) for member in self.estimators_])
+            noise = 0
+        mean = means.mean(axis=0)
+        if not return_std:
+            return mean
+        return mean, np.sqrt(noise + means.var(axis=0))
+
+
+class MLPEnsembleClassifier(ClassifierMixin, _BaseEnsemble):
+    """An ensemble of :class:`MLPClassifier` that differ by seed: averaged probabilities.
+
+    ``predict_proba`` averages the members' probabilities; ``predict_proba(X,
+    return_std=True)`` also returns their standard deviation across members, a measure of
+    how much the members disagree. ``predict`` takes the most probable class (multilabel:
+    each label whose mean probability exceeds 0.5). With ``bootstrap=True`` a member whose
+    resample missed a class gives that class probability 0.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or None, default=None
+        The member template (None: ``MLPClassifier()``); its ``random_state`` is replaced.
+    n_estimators, bootstrap, n_jobs, random_state
+        As :class:`MLPEnsembleRegressor`.
+
+    Attributes
+    ----------
+    estimators_ : list of MLPClassifier
+    classes_, n_features_in_, feature_names_in_
+    """
+
+    _member_class = MLPClassifier
+
+    def _default_estimator(self):
+        return MLPClassifier()
+
+    def _validate_input(self, X, y):
+        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32))
+        multilabel = type_of_target(y).startswith("multilabel")
+        if multilabel:
+            classes = np.arange(y.shape[1])
+        else:
+            y = column_or_1d(y, warn=True)
+            check_classification_targets(y)
+            classes = unique_labels(y)
+        return X, y, {"classes_": classes, "_multilabel": multilabel}
+
+    def predict_proba(self, X, return_std=False):
+        """Mean of the members' class probabilities (columns in the order of ``classes_``).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        proba_std : ndarray of the same shape, only with ``return_std=True``
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        probas = np.stack([self._aligned_proba(member, X) for member in self.estimators_])
+        mean = probas.mean(axis=0)
+        return (mean, probas.std(axis=0)) if return_std else mean
+
+    def _aligned_proba(self, member, X):
+        proba = member.predict_proba(X)
+        if self._multilabel or len(member.classes_) == len(self.classes_):
+            return proba
+        full = np.zeros((X.shape[0], len(self.classes_)), dtype=proba.dtype)
+        full[:, np.searchsorted(self.classes_, member.classes_)] = proba
+        return full
+
+    def predict(self, X):
+        """The class with the highest mean probability (multilabel: every label above 0.5).
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+        """
+        proba = self.predict_proba(X)
+        if self._multilabel:
+            return (proba > 0.5).astype(int)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
