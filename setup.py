@@ -7,6 +7,7 @@ assertions), for running the test suite against a checked build.
 
 import os
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
@@ -36,7 +37,7 @@ extensions = [
     Extension(
         f"nnfast.{name}",
         [f"nnfast/{name}.pyx"],
-        include_dirs=["nnfast/src"],
+        include_dirs=["nnfast/src", numpy.get_include()],  # numpy: its bitgen.h
         extra_compile_args=compile_args,
         define_macros=macros,
     )

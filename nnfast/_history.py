@@ -22,7 +22,8 @@ class History:
         complete epoch). With
         ``optimizer="lbfgs"`` an epoch is one L-BFGS iteration and the run may also end
         ``"converged"`` (gradient below ``tol``), ``"max_fun"`` (loss evaluations used up)
-        or ``"stalled"`` (the line search could make no progress).
+        or ``"stalled"`` (the line search could make no progress). The scikit-learn
+        estimators' stopping rule on the training loss also ends a run ``"converged"``.
     """
 
     def __init__(self):

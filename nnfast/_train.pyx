@@ -1,12 +1,22 @@
 """The training driver: whole epochs of mini-batch SGD, Adam or Rprop without the GIL.
 
-`train` runs up to `epochs` epochs. Each epoch is one `nogil` region: for every batch it
-gathers the rows named by `order`, runs forward, loss and backward into one gradient buffer,
-adds the l2 term and applies the optimizer update to the flat parameter buffer. All memory
-is allocated before the first epoch. Between epochs the GIL is taken back to check for
-Ctrl-C and to call `epoch_end(epoch, loss)`, the Python side's hook (history, validation,
-callback, next shuffle); it returns False to stop, and it may change the hyperparameters
-in `hyper` (a learning-rate schedule) for the next epoch. Within a long epoch, Ctrl-C is
+`train` runs up to `epochs` epochs. For every batch it gathers the rows named by `order`,
+runs forward, loss and backward into one gradient buffer, adds the l2 term and applies the
+optimizer update to the flat parameter buffer. All memory is allocated before the first
+epoch. Two ways to run the epochs:
+
+- with a hook: each epoch is one `nogil` region; between epochs the GIL is taken back to
+  check for Ctrl-C and to call `epoch_end(epoch, loss)`, the Python side's hook (history,
+  validation, callback, next shuffle); it returns False to stop, and it may change the
+  hyperparameters in `hyper` (a learning-rate schedule) for the next epoch;
+- without a hook (`epoch_end` None): all epochs run in one `nogil` region, each epoch's
+  loss is written to `losses`, and the loop itself does what the scikit-learn estimators'
+  hook would do between epochs: draw the next row order from a NumPy `RandomState`
+  exactly as `sklearn.utils.shuffle` does, and stop when the training loss stopped
+  improving (`rule`). Small networks train several epochs in the time a GIL round trip
+  takes, and threads training separate networks then never wait for each other.
+
+Within a long epoch, Ctrl-C is
 also checked about every SIGNAL_CHECK_SECONDS: it stops the epoch and restores the
 parameters it started from. The optimizer state (`state1`,
 `state2`, `step`) belongs to the caller, so training can continue across calls. The
@@ -15,15 +25,26 @@ them when that epoch diverged.
 """
 
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython cimport floating
 from libc.float cimport DBL_MAX
-from libc.math cimport NAN, pow, sqrt
+from libc.math cimport NAN, isfinite, pow, sqrt
+from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
+from contextlib import nullcontext
+
 from nnfast._kernels cimport adam_update, all_finite_values, l2_penalty, rprop_update, sgd_update
 from nnfast._network cimport Layout, NetLayout, network_loss_grad, workspace_size
+
+cdef extern from "numpy/random/bitgen.h":
+    # NumPy's C interface to its bit generators (numpy >= 2 is a build requirement).
+    ctypedef struct bitgen_t:
+        void* state
+        uint64_t (*next_uint64)(void* st) noexcept nogil
+        uint32_t (*next_uint32)(void* st) noexcept nogil
 
 cdef extern from "Python.h":
     # Declared without an exception clause: the caller looks at the result itself.
@@ -121,6 +142,47 @@ cdef double rescaled_weights(floating* out, const floating* w, Py_ssize_t n) noe
     return total
 
 
+cdef uint64_t random_interval(bitgen_t* rng, uint64_t max) noexcept nogil:
+    """A uniform integer in [0, max], drawn as NumPy's legacy `random_interval` draws it
+    (the smallest bit mask covering max, rejection of draws above max)."""
+    cdef uint64_t mask = max, value
+    if max == 0:
+        return 0
+    mask |= mask >> 1
+    mask |= mask >> 2
+    mask |= mask >> 4
+    mask |= mask >> 8
+    mask |= mask >> 16
+    mask |= mask >> 32
+    if max <= 0xffffffffUL:
+        value = rng.next_uint32(rng.state) & mask
+        while value > max:
+            value = rng.next_uint32(rng.state) & mask
+    else:
+        value = rng.next_uint64(rng.state) & mask
+        while value > max:
+            value = rng.next_uint64(rng.state) & mask
+    return value
+
+
+cdef void sklearn_shuffle(bitgen_t* rng, Py_ssize_t* order, Py_ssize_t* scratch,
+                          Py_ssize_t n) noexcept nogil:
+    """order = sklearn.utils.shuffle(order, random_state=rs), drawing what it draws:
+    `p = arange(n); rs.shuffle(p); order = order[p]` (RandomState.shuffle is a
+    Fisher-Yates pass from the last element down)."""
+    cdef Py_ssize_t i, j, t
+    for i in range(n):
+        scratch[i] = i
+    for i in range(n - 1, 0, -1):
+        j = <Py_ssize_t>random_interval(rng, <uint64_t>i)
+        t = scratch[i]
+        scratch[i] = scratch[j]
+        scratch[j] = t
+    for i in range(n):
+        scratch[i] = order[scratch[i]]
+    memcpy(order, scratch, n * sizeof(Py_ssize_t))
+
+
 cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, floating* grad,
                       floating* state1, floating* state2, long long* step,
                       const floating* X, const floating* Y, const floating* w,
@@ -192,36 +254,55 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
 
 
 def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
-          const floating[:, ::1] Y, const floating[::1] w, const Py_ssize_t[::1] order,
+          const floating[:, ::1] Y, const floating[::1] w, Py_ssize_t[::1] order,
           bint gather, Py_ssize_t batch_size, Py_ssize_t epochs, int loss, int optimizer,
           bint nesterov, const double[::1] hyper, floating[::1] state1, floating[::1] state2,
-          long long[::1] step, floating[::1] backup, epoch_end):
-    """Train in place for up to `epochs` epochs.
+          long long[::1] step, floating[::1] backup, epoch_end, double[::1] losses=None,
+          double[::1] rule=None, rng=None):
+    """Train in place for up to `epochs` epochs; returns the number of epochs run.
 
     params, state1, state2, backup (n_params,); X (n, n_in); Y (n, n_out); w (n,) or None;
     order (n,) row order of the next epoch (the hook may rewrite it between epochs);
     hyper (len(HYPER_FIELDS),) read again before every epoch; step (1,) counts optimizer
     updates across calls. state1/state2: SGD velocity / unused, Adam's first / second
     moments, or Rprop's step sizes / previous gradient.
+
+    Without a hook (`epoch_end` None), `losses` (epochs,) receives each epoch's loss; a
+    NaN or infinite loss (diverged) ends the run. With `rng` (a
+    ``numpy.random.RandomState``) each epoch first shuffles `order` as ``sklearn.utils.shuffle(order, random_state=rng)`` would.
+    `rule` = [tol, patience, best, count] is scikit-learn's stopping rule on the training
+    loss, updated in place: after each epoch, count grows by one unless the loss is below
+    best - tol (then it is reset to 0), best becomes the lowest loss so far, and the run
+    ends once count > patience.
     """
     cdef const NetLayout* net = &layout.c
-    cdef Py_ssize_t n = X.shape[0], batch = min(batch_size, X.shape[0]), epoch
+    cdef Py_ssize_t n = X.shape[0], batch = min(batch_size, X.shape[0]), epoch, done = 0
     cdef Py_ssize_t n_params = net.n_params
     cdef Hyper h
-    cdef double epoch_loss
+    cdef double epoch_loss, next_check
     cdef const floating* w_ptr = NULL if w is None else &w[0]
     cdef floating* grad
     cdef floating* ws
     cdef floating* Xb
     cdef floating* Yb
     cdef floating* wb
+    cdef Py_ssize_t* scratch = NULL
+    cdef bitgen_t* bitgen = NULL
     cdef size_t total
-    cdef bint interrupted = False
+    cdef bint interrupted = False, hooked = epoch_end is not None
 
     if hyper.shape[0] != len(HYPER_FIELDS) or step.shape[0] != 1:
         raise ValueError("train: hyper must hold HYPER_FIELDS and step one counter")
     if optimizer not in (OPT_SGD, OPT_ADAM, OPT_RPROP):
         raise ValueError(f"train: unknown optimizer code {optimizer}")
+    if not hooked and (losses is None or losses.shape[0] < epochs):
+        raise ValueError("train: without epoch_end, losses must hold one value per epoch")
+    if rule is not None and rule.shape[0] != 4:
+        raise ValueError("train: rule must be [tol, patience, best, count]")
+    if rng is not None:
+        if hooked or not gather:
+            raise ValueError("train: rng shuffles only without epoch_end and with gather")
+        bitgen = <bitgen_t*>PyCapsule_GetPointer(rng._bit_generator.capsule, "BitGenerator")
     h.loss = loss
     h.optimizer = optimizer
     h.nesterov = nesterov
@@ -229,30 +310,110 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
     # One block: gradient, workspace, and one gathered batch of X, Y and w.
     total = n_params + workspace_size(net, batch) + batch * (net.n_in + net.n_out + 1)
     grad = <floating*>malloc(total * sizeof(floating))
-    if grad == NULL:
+    if bitgen != NULL:
+        scratch = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
+    if grad == NULL or (bitgen != NULL and scratch == NULL):
+        free(grad)
+        free(scratch)
         raise MemoryError(f"nnfast: cannot allocate the training workspace ({total} values)")
     ws = grad + n_params
     Xb = ws + workspace_size(net, batch)
     Yb = Xb + batch * net.n_in
     wb = Yb + batch * net.n_out
     try:
-        # range(epochs), not range(1, epochs + 1): epochs + 1 overflows for sys.maxsize.
-        for epoch in range(epochs):
-            PyErr_CheckSignals()
-            read_hyper(&h, hyper)
+        if hooked:
+            # range(epochs), not range(1, epochs + 1): epochs + 1 overflows for sys.maxsize.
+            for epoch in range(epochs):
+                PyErr_CheckSignals()
+                read_hyper(&h, hyper)
+                with nogil:
+                    epoch_loss = checked_epoch(net, &h, &params[0], grad, &state1[0],
+                                               &state2[0], &step[0], &X[0, 0], &Y[0, 0],
+                                               w_ptr, &order[0], gather, n, batch, Xb, Yb,
+                                               wb, ws, &backup[0], &interrupted)
+                if interrupted:
+                    propagate_exception()
+                done += 1
+                if epoch_end(epoch + 1, epoch_loss) is False:
+                    break
+            return done
+        PyErr_CheckSignals()
+        read_hyper(&h, hyper)
+        with rng._bit_generator.lock if rng is not None else nullcontext():
             with nogil:
-                memcpy(&backup[0], &params[0], n_params * sizeof(floating))
-                epoch_loss = run_epoch(net, &h, &params[0], grad, &state1[0], &state2[0],
-                                       &step[0], &X[0, 0], &Y[0, 0], w_ptr, &order[0], gather,
-                                       n, batch, Xb, Yb, wb, ws, &interrupted)
-                # The loss is measured before each step: the last step can overflow the
-                # weights behind a finite loss. Either way the epoch reports NaN.
-                if not interrupted and not all_finite_values(&params[0], n_params):
-                    epoch_loss = NAN
-            if interrupted:  # Ctrl-C within the epoch: back to the last complete epoch
-                memcpy(&params[0], &backup[0], n_params * sizeof(floating))
-                propagate_exception()
-            if epoch_end(epoch + 1, epoch_loss) is False:
-                break
+                next_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
+                for epoch in range(epochs):
+                    if bitgen != NULL:
+                        sklearn_shuffle(bitgen, &order[0], scratch, n)
+                    epoch_loss = checked_epoch(net, &h, &params[0], grad, &state1[0],
+                                               &state2[0], &step[0], &X[0, 0], &Y[0, 0],
+                                               w_ptr, &order[0], gather, n, batch, Xb, Yb,
+                                               wb, ws, &backup[0], &interrupted)
+                    if interrupted:
+                        break
+                    losses[done] = epoch_loss
+                    done += 1
+                    if not isfinite(epoch_loss):
+                        break
+                    if rule is not None and stopping_rule(&rule[0], epoch_loss):
+                        break
+                    if monotonic_seconds() >= next_check:
+                        if signal_raised():
+                            interrupted = True
+                            break
+                        next_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
+        if interrupted:
+            propagate_exception()
+        return done
     finally:
         free(grad)
+        free(scratch)
+
+
+cdef bint stopping_rule(double* rule, double value) noexcept nogil:
+    """scikit-learn's rule on the training loss; rule = [tol, patience, best, count]."""
+    if value > rule[2] - rule[0]:
+        rule[3] += 1
+    else:
+        rule[3] = 0
+    if value < rule[2]:
+        rule[2] = value
+    return rule[3] > rule[1]
+
+
+cdef double checked_epoch(const NetLayout* net, const Hyper* h, floating* params,
+                          floating* grad, floating* state1, floating* state2, long long* step,
+                          const floating* X, const floating* Y, const floating* w,
+                          const Py_ssize_t* order, bint gather, Py_ssize_t n, Py_ssize_t batch,
+                          floating* Xb, floating* Yb, floating* wb, floating* ws,
+                          floating* backup, bint* interrupted) noexcept nogil:
+    """One epoch from a backup of the parameters: its loss, NaN when the loss or the new
+    weights are not finite; after Ctrl-C within it, the parameters it started from."""
+    cdef double value
+    memcpy(backup, params, net.n_params * sizeof(floating))
+    value = run_epoch(net, h, params, grad, state1, state2, step, X, Y, w, order, gather, n,
+                      batch, Xb, Yb, wb, ws, interrupted)
+    if interrupted[0]:
+        memcpy(params, backup, net.n_params * sizeof(floating))
+        return NAN
+    # The loss is measured before each step: the last step can overflow the weights behind
+    # a finite loss. Either way the epoch reports NaN.
+    if not all_finite_values(params, net.n_params):
+        return NAN
+    return value
+
+
+def shuffle_like_sklearn(rng, Py_ssize_t[::1] order):
+    """In place: order = sklearn.utils.shuffle(order, random_state=rng) for a
+    ``numpy.random.RandomState`` rng (the draws `train` makes before each epoch)."""
+    cdef bitgen_t* bitgen = <bitgen_t*>PyCapsule_GetPointer(rng._bit_generator.capsule,
+                                                            "BitGenerator")
+    cdef Py_ssize_t n = order.shape[0]
+    cdef Py_ssize_t* scratch = <Py_ssize_t*>malloc(max(n, 1) * sizeof(Py_ssize_t))
+    if scratch == NULL:
+        raise MemoryError(f"nnfast: cannot allocate {n} indices")
+    try:
+        with rng._bit_generator.lock, nogil:
+            sklearn_shuffle(bitgen, &order[0] if n else NULL, scratch, n)
+    finally:
+        free(scratch)

@@ -390,22 +390,30 @@ class MLP:
             self._fit_lock.release()
 
     def _run(self, X, Y, w, loss, state, batch, epochs, shuffle, validation=None,
-             callback=None, verbose=False, permutation=None) -> History:
+             callback=None, verbose=False, permutation=None, order=None, rule=None,
+             rng=None) -> History:
         """Train on validated arrays with a given (possibly resumed) optimizer state.
 
         With ``shuffle``, ``permutation(n)`` gives the row order of each epoch (default: the
-        network's generator; the scikit-learn estimators pass their RandomState's order).
+        network's generator). The scikit-learn estimators instead pass ``rng``, their
+        ``RandomState``, and ``order``, their current row order, which is shuffled in place
+        before each epoch as ``sklearn.utils.shuffle`` does; ``rule`` = [tol, patience,
+        best, count] is their stopping rule on the training loss (see ``_train.train``).
+        Without a callback, validation or verbose output (or with ``rng``), all epochs run
+        in one compiled loop without the GIL; otherwise Python is called between epochs.
         """
         n = X.shape[0]
         history = History()
-        order = np.arange(n, dtype=np.intp)
+        if order is None:
+            order = np.arange(n, dtype=np.intp)
         if permutation is None:
             permutation = self._rng.permutation
-        if shuffle and epochs > 0:
-            order[:] = permutation(n)
         backup = np.empty_like(self._params)
         first_step = int(state.step[0])
         started = time.perf_counter()
+        compiled = (rng is not None or not shuffle) and callback is None and \
+            validation is None and not verbose
+        losses = np.empty(epochs if compiled else 0)
 
         def epoch_end(epoch, value):
             # The driver reports NaN when the loss or the weights stopped being finite.
@@ -416,8 +424,8 @@ class MLP:
             history.loss.append(value)
             if validation is not None:
                 Xv, Yv, inv_wsum_v = validation
-                val = self._compiled.loss(self._layout, self._params, Xv, Yv, None, LOSS_CODES[loss],
-                                    inv_wsum_v) + self._l2_term(state["l2"])
+                val = self._compiled.loss(self._layout, self._params, Xv, Yv, None,
+                                          LOSS_CODES[loss], inv_wsum_v) + self._l2_term(state["l2"])
                 history.val_loss.append(float(val))
             if verbose:
                 val_text = f"  val_loss {history.val_loss[-1]:.6g}" if validation else ""
@@ -430,10 +438,24 @@ class MLP:
                 order[:] = permutation(n)
             return True
 
+        def record(count):
+            """The losses of a compiled run's first `count` epochs into the history."""
+            history.loss.extend(float(value) for value in losses[:count])
+            if count and not math.isfinite(history.loss[-1]):
+                history.loss.pop()
+                self._params[...] = backup
+                history.stop_reason = "diverged"
+            elif rule is not None and rule[3] > rule[1]:
+                history.stop_reason = "converged"
+
+        if shuffle and epochs > 0 and not compiled:
+            order[:] = permutation(n)
         try:
-            self._compiled.train(self._layout, self._params, X, Y, w, order, shuffle, batch, epochs,
-                         LOSS_CODES[loss], state.code, state.nesterov, state.hyper,
-                         state.state1, state.state2, state.step, backup, epoch_end)
+            done = self._compiled.train(
+                self._layout, self._params, X, Y, w, order, shuffle, batch, epochs,
+                LOSS_CODES[loss], state.code, state.nesterov, state.hyper, state.state1,
+                state.state2, state.step, backup, None if compiled else epoch_end,
+                losses if compiled else None, rule, rng if shuffle else None)
         except KeyboardInterrupt as err:
             # The driver restores the weights of the last complete epoch when Ctrl-C comes
             # within an epoch. One that came after its last check is delivered by Python
@@ -444,11 +466,15 @@ class MLP:
             if validation is not None:
                 del history.loss[len(history.val_loss):]
             epochs_run = (int(state.step[0]) - first_step) // -(-n // min(batch, n))
-            if epochs_run > history.epochs:
+            if compiled:
+                record(epochs_run)
+            elif epochs_run > history.epochs:
                 self._params[...] = backup
             history.stop_reason = "interrupted"
             err.history = history
             raise
+        if compiled:
+            record(done)
         if history.stop_reason == "diverged":
             err = FloatingPointError(
                 f"fit: the training loss or the weights became NaN or infinite in epoch "

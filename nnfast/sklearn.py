@@ -398,7 +398,7 @@ class _BaseMLP(BaseEstimator):
 
         # scikit-learn's shuffle: sample_idx = shuffle(sample_idx, random_state) per epoch.
         rs = self._random_state
-        sample_idx = np.arange(n)
+        sample_idx = np.arange(n, dtype=np.intp)
 
         def permutation(_n):
             nonlocal sample_idx
@@ -409,6 +409,7 @@ class _BaseMLP(BaseEstimator):
 
         verbose = self.verbose
         max_iter = self.max_iter
+        epochs = 1 if incremental else max_iter
         stopped = False
         self.n_iter_ = 0
 
@@ -436,10 +437,39 @@ class _BaseMLP(BaseEstimator):
                 self._no_improvement_count = 0
             return True
 
+        def compiled_epochs():
+            """The same epochs without calling Python between them: the compiled loop
+            shuffles with `rs` and applies the stopping rule itself; `epoch_end` then
+            replays its losses (and the loop resumes after adaptive's lr division)."""
+            run = 0
+            while run < epochs and not stopped:
+                rule = np.array([self.tol, self.n_iter_no_change, self.best_loss_,
+                                 self._no_improvement_count], dtype=np.float64)
+                try:
+                    history = net._run(X_train, Y_train, w_train, loss, state, batch,
+                                       epochs - run, self.shuffle, order=sample_idx,
+                                       rule=rule, rng=rs)
+                except (KeyboardInterrupt, FloatingPointError) as err:
+                    for value in err.history.loss:
+                        epoch_end(0, value)
+                    raise
+                for value in history.loss:
+                    if not epoch_end(0, value):
+                        break
+                run += history.epochs
+                if history.stop_reason != "converged":
+                    break
+
+        # Python is needed between epochs only for verbose output, validation scores and
+        # the invscaling schedule.
+        hooks = verbose or early_stopping or (self.solver == "sgd" and
+                                              self.learning_rate == "invscaling")
         try:
-            net._run(X_train, Y_train, w_train, loss, state, batch,
-                     1 if incremental else max_iter, self.shuffle, callback=epoch_end,
-                     permutation=permutation)
+            if hooks:
+                net._run(X_train, Y_train, w_train, loss, state, batch, epochs, self.shuffle,
+                         callback=epoch_end, permutation=permutation)
+            else:
+                compiled_epochs()
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=3)
         else:

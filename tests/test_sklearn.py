@@ -474,3 +474,52 @@ def test_import_without_scikit_learn():
     assert done.returncode == 0, done.stderr
     assert "ImportError: nnfast.sklearn needs scikit-learn" in done.stdout
     assert "pip install scikit-learn" in done.stdout
+
+
+@quiet
+@pytest.mark.parametrize("params", [
+    dict(solver="adam"),
+    dict(solver="sgd", learning_rate="adaptive", tol=1e-2, n_iter_no_change=2),
+    dict(solver="sgd", shuffle=False, momentum=0.5),
+    dict(solver="rprop", tol=1e-3),
+    dict(solver="adam", tol=0.5, n_iter_no_change=3),  # the rule stops the run early
+    dict(solver="adam", n_iter_no_change=np.inf),
+])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_compiled_epochs_equal_the_per_epoch_hooks_bit_for_bit(params, weighted):
+    """Without verbose output or early stopping, the epochs run in one compiled loop that
+    shuffles and applies the stopping rule itself; verbose=True calls Python after every
+    epoch instead. Both must train exactly the same model."""
+    X, y = curve(150)
+    w = np.linspace(0.5, 2, 150) if weighted else None
+    models = []
+    for verbose in (False, True):
+        model = MLPRegressor(hidden_layer_sizes=(7,), activation="tanh", max_iter=60,
+                             random_state=2, verbose=verbose, **params)
+        with redirect_stdout(io.StringIO()):
+            model.fit(X, y, sample_weight=w)
+            model.partial_fit(X, y)
+        models.append(model)
+    fast, hooked = models
+    assert fast.loss_curve_ == hooked.loss_curve_
+    assert (fast.n_iter_, fast.t_, fast.best_loss_, fast._no_improvement_count) == \
+        (hooked.n_iter_, hooked.t_, hooked.best_loss_, hooked._no_improvement_count)
+    for a, b in zip(fast.coefs_ + fast.intercepts_, hooked.coefs_ + hooked.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert fast._random_state.randint(1 << 30) == hooked._random_state.randint(1 << 30)
+
+
+def test_shuffle_like_sklearn_draws_what_sklearn_draws():
+    from sklearn.utils import shuffle
+
+    from nnfast import _train
+    for n in (0, 1, 2, 3, 17, 200, 65537):
+        for seed in range(3):
+            ours, theirs = np.random.RandomState(seed), np.random.RandomState(seed)
+            a = np.arange(n, dtype=np.intp)[::-1].copy()
+            b = a.copy()
+            for _ in range(3):
+                _train.shuffle_like_sklearn(ours, a)
+                b = shuffle(b, random_state=theirs)
+                np.testing.assert_array_equal(a, b)
+            assert ours.randint(1 << 30) == theirs.randint(1 << 30)
