@@ -737,6 +737,67 @@ def test_estimators(kind, n, data):
         model.predict(np.ones((2, np.shape(X)[1] + 1)))
 
 
+@given(kind=st.sampled_from(["regressor", "classifier"]), n=st.sampled_from([2, 3, 8]),
+       data=st.data())
+@fuzz(40)
+def test_ensembles(kind, n, data):
+    """An ensemble accepts and refuses exactly what its member estimator does; accepted
+    data gives the members' mean (and spread) in the right shapes."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from nnfast import sklearn as nns
+    X = data.draw(arrays((n, data.draw(st.integers(1, 3)))))
+    if kind == "regressor":
+        y = data.draw(arrays((n,)))
+        member = nns.MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
+        ensemble = nns.MLPEnsembleRegressor(member, n_estimators=2, random_state=0,
+                                            bootstrap=data.draw(st.booleans()))
+    else:
+        y = np.array(data.draw(st.lists(st.sampled_from(["a", "b"]), min_size=n, max_size=n)))
+        assume(len(set(y.tolist())) > 1)
+        member = nns.MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
+        ensemble = nns.MLPEnsembleClassifier(member, n_estimators=2, random_state=0)
+    arg = data.draw(st.sampled_from([None, None, "X", "y", "sample_weight"]))
+    args = {"X": X, "y": y, "sample_weight": None}
+    if arg == "X":
+        args["X"] = data.draw(corrupted(X, np.float64, [(n, 0), (n + 1, np.shape(X)[1])]))
+    elif arg == "y":
+        args["y"] = data.draw(st.sampled_from([None, np.ones(n + 1), np.full(n, np.nan),
+                                               np.ones((n, 1, 1)), np.ones(n, complex)]))
+    elif arg == "sample_weight":
+        args["sample_weight"] = data.draw(st.sampled_from([np.ones(n + 1), np.full(n, -1.0),
+                                                           np.full(n, np.inf), "w"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            member.fit(**args)
+            expected = None
+        except (ValueError, TypeError) as err:
+            expected = type(err)
+        if expected is not None:
+            with pytest.raises(expected):
+                ensemble.fit(**args)
+            assert not hasattr(ensemble, "estimators_")
+            return
+        ensemble.fit(**args)
+    if arg is not None:
+        return
+    if kind == "regressor":
+        mean, std = ensemble.predict(X, return_std=True)
+        members = np.stack([m.predict(np.asarray(X, dtype=np.float64))
+                            for m in ensemble.estimators_])
+        assert mean.shape == std.shape == (n,)
+        np.testing.assert_allclose(mean, members.mean(axis=0), rtol=1e-12)
+    else:
+        proba = ensemble.predict_proba(X)
+        assert proba.shape == (n, 2)
+        assert set(ensemble.predict(X).tolist()) <= set(y.tolist())
+    with pytest.raises((ValueError, TypeError)):
+        ensemble.predict(np.ones((2, np.shape(X)[1] + 1)))
+
+
 # ------------------------------------------------------------------------------------------
 # nnfast.load
 # ------------------------------------------------------------------------------------------
