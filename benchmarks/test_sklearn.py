@@ -19,3 +19,11 @@ def test_mlp_regressor_fit(benchmark, solver, library):
     fit = bench.sklearn_runner(library, solver)
     benchmark.group = f"MLPRegressor seed curve, solver={solver}"
     benchmark.pedantic(fit, rounds=5, warmup_rounds=1)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_ensemble_fit(benchmark, n_jobs):
+    """Eight seed-sized members in one or two threads (the epochs run without the GIL)."""
+    fit = bench.ensemble_runner(n_jobs)
+    benchmark.group = "MLPEnsembleRegressor, 8 seed-sized members"
+    benchmark.pedantic(fit, rounds=5, warmup_rounds=1)

@@ -364,6 +364,39 @@ def time_sklearn(repeat) -> dict:
     return results
 
 
+def ensemble_runner(n_jobs):
+    """A function fitting ``MLPEnsembleRegressor`` of eight seed-sized members (the
+    MLPRegressor of the sklearn row, solver adam) in ``n_jobs`` threads."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from nnfast.sklearn import MLPEnsembleRegressor, MLPRegressor
+    x = np.linspace(-3, 3, 200)[:, None]
+    y = np.sin(2 * x).ravel()
+    member = MLPRegressor(hidden_layer_sizes=(20, 20), activation="tanh", max_iter=200)
+
+    def fit():
+        ensemble = MLPEnsembleRegressor(member, n_estimators=8, n_jobs=n_jobs, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return ensemble.fit(x, y)
+
+    return fit
+
+
+def time_ensemble(repeat) -> dict:
+    """Best seconds per ensemble fit, {n_jobs: s} for 1 and 2 threads, timed alternately."""
+    runners = {n_jobs: ensemble_runner(n_jobs) for n_jobs in (1, 2)}
+    for fit in runners.values():
+        fit()
+    best = {n_jobs: float("inf") for n_jobs in runners}
+    for _ in range(repeat):
+        for n_jobs, fit in runners.items():
+            best[n_jobs] = min(best[n_jobs], _time(fit))
+    return best
+
+
 def print_sklearn_rows(repeat):
     """The drop-in row: nnfast.sklearn vs scikit-learn's MLPRegressor, same settings."""
     try:
@@ -377,3 +410,7 @@ def print_sklearn_rows(repeat):
     for solver, best in time_sklearn(repeat).items():
         print(f"{solver:<8}{_fmt(best['nnfast']):>12}{_fmt(best['sklearn']):>12}"
               f"{best['sklearn'] / best['nnfast']:>9.1f}x", flush=True)
+    best = time_ensemble(repeat)
+    print(f"MLPEnsembleRegressor, 8 such members (adam), n_jobs=1 vs n_jobs=2: "
+          f"{_fmt(best[1]).strip()} vs {_fmt(best[2]).strip()} = {best[2] / best[1]:.2f}x "
+          f"the serial time ({os.cpu_count()} cores)", flush=True)
