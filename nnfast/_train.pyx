@@ -197,7 +197,7 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
     exception is pending and the parameters are those of an unfinished epoch.
     """
     cdef double next_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
-    cdef Py_ssize_t start, size, r, idx, l
+    cdef Py_ssize_t start, size, r, c, idx, l
     cdef Py_ssize_t n_in = net.n_in, n_out = net.n_out
     cdef const floating* xb
     cdef const floating* yb
@@ -208,10 +208,14 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
         start = b * batch
         size = min(batch, n - start)
         if gather:
+            # Plain loops, not memcpy: rows of a few values (n_in = 1 is common) would cost
+            # a library call each.
             for r in range(size):
                 idx = order[start + r]
-                memcpy(Xb + r * n_in, X + idx * n_in, n_in * sizeof(floating))
-                memcpy(Yb + r * n_out, Y + idx * n_out, n_out * sizeof(floating))
+                for c in range(n_in):
+                    Xb[r * n_in + c] = X[idx * n_in + c]
+                for c in range(n_out):
+                    Yb[r * n_out + c] = Y[idx * n_out + c]
                 if w != NULL:
                     wb[r] = w[idx]
             xb, yb, wbp = Xb, Yb, (wb if w != NULL else NULL)
