@@ -17,7 +17,7 @@ Two kinds of cases:
   unchanged.
 
 Budget: ``MAX_EXAMPLES`` per test (about 2,500 in all); ``NNFAST_FUZZ_LONG=1`` multiplies it
-by 100. Derandomized, no example database: CI runs the same examples every time.
+by 20. Derandomized, no example database: CI runs the same examples every time.
 """
 
 import io
@@ -37,7 +37,7 @@ from nnfast._spec import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from conftest import NET_RTOL, assert_close, assert_product_close, no_warnings
 
 LONG = os.environ.get("NNFAST_FUZZ_LONG", "") not in ("", "0")
-SCALE = 100 if LONG else 1
+SCALE = 20 if LONG else 1
 
 
 def fuzz(n):

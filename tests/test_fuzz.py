@@ -3,7 +3,7 @@ process: a crash inside a compiled kernel (segfault, abort) fails this test with
 output instead of killing the test run.
 
 Budget: about 3,900 examples in CI (15-20 s on a 2-core machine with the release build);
-``NNFAST_FUZZ_LONG=1`` runs 100 times more. The examples are derandomized and no database
+``NNFAST_FUZZ_LONG=1`` runs 20 times more. The examples are derandomized and no database
 is kept, so CI runs the same examples every time.
 """
 
@@ -34,4 +34,4 @@ def test_fuzz_every_entry_point_in_a_child_process():
     # The budget really ran: count the passing examples hypothesis reports.
     # ("- 400 passing examples, ..." or, in newer versions, "- 400 passing, 0 failing, ...")
     examples = sum(int(n) for n in re.findall(r"^\s*- (\d+) passing\b", output, re.MULTILINE))
-    assert examples >= (200_000 if LONG else 2_000), f"only {examples} examples ran:\n{output}"
+    assert examples >= (40_000 if LONG else 2_000), f"only {examples} examples ran:\n{output}"
