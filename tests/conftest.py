@@ -182,3 +182,50 @@ def assert_gradient_matches_fd(grad, fd, value, dtype):
     scale = np.abs(fd).max()
     np.testing.assert_allclose(grad, fd, rtol=FD_RTOL[dtype],
                                atol=FD_RTOL[dtype] * scale + noise)
+
+
+def jacobian_magnitude(ref_net, X):
+    """(n, n_out, n_in): per entry of the input Jacobian J of ``ref_net`` (a reference
+    network) at X, the chain rule's sum over paths with every factor replaced by its absolute
+    value. Two computations of J differ by rounding in proportion to this, not to |J|: an
+    entry can be a sum that cancels.
+
+    The output activation's derivative counts as 1 for sigmoid, tanh and softmax: they
+    compute it from their output A (A (1 - A), 1 - A², A (e_j - A_j)), with an absolute
+    rounding error of a few eps however small it is (saturated outputs). The hidden
+    activations' derivatives are >= 0 (maxout selects a piece), so their backward applied
+    to non-negative values gives the magnitudes.
+    """
+    X = np.asarray(X, dtype=ref_net.dtype)
+    spec = ref_net.spec
+    n, m = X.shape[0], spec.n_out
+    cache = ref_net.forward(X)
+    output = spec.layers[-1].activation
+    if output == "softmax":
+        dZ = np.ones((n, m, m), dtype=ref_net.dtype)
+    elif output == "exp":
+        dZ = cache[-1][1][:, :, np.newaxis] * np.eye(m, dtype=ref_net.dtype)
+    else:
+        dZ = np.broadcast_to(np.eye(m, dtype=ref_net.dtype), (n, m, m))
+    for l in range(len(spec.layers) - 1, -1, -1):
+        layer = spec.layers[l]
+        W = np.abs(ref_net.weights[l].reshape(layer.n_in, layer.width))
+        dA = dZ.reshape(n, m, layer.width) @ W.T
+        if l > 0:
+            below = spec.layers[l - 1]
+            Z, A = (np.broadcast_to(a[:, np.newaxis], (n, m) + a.shape[1:]) for a in cache[l - 1])
+            dZ = reference.activation_backward(below.activation, Z, A, dA, spec.leaky_slope,
+                                               spec.elu_alpha)
+    return dA
+
+
+def assert_jacobian_close(J, expected, magnitude, dtype):
+    """``|J - expected| <= NET_RTOL (|expected| + magnitude)`` entry by entry, with
+    ``magnitude`` from :func:`jacobian_magnitude`."""
+    tol = NET_RTOL[np.dtype(dtype)]
+    err = np.abs(np.asarray(J, dtype=np.float64) - expected)
+    bound = tol * (np.abs(np.asarray(expected, dtype=np.float64)) + magnitude)
+    worst = np.unravel_index(np.argmax(err - bound), err.shape) if err.size else None
+    assert (err <= bound).all(), (
+        f"J differs by {err[worst]:.3g} at {worst}, allowed {bound[worst]:.3g}"
+    )
