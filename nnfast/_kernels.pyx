@@ -175,18 +175,21 @@ cdef void dense_backward(floating* dW, floating* db, floating* dinp, const float
                          const floating* inp, const floating* W, Py_ssize_t n,
                          Py_ssize_t n_in, Py_ssize_t n_out, bint accumulate,
                          floating* scratch) noexcept nogil:
-    """dW (+)= inp.T @ dout;  db (+)= sum_rows(dout);  dinp = dout @ W.T (if dinp != NULL).
+    """dW (+)= inp.T @ dout;  db (+)= sum_rows(dout)  (if dW != NULL);
+    dinp = dout @ W.T  (if dinp != NULL).
 
     dW (n_in, n_out), db (n_out,), dinp (n, n_in), dout (n, n_out), inp (n, n_in),
-    W (n_in, n_out), scratch (n_in * n_out,)
+    W (n_in, n_out), scratch (n_in * n_out,). With dW == NULL, db and inp are not used
+    (input gradients only).
     """
-    matmul_tn(dW, inp, dout, n_in, n, n_out, accumulate)
-    if not accumulate:
-        memset(db, 0, n_out * sizeof(floating))
-    if floating is float:
-        nnf_add_column_sums_f(db, dout, n, n_out)
-    else:
-        nnf_add_column_sums_d(db, dout, n, n_out)
+    if dW != NULL:
+        matmul_tn(dW, inp, dout, n_in, n, n_out, accumulate)
+        if not accumulate:
+            memset(db, 0, n_out * sizeof(floating))
+        if floating is float:
+            nnf_add_column_sums_f(db, dout, n, n_out)
+        else:
+            nnf_add_column_sums_d(db, dout, n, n_out)
     if dinp != NULL:
         matmul_nt(dinp, dout, W, n, n_out, n_in, False, scratch)
 

@@ -42,3 +42,9 @@ cdef double network_loss_grad(const NetLayout* net, const floating* params,
                               const floating* X, const floating* Y, const floating* w,
                               Py_ssize_t n, Py_ssize_t rows, double inv_weight_sum, int loss,
                               floating* grad, bint accumulate, floating* ws) noexcept nogil
+cdef void network_backward(const NetLayout* net, const floating* params, const floating* X,
+                           Py_ssize_t n, Py_ssize_t rows, floating* ws, floating* grad,
+                           bint accumulate, floating* dX) noexcept nogil
+cdef void network_input_grad(const NetLayout* net, const floating* params,
+                             const floating* X, floating* J, Py_ssize_t m, Py_ssize_t n,
+                             Py_ssize_t rows, floating* ws) noexcept nogil

@@ -2,13 +2,15 @@
 
 A workspace for up to `rows` samples holds, per layer, Z (rows, width) and A (rows, n_out)
 (A shares Z's memory for identity layers), then two scratch blocks (rows, max_width) that
-carry dA and dZ down the stack during backward, then room for one transposed W. Prediction and loss_and_grad run over the
-data in chunks of CHUNK_ROWS so that their workspace stays small for any n.
+carry dA and dZ down the stack during backward, then room for one transposed W. Prediction,
+loss_and_grad and input_grad run over the data in chunks of CHUNK_ROWS so that their workspace
+stays small for any n.
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython cimport floating
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
 
 from nnfast._kernels cimport (
     ACT_IDENTITY,
@@ -125,16 +127,32 @@ cdef double network_loss_grad(const NetLayout* net, const floating* params,
     Y (n, n_out), w (n,) or NULL; inv_weight_sum = 1 / (sum of the weights of the whole
     data set this call is a chunk of).
     """
+    cdef const Layer* last = &net.layers[net.n_layers - 1]
+    cdef floating* out = network_forward(net, params, X, n, rows, ws)
+    cdef double value = loss_delta(loss, last.activation, ws + rows * net.scratch_offset,
+                                   ws + rows * last.z_offset, out, Y, w, n, last.n_out,
+                                   inv_weight_sum, &net.act)
+    network_backward(net, params, X, n, rows, ws, grad, accumulate, NULL)
+    return value
+
+
+cdef void network_backward(const NetLayout* net, const floating* params, const floating* X,
+                           Py_ssize_t n, Py_ssize_t rows, floating* ws, floating* grad,
+                           bint accumulate, floating* dX) noexcept nogil:
+    """Backpropagate dZ of the output layer down the stack, to the parameters and to X.
+
+    On entry ws holds network_forward of these n <= rows samples X (n, n_in) and, in its
+    first scratch block, dZ (n, width) of the last layer. grad (n_params,) receives the
+    parameter gradients (added to it when accumulate), dX (n, n_in) the input gradient;
+    either may be NULL. Both scratch blocks are overwritten (dX may be the second one);
+    the forward values are kept.
+    """
     cdef Py_ssize_t l
     cdef const Layer* layer
     cdef const Layer* below
-    cdef floating* out = network_forward(net, params, X, n, rows, ws)
     cdef floating* dZ = ws + rows * net.scratch_offset
     cdef floating* dA = dZ + rows * net.max_width
     cdef const floating* inp
-    layer = &net.layers[net.n_layers - 1]
-    cdef double value = loss_delta(loss, layer.activation, dZ, ws + rows * layer.z_offset,
-                                   out, Y, w, n, layer.n_out, inv_weight_sum, &net.act)
     for l in range(net.n_layers - 1, -1, -1):
         layer = &net.layers[l]
         if l > 0:
@@ -142,13 +160,42 @@ cdef double network_loss_grad(const NetLayout* net, const floating* params,
             inp = ws + rows * below.a_offset
         else:
             inp = X
-        dense_backward(grad + layer.w_offset, grad + layer.b_offset,
-                       dA if l > 0 else NULL, dZ, inp, params + layer.w_offset,
+        dense_backward(grad + layer.w_offset if grad != NULL else NULL,
+                       grad + layer.b_offset if grad != NULL else NULL,
+                       dA if l > 0 else dX, dZ, inp, params + layer.w_offset,
                        n, layer.n_in, layer.width, accumulate, ws + rows * net.ws_per_row)
         if l > 0:
             activation_backward(below.activation, dZ, ws + rows * below.z_offset,
                                 ws + rows * below.a_offset, dA, n, below.n_out, &net.act)
-    return value
+
+
+cdef void network_input_grad(const NetLayout* net, const floating* params,
+                             const floating* X, floating* J, Py_ssize_t m, Py_ssize_t n,
+                             Py_ssize_t rows, floating* ws) noexcept nogil:
+    """J[i, j, :] = d out_j(X[i]) / d X[i] for the first m <= n_out outputs, n <= rows samples.
+
+    X (n, n_in), J (n, m, n_in). One forward pass, then per output j one backward pass
+    seeded with dA = e_j in every row: the output activation's backward turns it into
+    row j of its Jacobian in every row (for softmax A * (e_j - A_j), which couples
+    the outputs).
+    """
+    cdef const Layer* last = &net.layers[net.n_layers - 1]
+    cdef Py_ssize_t i, j, n_in = net.n_in, n_out = net.n_out
+    cdef floating* dZ = ws + rows * net.scratch_offset
+    cdef floating* dA = dZ + rows * net.max_width
+    cdef floating* out = network_forward(net, params, X, n, rows, ws)
+    for j in range(m):
+        memset(dA, 0, n * n_out * sizeof(floating))
+        for i in range(n):
+            dA[i * n_out + j] = 1
+        activation_backward(last.activation, dZ, ws + rows * last.z_offset, out, dA, n,
+                            n_out, &net.act)
+        # With one output J (n, 1, n_in) is dX itself; else dX lands in the free scratch
+        # block and is copied to J[:, j, :].
+        network_backward(net, params, X, n, rows, ws, NULL, False, J if m == 1 else dA)
+        if m > 1:
+            for i in range(n):
+                memcpy(J + (i * m + j) * n_in, dA + i * n_in, n_in * sizeof(floating))
 
 
 cdef void predict_rows(const NetLayout* net, const floating* params, const floating* X,
@@ -160,6 +207,18 @@ cdef void predict_rows(const NetLayout* net, const floating* params, const float
         size = min(rows, n - start)
         network_forward(net, params, X + start * net.n_in, size, rows, ws,
                         out + start * net.n_out)
+        start += size
+
+
+cdef void input_grad_rows(const NetLayout* net, const floating* params, const floating* X,
+                          floating* J, Py_ssize_t m, Py_ssize_t n, Py_ssize_t rows,
+                          floating* ws) noexcept nogil:
+    """J (n, m, n_in) = input Jacobians of X (n, n_in), `rows` samples at a time."""
+    cdef Py_ssize_t start = 0, size
+    while start < n:
+        size = min(rows, n - start)
+        network_input_grad(net, params, X + start * net.n_in, J + start * m * net.n_in, m,
+                           size, rows, ws)
         start += size
 
 
@@ -188,6 +247,28 @@ def predict(Layout layout, const floating[::1] params, const floating[:, ::1] X,
         predict_rows(net, &params[0], &X[0, 0], &out[0, 0], n, rows, ws)
     if ws != small:
         free(ws)
+
+
+def input_grad(Layout layout, const floating[::1] params, const floating[:, ::1] X,
+               floating[:, :, ::1] J):
+    """J[i, j, :] = d network(X[i])_j / d X[i] for the first J.shape[1] <= n_out outputs,
+    in chunks of CHUNK_ROWS rows.   X (n, n_in), J (n, m, n_in)
+    """
+    cdef const NetLayout* net = &layout.c
+    cdef Py_ssize_t n = X.shape[0], m = J.shape[1], rows = min(n, CHUNK_ROWS)
+    cdef floating* ws
+    if n == 0 or m == 0:
+        return
+    ws = <floating*>malloc(workspace_size(net, rows) * sizeof(floating))
+    if ws == NULL:
+        raise MemoryError("nnfast: cannot allocate the input-gradient workspace")
+    # As in predict: a short pass keeps the GIL (releasing it costs more than it gains).
+    if n * net.n_params * (m + 1) > 100_000:
+        with nogil:
+            input_grad_rows(net, &params[0], &X[0, 0], &J[0, 0, 0], m, n, rows, ws)
+    else:
+        input_grad_rows(net, &params[0], &X[0, 0], &J[0, 0, 0], m, n, rows, ws)
+    free(ws)
 
 
 cdef double chunked_loss(const NetLayout* net, const floating* params, const floating* X,

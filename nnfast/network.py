@@ -78,6 +78,7 @@ class _Compiled:
         self.predict = _network.predict[ctype]
         self.loss = _network.loss[ctype]
         self.loss_and_grad = _network.loss_and_grad[ctype]
+        self.input_grad = _network.input_grad[ctype]
         self.train = _train.train[ctype]
 
 
@@ -283,6 +284,29 @@ class MLP:
         out = np.empty((X.shape[0], spec.layer_sizes[-1]), dtype=self._dtype)
         self._compiled.predict(self._layout, self._params, X, out)
         return out[0] if single else out
+
+    def input_grad(self, X) -> np.ndarray:
+        """Jacobian of the output with respect to the input, one matrix per sample.
+
+        ``J[i, j, k] = ∂ predict(X)[i, j] / ∂ X[i, k]``: ``X`` (n, n_in) → ``J``
+        (n, n_out, n_in), in the network's dtype; a 1-D ``X`` is one sample and gives one
+        (n_out, n_in) matrix (as :meth:`predict` gives one output row).
+
+        With ``z_l = a_{l-1} @ W_l + b_l`` and ``a_l = f_l(z_l)`` (``a_0 = x``), the chain rule
+        gives, for each sample, ``J = D_L W_Lᵀ D_{L-1} W_{L-1}ᵀ … D_1 W_1ᵀ`` with
+        ``D_l = ∂f_l / ∂z_l``: ``diag(f_l'(z_l))`` for the element-wise activations,
+        ``diag(a) - a aᵀ`` for softmax (which couples the outputs), and for maxout the
+        selection of each unit's winning piece. It is computed by backpropagation, one
+        forward pass and then one backward pass per output, with the kernels of
+        :meth:`loss_and_grad`, so the conventions at the kinks are those of training:
+        relu'(0) = 0, leaky_relu'(0) = leaky_slope, elu'(0) = 1, and maxout follows the
+        first of tied pieces.
+        """
+        X, single = self._check_X(X)
+        n_in, n_out = self.layer_sizes[0], self.layer_sizes[-1]
+        J = np.empty((X.shape[0], n_out, n_in), dtype=self._dtype)
+        self._compiled.input_grad(self._layout, self._params, X, J)
+        return J[0] if single else J
 
     def loss(self, X, y, loss="mse", l2=0.0, sample_weight=None) -> float:
         """Mean (or sample-weighted mean) loss on ``(X, y)`` plus ``0.5·l2·ΣW²``.

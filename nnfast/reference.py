@@ -398,6 +398,29 @@ class MLP:
             return self.forward(X[np.newaxis, :])[-1][1][0]
         return self.forward(X)[-1][1]
 
+    def input_grad(self, X):
+        """Jacobian of :meth:`predict` with respect to the input, ``(n, n_out, n_in)``
+        (``(n_out, n_in)`` for a 1-D ``X``): ``J[i, j, k] = ∂ out_ij / ∂ X_ik``.
+
+        Backpropagation of every output at once: ``dA`` of the output layer starts as the
+        identity, one row ``e_j`` per output ``j`` (an extra axis after the samples), and goes
+        down the layers as in :meth:`loss_and_grad`: ``dZ = f'(dA)`` with each sample's ``Z``
+        and ``A`` broadcast over that axis, then ``dA_prev = dZ @ W.T``.
+        """
+        X = np.asarray(X, dtype=self.dtype)
+        if X.ndim == 1:
+            return self.input_grad(X[np.newaxis, :])[0]
+        spec = self.spec
+        n, m = X.shape[0], spec.n_out
+        dA = np.broadcast_to(np.eye(m, dtype=self.dtype), (n, m, m))
+        for layer, W, (Z, A) in reversed(list(zip(spec.layers, self.weights, self.forward(X)))):
+            Zb = np.broadcast_to(Z[:, np.newaxis], (n, m) + Z.shape[1:])
+            Ab = np.broadcast_to(A[:, np.newaxis], (n, m) + A.shape[1:])
+            dZ = activation_backward(layer.activation, Zb, Ab, dA, spec.leaky_slope,
+                                     spec.elu_alpha)
+            dA = dZ.reshape(n, m, layer.width) @ W.reshape(layer.n_in, layer.width).T
+        return dA
+
     # ----- loss and gradient --------------------------------------------------------------
 
     def _l2_penalty(self, l2):

@@ -30,7 +30,9 @@ chaotic training amplifies over many epochs). Additions: the hidden activations
 iRprop-, ``learning_rate_init`` its initial step; it uses the stopping rules and early
 stopping of the stochastic solvers and ignores ``batch_size``), and ``dtype``: None
 (scikit-learn's rule: float32 when ``X`` is float32, else float64), ``"float32"`` or
-``"float64"``. Training runs in that dtype.
+``"float64"``. Training runs in that dtype. ``input_grad(X)`` gives the Jacobian of
+``predict`` (regressor) or ``predict_proba`` (classifier) with respect to the features,
+``(n_samples, n_outputs, n_features)``.
 
 Where these estimators differ from scikit-learn:
 
@@ -520,17 +522,32 @@ class _BaseMLP(BaseEstimator):
 
     # ---- prediction -----------------------------------------------------------------------
 
-    def _forward(self, X, check_input=True):
-        """The network's output (n_samples, n_outputs) in its dtype."""
+    def _network_input(self, X, check_input=True):
+        """``X`` checked as scikit-learn's predict does (feature names, n_features_in_,
+        finite values) and converted to the network's dtype; the network's parameters
+        brought up to date with coefs_ / intercepts_."""
         if check_input:
             X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        net = self._net
-        X = np.ascontiguousarray(X, dtype=net.dtype)
         self._sync_params()
+        return np.ascontiguousarray(X, dtype=self._net.dtype)
+
+    def _forward(self, X, check_input=True):
+        """The network's output (n_samples, n_outputs) in its dtype."""
+        net = self._net
+        X = self._network_input(X, check_input)
         out = np.empty((X.shape[0], net.layer_sizes[-1]), dtype=net.dtype)
         if X.shape[0]:
             _network.predict(net._layout, net.params, X, out)
         return out
+
+    def _input_grad(self, X, n_outputs):
+        """(n_samples, n_outputs, n_features): the Jacobian of the network's first
+        ``n_outputs`` outputs with respect to ``X`` (see :meth:`nnfast.MLP.input_grad`)."""
+        net = self._net
+        X = self._network_input(X)
+        J = np.empty((X.shape[0], n_outputs, X.shape[1]), dtype=net.dtype)
+        net._compiled.input_grad(net._layout, net.params, X, J)
+        return J
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         y_pred = self._predict(X, check_input=False)
@@ -669,6 +686,28 @@ default="relu"
 
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, r2_score)
+
+    def input_grad(self, X):
+        """Jacobian of :meth:`predict` with respect to the features, sample by sample.
+
+        ``J[i, j, k] = ∂ predict(X)[i, j] / ∂ X[i, k]``, computed by backpropagation through
+        the fitted network (:meth:`nnfast.MLP.input_grad`); with ``loss="poisson"`` the exp
+        output's derivative is included. ``mean(|J|, axis=0)`` is a gradient-based saliency
+        of each feature.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Checked as :meth:`predict` checks it.
+
+        Returns
+        -------
+        J : ndarray of shape (n_samples, n_outputs, n_features)
+            In the network's dtype; 3-D also for one output (where :meth:`predict` returns
+            ``(n_samples,)``, ``J[:, 0, :]`` is its gradient).
+        """
+        check_is_fitted(self)
+        return self._input_grad(X, self.n_outputs_)  # predict: the first n_outputs_ outputs
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None):
@@ -821,6 +860,33 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if y_pred.ndim == 1:
             return np.vstack([1 - y_pred, y_pred]).T
         return y_pred
+
+    def input_grad(self, X):
+        """Jacobian of :meth:`predict_proba` with respect to the features, sample by sample.
+
+        ``J[i, j, k] = ∂ predict_proba(X)[i, j] / ∂ X[i, k]``, computed by backpropagation
+        through the fitted network (:meth:`nnfast.MLP.input_grad`), the softmax or logistic
+        output included. Binary targets have one logistic output ``p`` and
+        ``predict_proba = [1 - p, p]``: ``J = [-∂p, ∂p]``. Multiclass rows sum to zero over
+        the classes (the probabilities sum to one). ``mean(|J|, axis=0)`` is a
+        gradient-based saliency of each feature.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Checked as :meth:`predict_proba` checks it.
+
+        Returns
+        -------
+        J : ndarray of shape (n_samples, n_classes, n_features)
+            In the network's dtype; the columns of :meth:`predict_proba` (``classes_``
+            order, or one per label for multilabel targets).
+        """
+        check_is_fitted(self)
+        J = self._input_grad(X, self.n_outputs_)
+        if self.n_outputs_ == 1:
+            return np.concatenate([-J, J], axis=1)
+        return J
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.

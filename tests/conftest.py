@@ -8,6 +8,8 @@ import warnings
 
 import numpy as np
 
+from nnfast import reference
+
 DTYPES = (np.float64, np.float32)
 # Sizes that are not powers of two or multiples of a vector width, so that loop tails,
 # single rows and single columns are all exercised.
@@ -120,12 +122,110 @@ class no_warnings:
 
 
 def central_differences(f, Z, h):
-    """(f(Z + h e_i) - f(Z - h e_i)) / 2h for every entry i of Z: the finite-difference
-    gradient of the scalar function f."""
-    fd = np.empty_like(Z)
+    """(f(Z + h e_i) - f(Z - h e_i)) / step for every entry i of Z: the finite-difference
+    gradient of a scalar function f (shaped like Z), or the Jacobian of an array-valued f
+    (shaped ``f(Z).shape + Z.shape``).
+
+    The steps are taken in Z's dtype, so a float32 ``Z ± h`` is rounded: the true step
+    (the difference of the two perturbed entries, exact in float64) is the denominator.
+    """
+    columns = []
     for index in np.ndindex(Z.shape):
         Zp, Zm = Z.copy(), Z.copy()
         Zp[index] += h
         Zm[index] -= h
-        fd[index] = (f(Zp) - f(Zm)) / (2 * h)
-    return fd
+        step = float(Zp[index]) - float(Zm[index])
+        up, down = (np.asarray(f(Zs), dtype=np.float64) for Zs in (Zp, Zm))
+        columns.append((up - down) / step)
+    fd = np.stack(columns, axis=-1)
+    return fd.reshape(fd.shape[:-1] + Z.shape)
+
+
+def kink_pattern(ref_net, X):
+    """Which side of its kink every pre-activation of a kinked layer of the reference
+    network is on (relu / leaky_relu / elu at 0, the maxout argmax), and the smallest
+    distance to a kink. Patterns are arrays with one row per sample."""
+    pattern, margin = [], np.inf
+    for layer, (Z, _) in zip(ref_net.spec.layers, ref_net.forward(X)):
+        if layer.activation in ("relu", "leaky_relu", "elu"):
+            pattern.append(Z > 0)
+            margin = min(margin, np.abs(Z).min())
+        elif layer.activation == "maxout":
+            pattern.append(Z.argmax(axis=-1))
+            top2 = np.sort(Z, axis=-1)[..., -2:]
+            margin = min(margin, (top2[..., 1] - top2[..., 0]).min())
+    return pattern, margin
+
+
+def reference_of(net):
+    """The NumPy reference network holding exactly ``net``'s parameters, in ``net.dtype``."""
+    return reference.MLP(net.layer_sizes, list(net.activations[:-1]), net.activations[-1],
+                         dtype=net.dtype, params=net.params, leaky_slope=net.leaky_slope,
+                         elu_alpha=net.elu_alpha, maxout_pieces=net.maxout_pieces)
+
+
+def assert_net_close(actual, expected, dtype, scale=None):
+    """Whole-network results: NET_RTOL relative, NET_RTOL of ``scale`` (default: the
+    largest |expected|) absolute."""
+    tol = NET_RTOL[np.dtype(dtype)]
+    expected = np.asarray(expected)
+    if scale is None:
+        scale = np.abs(expected).max()
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
+
+
+def assert_gradient_matches_fd(grad, fd, value, dtype):
+    """``grad`` equals the central differences ``fd`` of a function whose values are of
+    magnitude ``value``, within FD_RTOL and the rounding noise of those values."""
+    dtype = np.dtype(dtype)
+    noise = FD_NOISE_FACTOR * eps(dtype) * abs(value) / FD_STEP[dtype]
+    scale = np.abs(fd).max()
+    np.testing.assert_allclose(grad, fd, rtol=FD_RTOL[dtype],
+                               atol=FD_RTOL[dtype] * scale + noise)
+
+
+def jacobian_magnitude(ref_net, X):
+    """(n, n_out, n_in): per entry of the input Jacobian J of ``ref_net`` (a reference
+    network) at X, the chain rule's sum over paths with every factor replaced by its absolute
+    value. Two computations of J differ by rounding in proportion to this, not to |J|: an
+    entry can be a sum that cancels.
+
+    The output activation's derivative counts as 1 for sigmoid, tanh and softmax: they
+    compute it from their output A (A (1 - A), 1 - A², A (e_j - A_j)), with an absolute
+    rounding error of a few eps however small it is (saturated outputs). The hidden
+    activations' derivatives are >= 0 (maxout selects a piece), so their backward applied
+    to non-negative values gives the magnitudes.
+    """
+    X = np.asarray(X, dtype=ref_net.dtype)
+    spec = ref_net.spec
+    n, m = X.shape[0], spec.n_out
+    cache = ref_net.forward(X)
+    output = spec.layers[-1].activation
+    if output == "softmax":
+        dZ = np.ones((n, m, m), dtype=ref_net.dtype)
+    elif output == "exp":
+        dZ = cache[-1][1][:, :, np.newaxis] * np.eye(m, dtype=ref_net.dtype)
+    else:
+        dZ = np.broadcast_to(np.eye(m, dtype=ref_net.dtype), (n, m, m))
+    for l in range(len(spec.layers) - 1, -1, -1):
+        layer = spec.layers[l]
+        W = np.abs(ref_net.weights[l].reshape(layer.n_in, layer.width))
+        dA = dZ.reshape(n, m, layer.width) @ W.T
+        if l > 0:
+            below = spec.layers[l - 1]
+            Z, A = (np.broadcast_to(a[:, np.newaxis], (n, m) + a.shape[1:]) for a in cache[l - 1])
+            dZ = reference.activation_backward(below.activation, Z, A, dA, spec.leaky_slope,
+                                               spec.elu_alpha)
+    return dA
+
+
+def assert_jacobian_close(J, expected, magnitude, dtype):
+    """``|J - expected| <= NET_RTOL (|expected| + magnitude)`` entry by entry, with
+    ``magnitude`` from :func:`jacobian_magnitude`."""
+    tol = NET_RTOL[np.dtype(dtype)]
+    err = np.abs(np.asarray(J, dtype=np.float64) - expected)
+    bound = tol * (np.abs(np.asarray(expected, dtype=np.float64)) + magnitude)
+    worst = np.unravel_index(np.argmax(err - bound), err.shape) if err.size else None
+    assert (err <= bound).all(), (
+        f"J differs by {err[worst]:.3g} at {worst}, allowed {bound[worst]:.3g}"
+    )

@@ -16,7 +16,7 @@ Two kinds of cases:
   ``ValueError`` or ``TypeError`` whose message names that argument, and leave the network
   unchanged.
 
-Budget: ``MAX_EXAMPLES`` per test (about 2,500 in all); ``NNFAST_FUZZ_LONG=1`` multiplies it
+Budget: ``MAX_EXAMPLES`` per test (about 4,000 in all); ``NNFAST_FUZZ_LONG=1`` multiplies it
 by 20. Derandomized, no example database: CI runs the same examples every time.
 """
 
@@ -34,7 +34,8 @@ import nnfast
 from nnfast import kernels, reference
 from nnfast._spec import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 
-from conftest import NET_RTOL, assert_close, assert_product_close, no_warnings
+from conftest import (NET_RTOL, assert_close, assert_jacobian_close, assert_product_close,
+                      jacobian_magnitude, no_warnings)
 
 LONG = os.environ.get("NNFAST_FUZZ_LONG", "") not in ("", "0")
 SCALE = 20 if LONG else 1
@@ -314,6 +315,36 @@ def test_predict_refuses_bad_X(nets, n, data):
     before = snapshot(net)
     with pytest.raises((ValueError, TypeError)) as info:
         net.predict(bad)
+    assert_names(info.value, "X")
+    assert snapshot(net) == before
+
+
+@given(nets=networks(), n=ROWS, data=st.data())
+@fuzz(150)
+def test_input_grad(nets, n, data):
+    net, oracle = nets
+    n_in = net.layer_sizes[0]
+    one = data.draw(st.booleans())
+    X = data.draw(arrays((n_in,) if one else (n, n_in)))
+    with no_warnings():
+        J = net.input_grad(X)
+    X_ref = np.asarray(as64(X), dtype=net.dtype)
+    expected = oracle.input_grad(X_ref)
+    assert J.dtype == net.dtype and J.shape == expected.shape
+    magnitude = jacobian_magnitude(oracle, X_ref.reshape(-1, n_in)).reshape(expected.shape)
+    assert_jacobian_close(J, expected, magnitude, net.dtype)
+
+
+@given(nets=networks(), n=ROWS, data=st.data())
+@fuzz(100)
+def test_input_grad_refuses_bad_X(nets, n, data):
+    net, _ = nets
+    n_in = net.layer_sizes[0]
+    X = data.draw(arrays((n, n_in)))
+    bad = data.draw(corrupted(X, net.dtype, [(n, n_in + 1), (n, n_in, 1), (), (n * n_in + 1,)]))
+    before = snapshot(net)
+    with pytest.raises((ValueError, TypeError)) as info:
+        net.input_grad(bad)
     assert_names(info.value, "X")
     assert snapshot(net) == before
 

@@ -14,7 +14,8 @@ nnfast.reference.MLP.
 import numpy as np
 import pytest
 
-from conftest import DTYPES, FD_NOISE_FACTOR, FD_RTOL, FD_STEP, NET_RTOL, eps
+from conftest import (DTYPES, FD_STEP, NET_RTOL, assert_gradient_matches_fd, assert_net_close,
+                      eps, kink_pattern, reference_of)
 from nnfast import MLP
 from nnfast import reference as ref
 from nnfast._spec import HIDDEN_ACTIVATIONS
@@ -45,12 +46,6 @@ def random_params(sizes, hidden, output, dtype, seed, scale=0.6):
     return net
 
 
-def reference_of(net):
-    """The NumPy reference network holding exactly ``net``'s parameters, in ``net.dtype``."""
-    return ref.MLP(net.layer_sizes, list(net.activations[:-1]), net.activations[-1],
-                   dtype=net.dtype, params=net.params, **NET_KWARGS)
-
-
 def make_targets(kind, n, n_out, rng):
     if kind == "real":
         return rng.normal(size=(n, n_out))
@@ -64,21 +59,6 @@ def make_targets(kind, n, n_out, rng):
 # --------------------------------------------------------------------------------------
 # Finite differences
 # --------------------------------------------------------------------------------------
-
-
-def kink_pattern(ref_net, X):
-    """Which side of its kink every pre-activation of a kinked layer is on (float64), and the
-    smallest distance to a kink."""
-    pattern, margin = [], np.inf
-    for layer, (Z, _) in zip(ref_net.spec.layers, ref_net.forward(X)):
-        if layer.activation in ("relu", "leaky_relu", "elu"):
-            pattern.append(Z > 0)
-            margin = min(margin, np.abs(Z).min())
-        elif layer.activation == "maxout":
-            pattern.append(Z.argmax(axis=-1))
-            top2 = np.sort(Z, axis=-1)[..., -2:]
-            margin = min(margin, (top2[..., 1] - top2[..., 0]).min())
-    return pattern, margin
 
 
 def central_differences(net, X, y, loss, w, check_kinks):
@@ -119,14 +99,6 @@ def central_differences(net, X, y, loss, w, check_kinks):
         params[i] = saved
         fd[i] = (up - down) / (up_at - down_at)
     return fd
-
-
-def assert_gradient_matches_fd(grad, fd, value, dtype):
-    dtype = np.dtype(dtype)
-    noise = FD_NOISE_FACTOR * eps(dtype) * abs(value) / FD_STEP[dtype]
-    scale = np.abs(fd).max()
-    np.testing.assert_allclose(grad, fd, rtol=FD_RTOL[dtype],
-                               atol=FD_RTOL[dtype] * scale + noise)
 
 
 LAYER_SIZES = [[3, 5, 4, 2], [1, 17, 3]]
@@ -218,14 +190,6 @@ def test_same_seed_same_params_as_reference(hidden, output, dtype):
             np.testing.assert_array_equal(b, b_ref)
     other = MLP(sizes, hidden, output, dtype=dtype, seed=seed + 1, **NET_KWARGS)
     assert not np.array_equal(other.params, net.params)
-
-
-def assert_net_close(actual, expected, dtype, scale=None):
-    tol = NET_RTOL[np.dtype(dtype)]
-    expected = np.asarray(expected)
-    if scale is None:
-        scale = np.abs(expected).max()
-    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
 
 
 # Rows: a single sample, an odd handful, one past a chunk of 1024, and three chunks with a
