@@ -153,3 +153,24 @@ def test_lbfgs_bad_arguments(kwargs, exc, fragments):
     for fragment in fragments:
         assert fragment in str(info.value)
     np.testing.assert_array_equal(net.params, before)
+
+
+def test_scipy_blas_runs_on_one_thread_during_the_fit():
+    """SciPy's L-BFGS-B makes tiny BLAS calls that a thread pool slows down many times:
+    the fit limits BLAS to one thread (threadpoolctl) and restores the limit after."""
+    threadpoolctl = pytest.importorskip(
+        "threadpoolctl", reason="the limit needs threadpoolctl (installed with scikit-learn)")
+    import scipy.optimize  # noqa: F401  (loads SciPy's BLAS before it is inspected)
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+                if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    seen = []
+    X = np.linspace(-1, 1, 20)[:, None]
+    net = nnfast.MLP([1, 3, 1], seed=0)
+    net.fit(X, X ** 2, optimizer="lbfgs", epochs=3,
+            callback=lambda epoch, loss: seen.append(blas_threads()))
+    assert seen and all(threads == [1] * len(before) for threads in seen)
+    assert blas_threads() == before
