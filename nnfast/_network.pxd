@@ -42,3 +42,5 @@ cdef double network_loss_grad(const NetLayout* net, const floating* params,
                               const floating* X, const floating* Y, const floating* w,
                               Py_ssize_t n, Py_ssize_t rows, double inv_weight_sum, int loss,
                               floating* grad, bint accumulate, floating* ws) noexcept nogil
+cdef int check_target_shape(Py_ssize_t rows, Py_ssize_t cols, int loss,
+                            const NetLayout* net, Py_ssize_t n) except -1

@@ -22,8 +22,21 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
-from nnfast._kernels cimport adam_update, all_finite_values, l2_penalty, rprop_update, sgd_update
-from nnfast._network cimport Layout, NetLayout, network_loss_grad, workspace_size
+from nnfast._kernels cimport (
+    adam_update,
+    all_finite_values,
+    l2_penalty,
+    loss_target_width,
+    rprop_update,
+    sgd_update,
+)
+from nnfast._network cimport (
+    Layout,
+    NetLayout,
+    check_target_shape,
+    network_loss_grad,
+    workspace_size,
+)
 
 cdef extern from "Python.h":
     # Declared without an exception clause: the caller looks at the result itself.
@@ -129,14 +142,15 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
                       floating* ws, bint* interrupted) noexcept nogil:
     """One pass over the data; returns the batch losses' mean weighted by batch weight.
 
-    X (n, n_in), Y (n, n_out), w (n,) or NULL, order (n,) row indices. Without `gather`
+    X (n, n_in), Y (n, y_cols) with y_cols = loss_target_width(h.loss, n_out), w (n,) or
+    NULL, order (n,) row indices. Without `gather`
     the order is 0..n-1 and batches are read in place. Xb, Yb, wb hold one gathered batch.
     A signal handler that raises (Ctrl-C) stops the pass early: `interrupted` is set, the
     exception is pending and the parameters are those of an unfinished epoch.
     """
     cdef double next_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
     cdef Py_ssize_t start, size, r, idx, l
-    cdef Py_ssize_t n_in = net.n_in, n_out = net.n_out
+    cdef Py_ssize_t n_in = net.n_in, y_cols = loss_target_width(h.loss, net.n_out)
     cdef const floating* xb
     cdef const floating* yb
     cdef const floating* wbp
@@ -149,12 +163,12 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
             for r in range(size):
                 idx = order[start + r]
                 memcpy(Xb + r * n_in, X + idx * n_in, n_in * sizeof(floating))
-                memcpy(Yb + r * n_out, Y + idx * n_out, n_out * sizeof(floating))
+                memcpy(Yb + r * y_cols, Y + idx * y_cols, y_cols * sizeof(floating))
                 if w != NULL:
                     wb[r] = w[idx]
             xb, yb, wbp = Xb, Yb, (wb if w != NULL else NULL)
         else:
-            xb, yb, wbp = X + start * n_in, Y + start * n_out, (w + start if w != NULL else NULL)
+            xb, yb, wbp = X + start * n_in, Y + start * y_cols, (w + start if w != NULL else NULL)
         if wbp != NULL:
             wsum = 0
             for r in range(size):
@@ -198,14 +212,15 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
           long long[::1] step, floating[::1] backup, epoch_end):
     """Train in place for up to `epochs` epochs.
 
-    params, state1, state2, backup (n_params,); X (n, n_in); Y (n, n_out); w (n,) or None;
+    params, state1, state2, backup (n_params,); X (n, n_in); Y (n, n_out), or (n, n_out / 2)
+    for gaussian_nll; w (n,) or None;
     order (n,) row order of the next epoch (the hook may rewrite it between epochs);
     hyper (len(HYPER_FIELDS),) read again before every epoch; step (1,) counts optimizer
     updates across calls. state1/state2: SGD velocity / unused, Adam's first / second
     moments, or Rprop's step sizes / previous gradient.
     """
     cdef const NetLayout* net = &layout.c
-    cdef Py_ssize_t n = X.shape[0], batch = min(batch_size, X.shape[0]), epoch
+    cdef Py_ssize_t n = X.shape[0], batch = min(batch_size, X.shape[0]), epoch, y_cols
     cdef Py_ssize_t n_params = net.n_params
     cdef Hyper h
     cdef double epoch_loss
@@ -222,19 +237,21 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
         raise ValueError("train: hyper must hold HYPER_FIELDS and step one counter")
     if optimizer not in (OPT_SGD, OPT_ADAM, OPT_RPROP):
         raise ValueError(f"train: unknown optimizer code {optimizer}")
+    check_target_shape(Y.shape[0], Y.shape[1], loss, net, n)
     h.loss = loss
     h.optimizer = optimizer
     h.nesterov = nesterov
 
     # One block: gradient, workspace, and one gathered batch of X, Y and w.
-    total = n_params + workspace_size(net, batch) + batch * (net.n_in + net.n_out + 1)
+    y_cols = loss_target_width(loss, net.n_out)
+    total = n_params + workspace_size(net, batch) + batch * (net.n_in + y_cols + 1)
     grad = <floating*>malloc(total * sizeof(floating))
     if grad == NULL:
         raise MemoryError(f"nnfast: cannot allocate the training workspace ({total} values)")
     ws = grad + n_params
     Xb = ws + workspace_size(net, batch)
     Yb = Xb + batch * net.n_in
-    wb = Yb + batch * net.n_out
+    wb = Yb + batch * y_cols
     try:
         # range(epochs), not range(1, epochs + 1): epochs + 1 overflows for sys.maxsize.
         for epoch in range(epochs):
