@@ -34,6 +34,15 @@ from nnfast._validation import (
 OPTIMIZERS = ("sgd", "adam", "rprop", "lbfgs")
 
 
+def gaussian_mean_std(out, k):
+    """``(mean, std)`` of a gaussian_nll output ``out`` (..., 2k): the first ``k`` columns, and
+    ``exp(c / 2)`` for the log-variances ``c`` of the last ``k`` clipped to LOG_VAR_RANGE
+    (the variance the loss used)."""
+    mean = np.ascontiguousarray(out[..., :k])
+    std = np.exp(0.5 * np.clip(out[..., k:], *LOG_VAR_RANGE))
+    return mean, std
+
+
 class _OptimizerState:
     """An optimizer's buffers and hyperparameters, kept across training calls.
 
@@ -298,10 +307,7 @@ class MLP:
             out = out[0]
         if not return_std:
             return out
-        k = spec.layer_sizes[-1] // 2
-        mean = np.ascontiguousarray(out[..., :k])
-        std = np.exp(0.5 * np.clip(out[..., k:], *LOG_VAR_RANGE))
-        return mean, std
+        return gaussian_mean_std(out, spec.layer_sizes[-1] // 2)
 
     def _check_gaussian_output(self):
         """predict(return_std=True) needs the output of a gaussian_nll network."""
