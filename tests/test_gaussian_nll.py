@@ -67,6 +67,11 @@ def gaussian_case(n, k, rng, dtype, outside=True):
 # ------------------------------------------------------------------------------------------
 
 
+def test_clip_range_is_shared_by_the_kernel_and_the_python_side():
+    assert _kernels.GAUSSIAN_NLL_LOG_VAR_RANGE == LOG_VAR_RANGE == (-30.0, 30.0)
+
+
+
 def test_reference_is_the_gaussian_nll_without_its_constant_and_its_gradient():
     rng = np.random.default_rng(1)
     Z, Y = gaussian_case(9, 3, rng, np.float64)
