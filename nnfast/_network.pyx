@@ -123,8 +123,8 @@ cdef double network_loss_grad(const NetLayout* net, const floating* params,
     """Forward, loss and backward of n <= rows samples; returns the data loss (no l2).
 
     grad (n_params,) receives dL/dparams (added to it when accumulate). X (n, n_in),
-    Y (n, loss_target_width(loss, n_out)), w (n,) or NULL; inv_weight_sum = 1 / (sum of the weights of the whole
-    data set this call is a chunk of).
+    Y (n, loss_target_width(loss, n_out)), w (n,) or NULL; inv_weight_sum = 1 / (sum of
+    the weights of the whole data set this call is a chunk of).
     """
     cdef Py_ssize_t l
     cdef const Layer* layer

@@ -143,8 +143,8 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
     """One pass over the data; returns the batch losses' mean weighted by batch weight.
 
     X (n, n_in), Y (n, y_cols) with y_cols = loss_target_width(h.loss, n_out), w (n,) or
-    NULL, order (n,) row indices. Without `gather`
-    the order is 0..n-1 and batches are read in place. Xb, Yb, wb hold one gathered batch.
+    NULL, order (n,) row indices. Without `gather` the order is 0..n-1 and batches are read
+    in place. Xb, Yb, wb hold one gathered batch.
     A signal handler that raises (Ctrl-C) stops the pass early: `interrupted` is set, the
     exception is pending and the parameters are those of an unfinished epoch.
     """
@@ -213,8 +213,7 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
     """Train in place for up to `epochs` epochs.
 
     params, state1, state2, backup (n_params,); X (n, n_in); Y (n, n_out), or (n, n_out / 2)
-    for gaussian_nll; w (n,) or None;
-    order (n,) row order of the next epoch (the hook may rewrite it between epochs);
+    for gaussian_nll; w (n,) or None; order (n,) row order of the next epoch (the hook may rewrite it between epochs);
     hyper (len(HYPER_FIELDS),) read again before every epoch; step (1,) counts optimizer
     updates across calls. state1/state2: SGD velocity / unused, Adam's first / second
     moments, or Rprop's step sizes / previous gradient.

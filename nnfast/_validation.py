@@ -153,12 +153,13 @@ def check_targets(y, loss: str, n_samples: int, n_out: int, dtype) -> np.ndarray
     if array.ndim != 2 or array.shape[1] != width:
         labels = " or integer class labels of shape (n_samples,)" if loss == "cross_entropy" else ""
         one_d = " (or (n_samples,) for one output)" if width == 1 else ""
+        why = ""
         if loss == "gaussian_nll":
-            one_d = (" (or (n_samples,) for one target)" if width == 1 else "") + (
-                f": loss='gaussian_nll' reads the {n_out} outputs as {width} means and "
-                f"{width} log-variances, one pair per target")
+            one_d = one_d.replace("output", "target")
+            why = (f" (loss='gaussian_nll' reads the {n_out} outputs as {width} means and "
+                   f"{width} log-variances, one pair per target)")
         raise ValueError(
-            f"y: expected shape ({n_samples}, {width}){one_d}{labels}, got {array.shape}"
+            f"y: expected shape ({n_samples}, {width}){one_d}{labels}, got {array.shape}{why}"
         )
     out = as_finite(array, "y", dtype)
     if loss in ("cross_entropy", "binary_cross_entropy"):

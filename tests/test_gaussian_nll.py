@@ -23,7 +23,7 @@ from conftest import (DTYPES, ODD_SIZES, RTOL, assert_close, central_differences
                       rtol)
 from nnfast import _kernels, reference as ref
 from nnfast._spec import ACTIVATION_CODES, LOG_VAR_RANGE, LOSS_CODES
-from test_gradients import (KINKED, assert_gradient_matches_fd, random_params)
+from test_gradients import KINKED, assert_gradient_matches_fd, random_params
 from test_gradients import central_differences as network_differences
 
 LOW, HIGH = LOG_VAR_RANGE
