@@ -24,6 +24,7 @@ cdef enum:
     LOSS_CROSS_ENTROPY = 1
     LOSS_BINARY_CROSS_ENTROPY = 2
     LOSS_POISSON = 3
+    LOSS_GAUSSIAN_NLL = 4
 
 # Activation parameters shared by every layer of a network.
 cdef struct ActParams:
@@ -92,6 +93,14 @@ cdef void activation_backward(int code, floating* dZ, const floating* Z, const f
                               const ActParams* p) noexcept nogil
 
 # ---- losses -------------------------------------------------------------------------
+cdef inline Py_ssize_t loss_target_width(int loss, Py_ssize_t m) noexcept nogil:
+    """Columns of the targets Y for an output layer of width m: gaussian_nll reads the
+    output as k = m / 2 means and k log-variances of k targets; every other loss, m."""
+    return m // 2 if loss == LOSS_GAUSSIAN_NLL else m
+
+cdef double gaussian_nll_delta(floating* dZ, const floating* Z, const floating* Y,
+                               const floating* w, Py_ssize_t n, Py_ssize_t m,
+                               double inv_weight_sum) noexcept nogil
 cdef double loss_delta(int loss, int output_activation, floating* dZ, const floating* Z,
                        const floating* A, const floating* Y, const floating* w,
                        Py_ssize_t n, Py_ssize_t m, double inv_weight_sum,

@@ -15,7 +15,8 @@ def activation_forward_into(activation: int, A: _F, Z: _F, leaky_slope: float,
 def activation_backward_into(activation: int, dZ: _F, Z: _F, A: _F, dA: _F,
                              leaky_slope: float, elu_alpha: float, pieces: int) -> None: ...
 def loss_delta_into(loss: int, output_activation: int, dZ: _F, Z: _F, A: _F, Y: _F,
-                    w: _F | None, inv_weight_sum: float) -> float: ...
+                    w: _F | None, inv_weight_sum: float) -> float:
+    """Y has half the columns of Z for gaussian_nll."""
 def sgd_update_into(params: _F, velocity: _F, grad: _F, lr: float, momentum: float,
                     nesterov: bool) -> None: ...
 def adam_update_into(params: _F, m: _F, v: _F, grad: _F, lr_t: float, beta1: float,
@@ -23,6 +24,7 @@ def adam_update_into(params: _F, m: _F, v: _F, grad: _F, lr_t: float, beta1: flo
 def rprop_update_into(params: _F, step: _F, prev_grad: _F, grad: _F, eta_plus: float,
                       eta_minus: float, step_min: float, step_max: float) -> None: ...
 
+GAUSSIAN_NLL_LOG_VAR_RANGE: tuple[float, float]
 FASTMATH_FUNCTIONS: tuple[str, ...]
 SIMD_LEVELS: tuple[str, ...]
 

@@ -520,11 +520,54 @@ cdef double exp_poisson_delta(floating* dZ, const floating* Z, const floating* A
     return total
 
 
+# Log-variances of gaussian_nll are clipped to [LOG_VAR_MIN, LOG_VAR_MAX] (nnfast/_spec.py:
+# LOG_VAR_RANGE, where the choice is explained).
+cdef double LOG_VAR_MIN = -30.0
+cdef double LOG_VAR_MAX = 30.0
+GAUSSIAN_NLL_LOG_VAR_RANGE = (LOG_VAR_MIN, LOG_VAR_MAX)
+
+
+cdef double gaussian_nll_delta(floating* dZ, const floating* Z, const floating* Y,
+                               const floating* w, Py_ssize_t n, Py_ssize_t m,
+                               double inv_weight_sum) noexcept nogil:
+    """Z = [mu | s] (k = m / 2 columns each), c = clip(s, LOG_VAR_MIN, LOG_VAR_MAX):
+    L = sum_ij w_i 0.5 (c_ij + (mu_ij - Y_ij)² e^-c_ij) / (S k);
+    dmu_ij = w_i (mu_ij - Y_ij) e^-c_ij / (S k),
+    ds_ij = w_i 0.5 (1 - (mu_ij - Y_ij)² e^-c_ij) / (S k) inside the range, 0 outside.
+    Z, dZ (n, m); Y (n, k); identity output (A = Z)."""
+    cdef Py_ssize_t i, j, k = m // 2
+    cdef double total = 0, row, c, r, e, q, wi
+    cdef double scale = inv_weight_sum / k
+    cdef bint clipped
+    for i in range(n):
+        wi = (w[i] if w != NULL else 1.0) * scale
+        row = 0
+        for j in range(k):
+            r = <double>Z[i * m + j] - Y[i * k + j]
+            c = Z[i * m + k + j]
+            clipped = c < LOG_VAR_MIN or c > LOG_VAR_MAX
+            if c < LOG_VAR_MIN:
+                c = LOG_VAR_MIN
+            elif c > LOG_VAR_MAX:
+                c = LOG_VAR_MAX
+            # e^-c is in [e^-30, e^30]: finite and non-zero, so r² e^-c is never inf · 0.
+            e = exp(-c)
+            q = r * r * e
+            row += c + q
+            dZ[i * m + j] = <floating>(wi * r * e)
+            dZ[i * m + k + j] = <floating>(0.0 if clipped else wi * 0.5 * (1 - q))
+        total += wi * 0.5 * row
+    return total
+
+
 cdef double loss_delta(int loss, int output_activation, floating* dZ, const floating* Z,
                        const floating* A, const floating* Y, const floating* w,
                        Py_ssize_t n, Py_ssize_t m, double inv_weight_sum,
                        const ActParams* p) noexcept nogil:
-    """Weighted mean loss of the output layer; writes dZ = dL/dZ.   all (n, m); w (n,)"""
+    """Weighted mean loss of the output layer; writes dZ = dL/dZ.   Z, A, dZ (n, m);
+    Y (n, loss_target_width(loss, m)); w (n,)"""
+    if loss == LOSS_GAUSSIAN_NLL:
+        return gaussian_nll_delta(dZ, Z, Y, w, n, m, inv_weight_sum)
     if loss == LOSS_CROSS_ENTROPY:
         return softmax_cross_entropy_delta(dZ, Z, A, Y, w, n, m, inv_weight_sum)
     if loss == LOSS_BINARY_CROSS_ENTROPY:
@@ -662,7 +705,8 @@ def activation_backward_into(int activation, floating[:, ::1] dZ, const floating
 def loss_delta_into(int loss, int output_activation, floating[:, ::1] dZ,
                     const floating[:, ::1] Z, const floating[:, ::1] A,
                     const floating[:, ::1] Y, const floating[::1] w, double inv_weight_sum):
-    """Weighted mean loss; dZ = its gradient w.r.t. Z.   all (n, m), w (n,) or None"""
+    """Weighted mean loss; dZ = its gradient w.r.t. Z.   dZ, Z, A (n, m),
+    Y (n, m) or (n, m / 2) for gaussian_nll, w (n,) or None"""
     cdef ActParams p = _act_params(0.1, 1.0, 1)
     cdef const floating* w_ptr = NULL if w is None else &w[0]
     return loss_delta(loss, output_activation, &dZ[0, 0], &Z[0, 0], &A[0, 0], &Y[0, 0], w_ptr,

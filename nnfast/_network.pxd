@@ -48,3 +48,5 @@ cdef void network_backward(const NetLayout* net, const floating* params, const f
 cdef void network_input_grad(const NetLayout* net, const floating* params,
                              const floating* X, floating* J, Py_ssize_t m, Py_ssize_t n,
                              Py_ssize_t rows, floating* ws) noexcept nogil
+cdef int check_target_shape(Py_ssize_t rows, Py_ssize_t cols, int loss,
+                            const NetLayout* net, Py_ssize_t n) except -1

@@ -19,6 +19,7 @@ from nnfast._kernels cimport (
     dense_backward,
     dense_forward,
     loss_delta,
+    loss_target_width,
 )
 
 import numpy as np
@@ -124,8 +125,8 @@ cdef double network_loss_grad(const NetLayout* net, const floating* params,
     """Forward, loss and backward of n <= rows samples; returns the data loss (no l2).
 
     grad (n_params,) receives dL/dparams (added to it when accumulate). X (n, n_in),
-    Y (n, n_out), w (n,) or NULL; inv_weight_sum = 1 / (sum of the weights of the whole
-    data set this call is a chunk of).
+    Y (n, loss_target_width(loss, n_out)), w (n,) or NULL; inv_weight_sum = 1 / (sum of
+    the weights of the whole data set this call is a chunk of).
     """
     cdef const Layer* last = &net.layers[net.n_layers - 1]
     cdef floating* out = network_forward(net, params, X, n, rows, ws)
@@ -271,26 +272,37 @@ def input_grad(Layout layout, const floating[::1] params, const floating[:, ::1]
     free(ws)
 
 
+cdef int check_target_shape(Py_ssize_t rows, Py_ssize_t cols, int loss,
+                            const NetLayout* net, Py_ssize_t n) except -1:
+    """The targets must be (n, loss_target_width(loss, n_out)): the compiled loops read
+    exactly that many values (a last guard; nnfast.network validates y with a clearer
+    message first)."""
+    cdef Py_ssize_t y_cols = loss_target_width(loss, net.n_out)
+    if rows != n or cols != y_cols:
+        raise ValueError(f"Y: expected shape ({n}, {y_cols}), got ({rows}, {cols})")
+    return 0
+
+
 cdef double chunked_loss(const NetLayout* net, const floating* params, const floating* X,
                          const floating* Y, const floating* w, Py_ssize_t n, Py_ssize_t rows,
                          double inv_weight_sum, int loss, floating* grad,
                          floating* ws) noexcept nogil:
     """Data loss of n samples, `rows` at a time; with grad != NULL also its gradient."""
     cdef const Layer* last = &net.layers[net.n_layers - 1]
-    cdef Py_ssize_t start = 0, size
+    cdef Py_ssize_t start = 0, size, y_cols = loss_target_width(loss, net.n_out)
     cdef double total = 0
     cdef floating* out
     while start < n:
         size = min(rows, n - start)
         if grad != NULL:
             total += network_loss_grad(net, params, X + start * net.n_in,
-                                       Y + start * net.n_out, w + start if w != NULL else NULL,
+                                       Y + start * y_cols, w + start if w != NULL else NULL,
                                        size, rows, inv_weight_sum, loss, grad, start > 0, ws)
         else:
             out = network_forward(net, params, X + start * net.n_in, size, rows, ws)
             # dZ goes to the scratch block; only the loss value is kept.
             total += loss_delta(loss, last.activation, ws + rows * net.scratch_offset,
-                                ws + rows * last.z_offset, out, Y + start * net.n_out,
+                                ws + rows * last.z_offset, out, Y + start * y_cols,
                                 w + start if w != NULL else NULL, size, last.n_out,
                                 inv_weight_sum, &net.act)
         start += size
@@ -302,7 +314,8 @@ def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, :
                   double inv_weight_sum, floating[::1] grad=None):
     """Data loss of (X, Y) (l2 not included); its gradient is written to grad when given.
 
-    X (n, n_in), Y (n, n_out), w (n,) or None, grad (n_params,) or None (forward only).
+    X (n, n_in), Y (n, n_out) (n_out / 2 columns for gaussian_nll), w (n,) or None,
+    grad (n_params,) or None (forward only).
     """
     cdef const NetLayout* net = &layout.c
     cdef Py_ssize_t n = X.shape[0], rows = min(n, CHUNK_ROWS)
@@ -312,6 +325,7 @@ def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, :
     cdef double total
     if n == 0:
         raise ValueError("X: expected at least one sample, got 0 rows")
+    check_target_shape(Y.shape[0], Y.shape[1], loss, net, n)
     ws = <floating*>malloc(workspace_size(net, rows) * sizeof(floating))
     if ws == NULL:
         raise MemoryError("nnfast: cannot allocate the loss workspace")
@@ -324,5 +338,6 @@ def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, :
 
 def loss(Layout layout, const floating[::1] params, const floating[:, ::1] X,
          const floating[:, ::1] Y, const floating[::1] w, int loss, double inv_weight_sum):
-    """Data loss of (X, Y) (l2 not included), forward only.   X (n, n_in), Y (n, n_out)"""
+    """Data loss of (X, Y) (l2 not included), forward only.   X (n, n_in), Y as for
+    loss_and_grad"""
     return loss_and_grad(layout, params, X, Y, w, loss, inv_weight_sum, None)

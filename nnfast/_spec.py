@@ -16,7 +16,7 @@ import numpy as np
 
 HIDDEN_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout")
 OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "tanh", "softmax", "exp")
-LOSSES = ("mse", "cross_entropy", "binary_cross_entropy", "poisson")
+LOSSES = ("mse", "cross_entropy", "binary_cross_entropy", "poisson", "gaussian_nll")
 OPTIMIZERS = ("sgd", "adam")
 
 # Integer codes shared with the Cython kernels (nnfast/_kernels.pxd, ACT_* constants).
@@ -31,7 +31,13 @@ ACTIVATION_CODES = {
     "softmax": 7,
     "exp": 8,
 }
-LOSS_CODES = {"mse": 0, "cross_entropy": 1, "binary_cross_entropy": 2, "poisson": 3}
+LOSS_CODES = {"mse": 0, "cross_entropy": 1, "binary_cross_entropy": 2, "poisson": 3,
+              "gaussian_nll": 4}
+# The gaussian_nll loss reads the output as means and log-variances s and clips s to this
+# range before using it (the loss, its gradient and predict(return_std=True) alike): e^-s
+# cannot overflow, nor e^-s · 0 make NaN, and the standard deviation e^(s/2) stays within
+# [3.1e-7, 3.3e6] in the targets' units. Must match nnfast/_kernels.pyx (LOG_VAR_MIN/MAX).
+LOG_VAR_RANGE = (-30.0, 30.0)
 
 # Layers whose initial weights follow He (fan-in) scaling; the others use Glorot.
 _HE_INIT = ("relu", "leaky_relu", "elu", "maxout")

@@ -36,8 +36,21 @@ from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from contextlib import nullcontext
 
-from nnfast._kernels cimport adam_update, all_finite_values, l2_penalty, rprop_update, sgd_update
-from nnfast._network cimport Layout, NetLayout, network_loss_grad, workspace_size
+from nnfast._kernels cimport (
+    adam_update,
+    all_finite_values,
+    l2_penalty,
+    loss_target_width,
+    rprop_update,
+    sgd_update,
+)
+from nnfast._network cimport (
+    Layout,
+    NetLayout,
+    check_target_shape,
+    network_loss_grad,
+    workspace_size,
+)
 
 cdef extern from "numpy/random/bitgen.h":
     # NumPy's C interface to its bit generators (numpy >= 2 is a build requirement).
@@ -191,14 +204,15 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
                       floating* ws, bint* interrupted) noexcept nogil:
     """One pass over the data; returns the batch losses' mean weighted by batch weight.
 
-    X (n, n_in), Y (n, n_out), w (n,) or NULL, order (n,) row indices. Without `gather`
-    the order is 0..n-1 and batches are read in place. Xb, Yb, wb hold one gathered batch.
+    X (n, n_in), Y (n, y_cols) with y_cols = loss_target_width(h.loss, n_out), w (n,) or
+    NULL, order (n,) row indices. Without `gather` the order is 0..n-1 and batches are read
+    in place. Xb, Yb, wb hold one gathered batch.
     A signal handler that raises (Ctrl-C) stops the pass early: `interrupted` is set, the
     exception is pending and the parameters are those of an unfinished epoch.
     """
     cdef double next_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
     cdef Py_ssize_t start, size, r, c, idx, l
-    cdef Py_ssize_t n_in = net.n_in, n_out = net.n_out
+    cdef Py_ssize_t n_in = net.n_in, y_cols = loss_target_width(h.loss, net.n_out)
     cdef const floating* xb
     cdef const floating* yb
     cdef const floating* wbp
@@ -214,13 +228,13 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
                 idx = order[start + r]
                 for c in range(n_in):
                     Xb[r * n_in + c] = X[idx * n_in + c]
-                for c in range(n_out):
-                    Yb[r * n_out + c] = Y[idx * n_out + c]
+                for c in range(y_cols):
+                    Yb[r * y_cols + c] = Y[idx * y_cols + c]
                 if w != NULL:
                     wb[r] = w[idx]
             xb, yb, wbp = Xb, Yb, (wb if w != NULL else NULL)
         else:
-            xb, yb, wbp = X + start * n_in, Y + start * n_out, (w + start if w != NULL else NULL)
+            xb, yb, wbp = X + start * n_in, Y + start * y_cols, (w + start if w != NULL else NULL)
         if wbp != NULL:
             wsum = 0
             for r in range(size):
@@ -265,15 +279,17 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
           double[::1] rule=None, rng=None):
     """Train in place for up to `epochs` epochs; returns the number of epochs run.
 
-    params, state1, state2, backup (n_params,); X (n, n_in); Y (n, n_out); w (n,) or None;
-    order (n,) row order of the next epoch (the hook may rewrite it between epochs);
+    params, state1, state2, backup (n_params,); X (n, n_in); Y (n, n_out), or (n, n_out / 2)
+    for gaussian_nll; w (n,) or None; order (n,) row order of the next epoch (the hook may
+    rewrite it between epochs);
     hyper (len(HYPER_FIELDS),) read again before every epoch; step (1,) counts optimizer
     updates across calls. state1/state2: SGD velocity / unused, Adam's first / second
     moments, or Rprop's step sizes / previous gradient.
 
     Without a hook (`epoch_end` None), `losses` (epochs,) receives each epoch's loss; a
     NaN or infinite loss (diverged) ends the run. With `rng` (a
-    ``numpy.random.RandomState``) each epoch first shuffles `order` as ``sklearn.utils.shuffle(order, random_state=rng)`` would.
+    ``numpy.random.RandomState``) each epoch first shuffles `order` as
+    ``sklearn.utils.shuffle(order, random_state=rng)`` would.
     `rule` = [tol, patience, best, count] is scikit-learn's stopping rule on the training
     loss, updated in place: after each epoch, count grows by one unless the loss is below
     best - tol (then it is reset to 0), best becomes the lowest loss so far, and the run
@@ -281,6 +297,7 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
     """
     cdef const NetLayout* net = &layout.c
     cdef Py_ssize_t n = X.shape[0], batch = min(batch_size, X.shape[0]), epoch, done = 0
+    cdef Py_ssize_t y_cols
     cdef Py_ssize_t n_params = net.n_params
     cdef Hyper h
     cdef double epoch_loss, next_check
@@ -299,6 +316,7 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
         raise ValueError("train: hyper must hold HYPER_FIELDS and step one counter")
     if optimizer not in (OPT_SGD, OPT_ADAM, OPT_RPROP):
         raise ValueError(f"train: unknown optimizer code {optimizer}")
+    check_target_shape(Y.shape[0], Y.shape[1], loss, net, n)
     if not hooked and (losses is None or losses.shape[0] < epochs):
         raise ValueError("train: without epoch_end, losses must hold one value per epoch")
     if rule is not None and rule.shape[0] != 4:
@@ -312,7 +330,8 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
     h.nesterov = nesterov
 
     # One block: gradient, workspace, and one gathered batch of X, Y and w.
-    total = n_params + workspace_size(net, batch) + batch * (net.n_in + net.n_out + 1)
+    y_cols = loss_target_width(loss, net.n_out)
+    total = n_params + workspace_size(net, batch) + batch * (net.n_in + y_cols + 1)
     grad = <floating*>malloc(total * sizeof(floating))
     if bitgen != NULL:
         scratch = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
@@ -323,7 +342,7 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
     ws = grad + n_params
     Xb = ws + workspace_size(net, batch)
     Yb = Xb + batch * net.n_in
-    wb = Yb + batch * net.n_out
+    wb = Yb + batch * y_cols
     try:
         if hooked:
             # range(epochs), not range(1, epochs + 1): epochs + 1 overflows for sys.maxsize.

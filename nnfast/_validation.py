@@ -128,11 +128,17 @@ def as_matrix(value, name: str, dtype, n_cols: int | None = None,
     return as_finite(array, name, dtype), single
 
 
-def check_targets(y, loss: str, n_samples: int, n_out: int, dtype) -> np.ndarray:
-    """The targets as an (n_samples, n_out) C-contiguous array of ``dtype``.
+def target_width(loss: str, n_out: int) -> int:
+    """Columns of the targets for a network with ``n_out`` outputs: ``gaussian_nll`` reads the
+    output as ``n_out / 2`` means then ``n_out / 2`` log-variances, one pair per target."""
+    return n_out // 2 if loss == "gaussian_nll" else n_out
 
-    mse: any finite values; binary_cross_entropy: values in [0, 1]; poisson: values >= 0;
-    cross_entropy: integer
+
+def check_targets(y, loss: str, n_samples: int, n_out: int, dtype) -> np.ndarray:
+    """The targets as an (n_samples, target_width(loss, n_out)) C-contiguous array of ``dtype``.
+
+    mse and gaussian_nll: any finite values (gaussian_nll: n_out / 2 columns);
+    binary_cross_entropy: values in [0, 1]; poisson: values >= 0; cross_entropy: integer
     labels (n_samples,) in [0, n_out), turned into one-hot rows, or rows of class
     probabilities (n_samples, n_out).
     """
@@ -141,13 +147,19 @@ def check_targets(y, loss: str, n_samples: int, n_out: int, dtype) -> np.ndarray
         raise ValueError(f"y: expected {n_samples} rows (one per sample of X), got shape {array.shape}")
     if loss == "cross_entropy" and array.ndim == 1:
         return _one_hot(array, n_out, dtype)
-    if array.ndim == 1 and n_out == 1:
+    width = target_width(loss, n_out)
+    if array.ndim == 1 and width == 1:
         array = array[:, np.newaxis]
-    if array.ndim != 2 or array.shape[1] != n_out:
+    if array.ndim != 2 or array.shape[1] != width:
         labels = " or integer class labels of shape (n_samples,)" if loss == "cross_entropy" else ""
-        one_d = " (or (n_samples,) for one output)" if n_out == 1 else ""
+        one_d = " (or (n_samples,) for one output)" if width == 1 else ""
+        why = ""
+        if loss == "gaussian_nll":
+            one_d = one_d.replace("output", "target")
+            why = (f" (loss='gaussian_nll' reads the {n_out} outputs as {width} means and "
+                   f"{width} log-variances, one pair per target)")
         raise ValueError(
-            f"y: expected shape ({n_samples}, {n_out}){one_d}{labels}, got {array.shape}"
+            f"y: expected shape ({n_samples}, {width}){one_d}{labels}, got {array.shape}{why}"
         )
     out = as_finite(array, "y", dtype)
     if loss in ("cross_entropy", "binary_cross_entropy"):
@@ -219,15 +231,20 @@ def check_name(value, name: str, allowed) -> str:
     return value
 
 
-def check_loss(loss, output_activation: str) -> str:
-    """A known loss that fits the network's output activation."""
+def check_loss(loss, output_activation: str, n_out: int) -> str:
+    """A known loss that fits the network's output activation and width (``n_out``)."""
     check_name(loss, "loss", LOSSES)
     required = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid",
-                "poisson": "exp"}.get(loss)
+                "poisson": "exp", "gaussian_nll": "identity"}.get(loss)
     if required is not None and output_activation != required:
         raise ValueError(
             f"loss: {loss!r} needs output_activation={required!r}, "
             f"but this network's output activation is {output_activation!r}"
+        )
+    if loss == "gaussian_nll" and n_out % 2:
+        raise ValueError(
+            "loss: 'gaussian_nll' needs an even number of outputs (k means, then k "
+            f"log-variances, for k targets), but this network has layer_sizes[-1] = {n_out}"
         )
     return loss
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from nnfast import _network, _train
 from nnfast._history import History
-from nnfast._spec import LOSS_CODES, build_spec, check_dtype, check_seed
+from nnfast._spec import LOG_VAR_RANGE, LOSS_CODES, build_spec, check_dtype, check_seed
 from nnfast._validation import (
     as_finite,
     as_matrix,
@@ -33,6 +33,15 @@ from nnfast._validation import (
 )
 
 OPTIMIZERS = ("sgd", "adam", "rprop", "lbfgs")
+
+
+def gaussian_mean_std(out, k):
+    """``(mean, std)`` of a gaussian_nll output ``out`` (..., 2k): the first ``k`` columns, and
+    ``exp(c / 2)`` for the log-variances ``c`` of the last ``k`` clipped to LOG_VAR_RANGE
+    (the variance the loss used)."""
+    mean = np.ascontiguousarray(out[..., :k])
+    std = np.exp(0.5 * np.clip(out[..., k:], *LOG_VAR_RANGE))
+    return mean, std
 
 
 class _OptimizerState:
@@ -272,7 +281,7 @@ class MLP:
 
     def _check_data(self, X, y, loss, sample_weight, l2, prefix=""):
         """Validated (X, Y, w, loss code, l2, 1 / weight sum) for loss, gradient and fit."""
-        loss = check_loss(loss, self.activations[-1])
+        loss = check_loss(loss, self.activations[-1], self.layer_sizes[-1])
         l2 = check_real(l2, "l2", low=0)
         X, _ = self._check_X(X, prefix + "X", allow_1d=False)
         n = X.shape[0]
@@ -298,13 +307,40 @@ class MLP:
 
     # ---- evaluation ------------------------------------------------------------------------
 
-    def predict(self, X) -> np.ndarray:
-        """Network output for ``X`` (n, n_in) → (n, n_out); a 1-D ``X`` is one sample."""
+    def predict(self, X, return_std=False):
+        """Network output for ``X`` (n, n_in) → (n, n_out); a 1-D ``X`` is one sample.
+
+        With ``return_std=True`` the output is read as ``loss="gaussian_nll"`` trains it —
+        ``k = n_out / 2`` means, then ``k`` log-variances ``s`` — and ``(mean, std)`` is
+        returned, each (n, k) ((k,) for a 1-D ``X``), with ``std = exp(clip(s, -30, 30) / 2)``,
+        the standard deviation the loss used. This needs an identity output activation and
+        an even ``n_out``. The default (``return_std=False``) returns the raw output, means
+        and log-variances side by side, as for any other network.
+        """
+        if return_std is not False:
+            return_std = check_bool(return_std, "return_std")
+            if return_std:
+                self._check_gaussian_output()
         spec = self._spec
         X, single = as_matrix(X, "X", self._dtype, spec.layer_sizes[0], True)
         out = np.empty((X.shape[0], spec.layer_sizes[-1]), dtype=self._dtype)
         self._compiled.predict(self._layout, self._params, X, out)
-        return out[0] if single else out
+        if single:
+            out = out[0]
+        if not return_std:
+            return out
+        return gaussian_mean_std(out, spec.layer_sizes[-1] // 2)
+
+    def _check_gaussian_output(self):
+        """predict(return_std=True) needs the output of a gaussian_nll network."""
+        n_out, output = self.layer_sizes[-1], self.activations[-1]
+        if output != "identity" or n_out % 2:
+            raise ValueError(
+                "return_std: True reads the output as k means then k log-variances "
+                "(loss='gaussian_nll'), which needs output_activation='identity' and an even "
+                f"number of outputs; this network has output_activation={output!r} and "
+                f"layer_sizes[-1] = {n_out}"
+            )
 
     def input_grad(self, X) -> np.ndarray:
         """Jacobian of the output with respect to the input, one matrix per sample.
@@ -332,8 +368,25 @@ class MLP:
     def loss(self, X, y, loss="mse", l2=0.0, sample_weight=None) -> float:
         """Mean (or sample-weighted mean) loss on ``(X, y)`` plus ``0.5·l2·ΣW²``.
 
-        ``loss`` is ``mse``, ``cross_entropy`` (softmax output; ``y`` integer labels (n,) or
-        class probabilities (n, n_out)) or ``binary_cross_entropy`` (sigmoid output).
+        ``loss`` is one of
+
+        - ``mse``: mean over samples and outputs of ``(ŷ − y)²``;
+        - ``cross_entropy`` (softmax output; ``y`` integer labels (n,) or class
+          probabilities (n, n_out)): mean over samples of ``−Σ y log ŷ``;
+        - ``binary_cross_entropy`` (sigmoid output; ``y`` in [0, 1]): mean over samples and
+          outputs;
+        - ``poisson`` (exp output; ``y >= 0``): mean over samples and outputs of the half
+          Poisson deviance ``y log(y / ŷ) − y + ŷ``;
+        - ``gaussian_nll`` (identity output with ``n_out = 2k``; ``y`` (n, k), or (n,) for
+          k = 1): heteroscedastic regression. The output's first ``k`` columns are the means
+          ``μ``, the last ``k`` the log-variances ``s`` of ``k`` Gaussian targets; the loss is
+          the mean over samples and targets of ``0.5 (c + (y − μ)² e^−c)`` with
+          ``c = clip(s, -30, 30)``: the negative log-likelihood without its constant
+          ``0.5 log 2π`` (as PyTorch's ``GaussianNLLLoss``), scaled like ``mse`` (a mean over
+          samples and targets). Outside the clip range ``s`` gets no gradient; the range
+          keeps ``e^−c`` finite and non-zero (standard deviations from 3.1e-7 to 3.3e6 in the
+          units of ``y``: scale the targets to about unit variance). With ``s = 0`` the loss
+          is ``mse / 2``. :meth:`predict` with ``return_std=True`` returns ``(μ, e^(c/2))``.
         """
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
         data = self._compiled.loss(self._layout, self._params, X, Y, w, LOSS_CODES[loss], inv_wsum)

@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from nnfast._history import History
-from nnfast._spec import build_spec, check_dtype, check_seed
+from nnfast._spec import LOG_VAR_RANGE, build_spec, check_dtype, check_seed
 
 __all__ = [
     "MLP",
@@ -42,7 +42,9 @@ __all__ = [
 _ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "softmax",
                 "exp")
 # The output activation each loss is defined with (mse works with any of them).
-_LOSS_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "poisson": "exp"}
+_LOSS_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "poisson": "exp",
+                "gaussian_nll": "identity"}
+_LOSSES = ("mse", "cross_entropy", "binary_cross_entropy", "poisson", "gaussian_nll")
 
 
 # --------------------------------------------------------------------------------------
@@ -159,16 +161,23 @@ def activation_backward(name, Z, A, dA, leaky_slope=0.1, elu_alpha=1.0):
 
 
 def _check_loss(loss, output_activation):
-    if loss not in ("mse", "cross_entropy", "binary_cross_entropy", "poisson"):
-        raise ValueError(
-            "loss: expected one of ('mse', 'cross_entropy', 'binary_cross_entropy', 'poisson'), "
-            f"got {loss!r}"
-        )
+    if loss not in _LOSSES:
+        raise ValueError(f"loss: expected one of {_LOSSES}, got {loss!r}")
     needed = _LOSS_OUTPUT.get(loss)
     if needed is not None and output_activation != needed:
         raise ValueError(
             f"loss: {loss!r} needs output_activation={needed!r}, got {output_activation!r}"
         )
+
+
+def gaussian_split(Z):
+    """``(mu, c, inside)`` of a gaussian_nll output ``Z`` (n, 2k): the means ``Z[:, :k]``,
+    the log-variances ``Z[:, k:]`` clipped to ``LOG_VAR_RANGE``, and where they were not
+    clipped (the clip passes the gradient there only)."""
+    k = Z.shape[1] // 2
+    s = Z[:, k:]
+    low, high = LOG_VAR_RANGE
+    return Z[:, :k], np.clip(s, low, high), (s >= low) & (s <= high)
 
 
 def _weights(sample_weight, n, dtype):
@@ -199,6 +208,11 @@ def _data_loss(loss, Z, A, Y, w, S):
         logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         per_sample = -(Y * logp).sum(axis=1)
         return float(_weighted_total(per_sample, w) / S)
+    if loss == "gaussian_nll":
+        # 0.5 (c + r² e^-c) with c the clipped log-variance: e^-c is finite and non-zero.
+        mu, c, _ = gaussian_split(Z)
+        ell = 0.5 * (c + np.square(mu - Y) * np.exp(-c))
+        return float(_weighted_total(ell.sum(axis=1), w) / (S * mu.shape[1]))
     if loss == "poisson":
         # Half Poisson deviance y log(y / A) - y + A with A = exp(Z); xlogy-style 0 at y = 0.
         ylogy = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1)), 0)
@@ -224,7 +238,11 @@ def loss_and_delta(loss, output_activation, Z, A, Y, sample_weight=None,
     - ``binary_cross_entropy`` (sigmoid output): mean over samples and outputs of
       ``max(z, 0) - y z + log(1 + e^-|z|)``, ``dZ_ij = w_i (A_ij - Y_ij) / (S m)``;
     - ``poisson`` (exp output): mean over samples and outputs of the half Poisson deviance
-      ``y log(y / A) - y + A``, ``dZ_ij = w_i (A_ij - Y_ij) / (S m)``.
+      ``y log(y / A) - y + A``, ``dZ_ij = w_i (A_ij - Y_ij) / (S m)``;
+    - ``gaussian_nll`` (identity output, ``m = 2k``, ``Y`` of shape ``(n, k)``): ``Z = [mu | s]``,
+      ``c = clip(s, *LOG_VAR_RANGE)``, mean over samples and the ``k`` targets of
+      ``0.5 (c + (y - mu)² e^-c)``; ``dmu = w_i (mu - y) e^-c / (S k)``,
+      ``ds = w_i 0.5 (1 - (y - mu)² e^-c) / (S k)`` where ``s`` is inside the range, else 0.
 
     ``dZ`` is the gradient of the loss with respect to ``Z``. When ``S == 0`` the loss is 0.0
     and ``dZ`` is zeros.
@@ -241,6 +259,13 @@ def loss_and_delta(loss, output_activation, Z, A, Y, sample_weight=None,
             dA *= w
         dZ = activation_backward(output_activation, Z, A, dA,
                                  leaky_slope=leaky_slope, elu_alpha=elu_alpha)
+    elif loss == "gaussian_nll":
+        mu, c, inside = gaussian_split(Z)
+        e = np.exp(-c)
+        r = mu - Y
+        scale = (1 / (S * mu.shape[1])) if w is None else w / (S * mu.shape[1])
+        dZ = np.concatenate([r * e * scale, np.where(inside, 0.5 * (1 - r * r * e), 0) * scale],
+                            axis=1).astype(Z.dtype, copy=False)
     elif loss == "cross_entropy":
         # Softmax and cross-entropy together: the Jacobian product collapses to A Σ_k Y_k - Y.
         dZ = A * Y.sum(axis=1, keepdims=True) - Y
@@ -355,13 +380,14 @@ class MLP:
         """``y`` as the ``(n, n_out)`` float array the losses take.
 
         Integer labels ``(n,)`` become one-hot rows for ``cross_entropy``; a 1-D ``y`` of a
-        single-output network becomes a column.
+        single-output network (a single target of a ``gaussian_nll`` network, whose targets
+        are ``(n, n_out / 2)``) becomes a column.
         """
-        n_out = self.spec.n_out
+        n_out = self.spec.n_out // 2 if loss == "gaussian_nll" else self.spec.n_out
         y = np.asarray(y)
         if loss == "cross_entropy" and y.ndim == 1:
             labels = y.astype(np.intp, copy=False)
-            Y = np.zeros((labels.shape[0], n_out), dtype=self.dtype)
+            Y = np.zeros((labels.shape[0], self.spec.n_out), dtype=self.dtype)
             Y[np.arange(labels.shape[0]), labels] = 1
             return Y
         Y = np.asarray(y, dtype=self.dtype)
@@ -391,12 +417,20 @@ class MLP:
             cache.append((Z, A))
         return cache
 
-    def predict(self, X):
-        """Network output ``(n, n_out)`` for ``X`` ``(n, n_in)``; a 1-D ``X`` gives a 1-D result."""
+    def predict(self, X, return_std=False):
+        """Network output ``(n, n_out)`` for ``X`` ``(n, n_in)``; a 1-D ``X`` gives a 1-D result.
+
+        ``return_std=True`` (a gaussian_nll network) returns ``(mean, std)``: the first half of
+        the output and ``exp(c / 2)`` for the clipped log-variances ``c`` of the second half.
+        """
         X = np.asarray(X, dtype=self.dtype)
-        if X.ndim == 1:
-            return self.forward(X[np.newaxis, :])[-1][1][0]
-        return self.forward(X)[-1][1]
+        single = X.ndim == 1
+        out = self.forward(X[np.newaxis, :] if single else X)[-1][1]
+        if return_std:
+            mu, c, _ = gaussian_split(out)
+            out = (mu, np.exp(c / 2))
+            return tuple(a[0] for a in out) if single else out
+        return out[0] if single else out
 
     def input_grad(self, X):
         """Jacobian of :meth:`predict` with respect to the input, ``(n, n_out, n_in)``

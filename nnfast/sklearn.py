@@ -26,7 +26,10 @@ and follow scikit-learn's definitions of the training itself:
 So nnfast and scikit-learn fit the same models up to floating-point rounding (which
 chaotic training amplifies over many epochs). Additions: the hidden activations
 ``leaky_relu`` (slope 0.1), ``elu`` (alpha 1) and ``maxout`` (2 pieces; its ``coefs_`` are
-``(n_in, n_out, 2)`` and ``intercepts_`` ``(n_out, 2)``), the solver ``rprop`` (full-batch
+``(n_in, n_out, 2)`` and ``intercepts_`` ``(n_out, 2)``), the regressor's
+``loss="gaussian_nll"`` (heteroscedastic regression: a mean and a log-variance output per
+target, ``predict(X, return_std=True)`` returning ``(mean, std)`` as scikit-learn's
+``GaussianProcessRegressor``), the solver ``rprop`` (full-batch
 iRprop-, ``learning_rate_init`` its initial step; it uses the stopping rules and early
 stopping of the stochastic solvers and ignores ``batch_size``), and ``dtype``: None
 (scikit-learn's rule: float32 when ``X`` is float32, else float64), ``"float32"`` or
@@ -87,7 +90,7 @@ from sklearn.utils.validation import (
 )
 
 from nnfast import _network
-from nnfast.network import MLP, _OptimizerState
+from nnfast.network import MLP, _OptimizerState, gaussian_mean_std
 
 __all__ = ["MLPClassifier", "MLPEnsembleClassifier", "MLPEnsembleRegressor", "MLPRegressor"]
 
@@ -105,6 +108,10 @@ _FIT_GUARD = threading.Lock()
 
 class _BaseMLP(BaseEstimator):
     """What MLPRegressor and MLPClassifier share: fit, partial_fit, the solvers."""
+
+    # True for a model fitted with loss="gaussian_nll": its network has 2 n_outputs_ units,
+    # the means then the log-variances (set by _initialize; a class default for the rest).
+    _predicts_std = False
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -202,6 +209,7 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = y.shape[1]
+        self._predicts_std = self._gaussian_nll()
         self.n_layers_ = len(layer_units)
         self.out_activation_ = self._output_activation()
         self._net = MLP(layer_units, activation=_HIDDEN[self.activation],
@@ -244,9 +252,15 @@ class _BaseMLP(BaseEstimator):
             self._net.params = params
             self._bind_views()
 
+    def _gaussian_nll(self):
+        """Whether the loss parameter asks for mean and log-variance outputs."""
+        return False
+
     def _loss_setup(self):
         """(nnfast loss name, loss_scale) giving scikit-learn's objective for n_outputs_."""
         m = self.n_outputs_
+        if self._predicts_std:
+            return "gaussian_nll", float(m)  # Σ_targets mean_samples 0.5 (s + r² e^-s)
         if self.out_activation_ == "identity":
             return "mse", m / 2.0  # 0.5 Σ_outputs mean_samples (ŷ - y)²
         if self.out_activation_ == "exp":
@@ -311,7 +325,15 @@ class _BaseMLP(BaseEstimator):
             sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype,
                                                  ensure_non_negative=True)
             sample_weight = np.ascontiguousarray(sample_weight)
-        layer_units = [X.shape[1]] + hidden + [y.shape[1]]
+        # gaussian_nll: a mean and a log-variance unit per target.
+        layer_units = [X.shape[1]] + hidden + [y.shape[1] * (2 if self._gaussian_nll() else 1)]
+        if not first_pass and self._gaussian_nll() != self._predicts_std:
+            raise ValueError(
+                "warm_start/partial_fit: the model was fitted with "
+                f"{'' if self._predicts_std else 'a loss other than '}loss='gaussian_nll', "
+                f"this call has loss={self.loss!r}, which changes the output layer; set "
+                "warm_start=False or refit"
+            )
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(y, layer_units, dtype)
@@ -566,8 +588,17 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     Parameters
     ----------
-    loss : {"squared_error", "poisson"}, default="squared_error"
-        Half squared error, or half Poisson deviance with an exp output (``y >= 0``).
+    loss : {"squared_error", "poisson", "gaussian_nll"}, default="squared_error"
+        Half squared error, half Poisson deviance with an exp output (``y >= 0``), or
+        ``gaussian_nll`` (an nnfast addition): heteroscedastic regression. The identity
+        output layer then has ``2 * n_outputs_`` units, a mean ``mu`` and a log-variance
+        ``s`` per target (``coefs_[-1]`` is ``(n_hidden, 2 * n_outputs_)``, the means
+        first); the loss per sample is ``0.5 * Σ_targets (c + (y - mu)² e^-c)`` with
+        ``c = clip(s, -30, 30)`` — the Gaussian negative log-likelihood without its
+        constant ``0.5 log 2π``, equal to ``squared_error`` when ``s = 0``. ``predict``
+        returns the mean, ``predict(X, return_std=True)`` ``(mean, std)`` as
+        ``GaussianProcessRegressor``; ``score`` is the R² of the mean. Scale ``y`` to about
+        unit variance: the clip bounds the standard deviation to [3.1e-7, 3.3e6].
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
     activation : {"identity", "logistic", "tanh", "relu", "leaky_relu", "elu", "maxout"}, \
 default="relu"
@@ -616,7 +647,7 @@ default="relu"
 
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
+        "loss": [StrOptions({"squared_error", "poisson", "gaussian_nll"})],
     }
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
@@ -665,24 +696,60 @@ default="relu"
                              "Poisson regression (loss='poisson').")
         return X, y
 
+    def _gaussian_nll(self):
+        return self.loss == "gaussian_nll"
+
     def _targets_for_score(self, Y_val):
         return Y_val[:, 0] if Y_val.shape[1] == 1 else Y_val
 
-    def predict(self, X):
+    def predict(self, X, return_std=False):
         """Predict using the multi-layer perceptron model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_std : bool, default=False
+            Also return the predicted standard deviation, as
+            ``GaussianProcessRegressor.predict`` does. Only for a model fitted with
+            ``loss="gaussian_nll"``; any other model raises ``ValueError`` (it has no
+            predictive distribution).
 
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The prediction; the predicted mean for ``loss="gaussian_nll"``.
+        std : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Only with ``return_std=True``: ``exp(s / 2)`` for the predicted log-variances
+            ``s`` clipped to [-30, 30], as the loss used them.
         """
         check_is_fitted(self)
-        return self._predict(X)
+        if not isinstance(return_std, (bool, np.bool_)):
+            raise TypeError(f"return_std: expected True or False, got "
+                            f"{type(return_std).__name__} {return_std!r}")
+        if not return_std:
+            return self._predict(X)
+        if not self._predicts_std:
+            raise ValueError(
+                "return_std=True needs a model fitted with loss='gaussian_nll' (which predicts "
+                f"a variance); this one was fitted with loss={self._fitted_loss()!r}"
+            )
+        return tuple(self._as_targets(a) for a in
+                     gaussian_mean_std(self._forward(X), self.n_outputs_))
+
+    def _fitted_loss(self):
+        if self._predicts_std:
+            return "gaussian_nll"
+        return "poisson" if self.out_activation_ == "exp" else "squared_error"
+
+    def _as_targets(self, Y):
+        """(n, n_outputs) -> (n,) for a single target, as scikit-learn shapes predictions."""
+        return Y.ravel() if Y.shape[1] == 1 else Y
 
     def _predict(self, X, check_input=True):
         y_pred = self._forward(X, check_input=check_input)
-        if y_pred.shape[1] == 1:
-            return y_pred.ravel()
-        return y_pred
+        if self._predicts_std:
+            y_pred = np.ascontiguousarray(y_pred[:, :self.n_outputs_])
+        return self._as_targets(y_pred)
 
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, r2_score)

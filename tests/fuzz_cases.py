@@ -169,8 +169,20 @@ def assert_names(err, *names):
 # Networks
 # ------------------------------------------------------------------------------------------
 
-LOSS_FOR = {"identity": ["mse"], "tanh": ["mse"], "sigmoid": ["mse", "binary_cross_entropy"],
-            "softmax": ["mse", "cross_entropy"], "exp": ["mse", "poisson"]}
+LOSS_FOR = {"identity": ["mse", "gaussian_nll"], "tanh": ["mse"],
+            "sigmoid": ["mse", "binary_cross_entropy"], "softmax": ["mse", "cross_entropy"],
+            "exp": ["mse", "poisson"]}
+LOSSES = ("mse", "cross_entropy", "binary_cross_entropy", "poisson", "gaussian_nll")
+
+
+def losses_for(net):
+    """The losses ``net`` accepts: those of its output activation (gaussian_nll: even width)."""
+    return [loss for loss in LOSS_FOR[net.activations[-1]]
+            if loss != "gaussian_nll" or net.layer_sizes[-1] % 2 == 0]
+
+
+def target_width(loss, n_out):
+    return n_out // 2 if loss == "gaussian_nll" else n_out
 
 
 @st.composite
@@ -226,7 +238,8 @@ def targets(draw, loss, n, n_out):
         rows = np.random.default_rng(n).dirichlet(np.ones(n_out), size=n)
         return layout(rows, "float64", draw(st.sampled_from(LAYOUTS)))
     low, high = (0.0, 1.0) if loss in ("binary_cross_entropy", "poisson") else (-3.0, 3.0)
-    shape = (n,) if n_out == 1 and draw(st.booleans()) else (n, n_out)
+    width = target_width(loss, n_out)
+    shape = (n,) if width == 1 and draw(st.booleans()) else (n, width)
     return draw(arrays(shape, low, high))
 
 
@@ -240,9 +253,12 @@ def bad_targets(draw, loss, n, n_out, dtype, y):
         specific = [np.full((n, n_out), 1.5), np.full((n, n_out), -0.25)]
     elif loss == "poisson":
         specific = [np.full((n, n_out), -1.0)]
+    elif loss == "gaussian_nll":  # one column per output instead of one per target
+        specific = [np.zeros((n, n_out))]
+    width = target_width(loss, n_out)
     pool = st.sampled_from(specific) if specific else st.nothing()
-    return draw(st.one_of(pool, corrupted(y, dtype, [(n + 1, n_out), (n, n_out + 1),
-                                                    (n, n_out, 1)])))
+    return draw(st.one_of(pool, corrupted(y, dtype, [(n + 1, width), (n, width + 1),
+                                                    (n, width, 1)])))
 
 
 # ------------------------------------------------------------------------------------------
@@ -298,11 +314,14 @@ def test_predict(nets, n, data):
     n_in = net.layer_sizes[0]
     one = data.draw(st.booleans())
     X = data.draw(arrays((n_in,) if one else (n, n_in)))
+    # return_std=True reads the output of a gaussian_nll network (identity, even width).
+    return_std = "gaussian_nll" in losses_for(net) and data.draw(st.booleans())
     with no_warnings():
-        out = net.predict(X)
-    expected = oracle.predict(np.asarray(as64(X), dtype=net.dtype))
-    assert out.dtype == net.dtype and out.shape == expected.shape
-    assert_net_close(out, expected, net.dtype)
+        out = net.predict(X, return_std=return_std)
+    expected = oracle.predict(np.asarray(as64(X), dtype=net.dtype), return_std=return_std)
+    for got, want in zip(out, expected) if return_std else [(out, expected)]:
+        assert got.dtype == net.dtype and got.shape == want.shape
+        assert_net_close(got, want, net.dtype)
 
 
 @given(nets=networks(), n=ROWS, data=st.data())
@@ -316,6 +335,14 @@ def test_predict_refuses_bad_X(nets, n, data):
     with pytest.raises((ValueError, TypeError)) as info:
         net.predict(bad)
     assert_names(info.value, "X")
+    assert snapshot(net) == before
+    # return_std: only True or False, and True only for a gaussian_nll output.
+    return_std = data.draw(st.sampled_from([True, 1, "yes", None, np.array([True])]))
+    if return_std is True and "gaussian_nll" in losses_for(net):
+        return
+    with pytest.raises((ValueError, TypeError)) as info:
+        net.predict(X, return_std=return_std)
+    assert_names(info.value, "return_std")
     assert snapshot(net) == before
 
 
@@ -369,7 +396,7 @@ def test_predict_huge_finite_values_never_crash(X, dtype, activation, output):
 
 
 def _case(data, net, n):
-    loss = data.draw(st.sampled_from(LOSS_FOR[net.activations[-1]]))
+    loss = data.draw(st.sampled_from(losses_for(net)))
     X = data.draw(arrays((n, net.layer_sizes[0])))
     y = data.draw(targets(loss, n, net.layer_sizes[-1]))
     w = data.draw(st.one_of(st.none(), arrays((n,), 0.0, 3.0,
@@ -416,8 +443,7 @@ def _corrupt_one(data, net, n, loss, X, y, w, l2):
         if w is None:  # None is valid for sample_weight
             w = np.zeros(n)
     elif arg == "loss":
-        wrong = [name for name in ("mse", "cross_entropy", "binary_cross_entropy", "poisson")
-                 if name not in LOSS_FOR[net.activations[-1]]]
+        wrong = [name for name in LOSSES if name not in losses_for(net)]
         loss = data.draw(st.sampled_from(wrong + ["MSE", "", None, 3, "hinge"]))
     else:
         l2 = data.draw(st.sampled_from([-1.0, np.nan, np.inf, "0.1", None, True, 1j]))
@@ -706,7 +732,8 @@ def test_dense_forward(name, n, n_in, n_out, data):
 # The scikit-learn estimators
 # ------------------------------------------------------------------------------------------
 
-@given(kind=st.sampled_from(["regressor", "classifier"]), n=st.sampled_from([2, 3, 8]),
+@given(kind=st.sampled_from(["regressor", "gaussian_nll", "classifier"]),
+       n=st.sampled_from([2, 3, 8]),
        data=st.data())
 @fuzz(120)
 def test_estimators(kind, n, data):
@@ -716,10 +743,11 @@ def test_estimators(kind, n, data):
 
     from nnfast.sklearn import MLPClassifier, MLPRegressor
     X = data.draw(arrays((n, data.draw(st.integers(1, 3)))))
-    if kind == "regressor":
+    if kind != "classifier":
         y = data.draw(arrays((n,)))
         model = MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0,
-                             solver=data.draw(st.sampled_from(["adam", "sgd", "lbfgs"])))
+                             solver=data.draw(st.sampled_from(["adam", "sgd", "lbfgs"])),
+                             loss="gaussian_nll" if kind == "gaussian_nll" else "squared_error")
     else:
         y = np.array(data.draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=n,
                                         max_size=n)))
@@ -740,6 +768,8 @@ def test_estimators(kind, n, data):
     # scikit-learn's own estimator on the same arguments decides what is an error.
     from sklearn import neural_network
     params = {k: v for k, v in model.get_params().items() if k != "dtype"}
+    if kind == "gaussian_nll":  # an nnfast addition: the same data rules as squared_error
+        params["loss"] = "squared_error"
     twin = getattr(neural_network, type(model).__name__)(**params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -764,6 +794,10 @@ def test_estimators(kind, n, data):
         assert set(prediction.tolist()) <= set(y.tolist())
     else:
         assert np.isfinite(prediction).all()
+    if kind == "gaussian_nll":
+        mean, std = model.predict(X, return_std=True)
+        assert mean.shape == std.shape == (n,) and (std > 0).all()
+        np.testing.assert_array_equal(mean, prediction)
     with pytest.raises((ValueError, TypeError)):
         model.predict(np.ones((2, np.shape(X)[1] + 1)))
 

@@ -20,7 +20,8 @@ from nnfast import MLP
 from nnfast import reference as ref
 from nnfast._spec import HIDDEN_ACTIVATIONS
 
-# (output_activation, loss, target kind); "labels" are integer class labels (n,).
+# (output_activation, loss, target kind); "labels" are integer class labels (n,); "half" are
+# real targets (n, n_out / 2) of a gaussian_nll network, whose output width is doubled below.
 OUTPUT_AND_LOSS = [
     ("identity", "mse", "real"),
     ("sigmoid", "mse", "real"),
@@ -29,6 +30,7 @@ OUTPUT_AND_LOSS = [
     ("softmax", "cross_entropy", "labels"),
     ("softmax", "cross_entropy", "probabilities"),
     ("sigmoid", "binary_cross_entropy", "unit"),
+    ("identity", "gaussian_nll", "half"),
 ]
 PAIR_IDS = [f"{o}-{l}-{k}" for o, l, k in OUTPUT_AND_LOSS]
 # Non-default activation parameters, so that a driver passing the defaults is caught.
@@ -46,7 +48,15 @@ def random_params(sizes, hidden, output, dtype, seed, scale=0.6):
     return net
 
 
+def output_sizes(sizes, loss):
+    """``sizes`` with the output width doubled for gaussian_nll (a mean and a log-variance per
+    target), so that every loss runs on the same odd target widths."""
+    return sizes[:-1] + [2 * sizes[-1]] if loss == "gaussian_nll" else sizes
+
+
 def make_targets(kind, n, n_out, rng):
+    if kind == "half":
+        return rng.normal(size=(n, n_out // 2))
     if kind == "real":
         return rng.normal(size=(n, n_out))
     if kind == "labels":
@@ -110,6 +120,7 @@ LAYER_SIZES = [[3, 5, 4, 2], [1, 17, 3]]
 @pytest.mark.parametrize("hidden", HIDDEN_ACTIVATIONS)
 def test_loss_and_grad_matches_finite_differences(hidden, output, loss, kind, sizes, dtype):
     seed = HIDDEN_ACTIVATIONS.index(hidden) * 100 + OUTPUT_AND_LOSS.index((output, loss, kind))
+    sizes = output_sizes(sizes, loss)
     net = random_params(sizes, hidden, output, dtype, seed)
     n = 5
     rng = np.random.default_rng(seed)
@@ -205,15 +216,16 @@ ROWS = (1, 17, 1025, 2500)
 @pytest.mark.parametrize("hidden", HIDDEN_ACTIVATIONS)
 def test_network_matches_reference(hidden, output, loss, kind, dtype):
     seed = HIDDEN_ACTIVATIONS.index(hidden) * 10 + OUTPUT_AND_LOSS.index((output, loss, kind))
-    net = random_params(NET_SIZES, hidden, output, dtype, seed, scale=0.5)
+    sizes = output_sizes(NET_SIZES, loss)
+    net = random_params(sizes, hidden, output, dtype, seed, scale=0.5)
     reference = reference_of(net)
     tol = NET_RTOL[np.dtype(dtype)]
     rng = np.random.default_rng(seed)
     for n in ROWS:
-        X = rng.normal(size=(n, NET_SIZES[0]))
-        y = make_targets(kind, n, NET_SIZES[-1], rng)
+        X = rng.normal(size=(n, sizes[0]))
+        y = make_targets(kind, n, sizes[-1], rng)
         prediction = net.predict(X)
-        assert prediction.shape == (n, NET_SIZES[-1]) and prediction.dtype == dtype
+        assert prediction.shape == (n, sizes[-1]) and prediction.dtype == dtype
         assert_net_close(prediction, reference.predict(X), dtype)
         for w in (None, rng.uniform(0.0, 3.0, size=n)):
             if w is not None:
@@ -231,7 +243,7 @@ def test_network_matches_reference(hidden, output, loss, kind, dtype):
             assert_net_close(grad0, expected_grad0, dtype)
     # One sample as a 1-D X gives a 1-D prediction.
     x = X[3]
-    assert net.predict(x).shape == (NET_SIZES[-1],)
+    assert net.predict(x).shape == (sizes[-1],)
     assert_net_close(net.predict(x), reference.predict(x), dtype)
 
 

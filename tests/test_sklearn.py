@@ -67,7 +67,7 @@ def assert_same_model(ref, ours, rtol=1e-9, atol=1e-11):
 # (MLPClassifier, like scikit-learn's, has no decision_function). ConvergenceWarning is
 # expected: the checks fit on tiny data with max_iter=200.
 @quiet
-@parametrize_with_checks([MLPRegressor(), MLPClassifier()])
+@parametrize_with_checks([MLPRegressor(), MLPRegressor(loss="gaussian_nll"), MLPClassifier()])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
