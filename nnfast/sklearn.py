@@ -906,7 +906,7 @@ dtype
     >>> t = np.linspace(0, 3 * np.pi, 300)
     >>> X = np.c_[np.cos(t), np.sin(t), t / 5]  # a helix: 1-D curve in 3-D
     >>> ae = MLPAutoencoder(n_components=1, hidden_layer_sizes=(32,), activation="tanh",
-    ...                     solver="lbfgs", max_iter=500, random_state=0).fit(X)
+    ...                     learning_rate_init=0.01, max_iter=1000, random_state=0).fit(X)
     >>> ae.transform(X).shape, ae.inverse_transform(ae.transform(X)).shape
     ((300, 1), (300, 3))
     """
