@@ -93,6 +93,7 @@ from sklearn.utils.validation import (
 
 from nnfast import _network
 from nnfast._spec import build_spec
+from nnfast._validation import as_finite
 from nnfast.network import MLP, _OptimizerState
 
 __all__ = ["MLPAutoencoder", "MLPClassifier", "MLPRegressor"]
@@ -1011,7 +1012,7 @@ dtype
         half = build_spec(sizes, activations[:-1], activations[-1], spec.leaky_slope,
                           spec.elu_alpha, spec.maxout_pieces)
         params = net.params[layers[0].w_offset:layers[-1].end]
-        X = np.ascontiguousarray(X, dtype=net.dtype)
+        X = as_finite(X, "X", net.dtype)  # 1e39 is finite, but infinity in float32
         out = np.empty((X.shape[0], half.n_out), dtype=net.dtype)
         _network.predict(_network.Layout(half), params, X, out)
         return out

@@ -26,10 +26,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from nnfast import reference
 from nnfast.sklearn import MLPAutoencoder, MLPRegressor
 
-from conftest import DTYPES, NET_RTOL
+from conftest import DTYPES, assert_net_close, autoencoder_reference
 
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -57,13 +56,6 @@ def reconstruction_mse(model, X):
     return float(np.mean((model.inverse_transform(model.transform(X)) - X) ** 2))
 
 
-def assert_net_close(actual, desired, dtype):
-    """Whole-network results: NET_RTOL relative, NET_RTOL of the largest entry absolute."""
-    tol = NET_RTOL[np.dtype(dtype)]
-    scale = float(np.abs(desired).max())
-    np.testing.assert_allclose(actual, desired, rtol=tol, atol=tol * scale)
-
-
 # ------------------------------------------------------------------------------------------
 # What it is for
 # ------------------------------------------------------------------------------------------
@@ -72,8 +64,9 @@ def assert_net_close(actual, desired, dtype):
 @pytest.mark.parametrize("manifold,n_components", [(curved_surface, 2), (helix, 1)])
 def test_held_out_reconstruction_error_is_well_below_pcas(manifold, n_components):
     """Issue #5: with as many components as the manifold has dimensions, the held-out
-    reconstruction error is under half of PCA's (measured: 0.06x on the surface, 0.18x on
-    the helix; PCA's error is that of the dimensions it drops, ~0.06 for both)."""
+    reconstruction error is under half of PCA's. Measured: 0.06x on the surface, 0.20x on
+    the helix (0.05x-0.21x and 0.18x-0.23x over data and weight seeds 0-4); PCA's error is
+    that of the dimensions it drops, ~0.06 for both; the noise floor is 1e-4."""
     X, _ = manifold(1500)
     X_train, X_test = X[:1000], X[1000:]
     pca = PCA(n_components).fit(X_train)
@@ -189,9 +182,6 @@ def test_partial_fit_warm_start_and_verbose():
 # Each half runs the right layers
 # ------------------------------------------------------------------------------------------
 
-_NNFAST_NAME = {"logistic": "sigmoid"}
-
-
 @quiet
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_features,hidden,n_components,activation", [
@@ -212,20 +202,9 @@ def test_halves_match_the_reference(dtype, n_features, hidden, n_components, act
                         max_iter=1, random_state=0, dtype=np.dtype(dtype).name).fit(X)
     for array in ae.coefs_ + ae.intercepts_:
         array[...] = rng.normal(0.0, 0.5, array.shape)
-    flat = np.concatenate([a.ravel() for pair in zip(ae.coefs_, ae.intercepts_)
-                           for a in pair])
-    n_encoder = len(ae.coefs_) // 2
-    split = sum(W.size + b.size for W, b in zip(ae.coefs_[:n_encoder],
-                                                ae.intercepts_[:n_encoder]))
-    name = _NNFAST_NAME.get(activation, activation)
-    hidden = list(hidden)
-    encoder = reference.MLP([n_features] + hidden + [n_components], [name] * len(hidden),
-                            dtype=dtype, params=flat[:split])
-    decoder = reference.MLP([n_components] + hidden[::-1] + [n_features],
-                            [name] * len(hidden), dtype=dtype, params=flat[split:])
-    whole = reference.MLP([n_features] + hidden + [n_components] + hidden[::-1] + [n_features],
-                          [name] * len(hidden) + ["identity"] + [name] * len(hidden),
-                          dtype=dtype, params=flat)
+    widths = [n_features, *hidden, n_components, *hidden[::-1], n_features]
+    assert [W.shape[:2] for W in ae.coefs_] == list(zip(widths[:-1], widths[1:]))
+    encoder, decoder, whole = autoencoder_reference(ae)
     X = X.astype(dtype)
     codes = ae.transform(X)
     assert codes.shape == (65, n_components) and codes.dtype == dtype
@@ -388,6 +367,11 @@ def test_bad_input_is_refused_and_changes_nothing():
         ae.inverse_transform(np.zeros((4, 3)))
     with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
         ae.inverse_transform(np.zeros(2))
+    small = MLPAutoencoder(2, hidden_layer_sizes=(4,), max_iter=3, dtype="float32").fit(X)
+    for call, width in ((small.transform, 10), (small.inverse_transform, 2)):
+        with pytest.raises(ValueError, match=r"X: expected values that fit in float32 .* "
+                                             r"got 1e\+39 at index \(1, 0\)"):
+            call(np.r_[np.zeros((1, width)), np.full((1, width), 1e39)])
     # A refit refused for its X (too few columns for n_components) keeps the fitted model.
     with pytest.raises(ValueError, match="n_features = 1"):
         ae.fit(X[:, :1])
