@@ -304,9 +304,19 @@ class _BaseMLP(BaseEstimator):
                     "thread; fit a clone (sklearn.base.clone) instead"
                 )
             self._fitting_now = True
+        # Checking the input records n_features_in_, feature names and classes as it goes. A
+        # call refused before training starts puts them back, so that they keep describing
+        # the fitted network (rows of another width would reach the kernels unchecked).
+        before = dict(self.__dict__)
         try:
             return self._fit_unguarded(X, y, sample_weight, incremental)
+        except BaseException:
+            if not self.__dict__.get("_training_started", False):
+                self.__dict__.clear()
+                self.__dict__.update(before)
+            raise
         finally:
+            self.__dict__.pop("_training_started", None)
             del self._fitting_now
 
     def _fit_unguarded(self, X, y, sample_weight=None, incremental=False):
@@ -329,6 +339,7 @@ class _BaseMLP(BaseEstimator):
         else:
             self._sync_params()
             self._check_network(layer_units)
+        self._training_started = True
         Y = np.ascontiguousarray(y, dtype=dtype)
         try:
             if self.solver == "lbfgs":
