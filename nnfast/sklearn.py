@@ -50,6 +50,10 @@ And where nnfast's own :class:`nnfast.MLP` differs from these estimators: its ``
 the mean over samples *and* outputs without the 1/2, its ``l2`` is not divided by the batch
 size, it draws He-uniform weights for the ReLU family and zero biases from a NumPy
 ``Generator``, and it calls the logistic function ``sigmoid``.
+
+:class:`MLPAutoencoder`, which scikit-learn does not have, puts the same training to
+nonlinear dimensionality reduction: a transformer fitting a mirrored network onto ``X``,
+whose ``transform`` runs the encoder half and ``inverse_transform`` the decoder half.
 """
 
 from __future__ import annotations
@@ -867,16 +871,23 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseMLP
     ``transform`` runs the encoder (the layers up to the bottleneck), ``inverse_transform``
     the decoder, both compiled. The bottleneck is linear, as the components of PCA are, so
     that the code is not confined to the range of ``activation`` (a ReLU code would lose its
-    negative half); with ``activation="identity"`` and ``solver="lbfgs"`` the autoencoder
-    spans PCA's subspace. The output is linear (the reconstruction of ``X``).
+    negative half); with ``activation="identity"`` the network is an affine map of rank
+    ``n_components`` and ``solver="lbfgs"`` reaches PCA's reconstruction error, the least
+    such a map can have. The output is linear (the reconstruction of ``X``).
 
     Training is :class:`MLPRegressor`'s, of ``X`` onto ``X``, with the layer stack above: the
     same solvers, schedules, stopping rules, early stopping, warnings, initialisation and
     random draws (the autoencoder is ``MLPRegressor(hidden_layer_sizes=(h1, ..., hk,
     n_components, hk, ..., h1))`` with an identity bottleneck). The objective is half the
-    squared reconstruction error summed over features and averaged over samples, plus
-    ``0.5 * alpha * ΣW² / n_batch``; ``loss_`` and ``loss_curve_`` report it. Scale the
-    features first (e.g. ``StandardScaler``): every feature's error counts the same.
+    squared reconstruction error summed over features and averaged over samples (weighted
+    by ``sample_weight``), plus ``0.5 * alpha * ΣW² / n_batch``; ``loss_`` and
+    ``loss_curve_`` report it. :meth:`score` is minus the mean squared reconstruction error
+    (averaged over features too), so that model selection maximises it. Scale the features
+    first (e.g. ``StandardScaler``): every feature's error counts the same.
+
+    ``inverse_transform`` takes codes of ``n_components`` columns; like scikit-learn's
+    transformers it calls its argument ``X``. Both halves refuse NaN, infinity and, for a
+    float32 network, values too large for float32.
 
     Parameters
     ----------
@@ -885,7 +896,7 @@ class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseMLP
         dimension but may still straighten the data, as PCA allows).
     hidden_layer_sizes : array-like of shape (n_encoder_layers,), default=(100,)
         Widths of the encoder's hidden layers, from the input inwards; the decoder uses them
-        in reverse order.
+        in reverse order. ``()`` gives a linear encoder and an affine decoder.
     activation : {"identity", "logistic", "tanh", "relu", "leaky_relu", "elu", "maxout"}, \
 default="relu"
         Activation of every hidden layer except the (linear) bottleneck.
@@ -901,7 +912,7 @@ dtype
     coefs_, intercepts_ : list of ndarray
         Weights and biases of the ``2 * len(hidden_layer_sizes) + 2`` layers, encoder
         first; views into the network's flat parameter buffer (assigning new arrays is also
-        honoured).
+        honoured). A maxout layer's are ``(n_in, n_out, 2)`` and ``(n_out, 2)``.
     loss_, best_loss_, loss_curve_, validation_scores_, best_validation_score_, t_, n_iter_
         As :class:`MLPRegressor`'s.
     n_features_in_, feature_names_in_
