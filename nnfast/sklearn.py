@@ -985,6 +985,9 @@ dtype
     def _output_activation(self):
         return "identity"
 
+    def _loss_setup(self):
+        return "mse", self.n_outputs_ / 2.0  # half the squared error summed over features
+
     def _validate_input(self, X, y, incremental, reset):
         # X is checked, and n_components against its width, before validate_data records
         # n_features_in_: a refused X leaves a fitted autoencoder as it was. (Without reset,
