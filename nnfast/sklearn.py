@@ -55,6 +55,10 @@ And where nnfast's own :class:`nnfast.MLP` differs from these estimators: its ``
 the mean over samples *and* outputs without the 1/2, its ``l2`` is not divided by the batch
 size, it draws He-uniform weights for the ReLU family and zero biases from a NumPy
 ``Generator``, and it calls the logistic function ``sigmoid``.
+
+:class:`MLPAutoencoder`, which scikit-learn does not have, puts the same training to
+nonlinear dimensionality reduction: a transformer fitting a mirrored network onto ``X``,
+whose ``transform`` runs the encoder half and ``inverse_transform`` the decoder half.
 """
 
 from __future__ import annotations
@@ -72,9 +76,17 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess by th
     ) from err
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_classifier
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    RegressorMixin,
+    TransformerMixin,
+    clone,
+    is_classifier,
+)
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
@@ -84,15 +96,19 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
     check_is_fitted,
     column_or_1d,
     validate_data,
 )
 
 from nnfast import _network
+from nnfast._spec import build_spec
+from nnfast._validation import as_finite
 from nnfast.network import MLP, _OptimizerState, gaussian_mean_std
 
-__all__ = ["MLPClassifier", "MLPEnsembleClassifier", "MLPEnsembleRegressor", "MLPRegressor"]
+__all__ = ["MLPAutoencoder", "MLPClassifier", "MLPEnsembleClassifier", "MLPEnsembleRegressor",
+           "MLPRegressor"]
 
 _ITERATIVE_SOLVERS = ("sgd", "adam", "rprop")
 # scikit-learn's activation names -> nnfast's.
@@ -193,6 +209,10 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return [int(s) for s in sizes]
 
+    def _hidden_activations(self, n_hidden):
+        """nnfast's activation name of each of the n_hidden hidden layers (a tuple)."""
+        return (_HIDDEN[self.activation],) * n_hidden
+
     def _init_params(self, spec, dtype):
         """scikit-learn's initialisation, drawn from self._random_state in its order."""
         factor = 2.0 if self.activation == "logistic" else 6.0
@@ -212,7 +232,7 @@ class _BaseMLP(BaseEstimator):
         self._predicts_std = self._gaussian_nll()
         self.n_layers_ = len(layer_units)
         self.out_activation_ = self._output_activation()
-        self._net = MLP(layer_units, activation=_HIDDEN[self.activation],
+        self._net = MLP(layer_units, activation=self._hidden_activations(len(layer_units) - 2),
                         output_activation=_OUTPUT_NAME[self.out_activation_], dtype=dtype)
         self._net.params = self._init_params(self._net._spec, dtype)
         self._bind_views()
@@ -239,9 +259,9 @@ class _BaseMLP(BaseEstimator):
                 f"{list(net.layer_sizes)} (inputs, hidden_layer_sizes, outputs), this call needs "
                 f"{list(layer_units)}; set warm_start=False or refit to change the architecture"
             )
-        hidden = _HIDDEN[self.activation]
-        if net.activations[:-1] != (hidden,) * (len(layer_units) - 2):
-            if "maxout" in (hidden, net.activations[0]):
+        hidden = self._hidden_activations(len(layer_units) - 2)
+        if net.activations[:-1] != hidden:
+            if "maxout" in hidden + net.activations[:-1]:
                 raise ValueError(
                     f"warm_start/partial_fit: activation changed from {net.activations[0]!r} "
                     f"to {self.activation!r}, which changes the number of parameters; refit"
@@ -307,9 +327,19 @@ class _BaseMLP(BaseEstimator):
                     "thread; fit a clone (sklearn.base.clone) instead"
                 )
             self._fitting_now = True
+        # Checking the input records n_features_in_, feature names and classes as it goes. A
+        # call refused before training starts puts them back, so that they keep describing
+        # the fitted network (rows of another width would reach the kernels unchecked).
+        before = dict(self.__dict__)
         try:
             return self._fit_unguarded(X, y, sample_weight, incremental)
+        except BaseException:
+            if not self.__dict__.get("_training_started", False):
+                self.__dict__.clear()
+                self.__dict__.update(before)
+            raise
         finally:
+            self.__dict__.pop("_training_started", None)
             del self._fitting_now
 
     def _fit_unguarded(self, X, y, sample_weight=None, incremental=False):
@@ -340,6 +370,7 @@ class _BaseMLP(BaseEstimator):
         else:
             self._sync_params()
             self._check_network(layer_units)
+        self._training_started = True
         Y = np.ascontiguousarray(y, dtype=dtype)
         try:
             if self.solver == "lbfgs":
@@ -1202,4 +1233,289 @@ class MLPEnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
+        return tags
+
+
+def _negative_mse(X, X_reconstructed, sample_weight=None):
+    """Minus the mean over samples and features of the squared reconstruction error."""
+    return -mean_squared_error(X, X_reconstructed, sample_weight=sample_weight)
+
+
+class MLPAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseMLP):
+    """Nonlinear dimensionality reduction: a multi-layer perceptron trained to reproduce X.
+
+    The network is a mirrored encoder and decoder around a linear bottleneck of
+    ``n_components`` units::
+
+        n_features -> h1 -> ... -> hk -> n_components -> hk -> ... -> h1 -> n_features
+                   activation      identity        activation       identity
+
+    ``transform`` runs the encoder (the layers up to the bottleneck), ``inverse_transform``
+    the decoder, both compiled. The bottleneck is linear, as the components of PCA are, so
+    that the code is not confined to the range of ``activation`` (a ReLU code would lose its
+    negative half); with ``activation="identity"`` the network is an affine map of rank
+    ``n_components`` and ``solver="lbfgs"`` reaches PCA's reconstruction error, the least
+    such a map can have. The output is linear (the reconstruction of ``X``).
+
+    Training is :class:`MLPRegressor`'s, of ``X`` onto ``X``, with the layer stack above: the
+    same solvers, schedules, stopping rules, early stopping, warnings, initialisation and
+    random draws (the autoencoder is ``MLPRegressor(hidden_layer_sizes=(h1, ..., hk,
+    n_components, hk, ..., h1))`` with an identity bottleneck). The objective is half the
+    squared reconstruction error summed over features and averaged over samples (weighted
+    by ``sample_weight``), plus ``0.5 * alpha * ΣW² / n_batch``; ``loss_`` and
+    ``loss_curve_`` report it. :meth:`score` is minus the mean squared reconstruction error
+    (averaged over features too), so that model selection maximises it. Scale the features
+    first (e.g. ``StandardScaler``): every feature's error counts the same.
+
+    ``inverse_transform`` takes codes of ``n_components`` columns; like scikit-learn's
+    transformers it calls its argument ``X``. Both halves refuse NaN, infinity and, for a
+    float32 network, values too large for float32.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Width of the code; from 1 to ``n_features`` (at ``n_features`` the code reduces no
+        dimension but may still straighten the data, as PCA allows).
+    hidden_layer_sizes : array-like of shape (n_encoder_layers,), default=(100,)
+        Widths of the encoder's hidden layers, from the input inwards; the decoder uses them
+        in reverse order. ``()`` gives a linear encoder and an affine decoder.
+    activation : {"identity", "logistic", "tanh", "relu", "leaky_relu", "elu", "maxout"}, \
+default="relu"
+        Activation of every hidden layer except the (linear) bottleneck.
+    solver, alpha, batch_size, learning_rate, learning_rate_init, power_t, max_iter, \
+shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum, \
+early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun, \
+dtype
+        As :class:`MLPRegressor`'s. ``early_stopping`` scores the held-out samples with
+        :meth:`score` (minus the mean squared reconstruction error).
+
+    Attributes
+    ----------
+    coefs_, intercepts_ : list of ndarray
+        Weights and biases of the ``2 * len(hidden_layer_sizes) + 2`` layers, encoder
+        first; views into the network's flat parameter buffer (assigning new arrays is also
+        honoured). A maxout layer's are ``(n_in, n_out, 2)`` and ``(n_out, 2)``.
+    loss_, best_loss_, loss_curve_, validation_scores_, best_validation_score_, t_, n_iter_
+        As :class:`MLPRegressor`'s.
+    n_features_in_, feature_names_in_
+        Width and (for DataFrames) column names of ``X`` seen by ``fit``.
+    n_layers_ : int
+        Number of layers counting the input: ``2 * len(hidden_layer_sizes) + 3``.
+    n_outputs_, out_activation_
+        ``n_features_in_`` and ``"identity"``: the network's output is the reconstruction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnfast.sklearn import MLPAutoencoder
+    >>> t = np.linspace(0, 3 * np.pi, 300)
+    >>> X = np.c_[np.cos(t), np.sin(t), t / 5]  # a helix: 1-D curve in 3-D
+    >>> ae = MLPAutoencoder(n_components=1, hidden_layer_sizes=(32,), activation="tanh",
+    ...                     learning_rate_init=0.01, max_iter=1000, random_state=0).fit(X)
+    >>> ae.transform(X).shape, ae.inverse_transform(ae.transform(X)).shape
+    ((300, 1), (300, 3))
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, n_components=2, hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype=None):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+
+    # ---- the mirrored layer stack (hooks of _BaseMLP) --------------------------------------
+
+    def _hidden_sizes(self):
+        encoder = super()._hidden_sizes()
+        return encoder + [int(self.n_components)] + encoder[::-1]
+
+    def _hidden_activations(self, n_hidden):
+        side = (_HIDDEN[self.activation],) * (n_hidden // 2)
+        return side + ("identity",) + side
+
+    def _output_activation(self):
+        return "identity"
+
+    def _loss_setup(self):
+        return "mse", self.n_outputs_ / 2.0  # half the squared error summed over features
+
+    def _validate_input(self, X, y, incremental, reset):
+        # X is checked, and n_components against its width, before validate_data records
+        # n_features_in_: a refused X leaves a fitted autoencoder as it was. (Without reset,
+        # validate_data refuses a width other than the fitted one.)
+        checked = check_array(X, dtype=(np.float64, np.float32), estimator=self,
+                              input_name="X")
+        n_features = checked.shape[1]
+        if reset and self.n_components > n_features:
+            raise ValueError(
+                f"n_components: expected an integer from 1 to n_features = {n_features} "
+                f"(the number of columns of X), got {self.n_components}"
+            )
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        return checked, checked
+
+    def _targets_for_score(self, Y_val):
+        return Y_val
+
+    def _predict(self, X, check_input=True):
+        return self._forward(X, check_input=check_input)
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, _negative_mse)
+
+    # ---- encoder and decoder -----------------------------------------------------------------
+
+    @property
+    def _n_features_out(self):
+        """The fitted code width (get_feature_names_out); AttributeError before fit."""
+        sizes = self._net.layer_sizes
+        return sizes[len(sizes) // 2]
+
+    def _run_half(self, X, decoder):
+        """The encoder's (or decoder's) output for validated X, in the network's dtype.
+
+        Layers are stored one after the other in the flat buffer, so the encoder's
+        parameters are a prefix of it and the decoder's the rest: each half runs as a
+        network of its own on a view of its part of the buffer.
+        """
+        self._sync_params()
+        net = self._net
+        spec = net._spec
+        middle = len(spec.layers) // 2
+        layers = spec.layers[middle:] if decoder else spec.layers[:middle]
+        sizes = spec.layer_sizes[middle:] if decoder else spec.layer_sizes[:middle + 1]
+        activations = [layer.activation for layer in layers]
+        half = build_spec(sizes, activations[:-1], activations[-1], spec.leaky_slope,
+                          spec.elu_alpha, spec.maxout_pieces)
+        params = net.params[layers[0].w_offset:layers[-1].end]
+        X = as_finite(X, "X", net.dtype)  # 1e39 is finite, but infinity in float32
+        out = np.empty((X.shape[0], half.n_out), dtype=net.dtype)
+        _network.predict(_network.Layout(half), params, X, out)
+        return out
+
+    # ---- public methods ----------------------------------------------------------------------
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the autoencoder to X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        return self._fit(X, None, sample_weight=sample_weight, incremental=False)
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the model with one epoch over X (sgd, adam, rprop).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        return self._fit(X, None, sample_weight=sample_weight, incremental=True)
+
+    def transform(self, X):
+        """Encode X: the output of the bottleneck layer.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components)
+            In the network's dtype.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return self._run_half(X, decoder=False)
+
+    def inverse_transform(self, X):
+        """Decode codes back to the data space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Codes, such as the output of :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+            The reconstruction, in the network's dtype.
+        """
+        check_is_fitted(self)
+        X = check_array(X, dtype=(np.float64, np.float32), estimator=self, input_name="X")
+        n_components = self._n_features_out
+        if X.shape[1] != n_components:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__}.inverse_transform "
+                f"expects codes of n_components = {n_components} features"
+            )
+        return self._run_half(X, decoder=True)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Minus the mean squared reconstruction error, averaged over samples and features.
+
+        Higher is better (0 is perfect), so that model selection maximises it. On the
+        training data, ``-0.5 * n_features_in_ * score(X)`` is ``loss_`` without the L2 term.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return self._score(X, X, sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags

@@ -104,6 +104,17 @@ def assert_close(actual, desired, dtype, scale=None, factor=1.0):
     np.testing.assert_allclose(actual, desired, rtol=tol, atol=tol * scale)
 
 
+def assert_net_close(actual, desired, dtype, scale=None):
+    """Whole-network results: NET_RTOL relative, NET_RTOL of ``scale`` absolute (default:
+    the largest entry; larger for outputs that cancel terms much larger than themselves)."""
+    desired = np.asarray(desired, dtype=np.float64)
+    if scale is None:
+        scale = float(np.abs(desired).max()) if desired.size else 0.0
+    scale = max(scale, 1e-300)
+    tol = NET_RTOL[np.dtype(dtype)]
+    np.testing.assert_allclose(actual, desired, rtol=tol, atol=tol * scale)
+
+
 class no_warnings:
     """Context manager: any warning, and any NumPy overflow / divide / invalid event,
     is an error (underflow to 0 is a correct result and stays allowed)."""
@@ -164,16 +175,6 @@ def reference_of(net):
                          elu_alpha=net.elu_alpha, maxout_pieces=net.maxout_pieces)
 
 
-def assert_net_close(actual, expected, dtype, scale=None):
-    """Whole-network results: NET_RTOL relative, NET_RTOL of ``scale`` (default: the
-    largest |expected|) absolute."""
-    tol = NET_RTOL[np.dtype(dtype)]
-    expected = np.asarray(expected)
-    if scale is None:
-        scale = np.abs(expected).max()
-    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
-
-
 def assert_gradient_matches_fd(grad, fd, value, dtype):
     """``grad`` equals the central differences ``fd`` of a function whose values are of
     magnitude ``value``, within FD_RTOL and the rounding noise of those values."""
@@ -229,3 +230,23 @@ def assert_jacobian_close(J, expected, magnitude, dtype):
     assert (err <= bound).all(), (
         f"J differs by {err[worst]:.3g} at {worst}, allowed {bound[worst]:.3g}"
     )
+
+
+def autoencoder_reference(model):
+    """``nnfast.reference`` networks ``(encoder, decoder, whole)`` computing what a fitted
+    ``nnfast.sklearn.MLPAutoencoder`` should, from its public ``coefs_`` / ``intercepts_``:
+    ``model.activation`` in the hidden layers, a linear bottleneck and a linear output."""
+    from nnfast import reference
+
+    name = {"logistic": "sigmoid"}.get(model.activation, model.activation)
+    sizes = [W.shape[0] for W in model.coefs_] + [model.coefs_[-1].shape[1]]
+    half = len(model.coefs_) // 2  # layers of the encoder (and of the decoder)
+    flat = np.concatenate([a.ravel() for pair in zip(model.coefs_, model.intercepts_)
+                           for a in pair])
+    split = sum(W.size + b.size for W, b in zip(model.coefs_[:half], model.intercepts_[:half]))
+    hidden = [name] * (half - 1)
+    dtype = model.coefs_[0].dtype
+    encoder = reference.MLP(sizes[:half + 1], hidden, dtype=dtype, params=flat[:split])
+    decoder = reference.MLP(sizes[half:], hidden, dtype=dtype, params=flat[split:])
+    whole = reference.MLP(sizes, hidden + ["identity"] + hidden, dtype=dtype, params=flat)
+    return encoder, decoder, whole

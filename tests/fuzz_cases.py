@@ -34,8 +34,16 @@ import nnfast
 from nnfast import kernels, reference
 from nnfast._spec import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 
-from conftest import (NET_RTOL, assert_close, assert_jacobian_close, assert_product_close,
-                      jacobian_magnitude, no_warnings)
+from conftest import (
+    NET_RTOL,
+    assert_close,
+    assert_jacobian_close,
+    assert_net_close,
+    assert_product_close,
+    autoencoder_reference,
+    jacobian_magnitude,
+    no_warnings,
+)
 
 LONG = os.environ.get("NNFAST_FUZZ_LONG", "") not in ("", "0")
 SCALE = 20 if LONG else 1
@@ -218,14 +226,6 @@ def unit_weights(w, dtype):
 
 def snapshot(net):
     return net.params.tobytes()
-
-
-def assert_net_close(actual, desired, dtype):
-    """Whole-network results: NET_RTOL relative, NET_RTOL of the largest entry absolute."""
-    desired = np.asarray(desired, dtype=np.float64)
-    scale = max(float(np.abs(desired).max()) if desired.size else 0.0, 1e-300)
-    tol = NET_RTOL[np.dtype(dtype)]
-    np.testing.assert_allclose(actual, desired, rtol=tol, atol=tol * scale)
 
 
 @st.composite
@@ -861,6 +861,98 @@ def test_ensembles(kind, n, data):
         assert set(ensemble.predict(X).tolist()) <= set(y.tolist())
     with pytest.raises((ValueError, TypeError)):
         ensemble.predict(np.ones((2, np.shape(X)[1] + 1)))
+
+
+def rows(array):
+    """The number of rows of an array-like (0 for what has no length)."""
+    try:
+        return len(array)
+    except TypeError:
+        return 0
+
+
+def _refuses(array, width, dtype):
+    """Whether MLPAutoencoder's transform / inverse_transform must refuse ``array`` given to
+    a network of ``dtype``: what scikit-learn's check_array refuses, rows of a width other
+    than ``width``, and values too large for ``dtype``."""
+    from sklearn.utils import check_array
+    try:
+        checked = check_array(array, dtype=(np.float64, np.float32))
+    except (ValueError, TypeError):
+        return True
+    return checked.shape[1] != width or np.abs(checked).max() > np.finfo(dtype).max
+
+
+@given(n=st.sampled_from([2, 3, 8]), data=st.data())
+@fuzz(60)
+def test_autoencoder(n, data):
+    import warnings
+
+    from sklearn import neural_network
+    from sklearn.exceptions import ConvergenceWarning
+
+    from nnfast.sklearn import MLPAutoencoder
+    n_features = data.draw(st.integers(1, 3))
+    X = data.draw(arrays((n, n_features)))
+    w = data.draw(st.one_of(st.none(), arrays((n,), 0.5, 2.0, ["float64", "int64"])))
+    model = MLPAutoencoder(data.draw(st.integers(1, n_features)), hidden_layer_sizes=(3,),
+                           activation=data.draw(st.sampled_from(["relu", "tanh", "maxout"])),
+                           solver=data.draw(st.sampled_from(["adam", "sgd", "lbfgs"])),
+                           dtype=data.draw(st.sampled_from([None, "float32", "float64"])),
+                           max_iter=2, random_state=0)
+    arg = data.draw(st.sampled_from([None, None, "X", "sample_weight", "n_components"]))
+    args = {"X": X, "sample_weight": w}
+    if arg == "X":
+        args["X"] = data.draw(corrupted(X, np.float64, [(n, 0), (n,)]))
+    elif arg == "sample_weight":
+        args["sample_weight"] = data.draw(st.sampled_from([np.ones(n + 1), np.full(n, -1.0),
+                                                           np.full(n, np.inf), "w"]))
+    elif arg == "n_components":
+        model.set_params(n_components=n_features + data.draw(st.integers(1, 2)))
+    # scikit-learn's regressor on the same X and sample_weight (and a valid y) decides what
+    # is an error in them; negative weights are refused (the documented difference).
+    twin = neural_network.MLPRegressor(hidden_layer_sizes=(3,), max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            twin.fit(args["X"], np.zeros(rows(args["X"])), sample_weight=args["sample_weight"])
+            expected = (twin.n_features_in_ < model.n_components  # [["1", "2"]] for X, say
+                        or (arg == "sample_weight" and (args["sample_weight"] < 0).any()))
+        except (ValueError, TypeError):
+            expected = True
+        if expected:
+            with pytest.raises((ValueError, TypeError)) as err:
+                model.fit(**args)
+            if twin.__dict__.get("n_features_in_", np.inf) < model.n_components:
+                assert_names(err.value, "n_components")
+            assert not hasattr(model, "coefs_")
+            return
+        model.fit(**args)
+    if arg is not None:  # accepted by both (an object array of numbers, say)
+        return
+    dtype = model.coefs_[0].dtype
+    X64 = as64(X)
+    encoder, decoder, _ = autoencoder_reference(model)
+    codes = model.transform(X)
+    assert codes.dtype == dtype
+    # Each output sums terms of the order of the inputs (|X| <= 3, codes alike) times
+    # weights of order 1; for X near 0 they cancel to far less: scale 1 for the tolerance.
+    expected = encoder.predict(X64.astype(dtype))
+    assert_net_close(codes, expected, dtype, scale=max(np.abs(expected).max(), 1.0))
+    expected = decoder.predict(codes)
+    assert_net_close(model.inverse_transform(codes), expected, dtype,
+                     scale=max(np.abs(expected).max(), 1.0))
+    # One bad argument to either half: refused (scikit-learn's messages), nothing changes.
+    method, good = data.draw(st.sampled_from([("transform", X), ("inverse_transform", codes)]))
+    width = np.shape(good)[1]
+    bad = data.draw(corrupted(good, dtype, [(n, width + 1), (n,), (n, 0)]))
+    before = snapshot(model._net)
+    if _refuses(bad, width, dtype):
+        with pytest.raises((ValueError, TypeError)):
+            getattr(model, method)(bad)
+    else:
+        getattr(model, method)(bad)
+    assert snapshot(model._net) == before
 
 
 # ------------------------------------------------------------------------------------------

@@ -447,3 +447,38 @@ def test_an_estimator_fitted_from_two_threads_at_once_refuses_the_second():
         thread.join()
     assert not errors
     assert model.n_iter_ == 20 and "_fitting_now" not in model.__dict__
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kind,bad_fit", [
+    ("MLPRegressor", lambda m, X, y: m.fit(X.iloc[:, :3], y, sample_weight=-np.ones(len(y)))),
+    ("MLPRegressor", lambda m, X, y: m.set_params(loss="poisson").fit(X.iloc[:, :3], -abs(y))),
+    ("MLPClassifier", lambda m, X, y: m.fit(X.iloc[:, :3], np.arange(len(y)) % 3,
+                                            sample_weight=np.zeros(len(y)))),
+    ("MLPAutoencoder", lambda m, X, y: m.fit(X.iloc[:, :3], sample_weight=-np.ones(len(y)))),
+    ("MLPAutoencoder", lambda m, X, y: m.set_params(warm_start=True, n_components=3).fit(X)),
+])
+def test_a_refit_refused_for_its_input_keeps_the_fitted_estimator(kind, bad_fit):
+    """scikit-learn's input checks record n_features_in_ (and classes_) as they go: a refit
+    refused after them used to leave n_features_in_ = 3 beside a network of 6 inputs, so that
+    predicting 3 columns read past the end of each row."""
+    import pandas as pd
+
+    import nnfast.sklearn
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.uniform(-1, 1, size=(30, 6)), columns=list("abcdef"))
+    y = (X.sum(axis=1) > 0).astype(int) if kind == "MLPClassifier" else X.sum(axis=1)
+    model = getattr(nnfast.sklearn, kind)(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    model.fit(X, y)
+    out = (model.transform if kind == "MLPAutoencoder" else model.predict)(X)
+    before = {key: value for key, value in model.__dict__.items() if key.endswith("_")}
+    params = bits(model._net.params)
+    with pytest.raises(ValueError):
+        bad_fit(model, X, y)
+    after = {key: value for key, value in model.__dict__.items() if key.endswith("_")}
+    assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
+    assert model.n_features_in_ == 6 and list(model.feature_names_in_) == list("abcdef")
+    assert bits(model._net.params) == params
+    np.testing.assert_array_equal(
+        (model.transform if kind == "MLPAutoencoder" else model.predict)(X), out)
