@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 try:
@@ -75,7 +76,9 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess by th
         "pip install scikit-learn (or pip install \"nnfast[sklearn]\")"
     ) from err
 
+import joblib
 import numpy as np
+from sklearn import config_context, get_config
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -1026,8 +1029,34 @@ def _check_partial_fit_first_call(clf, classes=None):
 
 
 def _fit_member(estimator, X, y, sample_weight):
-    """Fit one ensemble member (runs in a joblib worker: a thread, or a Dask worker)."""
+    """Fit one ensemble member (in a thread, or in a worker of a joblib backend)."""
     return estimator.fit(X, y, sample_weight=sample_weight)
+
+
+def _map_fit(members, n_jobs):
+    """``[_fit_member(*args) for args in members]``, run by the active joblib backend.
+
+    When that backend is joblib's threading one (the default here: ``prefer="threads"``),
+    a plain thread pool runs the fits instead: joblib's result loop polls every 10 ms,
+    which costs more than a small network's whole fit. Each thread sees the caller's
+    scikit-learn configuration, as under joblib. Any other backend (``joblib.parallel_backend
+    ("dask")``, processes) gets the work through ``sklearn.utils.parallel.Parallel``.
+    """
+    backend, _ = joblib.parallel.get_active_backend(prefer="threads")
+    if not isinstance(backend, joblib.parallel.ThreadingBackend):
+        return Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(_fit_member)(*args) for args in members)
+    n_jobs = min(joblib.effective_n_jobs(n_jobs), len(members))
+    if n_jobs == 1:
+        return [_fit_member(*args) for args in members]
+    config = get_config()
+
+    def fit(args):
+        with config_context(**config):
+            return _fit_member(*args)
+
+    with ThreadPoolExecutor(n_jobs) as pool:
+        return list(pool.map(fit, members))
 
 
 class _BaseEnsemble(BaseEstimator):
@@ -1085,8 +1114,8 @@ class _BaseEnsemble(BaseEstimator):
             member = clone(template).set_params(random_state=int(seed))
             rows = rng.randint(n, size=n) if self.bootstrap else slice(None)
             w = None if sample_weight is None else sample_weight[rows]
-            jobs.append(delayed(_fit_member)(member, X[rows], y[rows], w))
-        estimators = Parallel(n_jobs=self.n_jobs, prefer="threads")(jobs)
+            jobs.append((member, X[rows], y[rows], w))
+        estimators = _map_fit(jobs, self.n_jobs)
         vars(self).update(targets, estimators_=estimators)
         return self
 

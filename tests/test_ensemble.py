@@ -204,3 +204,33 @@ def test_a_failed_member_fit_leaves_a_fitted_ensemble_unchanged():
     with pytest.raises(ValueError, match="train set will be empty"):
         ensemble.fit(X[:3], y[:3])
     assert ensemble.estimators_ is before
+
+
+class _ConfigRecorder(MLPRegressor):
+    """An MLPRegressor that records the scikit-learn configuration its fit ran under."""
+
+    def fit(self, X, y, sample_weight=None):
+        import threading
+
+        from sklearn import get_config
+        self.seen_ = (get_config()["working_memory"], threading.get_ident())
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+@quiet
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_members_run_under_the_callers_sklearn_config(n_jobs):
+    import threading
+
+    from sklearn import config_context
+    X, y = noisy_curve(n=40)
+    template = _ConfigRecorder(hidden_layer_sizes=(3,), max_iter=5)
+    with config_context(working_memory=123):
+        ensemble = MLPEnsembleRegressor(template, n_estimators=4, n_jobs=n_jobs,
+                                        random_state=0).fit(X, y)
+    assert [m.seen_[0] for m in ensemble.estimators_] == [123] * 4
+    threads = {m.seen_[1] for m in ensemble.estimators_}
+    if n_jobs == 1:
+        assert threads == {threading.get_ident()}
+    else:
+        assert threading.get_ident() not in threads
