@@ -29,6 +29,8 @@ directives = {
 # depends on an element's position (the SIMD kernels in nnfast/src choose FMA explicitly).
 compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
 compile_args.append("-ffp-contract=off")
+# sqrt and friends need not set errno (nnfast never reads it): their loops can vectorise.
+compile_args.append("-fno-math-errno")
 macros = [] if DEBUG else [("CYTHON_WITHOUT_ASSERTIONS", None)]
 
 MODULES = ["_blas", "_kernels", "_network", "_train"]

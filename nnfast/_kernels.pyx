@@ -5,7 +5,7 @@ comment. Nothing here checks its input: nnfast/kernels.py and nnfast/network.py 
 """
 
 from cython cimport floating
-from libc.math cimport exp, fabs, log, log1p, sqrt, sqrtf
+from libc.math cimport exp, fabs, log, log1p
 from libc.string cimport memset
 
 from nnfast._blas cimport gemm
@@ -25,6 +25,10 @@ cdef extern from "elementwise.h" nogil:
                           double mu, int nesterov)
     void nnf_sgd_update_f(float* p, float* v, const float* g, Py_ssize_t n, float lr,
                           float mu, int nesterov)
+    void nnf_adam_update_d(double* p, double* m, double* v, const double* g, Py_ssize_t n,
+                           double lr, double b1, double b2, double c1, double c2, double eps)
+    void nnf_adam_update_f(float* p, float* m, float* v, const float* g, Py_ssize_t n,
+                           float lr, float b1, float b2, float c1, float c2, float eps)
 
 
 cdef extern from "finite.h" nogil:
@@ -71,15 +75,6 @@ cdef int GEMM_ISA = nnf_gemm_isa()  # the kernels' code path, for reports
 # can win on large products: NNFAST_BLAS_MIN_FLOPS (read at import) or set_blas_min_flops()
 # hands them over, at the price of that independence.
 cdef Py_ssize_t BLAS_MIN_FLOPS = 0
-
-
-# ---- scalar helpers: one source for float32 and float64 --------------------------------
-
-cdef inline floating _sqrt(floating x) noexcept nogil:
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)
 
 
 # ---- products -------------------------------------------------------------------------
@@ -615,14 +610,12 @@ cdef void adam_update(floating* params, floating* m, floating* v, const floating
 
     lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) carries the bias correction (scikit-learn's form).
     """
-    cdef Py_ssize_t i
-    cdef floating b1 = <floating>beta1, b2 = <floating>beta2
-    cdef floating c1 = <floating>(1 - beta1), c2 = <floating>(1 - beta2)
-    cdef floating lr = <floating>lr_t, e = <floating>eps
-    for i in range(size):
-        m[i] = b1 * m[i] + c1 * grad[i]
-        v[i] = b2 * v[i] + c2 * grad[i] * grad[i]
-        params[i] -= lr * m[i] / (_sqrt(v[i]) + e)
+    if floating is float:
+        nnf_adam_update_f(params, m, v, grad, size, <float>lr_t, <float>beta1, <float>beta2,
+                          <float>(1 - beta1), <float>(1 - beta2), <float>eps)
+    else:
+        nnf_adam_update_d(params, m, v, grad, size, lr_t, beta1, beta2, 1 - beta1, 1 - beta2,
+                          eps)
 
 
 cdef void rprop_update(floating* params, floating* step, floating* prev_grad,

@@ -85,8 +85,29 @@
         }                                                                               \
     }
 
+/* Adam (scikit-learn's form; lr carries the bias correction):
+ * m = b1 m + c1 g;  v = b2 v + c2 g g;  p -= lr m / (sqrt(v) + eps)
+ * (sqrt vectorises because the build passes -fno-math-errno) */
+#define NNF__ADAM(SUFFIX, T, SQRT)                                                      \
+    NNF__CLONES static void nnf_adam_update_##SUFFIX(T *restrict p, T *restrict m,      \
+                                                     T *restrict v, const T *restrict g, \
+                                                     ptrdiff_t n, T lr, T b1, T b2, T c1, \
+                                                     T c2, T eps)                       \
+    {                                                                                   \
+        for (ptrdiff_t i = 0; i < n; i++) {                                             \
+            const T gi = g[i];                                                          \
+            const T mi = b1 * m[i] + c1 * gi;                                           \
+            const T vi = b2 * v[i] + c2 * gi * gi;                                      \
+            m[i] = mi;                                                                  \
+            v[i] = vi;                                                                  \
+            p[i] -= lr * mi / (SQRT(vi) + eps);                                         \
+        }                                                                               \
+    }
+
 NNF__SGD(d, double)
 NNF__SGD(f, float)
+NNF__ADAM(d, double, __builtin_sqrt)
+NNF__ADAM(f, float, __builtin_sqrtf)
 NNF__ELEMENTWISE(d, double)
 NNF__ELEMENTWISE(f, float)
 
