@@ -35,8 +35,8 @@ def noisy_curve(n, rng):
 
 def models(random_state=0):
     member = MLPRegressor(loss="gaussian_nll", hidden_layer_sizes=(32, 32), activation="tanh",
-                          solver="adam", learning_rate_init=0.01, max_iter=300,
-                          random_state=random_state)
+                          solver="adam", learning_rate_init=0.003, max_iter=500,
+                          n_iter_no_change=50, random_state=random_state)
     ensemble = MLPEnsembleRegressor(member, n_estimators=5, n_jobs=2,
                                     random_state=random_state)
     return {"one network (gaussian_nll)": member, "ensemble of 5": ensemble}
@@ -75,9 +75,9 @@ def main(path="docs/uncertainty.png"):
         ax.plot(grid[:, 0], mean, color="C0", label="predicted mean")
         ax.fill_between(grid[:, 0], mean - 2 * std, mean + 2 * std, color="C0", alpha=0.25,
                         label="± 2 std")
-        ax.fill_between(grid[:, 0], np.sin(grid[:, 0]) - 2 * noise_std(grid[:, 0]),
-                        np.sin(grid[:, 0]) + 2 * noise_std(grid[:, 0]), color="none",
-                        edgecolor="k", hatch="..", lw=0, alpha=0.3, label="true ± 2 std")
+        for sign in (-1, 1):
+            ax.plot(grid[:, 0], np.sin(grid[:, 0]) + sign * 2 * noise_std(grid[:, 0]), "k:",
+                    lw=1, label="true ± 2 std" if sign > 0 else None)
         ax.set_title(f"{name}: held-out coverage of ±1 std "
                      f"{coverage(model, X_test, y_test):.0%}", fontsize=9)
         ax.set_xlabel("x")

@@ -27,7 +27,8 @@ def noisy_curve(n, rng):
 
 def member(seed=0):
     return MLPRegressor(loss="gaussian_nll", hidden_layer_sizes=(32, 32), activation="tanh",
-                        learning_rate_init=0.01, max_iter=300, random_state=seed)
+                        learning_rate_init=0.003, max_iter=500, n_iter_no_change=50,
+                        random_state=seed)
 
 
 @pytest.fixture(scope="module")
