@@ -1,9 +1,14 @@
-"""scikit-learn's MLPRegressor and MLPClassifier, trained by nnfast.
+"""scikit-learn's MLPRegressor and MLPClassifier, trained by nnfast; ensembles of them for
+error bars, and an autoencoder.
 
 Change one import and keep the rest of the code::
 
     # from sklearn.neural_network import MLPClassifier, MLPRegressor
     from nnfast.sklearn import MLPClassifier, MLPRegressor
+
+Beyond scikit-learn: :class:`MLPEnsembleRegressor` and :class:`MLPEnsembleClassifier`
+(members differing by seed, trained in parallel, with ``return_std``) and
+:class:`MLPAutoencoder` (nonlinear dimensionality reduction), built on the same training.
 
 The estimators take scikit-learn 1.9's constructor parameters with the same defaults and
 meanings, have the same methods and fitted attributes, raise the same warnings and errors,
@@ -158,6 +163,12 @@ class _BaseMLP(BaseEstimator):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "dtype": [None, StrOptions({"float32", "float64"})],
     }
+
+    def _validate_params(self):
+        """scikit-learn's parameter validation; skipped, as scikit-learn's own estimators
+        skip it, under ``sklearn.config_context(skip_parameter_validation=True)``."""
+        if not get_config()["skip_parameter_validation"]:
+            super()._validate_params()
 
     # ---- fitted network <-> coefs_ / intercepts_ ------------------------------------------
 
@@ -471,6 +482,16 @@ class _BaseMLP(BaseEstimator):
         stopped = False
         self.n_iter_ = 0
 
+        def stop_or_go_on():
+            """scikit-learn's reaction to no improvement for n_iter_no_change epochs."""
+            what = ("Validation score" if early_stopping else "Training loss")
+            msg = (f"{what} did not improve more than tol={self.tol:f} for "
+                   f"{self.n_iter_no_change} consecutive epochs.")
+            if self._trigger_stopping(msg, verbose):
+                return False
+            self._no_improvement_count = 0
+            return True
+
         def epoch_end(epoch, value):
             nonlocal stopped
             self.n_iter_ += 1
@@ -486,19 +507,25 @@ class _BaseMLP(BaseEstimator):
             if self.solver == "sgd" and self.learning_rate == "invscaling":
                 state["lr"] = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
             if self._no_improvement_count > self.n_iter_no_change:
-                what = ("Validation score" if early_stopping else "Training loss")
-                msg = (f"{what} did not improve more than tol={self.tol:f} for "
-                       f"{self.n_iter_no_change} consecutive epochs.")
-                if self._trigger_stopping(msg, verbose):
-                    stopped = True
-                    return False
-                self._no_improvement_count = 0
+                stopped = not stop_or_go_on()
+                return not stopped
             return True
+
+        def record(losses, rule):
+            """What `epoch_end` does for each epoch, for the epochs of a compiled run (whose
+            loop updated best and count of `rule` as `_update_training_loss` does)."""
+            if losses:
+                self.n_iter_ += len(losses)
+                self.t_ += n * len(losses)
+                self.loss_ = losses[-1]
+                self.loss_curve_.extend(losses)
+                self.best_loss_, self._no_improvement_count = float(rule[2]), int(rule[3])
 
         def compiled_epochs():
             """The same epochs without calling Python between them: the compiled loop
-            shuffles with `rs` and applies the stopping rule itself; `epoch_end` then
-            replays its losses (and the loop resumes after adaptive's lr division)."""
+            shuffles with `rs` and applies the stopping rule itself; it returns when the
+            rule fires, and resumes if adaptive's lr division lets training go on."""
+            nonlocal stopped
             run = 0
             while run < epochs and not stopped:
                 rule = np.array([self.tol, self.n_iter_no_change, self.best_loss_,
@@ -508,15 +535,13 @@ class _BaseMLP(BaseEstimator):
                                        epochs - run, self.shuffle, order=sample_idx,
                                        rule=rule, rng=rs)
                 except (KeyboardInterrupt, FloatingPointError) as err:
-                    for value in err.history.loss:
-                        epoch_end(0, value)
+                    record(err.history.loss, rule)
                     raise
-                for value in history.loss:
-                    if not epoch_end(0, value):
-                        break
+                record(history.loss, rule)
                 run += history.epochs
                 if history.stop_reason != "converged":
                     break
+                stopped = not stop_or_go_on()
 
         # Python is needed between epochs only for verbose output, validation scores and
         # the invscaling schedule.
@@ -1028,9 +1053,11 @@ def _check_partial_fit_first_call(clf, classes=None):
 # ------------------------------------------------------------------------------------------
 
 
-def _fit_member(estimator, X, y, sample_weight):
-    """Fit one ensemble member (in a thread, or in a worker of a joblib backend)."""
-    return estimator.fit(X, y, sample_weight=sample_weight)
+def _fit_member(template, seed, X, y, sample_weight):
+    """Fit one ensemble member, a clone of `template` with random_state `seed` (in a
+    thread, or in a worker of a joblib backend: cloning there too keeps it parallel)."""
+    member = clone(template).set_params(random_state=seed)
+    return member.fit(X, y, sample_weight=sample_weight)
 
 
 def _map_fit(members, n_jobs):
@@ -1111,11 +1138,13 @@ class _BaseEnsemble(BaseEstimator):
         n = X.shape[0]
         jobs = []
         for seed in seeds:
-            member = clone(template).set_params(random_state=int(seed))
             rows = rng.randint(n, size=n) if self.bootstrap else slice(None)
             w = None if sample_weight is None else sample_weight[rows]
-            jobs.append((member, X[rows], y[rows], w))
-        estimators = _map_fit(jobs, self.n_jobs)
+            jobs.append((template, int(seed), X[rows], y[rows], w))
+        # The template's parameters are checked once here, not again by every member.
+        BaseEstimator._validate_params(template)
+        with config_context(skip_parameter_validation=True):
+            estimators = _map_fit(jobs, self.n_jobs)
         vars(self).update(targets, estimators_=estimators)
         return self
 

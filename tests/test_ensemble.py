@@ -234,3 +234,22 @@ def test_members_run_under_the_callers_sklearn_config(n_jobs):
         assert threads == {threading.get_ident()}
     else:
         assert threading.get_ident() not in threads
+
+
+def test_the_template_is_validated_once_and_members_skip_it():
+    """The ensemble checks its template's parameters itself (a bad one is refused before
+    any member trains); members then skip scikit-learn's validation, as scikit-learn's
+    estimators do under config_context(skip_parameter_validation=True)."""
+    X, y = noisy_curve(n=20)
+    with pytest.raises(ValueError, match="alpha"):
+        MLPEnsembleRegressor(MLPRegressor(alpha=-1.0), n_estimators=2).fit(X, y)
+
+
+def test_skipped_parameter_validation_still_leaves_nnfast_checks():
+    """Under skip_parameter_validation an impossible layer size still reaches nnfast's own
+    checks (never a kernel): a clear ValueError, no crash."""
+    from sklearn import config_context
+    X, y = noisy_curve(n=20)
+    with config_context(skip_parameter_validation=True):
+        with pytest.raises(ValueError, match="layer"):
+            MLPRegressor(hidden_layer_sizes=(0,), max_iter=2).fit(X, y)

@@ -504,6 +504,7 @@ def test_compiled_epochs_equal_the_per_epoch_hooks_bit_for_bit(params, weighted)
     assert fast.loss_curve_ == hooked.loss_curve_
     assert (fast.n_iter_, fast.t_, fast.best_loss_, fast._no_improvement_count) == \
         (hooked.n_iter_, hooked.t_, hooked.best_loss_, hooked._no_improvement_count)
+    assert type(fast.best_loss_) is type(hooked.best_loss_) is float
     for a, b in zip(fast.coefs_ + fast.intercepts_, hooked.coefs_ + hooked.intercepts_):
         np.testing.assert_array_equal(a, b)
     assert fast._random_state.randint(1 << 30) == hooked._random_state.randint(1 << 30)
