@@ -50,3 +50,5 @@ cdef void network_input_grad(const NetLayout* net, const floating* params,
                              Py_ssize_t rows, floating* ws) noexcept nogil
 cdef int check_target_shape(Py_ssize_t rows, Py_ssize_t cols, int loss,
                             const NetLayout* net, Py_ssize_t n) except -1
+cdef double weight_penalty(const NetLayout* net, const floating* params, floating* grad,
+                           double l2) noexcept nogil

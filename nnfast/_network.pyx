@@ -18,6 +18,7 @@ from nnfast._kernels cimport (
     activation_forward,
     dense_backward,
     dense_forward,
+    l2_penalty,
     loss_delta,
     loss_target_width,
 )
@@ -309,10 +310,31 @@ cdef double chunked_loss(const NetLayout* net, const floating* params, const flo
     return total
 
 
+cdef double weight_penalty(const NetLayout* net, const floating* params, floating* grad,
+                           double l2) noexcept nogil:
+    """0.5 l2 ΣW² over every layer's weights (not its biases); adds l2 W to grad unless
+    grad is NULL."""
+    cdef Py_ssize_t l, i
+    cdef const Layer* layer
+    cdef double total = 0, squares
+    for l in range(net.n_layers):
+        layer = &net.layers[l]
+        if grad != NULL:
+            total += l2_penalty(grad + layer.w_offset, params + layer.w_offset,
+                                layer.b_offset - layer.w_offset, l2)
+        else:
+            squares = 0
+            for i in range(layer.w_offset, layer.b_offset):
+                squares += <double>params[i] * params[i]
+            total += 0.5 * l2 * squares
+    return total
+
+
 def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, ::1] X,
                   const floating[:, ::1] Y, const floating[::1] w, int loss,
-                  double inv_weight_sum, floating[::1] grad=None):
-    """Data loss of (X, Y) (l2 not included); its gradient is written to grad when given.
+                  double inv_weight_sum, floating[::1] grad=None, double l2=0.0):
+    """Data loss of (X, Y) plus the l2 term 0.5 l2 ΣW²; its gradient is written to grad
+    when given.
 
     X (n, n_in), Y (n, n_out) (n_out / 2 columns for gaussian_nll), w (n,) or None,
     grad (n_params,) or None (forward only).
@@ -332,12 +354,15 @@ def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, :
     with nogil:
         total = chunked_loss(net, &params[0], &X[0, 0], &Y[0, 0], w_ptr, n, rows,
                              inv_weight_sum, loss, grad_ptr, ws)
+        if l2 != 0:
+            total += weight_penalty(net, &params[0], grad_ptr, l2)
     free(ws)
     return total
 
 
 def loss(Layout layout, const floating[::1] params, const floating[:, ::1] X,
-         const floating[:, ::1] Y, const floating[::1] w, int loss, double inv_weight_sum):
-    """Data loss of (X, Y) (l2 not included), forward only.   X (n, n_in), Y as for
+         const floating[:, ::1] Y, const floating[::1] w, int loss, double inv_weight_sum,
+         double l2=0.0):
+    """Data loss of (X, Y) plus the l2 term, forward only.   X (n, n_in), Y as for
     loss_and_grad"""
-    return loss_and_grad(layout, params, X, Y, w, loss, inv_weight_sum, None)
+    return loss_and_grad(layout, params, X, Y, w, loss, inv_weight_sum, None, l2)

@@ -39,7 +39,6 @@ from contextlib import nullcontext
 from nnfast._kernels cimport (
     adam_update,
     all_finite_values,
-    l2_penalty,
     loss_target_width,
     rprop_update,
     sgd_update,
@@ -49,6 +48,7 @@ from nnfast._network cimport (
     NetLayout,
     check_target_shape,
     network_loss_grad,
+    weight_penalty,
     workspace_size,
 )
 
@@ -211,7 +211,7 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
     exception is pending and the parameters are those of an unfinished epoch.
     """
     cdef double next_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
-    cdef Py_ssize_t start, size, r, c, idx, l
+    cdef Py_ssize_t start, size, r, c, idx
     cdef Py_ssize_t n_in = net.n_in, y_cols = loss_target_width(h.loss, net.n_out)
     cdef const floating* xb
     cdef const floating* yb
@@ -254,10 +254,7 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
                                   False, ws)
         l2 = (h.l2 / batch_weight) if h.l2_batch_scaled and batch_weight > 0 else h.l2
         if l2 > 0:
-            for l in range(net.n_layers):
-                value += l2_penalty(grad + net.layers[l].w_offset,
-                                    params + net.layers[l].w_offset,
-                                    net.layers[l].b_offset - net.layers[l].w_offset, l2)
+            value += weight_penalty(net, params, grad, l2)
         step[0] += 1
         optimizer_step(net, h, params, grad, state1, state2, step[0])
         epoch_sum += value * batch_weight

@@ -293,18 +293,6 @@ class MLP:
         weight_sum = float(n) if w is None else float(w.sum(dtype=np.float64))
         return X, Y, w, loss, l2, 1.0 / weight_sum
 
-    def _l2_term(self, l2, grad=None):
-        """0.5 l2 Σ W² (weights only), adding l2 W to ``grad`` when given."""
-        if l2 == 0:
-            return 0.0
-        total = 0.0
-        grads = self._spec.views(grad)[0] if grad is not None else None
-        for i, W in enumerate(self._weights):
-            total += float(np.dot(W.ravel(), W.ravel()))
-            if grads is not None:
-                grads[i] += l2 * W
-        return 0.5 * l2 * total
-
     # ---- evaluation ------------------------------------------------------------------------
 
     def predict(self, X, return_std=False):
@@ -389,17 +377,17 @@ class MLP:
           is ``mse / 2``. :meth:`predict` with ``return_std=True`` returns ``(μ, e^(c/2))``.
         """
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
-        data = self._compiled.loss(self._layout, self._params, X, Y, w, LOSS_CODES[loss], inv_wsum)
-        return float(data + self._l2_term(l2))
+        return float(self._compiled.loss(self._layout, self._params, X, Y, w, LOSS_CODES[loss],
+                                         inv_wsum, l2))
 
     def loss_and_grad(self, X, y, loss="mse", l2=0.0, sample_weight=None):
         """``(loss, grad)``: the value of :meth:`loss` and its gradient in the layout of
         ``params``."""
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
         grad = np.empty_like(self._params)
-        data = self._compiled.loss_and_grad(self._layout, self._params, X, Y, w, LOSS_CODES[loss],
-                                      inv_wsum, grad)
-        return float(data + self._l2_term(l2, grad)), grad
+        value = self._compiled.loss_and_grad(self._layout, self._params, X, Y, w,
+                                             LOSS_CODES[loss], inv_wsum, grad, l2)
+        return float(value), grad
 
     # ---- training --------------------------------------------------------------------------
 
@@ -524,7 +512,7 @@ class MLP:
             if validation is not None:
                 Xv, Yv, inv_wsum_v = validation
                 val = self._compiled.loss(self._layout, self._params, Xv, Yv, None,
-                                          LOSS_CODES[loss], inv_wsum_v) + self._l2_term(state["l2"])
+                                          LOSS_CODES[loss], inv_wsum_v, state["l2"])
                 history.val_loss.append(float(val))
             if verbose:
                 val_text = f"  val_loss {history.val_loss[-1]:.6g}" if validation else ""
@@ -609,8 +597,8 @@ class MLP:
 
         def objective(x):
             params[...] = x
-            data = self._compiled.loss_and_grad(self._layout, params, X, Y, w, code, inv_wsum, grad)
-            value = data + self._l2_term(l2, grad)
+            value = self._compiled.loss_and_grad(self._layout, params, X, Y, w, code, inv_wsum,
+                                                 grad, l2)
             # float64 and a fresh array: scipy keeps references to returned gradients.
             return value, grad.astype(np.float64)
 
@@ -624,8 +612,8 @@ class MLP:
             if validation is not None:
                 params[...] = intermediate_result.x
                 Xv, Yv, inv_wsum_v = validation
-                val = self._compiled.loss(self._layout, params, Xv, Yv, None, code, inv_wsum_v)
-                history.val_loss.append(float(val + self._l2_term(l2)))
+                val = self._compiled.loss(self._layout, params, Xv, Yv, None, code, inv_wsum_v, l2)
+                history.val_loss.append(float(val))
             epoch = len(history.loss)
             if verbose:
                 val_text = f"  val_loss {history.val_loss[-1]:.6g}" if validation else ""
