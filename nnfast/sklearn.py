@@ -364,7 +364,8 @@ class _BaseMLP(BaseEstimator):
             y = y.reshape((-1, 1))
         dtype = (np.dtype(self.dtype) if self.dtype is not None else X.dtype) if first_pass \
             else self._net.dtype
-        X = np.ascontiguousarray(X, dtype=dtype)
+        # A value too large for a float32 network is refused, not turned into infinity.
+        X, Y = as_finite(X, "X", dtype), as_finite(y, "y", dtype)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype,
                                                  ensure_non_negative=True)
@@ -385,7 +386,6 @@ class _BaseMLP(BaseEstimator):
             self._sync_params()
             self._check_network(layer_units)
         self._training_started = True
-        Y = np.ascontiguousarray(y, dtype=dtype)
         try:
             if self.solver == "lbfgs":
                 self._fit_lbfgs(X, Y, sample_weight)
@@ -607,9 +607,10 @@ class _BaseMLP(BaseEstimator):
         """``X`` checked as scikit-learn's predict does (feature names, n_features_in_,
         finite values) and converted to the network's dtype; the network's parameters
         brought up to date with coefs_ / intercepts_."""
+        self._sync_params()
         if check_input:
             X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        self._sync_params()
+            return as_finite(X, "X", self._net.dtype)  # 1e39 does not fit in float32
         return np.ascontiguousarray(X, dtype=self._net.dtype)
 
     def _forward(self, X, check_input=True):

@@ -524,3 +524,23 @@ def test_shuffle_like_sklearn_draws_what_sklearn_draws():
                 b = shuffle(b, random_state=theirs)
                 np.testing.assert_array_equal(a, b)
             assert ours.randint(1 << 30) == theirs.randint(1 << 30)
+
+
+def test_values_too_large_for_a_float32_network_are_refused():
+    """1e39 is finite in float64 but not in float32: a float32 estimator refuses it by name
+    (in fit, predict and input_grad) instead of computing with infinity."""
+    X, y = curve(20)
+    model = MLPRegressor(hidden_layer_sizes=(3,), max_iter=5, dtype="float32", random_state=0)
+    with pytest.raises(ValueError, match=r"X: expected values that fit in float32"):
+        model.fit(np.where(X > 2.9, 1e39, X), y)
+    assert not hasattr(model, "coefs_")
+    with pytest.raises(ValueError, match=r"y: expected values that fit in float32"):
+        model.fit(X, np.where(y > 0.99, 1e39, y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    before = [c.copy() for c in model.coefs_]
+    for method in (model.predict, model.input_grad):
+        with pytest.raises(ValueError, match=r"X: expected values that fit in float32"):
+            method(np.array([[1e39]]))
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.coefs_))
