@@ -411,7 +411,8 @@ class MLP:
         and it stops when the largest gradient component is <= ``tol`` (scipy's ``gtol``).
         ``lr``, ``batch_size``, ``shuffle`` and the other optimizers' settings are not used.
         SciPy's BLAS runs on one thread during the fit when threadpoolctl is installed (its
-        tiny calls are many times slower with a thread pool). ``History.stop_reason`` is ``"converged"``, ``"completed"`` (``epochs`` iterations),
+        tiny calls are many times slower with a thread pool). ``History.stop_reason`` is
+        ``"converged"``, ``"completed"`` (``epochs`` iterations),
         ``"max_fun"``, ``"stalled"`` (the line search could not make progress),
         ``"callback"`` or ``"diverged"``.
 
@@ -486,8 +487,9 @@ class MLP:
         ``RandomState``, and ``order``, their current row order, which is shuffled in place
         before each epoch as ``sklearn.utils.shuffle`` does; ``rule`` = [tol, patience,
         best, count] is their stopping rule on the training loss (see ``_train.train``).
-        Without a callback, validation or verbose output (or with ``rng``), all epochs run
-        in one compiled loop without the GIL; otherwise Python is called between epochs.
+        Without a callback, validation or verbose output, and with ``rng`` or without
+        shuffling, the epochs run in compiled loops without the GIL (4096 epochs per call);
+        otherwise Python is called between epochs.
         """
         n = X.shape[0]
         history = History()
@@ -500,7 +502,7 @@ class MLP:
         started = time.perf_counter()
         compiled = (rng is not None or not shuffle) and callback is None and \
             validation is None and not verbose
-        losses = np.empty(epochs if compiled else 0)
+        losses = np.empty(min(epochs, 4096) if compiled else 0)
 
         def epoch_end(epoch, value):
             # The driver reports NaN when the loss or the weights stopped being finite.
@@ -526,7 +528,8 @@ class MLP:
             return True
 
         def record(count):
-            """The losses of a compiled run's first `count` epochs into the history."""
+            """The losses of a compiled run's first `count` epochs into the history;
+            returns count."""
             history.loss.extend(float(value) for value in losses[:count])
             if count and not math.isfinite(history.loss[-1]):
                 history.loss.pop()
@@ -534,15 +537,27 @@ class MLP:
                 history.stop_reason = "diverged"
             elif rule is not None and rule[3] > rule[1]:
                 history.stop_reason = "converged"
+            return count
 
         if shuffle and epochs > 0 and not compiled:
             order[:] = permutation(n)
-        try:
-            done = self._compiled.train(
-                self._layout, self._params, X, Y, w, order, shuffle, batch, epochs,
+
+        def train(count, hook):
+            return self._compiled.train(
+                self._layout, self._params, X, Y, w, order, shuffle, batch, count,
                 LOSS_CODES[loss], state.code, state.nesterov, state.hyper, state.state1,
-                state.state2, state.step, backup, None if compiled else epoch_end,
-                losses if compiled else None, rule, rng if shuffle else None)
+                state.state2, state.step, backup, hook, None if hook else losses, rule,
+                rng if shuffle and not hook else None)
+
+        try:
+            if not compiled:
+                train(epochs, epoch_end)
+            # Compiled runs of up to len(losses) epochs: any `epochs` (sys.maxsize, say)
+            # needs no more memory than that.
+            while compiled and history.epochs < epochs and history.stop_reason == "completed":
+                count = min(epochs - history.epochs, len(losses))
+                if record(train(count, None)) < count:
+                    break
         except KeyboardInterrupt as err:
             # The driver restores the weights of the last complete epoch when Ctrl-C comes
             # within an epoch. One that came after its last check is delivered by Python
@@ -554,14 +569,12 @@ class MLP:
                 del history.loss[len(history.val_loss):]
             epochs_run = (int(state.step[0]) - first_step) // -(-n // min(batch, n))
             if compiled:
-                record(epochs_run)
+                record(epochs_run - history.epochs)
             elif epochs_run > history.epochs:
                 self._params[...] = backup
             history.stop_reason = "interrupted"
             err.history = history
             raise
-        if compiled:
-            record(done)
         if history.stop_reason == "diverged":
             err = FloatingPointError(
                 f"fit: the training loss or the weights became NaN or infinite in epoch "

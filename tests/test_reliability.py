@@ -486,3 +486,27 @@ def test_a_refit_refused_for_its_input_keeps_the_fitted_estimator(kind, bad_fit)
     assert bits(model._net.params) == params
     np.testing.assert_array_equal(
         (model.transform if kind == "MLPAutoencoder" else model.predict)(X), out)
+
+
+def test_unbounded_compiled_fit_interrupted_keeps_history_and_weights_in_step():
+    """Without shuffling or a callback the epochs run in compiled loops of a few thousand
+    epochs: epochs=sys.maxsize needs no epoch-sized memory, and Ctrl-C leaves a History
+    whose epochs are exactly those the weights went through."""
+    X, y = data(n=16)
+    net = nnfast.MLP([3, 4, 2], seed=1)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            net.fit(X, y, optimizer="sgd", lr=1e-3, batch_size=None, shuffle=False,
+                    epochs=sys.maxsize)
+    finally:
+        timer.cancel()
+    history = info.value.history
+    assert history.stop_reason == "interrupted"
+    assert history.epochs > 4096, "several compiled runs must have completed"
+    again = nnfast.MLP([3, 4, 2], seed=1)
+    rerun = again.fit(X, y, optimizer="sgd", lr=1e-3, batch_size=None, shuffle=False,
+                      epochs=history.epochs)
+    assert rerun.loss == history.loss
+    assert bits(again.params) == bits(net.params)
