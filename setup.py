@@ -31,6 +31,9 @@ compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
 compile_args.append("-ffp-contract=off")
 # sqrt and friends need not set errno (nnfast never reads it): their loops can vectorise.
 compile_args.append("-fno-math-errno")
+# Short copy loops (a bias row of 20 values, repeated for every sample) stay loops: gcc
+# would otherwise turn each row into a call to memcpy.
+compile_args.append("-fno-tree-loop-distribute-patterns")
 macros = [] if DEBUG else [("CYTHON_WITHOUT_ASSERTIONS", None)]
 
 MODULES = ["_blas", "_kernels", "_network", "_train"]
