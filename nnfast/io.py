@@ -95,6 +95,8 @@ def _read_member(archive: zipfile.ZipFile, name: str, path, file_size: int) -> b
     info = archive.getinfo(name)
     if info.compress_type != zipfile.ZIP_STORED:
         _fail(path, f"member {name!r} is compressed (nnfast writes stored members only)")
+    if info.flag_bits & 0x1:  # zipfile would raise RuntimeError("... password required")
+        _fail(path, f"member {name!r} is encrypted (nnfast writes plain members only)")
     if info.file_size > file_size or info.compress_size > file_size:
         _fail(path, f"member {name!r} declares {info.file_size} bytes, more than the whole "
                     f"file ({file_size} bytes): truncated or crafted")

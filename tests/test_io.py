@@ -10,6 +10,7 @@ import io
 import json
 import pathlib
 import pickle
+import re
 import struct
 import zipfile
 
@@ -185,6 +186,30 @@ def test_every_single_bit_flip_is_refused_or_harmless(saved, tmp_path):
         assert bits(loaded.params) == bits(net.params), position
         assert loaded.activations == net.activations and loaded.layer_sizes == net.layer_sizes
     assert refusals > 0.9 * len(data)
+
+
+@pytest.mark.parametrize("bit", range(16))
+def test_every_general_purpose_flag_bit_is_refused_or_harmless(saved, tmp_path, bit):
+    """Each of the 16 flag bits of every local and central ZIP header (encryption, data
+    descriptors, patches...): ValueError or the very same network, never another error.
+    (Found by the long fuzz run: an encrypted member made zipfile raise RuntimeError.)"""
+    net, _, data = saved
+    path = tmp_path / "flagged.npz"
+    headers = [(m.start() + 6, "local") for m in re.finditer(b"PK\x03\x04", data)]
+    headers += [(m.start() + 8, "central") for m in re.finditer(b"PK\x01\x02", data)]
+    assert len(headers) == 4
+    for offset, kind in headers:
+        damaged = bytearray(data)
+        flags = struct.unpack_from("<H", damaged, offset)[0] ^ (1 << bit)
+        struct.pack_into("<H", damaged, offset, flags)
+        path.write_bytes(bytes(damaged))
+        try:
+            loaded = nnfast.load(path)
+        except ValueError as err:
+            if bit == 0 and kind == "central":
+                assert "encrypted" in str(err)
+            continue
+        assert bits(loaded.params) == bits(net.params), (offset, kind)
 
 
 def test_flips_in_the_data_are_caught_by_the_crc(saved, tmp_path):
