@@ -239,6 +239,9 @@ def build_spec(layer_sizes, activation="tanh", output_activation="identity",
         )
     if maxout_pieces < 1:
         raise ValueError(f"maxout_pieces: expected an integer >= 1, got {maxout_pieces!r}")
+    if maxout_pieces > np.iinfo(np.intp).max:  # stored as a C index, even when unused
+        raise ValueError(f"maxout_pieces: expected an integer in [1, {np.iinfo(np.intp).max}], "
+                         f"got {maxout_pieces!r}")
 
     activations = tuple(hidden) + (output_activation,)
     layers = []

@@ -686,3 +686,10 @@ def test_scalars_of_numpy_types_are_accepted():
              momentum=0.5, beta1=float(np.float32(0.9)), eps=1e-8)
     assert net.params.tobytes() == twin.params.tobytes()
     assert net.loss(X, y, l2=1) == twin.loss(X, y, l2=1.0)  # int l2
+
+
+def test_maxout_pieces_too_large_for_an_index_is_refused_even_without_maxout():
+    """Found by the long fuzz run: 10**30 pieces with no maxout layer reached the C layer
+    table and raised OverflowError instead of a ValueError naming the argument."""
+    with pytest.raises(ValueError, match=r"maxout_pieces: expected an integer in \[1, "):
+        nnfast.MLP([1, 1], maxout_pieces=10 ** 30)
