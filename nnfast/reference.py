@@ -185,7 +185,14 @@ def _weights(sample_weight, n, dtype):
     if sample_weight is None:
         return None, n
     w = np.asarray(sample_weight, dtype=dtype)
-    return w[:, np.newaxis], w.sum()
+    S = w.sum()
+    with np.errstate(over="ignore", divide="ignore"):
+        if S > 0 and not np.isfinite(1.0 / S):
+            # Subnormal weights (5e-324): 1 / S overflows, but the weighted mean is the
+            # same with the weights divided by their maximum (as nnfast's driver does).
+            w = w / w.max()
+            S = w.sum()
+    return w[:, np.newaxis], S
 
 
 def _weighted_total(per_sample, w):

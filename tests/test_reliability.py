@@ -392,6 +392,20 @@ def test_a_mini_batch_of_subnormal_weights_trains_like_any_weight(shuffle):
     assert runs[0] == runs[1]
 
 
+def test_the_reference_trains_a_subnormal_weight_batch_like_nnfast():
+    """Found by the long fuzz run: the NumPy reference computed 1 / 5e-324 for a one-sample
+    batch and reported divergence where nnfast (rightly) trains as with weight 1."""
+    from nnfast import reference
+    X, y = data(n=5)
+    w = [1.0, 2.0, 1.0, 1.0, 5e-324]
+    net = nnfast.MLP([3, 4, 2], seed=0)
+    ref = reference.MLP([3, 4, 2], seed=0)
+    kwargs = dict(optimizer="sgd", lr=0.01, batch_size=1, epochs=2, shuffle=False)
+    net.fit(X, y, sample_weight=w, **kwargs)
+    ref.fit(X, y, sample_weight=w, **kwargs)
+    np.testing.assert_allclose(net.params, ref.params, rtol=1e-12, atol=1e-15)
+
+
 def test_load_refuses_a_header_dtype_that_is_not_a_string(tmp_path):
     import io
     import json
