@@ -2,7 +2,7 @@
 process: a crash inside a compiled kernel (segfault, abort) fails this test with the child's
 output instead of killing the test run.
 
-Budget: about 3,900 examples in CI (15-20 s on a 2-core machine with the release build);
+Budget: about 4,000 examples in CI (about 30 s on a 2-core machine with the release build);
 ``NNFAST_FUZZ_LONG=1`` runs 20 times more. The examples are derandomized and no database
 is kept, so CI runs the same examples every time.
 """
