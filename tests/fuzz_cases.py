@@ -481,14 +481,31 @@ def test_fit(nets, n, data):
     epochs = data.draw(st.integers(0, 3))
     kwargs = dict(loss=loss, optimizer=optimizer, lr=0.01, batch_size=batch, epochs=epochs,
                   shuffle=False, l2=l2, sample_weight=w, nesterov=data.draw(st.booleans()))
-    with no_warnings():
-        history = net.fit(X, y, **kwargs)
+    try:
+        with no_warnings():
+            history = net.fit(X, y, **kwargs)
+    except FloatingPointError as err:  # allowed only for an exploding run (below)
+        history = err.history
     cast = lambda a: None if a is None else np.asarray(a, dtype=net.dtype)  # noqa: E731
     yr = np.asarray(y) if loss == "cross_entropy" and np.ndim(y) == 1 else cast(y)
     kwargs["sample_weight"] = unit_weights(w, net.dtype)
     kwargs["l2"] = float(l2)  # NumPy 2 would keep the reference's l2 terms in float32
     with np.errstate(all="ignore"):
-        history_ref = oracle.fit(cast(X), yr, **kwargs)
+        try:
+            history_ref = oracle.fit(cast(X), yr, **kwargs)
+        except FloatingPointError as err:
+            history_ref = err.history
+    # An exploding run (the reference diverges, or its loss more than doubles: an exp
+    # output trained on mse, say) amplifies every rounding difference epoch after epoch, so
+    # comparing two such trajectories measures their conditioning, not the code (the long
+    # fuzz run found 53.927819090 vs 53.927819089 after 3 epochs). nnfast must still end
+    # cleanly: finite weights, its History or its documented FloatingPointError.
+    ref_loss = history_ref.loss
+    if history_ref.stop_reason != "completed" or (len(ref_loss) > 1
+                                                   and ref_loss[-1] > 2 * ref_loss[0]):
+        assert np.isfinite(net.params).all()
+        assert history.stop_reason in ("completed", "diverged")
+        return
     assert history.stop_reason == history_ref.stop_reason == "completed"
     assert len(history.loss) == epochs
     assert_net_close(history.loss, history_ref.loss, net.dtype)
