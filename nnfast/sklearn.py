@@ -71,6 +71,7 @@ from __future__ import annotations
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from numbers import Integral, Real
 
 try:
@@ -90,7 +91,6 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     RegressorMixin,
     TransformerMixin,
-    clone,
     is_classifier,
 )
 from sklearn.exceptions import ConvergenceWarning
@@ -1054,11 +1054,10 @@ def _check_partial_fit_first_call(clf, classes=None):
 # ------------------------------------------------------------------------------------------
 
 
-def _fit_member(template, seed, X, y, sample_weight):
-    """Fit one ensemble member, a clone of `template` with random_state `seed` (in a
-    thread, or in a worker of a joblib backend: cloning there too keeps it parallel)."""
-    member = clone(template).set_params(random_state=seed)
-    return member.fit(X, y, sample_weight=sample_weight)
+def _fit_member(make, seed, X, y, sample_weight):
+    """Fit one ensemble member, ``make(random_state=seed)`` (in a thread, or in a worker of
+    a joblib backend: building it there too keeps that part parallel)."""
+    return make(random_state=seed).fit(X, y, sample_weight=sample_weight)
 
 
 def _map_fit(members, n_jobs):
@@ -1137,14 +1136,19 @@ class _BaseEnsemble(BaseEstimator):
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_estimators)
         n = X.shape[0]
+        # The template's parameters are read and checked once here, not by every member:
+        # clone() per member would repeat that work, holding the GIL, in every thread.
+        BaseEstimator._validate_params(template)
+        params = template.get_params(deep=False)
+        del params["random_state"]
+        make = partial(type(template), **params)
         jobs = []
         for seed in seeds:
             rows = rng.randint(n, size=n) if self.bootstrap else slice(None)
             w = None if sample_weight is None else sample_weight[rows]
-            jobs.append((template, int(seed), X[rows], y[rows], w))
-        # The template's parameters are checked once here, not again by every member.
-        BaseEstimator._validate_params(template)
-        with config_context(skip_parameter_validation=True):
+            jobs.append((make, int(seed), X[rows], y[rows], w))
+        # X, y and the weights were validated above (finite); the members need not again.
+        with config_context(skip_parameter_validation=True, assume_finite=True):
             estimators = _map_fit(jobs, self.n_jobs)
         vars(self).update(targets, estimators_=estimators)
         return self
