@@ -9,7 +9,8 @@ Two ways to get a standard deviation with each prediction, both in ``nnfast.skle
 
 The data is y = sin(x) + noise whose standard deviation grows with |x|. The script prints
 the share of held-out points inside mean ± 1 std (68% for a calibrated Gaussian) and
-writes a plot (default ``docs/uncertainty.png``)::
+writes a plot (default ``docs/uncertainty.png``). It needs scikit-learn and matplotlib
+(``pip install -e ".[sklearn,plot]"``)::
 
     python examples/uncertainty.py [output.png]
 """
@@ -19,9 +20,9 @@ import time
 import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
-from nnfast.sklearn import MLPEnsembleRegressor, MLPRegressor
+from nnfast.sklearn import MLPEnsembleRegressor, MLPRegressor  # says how to install sklearn
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402  (after nnfast's hint)
 
 
 def noise_std(x):
