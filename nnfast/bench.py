@@ -161,22 +161,27 @@ def predict_runner(library, rows):
     return lambda: model.predict(X)
 
 
+def best_alternating(runners, repeat, calls=1) -> dict:
+    """Best seconds per call of each function in ``runners`` ({key: function}): each is
+    called once to warm up (imports, first-touch page faults), then ``repeat`` rounds time
+    ``calls`` calls of each in turn, so that every function sees the same machine state."""
+    for run in runners.values():
+        run()
+    best = {key: float("inf") for key in runners}
+    for _ in range(repeat):
+        for key, run in runners.items():
+            def many(run=run):
+                for _ in range(calls):
+                    run()
+            best[key] = min(best[key], _time(many) / calls)
+    return best
+
+
 def time_predict(repeat) -> list:
     """Latency of one sample and throughput on 10⁶ rows of the seed network (float64)."""
-    rows_out = []
-    for label, rows, loops in PREDICT_CASES:
-        runners = {lib: predict_runner(lib, rows) for lib in ("nnfast", "numpy")}
-        for predict in runners.values():  # warm up: first-touch page faults of the outputs
-            predict()
-        best = {lib: float("inf") for lib in runners}
-        for _ in range(repeat):
-            for lib, predict in runners.items():
-                def run(predict=predict):
-                    for _ in range(loops):
-                        predict()
-                best[lib] = min(best[lib], _time(run) / loops)
-        rows_out.append((label, best))
-    return rows_out
+    return [(label, best_alternating({lib: predict_runner(lib, rows)
+                                      for lib in ("nnfast", "numpy")}, repeat, loops))
+            for label, rows, loops in PREDICT_CASES]
 
 
 def _fmt(seconds: float) -> str:
@@ -324,77 +329,58 @@ def print_all_threads_rows(repeat, budget, torch):
 SKLEARN_SOLVERS = ("adam", "lbfgs")
 
 
-def sklearn_runner(library, solver):
-    """A function fitting ``MLPRegressor(hidden_layer_sizes=(20, 20), activation="tanh",
-    solver=solver, max_iter=200, random_state=0)`` on the seed curve (200 points of
-    y = sin(2x) on [-3, 3]) with ``library``: "nnfast" (nnfast.sklearn) or "sklearn"."""
+def seed_curve_fit(make_model):
+    """A function fitting a fresh ``make_model()`` on the seed curve (200 points of
+    y = sin(2x) on [-3, 3]); 200 iterations do not converge, so ConvergenceWarning is
+    silenced."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
 
-    if library == "nnfast":
-        from nnfast.sklearn import MLPRegressor
-    else:
-        from sklearn.neural_network import MLPRegressor
     x = np.linspace(-3, 3, 200)[:, None]
     y = np.sin(2 * x).ravel()
 
     def fit():
-        model = MLPRegressor(hidden_layer_sizes=(20, 20), activation="tanh", solver=solver,
-                             max_iter=200, random_state=0)
-        with warnings.catch_warnings():  # 200 iterations do not converge: expected
+        model = make_model()
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             return model.fit(x, y)
 
     return fit
 
 
+def sklearn_runner(library, solver):
+    """A function fitting ``MLPRegressor(hidden_layer_sizes=(20, 20), activation="tanh",
+    solver=solver, max_iter=200, random_state=0)`` on the seed curve with ``library``:
+    "nnfast" (nnfast.sklearn) or "sklearn"."""
+    if library == "nnfast":
+        from nnfast.sklearn import MLPRegressor
+    else:
+        from sklearn.neural_network import MLPRegressor
+    return seed_curve_fit(lambda: MLPRegressor(hidden_layer_sizes=(20, 20), activation="tanh",
+                                               solver=solver, max_iter=200, random_state=0))
+
+
 def time_sklearn(repeat) -> dict:
     """Best seconds per whole fit, {solver: {"nnfast": s, "sklearn": s}}, timed alternately."""
-    results = {}
-    for solver in SKLEARN_SOLVERS:
-        runners = {lib: sklearn_runner(lib, solver) for lib in ("nnfast", "sklearn")}
-        for fit in runners.values():
-            fit()  # warm up (imports, first-touch)
-        best = {lib: float("inf") for lib in runners}
-        for _ in range(repeat):
-            for lib, fit in runners.items():
-                best[lib] = min(best[lib], _time(fit))
-        results[solver] = best
-    return results
+    return {solver: best_alternating({lib: sklearn_runner(lib, solver)
+                                      for lib in ("nnfast", "sklearn")}, repeat)
+            for solver in SKLEARN_SOLVERS}
 
 
 def ensemble_runner(n_jobs):
     """A function fitting ``MLPEnsembleRegressor`` of eight seed-sized members (the
-    MLPRegressor of the sklearn row, solver adam) in ``n_jobs`` threads."""
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-
+    MLPRegressor of the sklearn row, solver adam) on the seed curve in ``n_jobs`` threads."""
     from nnfast.sklearn import MLPEnsembleRegressor, MLPRegressor
-    x = np.linspace(-3, 3, 200)[:, None]
-    y = np.sin(2 * x).ravel()
+
     member = MLPRegressor(hidden_layer_sizes=(20, 20), activation="tanh", max_iter=200)
-
-    def fit():
-        ensemble = MLPEnsembleRegressor(member, n_estimators=8, n_jobs=n_jobs, random_state=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            return ensemble.fit(x, y)
-
-    return fit
+    return seed_curve_fit(lambda: MLPEnsembleRegressor(member, n_estimators=8, n_jobs=n_jobs,
+                                                       random_state=0))
 
 
 def time_ensemble(repeat) -> dict:
     """Best seconds per ensemble fit, {n_jobs: s} for 1 and 2 threads, timed alternately."""
-    runners = {n_jobs: ensemble_runner(n_jobs) for n_jobs in (1, 2)}
-    for fit in runners.values():
-        fit()
-    best = {n_jobs: float("inf") for n_jobs in runners}
-    for _ in range(repeat):
-        for n_jobs, fit in runners.items():
-            best[n_jobs] = min(best[n_jobs], _time(fit))
-    return best
+    return best_alternating({n_jobs: ensemble_runner(n_jobs) for n_jobs in (1, 2)}, repeat)
 
 
 def print_sklearn_rows(repeat):
