@@ -329,14 +329,8 @@ def test_predict(nets, n, data):
 @fuzz(250)
 def test_predict_refuses_bad_X(nets, n, data):
     net, _ = nets
-    n_in = net.layer_sizes[0]
-    X = data.draw(arrays((n, n_in)))
-    bad = data.draw(corrupted(X, net.dtype, [(n, n_in + 1), (n, n_in, 1), (), (n * n_in + 1,)]))
+    X = _refuses_one_bad_X(net.predict, net, n, data)
     before = snapshot(net)
-    with pytest.raises((ValueError, TypeError)) as info:
-        net.predict(bad)
-    assert_names(info.value, "X")
-    assert snapshot(net) == before
     # return_std: only True or False, and True only for a gaussian_nll output.
     return_std = data.draw(st.sampled_from([True, 1, "yes", None, np.array([True])]))
     if return_std is True and "gaussian_nll" in losses_for(net):
@@ -367,14 +361,21 @@ def test_input_grad(nets, n, data):
 @fuzz(100)
 def test_input_grad_refuses_bad_X(nets, n, data):
     net, _ = nets
+    _refuses_one_bad_X(net.input_grad, net, n, data)
+
+
+def _refuses_one_bad_X(method, net, n, data):
+    """``method`` (predict, input_grad) refuses a corrupted X by name and leaves ``net`` as
+    it was; returns the valid X the corruption was made from."""
     n_in = net.layer_sizes[0]
     X = data.draw(arrays((n, n_in)))
     bad = data.draw(corrupted(X, net.dtype, [(n, n_in + 1), (n, n_in, 1), (), (n * n_in + 1,)]))
     before = snapshot(net)
     with pytest.raises((ValueError, TypeError)) as info:
-        net.input_grad(bad)
+        method(bad)
     assert_names(info.value, "X")
     assert snapshot(net) == before
+    return X
 
 
 @given(X=st.sampled_from([np.full((2, 3), 1e308), np.full((1, 3), -1e300),
