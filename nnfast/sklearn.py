@@ -112,7 +112,7 @@ from sklearn.utils.validation import (
 
 from nnfast import _network
 from nnfast._spec import build_spec
-from nnfast._validation import as_finite
+from nnfast._validation import as_finite, check_bool
 from nnfast.network import MLP, _OptimizerState, gaussian_mean_std
 
 __all__ = ["MLPAutoencoder", "MLPClassifier", "MLPEnsembleClassifier", "MLPEnsembleRegressor",
@@ -783,10 +783,7 @@ default="relu"
             ``s`` clipped to [-30, 30], as the loss used them.
         """
         check_is_fitted(self)
-        if not isinstance(return_std, (bool, np.bool_)):
-            raise TypeError(f"return_std: expected True or False, got "
-                            f"{type(return_std).__name__} {return_std!r}")
-        if not return_std:
+        if not check_bool(return_std, "return_std"):
             return self._predict(X)
         if not self._predicts_std:
             raise ValueError(
