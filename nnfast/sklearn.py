@@ -1204,6 +1204,7 @@ class MLPEnsembleRegressor(RegressorMixin, _BaseEnsemble):
         y_std : ndarray of the same shape, only with ``return_std=True``
         """
         check_is_fitted(self)
+        return_std = check_bool(return_std, "return_std")
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         if getattr(self.estimators_[0], "loss", None) == "gaussian_nll":
             pairs = [member.predict(X, return_std=True) for member in self.estimators_]
@@ -1265,6 +1266,7 @@ class MLPEnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         proba_std : ndarray of the same shape, only with ``return_std=True``
         """
         check_is_fitted(self)
+        return_std = check_bool(return_std, "return_std")
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         probas = np.stack([self._aligned_proba(member, X) for member in self.estimators_])
         mean = probas.mean(axis=0)

@@ -253,3 +253,15 @@ def test_skipped_parameter_validation_still_leaves_nnfast_checks():
     with config_context(skip_parameter_validation=True):
         with pytest.raises(ValueError, match="layer"):
             MLPRegressor(hidden_layer_sizes=(0,), max_iter=2).fit(X, y)
+
+
+@quiet
+def test_return_std_must_be_a_bool():
+    X, y = noisy_curve(n=40)
+    ensemble = MLPEnsembleRegressor(SMALL_REGRESSOR, n_estimators=2, random_state=0).fit(X, y)
+    classifier = MLPEnsembleClassifier(SMALL_CLASSIFIER, n_estimators=2,
+                                       random_state=0).fit(X, y > 0)
+    for method in (ensemble.predict, classifier.predict_proba):
+        for value in ("yes", 1, None):
+            with pytest.raises(TypeError, match="return_std: expected True or False"):
+                method(X, return_std=value)
