@@ -155,6 +155,11 @@ cdef double rescaled_weights(floating* out, const floating* w, Py_ssize_t n) noe
     return total
 
 
+cdef bitgen_t* bitgen_of(rng) except NULL:
+    """The C bit generator behind a ``numpy.random.RandomState`` (its MT19937)."""
+    return <bitgen_t*>PyCapsule_GetPointer(rng._bit_generator.capsule, "BitGenerator")
+
+
 cdef uint64_t random_interval(bitgen_t* rng, uint64_t max) noexcept nogil:
     """A uniform integer in [0, max], drawn as NumPy's legacy `random_interval` draws it
     (the smallest bit mask covering max, rejection of draws above max)."""
@@ -321,7 +326,7 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
     if rng is not None:
         if hooked or not gather:
             raise ValueError("train: rng shuffles only without epoch_end and with gather")
-        bitgen = <bitgen_t*>PyCapsule_GetPointer(rng._bit_generator.capsule, "BitGenerator")
+        bitgen = bitgen_of(rng)
     h.loss = loss
     h.optimizer = optimizer
     h.nesterov = nesterov
@@ -426,8 +431,7 @@ cdef double checked_epoch(const NetLayout* net, const Hyper* h, floating* params
 def shuffle_like_sklearn(rng, Py_ssize_t[::1] order):
     """In place: order = sklearn.utils.shuffle(order, random_state=rng) for a
     ``numpy.random.RandomState`` rng (the draws `train` makes before each epoch)."""
-    cdef bitgen_t* bitgen = <bitgen_t*>PyCapsule_GetPointer(rng._bit_generator.capsule,
-                                                            "BitGenerator")
+    cdef bitgen_t* bitgen = bitgen_of(rng)
     cdef Py_ssize_t n = order.shape[0]
     cdef Py_ssize_t* scratch = <Py_ssize_t*>malloc(max(n, 1) * sizeof(Py_ssize_t))
     if scratch == NULL:
