@@ -1135,7 +1135,7 @@ class _BaseEnsemble(BaseEstimator):
         n = X.shape[0]
         # The template's parameters are read and checked once here, not by every member:
         # clone() per member would repeat that work, holding the GIL, in every thread.
-        BaseEstimator._validate_params(template)
+        template._validate_params()
         params = template.get_params(deep=False)
         del params["random_state"]
         make = partial(type(template), **params)
