@@ -751,6 +751,22 @@ def test_dense_forward(name, n, n_in, n_out, data):
 # The scikit-learn estimators
 # ------------------------------------------------------------------------------------------
 
+def _fit_args_one_maybe_corrupted(data, X, y, w, n):
+    """``(arg, args)``: the keyword arguments of an estimator's ``fit`` with at most one of
+    them (``arg``: None, "X", "y" or "sample_weight") replaced by a bad value."""
+    arg = data.draw(st.sampled_from([None, None, "X", "y", "sample_weight"]))
+    args = {"X": X, "y": y, "sample_weight": w}
+    if arg == "X":
+        args["X"] = data.draw(corrupted(X, np.float64, [(n, 0), (n + 1, np.shape(X)[1])]))
+    elif arg == "y":
+        args["y"] = data.draw(st.sampled_from([None, np.ones(n + 1), np.full(n, np.nan),
+                                               np.ones((n, 1, 1)), np.ones(n, complex)]))
+    elif arg == "sample_weight":
+        args["sample_weight"] = data.draw(st.sampled_from([np.ones(n + 1), np.full(n, -1.0),
+                                                           np.full(n, np.inf), "w"]))
+    return arg, args
+
+
 @given(kind=st.sampled_from(["regressor", "gaussian_nll", "classifier"]),
        n=st.sampled_from([2, 3, 8]),
        data=st.data())
@@ -774,16 +790,7 @@ def test_estimators(kind, n, data):
         model = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0,
                               solver=data.draw(st.sampled_from(["adam", "sgd", "lbfgs"])))
     w = data.draw(st.one_of(st.none(), arrays((n,), 0.5, 2.0, ["float64", "int64"])))
-    arg = data.draw(st.sampled_from([None, None, "X", "y", "sample_weight"]))
-    args = {"X": X, "y": y, "sample_weight": w}
-    if arg == "X":
-        args["X"] = data.draw(corrupted(X, np.float64, [(n, 0), (n + 1, np.shape(X)[1])]))
-    elif arg == "y":
-        args["y"] = data.draw(st.sampled_from([None, np.ones(n + 1), np.full(n, np.nan),
-                                               np.ones((n, 1, 1)), np.ones(n, complex)]))
-    elif arg == "sample_weight":
-        args["sample_weight"] = data.draw(st.sampled_from([np.ones(n + 1), np.full(n, -1.0),
-                                                           np.full(n, np.inf), "w"]))
+    arg, args = _fit_args_one_maybe_corrupted(data, X, y, w, n)
     # scikit-learn's own estimator on the same arguments decides what is an error.
     from sklearn import neural_network
     params = {k: v for k, v in model.get_params().items() if k != "dtype"}
@@ -843,16 +850,7 @@ def test_ensembles(kind, n, data):
         assume(len(set(y.tolist())) > 1)
         member = nns.MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
         ensemble = nns.MLPEnsembleClassifier(member, n_estimators=2, random_state=0)
-    arg = data.draw(st.sampled_from([None, None, "X", "y", "sample_weight"]))
-    args = {"X": X, "y": y, "sample_weight": None}
-    if arg == "X":
-        args["X"] = data.draw(corrupted(X, np.float64, [(n, 0), (n + 1, np.shape(X)[1])]))
-    elif arg == "y":
-        args["y"] = data.draw(st.sampled_from([None, np.ones(n + 1), np.full(n, np.nan),
-                                               np.ones((n, 1, 1)), np.ones(n, complex)]))
-    elif arg == "sample_weight":
-        args["sample_weight"] = data.draw(st.sampled_from([np.ones(n + 1), np.full(n, -1.0),
-                                                           np.full(n, np.inf), "w"]))
+    arg, args = _fit_args_one_maybe_corrupted(data, X, y, None, n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         try:
