@@ -13,8 +13,12 @@ Beyond scikit-learn: :class:`MLPEnsembleRegressor` and :class:`MLPEnsembleClassi
 dimensionality reduction). What is followed exactly, what is added and the few differences
 are documented in ``docs/sklearn.md``.
 
+:func:`input_grad` gives the Jacobian of a fitted estimator in the units of the original
+features and targets, through a Pipeline of linear scalers and a TransformedTargetRegressor.
+
 Modules: ``_base`` (the shared parameters, fit and solvers), ``_multilayer_perceptron``
-(the regressor and the classifier), ``_ensemble``, ``_autoencoder``.
+(the regressor and the classifier), ``_ensemble``, ``_autoencoder``, ``_jacobian``, and
+``_state`` (one consistent fitted state per call under threads).
 """
 
 try:
@@ -27,7 +31,8 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess by th
 
 from nnfast.sklearn._autoencoder import MLPAutoencoder
 from nnfast.sklearn._ensemble import MLPEnsembleClassifier, MLPEnsembleRegressor
+from nnfast.sklearn._jacobian import input_grad
 from nnfast.sklearn._multilayer_perceptron import MLPClassifier, MLPRegressor
 
 __all__ = ["MLPAutoencoder", "MLPClassifier", "MLPEnsembleClassifier", "MLPEnsembleRegressor",
-           "MLPRegressor"]
+           "MLPRegressor", "input_grad"]
