@@ -24,6 +24,7 @@ __all__ = [
     "ACTIVATIONS",
 ]
 
+#: Every activation name the kernels take: the hidden activations, then the output-only ones.
 ACTIVATIONS = tuple(dict.fromkeys(HIDDEN_ACTIVATIONS + OUTPUT_ACTIVATIONS))
 
 
