@@ -20,7 +20,7 @@ import nnfast
 
 project = "nnfast"
 author = "the nnfast developers"
-copyright = "the nnfast developers"  # noqa: A001  (Sphinx's name for it)
+copyright = "the nnfast developers"
 version = release = nnfast.__version__
 
 extensions = [
