@@ -11,7 +11,7 @@ through sphinx-gallery; the Markdown pages are read by myst-parser.
 """
 
 import os
-import warnings
+import sys
 
 # The nnfast documented is the one imported: the installed one, or, when the build runs from
 # the root of a checkout built in place (``python -m`` puts the working directory first on
@@ -33,8 +33,7 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "uncertainty.png"]
-nitpicky = False
+exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 
 # ---- API reference --------------------------------------------------------------------------
 
@@ -52,12 +51,15 @@ myst_enable_extensions = ["dollarmath"]
 
 # ---- gallery --------------------------------------------------------------------------------
 
+# docs/gallery_order.py orders the examples; sphinx-gallery imports it by name.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"\.py$",  # run every example, not only plot_*.py
     "ignore_pattern": r"__init__\.py",
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "gallery_order.GalleryOrder",
     "download_all_examples": False,
     "abort_on_example_error": True,
     "remove_config_comments": True,
@@ -66,8 +68,6 @@ sphinx_gallery_conf = {
 }
 # The examples run under Agg (no display); sphinx-gallery collects their figures.
 os.environ.setdefault("MPLBACKEND", "Agg")
-# A ConvergenceWarning printed by an example is output, not a documentation error.
-warnings.filterwarnings("ignore", message=".*Matplotlib is currently using agg.*")
 
 # ---- HTML -----------------------------------------------------------------------------------
 
