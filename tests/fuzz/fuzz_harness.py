@@ -137,9 +137,9 @@ def _description(value):
 
 
 def _derandomized_seed(test):
-    """The seed of hypothesis's derandomized run of ``test`` (``@seed(...)`` with it
-    replays the same examples after the test's body has changed), or None if this
-    version of hypothesis computes it differently."""
+    """The seed of hypothesis's derandomized run of ``test``, or None if this version of
+    hypothesis computes it differently. ``@seed(...)`` with it keeps the same run drawing
+    the same examples after the test's body has changed."""
     try:
         from hypothesis.internal.reflection import function_digest
     except ImportError:

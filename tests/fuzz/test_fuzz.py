@@ -86,7 +86,7 @@ def test_crashes_in_its_third_example(n, data):
 @pytest.mark.parametrize("death, ending", [
     ("os.kill(os.getpid(), signal.SIGSEGV)", "killed by SIGSEGV (a crash in compiled code)"),
     ("os._exit(3)", "fuzzing failed (exit status 3)"),
-])
+], ids=["segfault", "exit"])
 def test_a_child_that_dies_fails_naming_its_case_example_and_seed(tmp_path, death, ending):
     case = tmp_path / "fuzz_crash.py"
     case.write_text(CRASHING_CASE.format(death=death))
@@ -96,7 +96,7 @@ def test_a_child_that_dies_fails_naming_its_case_example_and_seed(tmp_path, deat
     with pytest.raises(AssertionError) as failure:
         run_in_child([case], tmp_path / "progress.txt", env)
     message = str(failure.value)
-    assert ending in message
+    assert f"{ending}, during this example" in message
     assert "case: fuzz_crash.py::test_crashes_in_its_third_example\nexample: 3\n" in message
     assert re.search(r"^seed: \d+$", message, re.MULTILINE), message
     assert "draw 1 = 'drawn before the crash'" in message
