@@ -1,5 +1,5 @@
 """Export to ONNX: :func:`nnfast.to_onnx`, and the graph code that skl2onnx's converters
-for nnfast's estimators share with it (``nnfast._skl2onnx``).
+for nnfast's estimators share with it (nnfast.sklearn._onnx, nnfast.sklearn._skl2onnx).
 
 The graph computes what ``predict`` computes, ``f(X @ W + b)`` layer by layer, with operators
 of the default ONNX domain only (opset :data:`OPSET`; the skl2onnx converters accept any
@@ -33,7 +33,6 @@ models; the input is ``X``, ``(N, n_features)``):
 
 from __future__ import annotations
 
-import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,10 +50,6 @@ MIN_OPSET = 13
 
 # scikit-learn's activation names -> nnfast's (the estimators' ``activation`` parameter).
 _SKLEARN_ACTIVATION = {"logistic": "sigmoid"}
-# Estimators build their network with MLP's defaults for these (no parameter of their own).
-_MLP_DEFAULTS = inspect.signature(MLP).parameters
-_ESTIMATOR_LEAKY_SLOPE = _MLP_DEFAULTS["leaky_slope"].default
-_ESTIMATOR_ELU_ALPHA = _MLP_DEFAULTS["elu_alpha"].default
 
 # expm1(x) rounds to -1 below this in float32 and float64: the clamp keeps exp(x) > 0.
 _EXPM1_FLOOR = -50.0
@@ -278,9 +273,9 @@ def describe(model, dtype=None, class_indices=False):
         return _describe_mlp(model, dtype)
     estimators = sys.modules.get("nnfast.sklearn")  # imported already if model is one
     if estimators is not None:
-        from nnfast import _onnx_estimators  # scikit-learn, imported by nnfast.sklearn
+        from nnfast.sklearn import _onnx as estimator_onnx
 
-        export = _onnx_estimators.describe(estimators, model, dtype, class_indices)
+        export = estimator_onnx.describe(estimators, model, dtype, class_indices)
         if export is not None:
             return export
     raise TypeError(
@@ -325,8 +320,13 @@ def estimator_network(model, n_layers, hidden, output, dtype, where="model"):
                 raise ValueError(f"{where}.{name}[{i}]: expected finite floating-point values")
         layers.append((W.astype(dtype), b.astype(dtype), activation))
         width = W.shape[1]
-    return Network(layers, getattr(model, "leaky_slope", _ESTIMATOR_LEAKY_SLOPE),
-                   getattr(model, "elu_alpha", _ESTIMATOR_ELU_ALPHA))
+    # The estimators build their network with MLP's defaults for these (they have no
+    # parameters of their own for them, yet).
+    import inspect
+
+    defaults = inspect.signature(MLP).parameters
+    return Network(layers, getattr(model, "leaky_slope", defaults["leaky_slope"].default),
+                   getattr(model, "elu_alpha", defaults["elu_alpha"].default))
 
 
 def sklearn_activation(name):

@@ -2,7 +2,7 @@
 Pipelines holding them.
 
 The converters build the graphs of :func:`nnfast.to_onnx` (the same code, nnfast._onnx and
-nnfast._onnx_estimators) inside skl2onnx's model, with skl2onnx's conventions: the graph
+nnfast.sklearn._onnx) inside skl2onnx's model, with skl2onnx's conventions: the graph
 computes in the type of its input (float64 for a double input, float32 otherwise, an
 integer or boolean input cast to float32), classifiers output ``label`` and
 ``probabilities`` and accept skl2onnx's options ``zipmap`` (default True: probabilities as
@@ -10,8 +10,8 @@ a list of dicts, outputs ``output_label`` and ``output_probability``) and
 ``output_class_labels``; a gaussian_nll regressor and the ensemble regressor output
 ``variable`` and ``std``.
 
-Registration is automatic and costs nothing when skl2onnx is not used: importing
-nnfast.sklearn calls :func:`register_when_imported`, which registers at once if skl2onnx is
+Registration is automatic and costs nothing when skl2onnx is not used: the end of
+nnfast/sklearn/__init__.py calls :func:`register_when_imported`, which registers at once if skl2onnx is
 imported already, and otherwise adds a finder to ``sys.meta_path`` that registers just
 after skl2onnx's own import (importing skl2onnx eagerly would add ~0.3-0.5 s to
 ``import nnfast.sklearn``). :func:`register` does it explicitly.
@@ -179,6 +179,7 @@ class _RegisterAfterImport(importlib.abc.MetaPathFinder):
 def register_when_imported(estimators):
     """Register now if skl2onnx is imported, else as soon as it is."""
     if "skl2onnx" in sys.modules:
-        _register_after_import(estimators)
+        if sys.modules["skl2onnx"] is not None:  # None: its import is blocked
+            _register_after_import(estimators)
     elif not any(isinstance(finder, _RegisterAfterImport) for finder in sys.meta_path):
         sys.meta_path.insert(0, _RegisterAfterImport(estimators))

@@ -2,8 +2,7 @@
 public fitted attributes only: ``coefs_``, ``intercepts_``, ``activation``,
 ``out_activation_``, ``n_outputs_``, ``n_features_in_``, ``classes_``, ``estimators_``.
 
-Used by :func:`nnfast.to_onnx` and by the skl2onnx converters (nnfast._skl2onnx); imported
-only for an estimator, so it may import scikit-learn.
+Used by :func:`nnfast.to_onnx` and by the skl2onnx converters (nnfast.sklearn._skl2onnx).
 """
 
 from __future__ import annotations
