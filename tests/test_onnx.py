@@ -13,7 +13,6 @@ identical. The worst error of each case is printed at the end of the module (``-
 """
 
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -25,68 +24,21 @@ ort = pytest.importorskip(
     "onnxruntime", reason="the exported graphs are run by onnxruntime (pip install 'nnfast[onnx]')"
 )
 
-TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
-DTYPES = ("float32", "float64")
-BATCHES = (1, 3, 17)
+from onnx_cases import (  # after the skips
+    CLASSIFICATIONS,
+    DTYPES,
+    assert_matches,
+    batches,
+    estimators,
+    fitted,
+    report_worst_errors,  # noqa: F401 - the module's fixture
+    run,
+    targets,
+)
+
 HIDDEN = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout")
 OUTPUTS = ("identity", "sigmoid", "tanh", "softmax", "exp")
 SKLEARN_HIDDEN = ("identity", "logistic", "tanh", "relu", "leaky_relu", "elu", "maxout")
-
-WORST = {}  # case -> worst error seen
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report_worst_errors():
-    yield
-    if WORST:
-        print("\nworst normwise relative errors, onnxruntime vs nnfast:")
-        for case, err in sorted(WORST.items()):
-            print(f"  {case}: {err:.3g}")
-
-
-def relative_error(got, expected):
-    """Normwise: the largest difference relative to the largest |expected| (see above)."""
-    got, expected = np.asarray(got), np.asarray(expected)
-    assert got.shape == expected.shape, (got.shape, expected.shape)
-    tiny = np.finfo(expected.dtype).tiny
-    scale = max(float(np.abs(expected).max()), tiny)
-    return float(np.abs(got.astype(np.float64) - expected.astype(np.float64)).max()) / scale
-
-
-def assert_matches(case, got, expected, dtype):
-    err = relative_error(got, expected)
-    WORST[case] = max(WORST.get(case, 0.0), err)
-    assert err <= TOL[np.dtype(dtype)], f"{case}: relative error {err:.3g}"
-
-
-def session(model):
-    onnx.checker.check_model(model, full_check=True)
-    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-
-
-def run(model, X):
-    """{output name: array} of the exported ``model`` on ``X``."""
-    sess = session(model)
-    return dict(zip([out.name for out in sess.get_outputs()], sess.run(None, {"X": X})))
-
-
-def batches(X):
-    for n in BATCHES:
-        yield X[:n]
-
-
-def estimators():
-    return pytest.importorskip("nnfast.sklearn", reason="scikit-learn is not installed")
-
-
-def fitted(estimator, X, y=None):
-    """``estimator`` after a few iterations: random weights and biases (scikit-learn's
-    initialisation), slightly trained; its ConvergenceWarning is expected."""
-    from sklearn.exceptions import ConvergenceWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return estimator.fit(X, y)
 
 
 def random_net(sizes, hidden, output, dtype, seed):
@@ -236,20 +188,6 @@ def test_autoencoder_transform(activation, hidden_layer_sizes, dtype):
 
 
 # ---- classifier ----------------------------------------------------------------------------------
-
-
-def targets(kind, labels, n, rng):
-    if kind == "multilabel":
-        Y = rng.integers(0, 2, size=(n, 3))
-        Y[0] = Y[1] = 1 - Y[2]  # every label both present and absent
-        return Y
-    names = {"int": np.array([-3, 2, 7]), "string": np.array(["ant", "bee", "émeu"])}[labels]
-    k = 2 if kind == "binary" else 3
-    return names[np.arange(n) % k][rng.permutation(n)]
-
-
-CLASSIFICATIONS = [("binary", "int"), ("binary", "string"), ("multiclass", "int"),
-                   ("multiclass", "string"), ("multilabel", "int")]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
