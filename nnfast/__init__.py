@@ -4,8 +4,8 @@ Compiled Cython kernels train and run small and medium MLPs without per-call ove
 ``nnfast.MLP`` is the network, ``nnfast.kernels`` the validated entry points to the kernels,
 ``nnfast.reference`` the same network in plain NumPy (the test oracle and benchmark baseline),
 ``nnfast.save`` / ``nnfast.load`` a pickle-free file format, ``nnfast.to_onnx`` an export
-to ONNX (needs onnx), and ``nnfast.sklearn`` (needs
-scikit-learn) drop-in replacements for scikit-learn's MLPRegressor and MLPClassifier.
+to ONNX (needs onnx), and ``nnfast.sklearn`` (needs scikit-learn) drop-in replacements for
+scikit-learn's MLPRegressor and MLPClassifier.
 """
 
 from nnfast._history import History
