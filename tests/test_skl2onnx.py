@@ -207,8 +207,13 @@ CONVERT = """
 """
 
 
-@pytest.mark.parametrize("imports", ["import nnfast.sklearn\nimport skl2onnx",
-                                     "import skl2onnx\nimport nnfast.sklearn"])
+@pytest.mark.parametrize("imports", [
+    "import nnfast.sklearn\nimport skl2onnx",
+    "import skl2onnx\nimport nnfast.sklearn",
+    # Asking whether skl2onnx is installed finds it without importing it.
+    "import nnfast.sklearn, importlib.util\nassert importlib.util.find_spec('skl2onnx')\n" +
+    "import skl2onnx",
+])
 def test_registered_in_either_import_order(imports):
     out = python(f"import sys\n{imports}\n" + textwrap.dedent(CONVERT))
     # Converted, and the finder waiting for skl2onnx's import is gone.

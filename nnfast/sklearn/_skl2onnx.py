@@ -151,26 +151,34 @@ def _register_after_import(estimators):
 
 
 class _RegisterAfterImport(importlib.abc.MetaPathFinder):
-    """Finds skl2onnx as the other finders do and registers nnfast's converters right after
-    skl2onnx's ``__init__`` has run; then leaves ``sys.meta_path``."""
+    """Finds skl2onnx as the other finders do, and has its loader register nnfast's
+    converters right after skl2onnx's ``__init__`` has run; then leaves ``sys.meta_path``.
+
+    It stays until skl2onnx is actually imported: ``importlib.util.find_spec("skl2onnx")``
+    (a check whether it is installed) asks the finders too, for a spec that is never run.
+    """
 
     def __init__(self, estimators):
         self._estimators = estimators
+        self._searching = False  # the inner find_spec below asks this finder again
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "skl2onnx":
+        if fullname != "skl2onnx" or self._searching:
             return None
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
+        self._searching = True
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._searching = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         exec_module = spec.loader.exec_module
-        estimators = self._estimators
 
         def exec_then_register(module):
             exec_module(module)
-            _register_after_import(estimators)
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+            _register_after_import(self._estimators)
 
         spec.loader.exec_module = exec_then_register  # this spec's own loader instance
         return spec
