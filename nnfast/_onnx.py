@@ -48,9 +48,6 @@ OPSET = 17
 # with axis=1 means the same before it; GreaterOrEqual needs 12).
 MIN_OPSET = 13
 
-# scikit-learn's activation names -> nnfast's (the estimators' ``activation`` parameter).
-_SKLEARN_ACTIVATION = {"logistic": "sigmoid"}
-
 # expm1(x) rounds to -1 below this in float32 and float64: the clamp keeps exp(x) > 0.
 _EXPM1_FLOOR = -50.0
 
@@ -292,46 +289,6 @@ def _describe_mlp(net, dtype):
     network = Network(layers, net.leaky_slope, net.elu_alpha)
     return Export(net.layer_sizes[0], dtype, [Output("Y", "float", [None, net.layer_sizes[-1]])],
                   lambda graph, x: [forward(graph, x, network)])
-
-
-def estimator_network(model, n_layers, hidden, output, dtype, where="model"):
-    """The first ``n_layers`` layers of a fitted estimator's ``coefs_``/``intercepts_`` as a
-    :class:`Network`, every hidden layer ``hidden`` (a list: one name per layer but the
-    last) and the last ``output``; shapes and values checked, ``where`` names the model in
-    messages."""
-    coefs, intercepts = list(model.coefs_), list(model.intercepts_)
-    if len(coefs) != len(intercepts) or len(coefs) < n_layers:
-        raise ValueError(f"{where}.coefs_, {where}.intercepts_: expected {n_layers} or more "
-                         f"arrays each, got {len(coefs)} and {len(intercepts)}")
-    activations = list(hidden) + [output]
-    width = model.n_features_in_
-    layers = []
-    for i, (W, b, activation) in enumerate(zip(coefs, intercepts, activations)):
-        W, b = np.asarray(W), np.asarray(b)
-        maxout = activation == "maxout"
-        if W.ndim != (3 if maxout else 2) or W.shape[0] != width or b.shape != W.shape[1:]:
-            pieces = ", k" if maxout else ""
-            raise ValueError(
-                f"{where}.coefs_[{i}], {where}.intercepts_[{i}]: expected shapes (n_in, n_out"
-                f"{pieces}) and (n_out{pieces}) with n_in = {width} for a {activation!r} "
-                f"layer, got {W.shape} and {b.shape}")
-        for name, array in (("coefs_", W), ("intercepts_", b)):
-            if array.dtype.kind != "f" or not np.isfinite(array).all():
-                raise ValueError(f"{where}.{name}[{i}]: expected finite floating-point values")
-        layers.append((W.astype(dtype), b.astype(dtype), activation))
-        width = W.shape[1]
-    # The estimators build their network with MLP's defaults for these (they have no
-    # parameters of their own for them, yet).
-    import inspect
-
-    defaults = inspect.signature(MLP).parameters
-    return Network(layers, getattr(model, "leaky_slope", defaults["leaky_slope"].default),
-                   getattr(model, "elu_alpha", defaults["elu_alpha"].default))
-
-
-def sklearn_activation(name):
-    """nnfast's name for a scikit-learn activation name."""
-    return _SKLEARN_ACTIVATION.get(name, name)
 
 
 # ---- nnfast.to_onnx -----------------------------------------------------------------------------

@@ -7,17 +7,13 @@ Used by :func:`nnfast.to_onnx` and by the skl2onnx converters (nnfast.sklearn._s
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
-from nnfast._onnx import (
-    Export,
-    Output,
-    estimator_network,
-    forward,
-    gaussian_mean_std,
-    sklearn_activation,
-)
+from nnfast._onnx import Export, Network, Output, forward, gaussian_mean_std
+from nnfast.network import MLP
 
 _HIDDEN = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout")
 _REGRESSOR_OUTPUTS = ("identity", "exp")
@@ -60,22 +56,62 @@ def _model_dtype(model, dtype, where):
     return found
 
 
-def _network(model, n_layers, hidden, outputs, dtype, where):
-    """The first ``n_layers`` layers of an MLP estimator, hidden layers ``hidden`` (None:
-    the estimator's ``activation``), the last one ``out_activation_`` (one of ``outputs``)."""
+def _layers(model, n_layers, hidden, output, dtype, where):
+    """The first ``n_layers`` layers of a fitted estimator's ``coefs_``/``intercepts_`` as a
+    :class:`Network`, every hidden layer ``hidden`` (a list: one name per layer but the
+    last) and the last ``output``; shapes and values checked, ``where`` names the model in
+    messages."""
+    coefs, intercepts = list(model.coefs_), list(model.intercepts_)
+    if len(coefs) != len(intercepts) or len(coefs) < n_layers:
+        raise ValueError(f"{where}.coefs_, {where}.intercepts_: expected {n_layers} or more "
+                         f"arrays each, got {len(coefs)} and {len(intercepts)}")
+    activations = list(hidden) + [output]
+    width = model.n_features_in_
+    layers = []
+    for i, (W, b, activation) in enumerate(zip(coefs, intercepts, activations)):
+        W, b = np.asarray(W), np.asarray(b)
+        maxout = activation == "maxout"
+        if W.ndim != (3 if maxout else 2) or W.shape[0] != width or b.shape != W.shape[1:]:
+            pieces = ", k" if maxout else ""
+            raise ValueError(
+                f"{where}.coefs_[{i}], {where}.intercepts_[{i}]: expected shapes (n_in, n_out"
+                f"{pieces}) and (n_out{pieces}) with n_in = {width} for a {activation!r} "
+                f"layer, got {W.shape} and {b.shape}")
+        for name, array in (("coefs_", W), ("intercepts_", b)):
+            if array.dtype.kind != "f" or not np.isfinite(array).all():
+                raise ValueError(f"{where}.{name}[{i}]: expected finite floating-point values")
+        layers.append((W.astype(dtype), b.astype(dtype), activation))
+        width = W.shape[1]
+    # The estimators build their network with MLP's defaults for these (they have no
+    # parameters of their own for them, yet).
+    defaults = inspect.signature(MLP).parameters
+    return Network(layers, getattr(model, "leaky_slope", defaults["leaky_slope"].default),
+                   getattr(model, "elu_alpha", defaults["elu_alpha"].default))
+
+
+def _sklearn_activation(name):
+    """nnfast's name for a scikit-learn activation name."""
+    return {"logistic": "sigmoid"}.get(name, name)
+
+
+def _network(model, dtype, where, outputs, n_layers=None):
+    """The first ``n_layers`` (default: all) layers of a fitted MLP estimator: its
+    ``activation`` in every layer but the last, which is ``out_activation_`` (one of
+    ``outputs``) or, with ``outputs=None``, linear (the autoencoder's bottleneck)."""
     _check_fitted(model, "coefs_", where)
     n_layers = n_layers or len(model.coefs_)
-    if hidden is None:
-        hidden = [sklearn_activation(model.activation)] * (n_layers - 1)
-        if hidden and hidden[0] not in _HIDDEN:
-            raise ValueError(f"{where}.activation: expected one of {_HIDDEN} (scikit-learn's "
-                             f"'logistic' for sigmoid), got {model.activation!r}")
-    output = sklearn_activation(model.out_activation_) if outputs else "identity"
-    if outputs and output not in outputs:
-        raise ValueError(f"{where}.out_activation_: expected one of {outputs}, "
-                         f"got {model.out_activation_!r}")
+    hidden = _sklearn_activation(model.activation)
+    if hidden not in _HIDDEN:
+        raise ValueError(f"{where}.activation: expected one of {_HIDDEN} (scikit-learn's "
+                         f"'logistic' for sigmoid), got {model.activation!r}")
+    output = "identity"
+    if outputs is not None:
+        output = _sklearn_activation(model.out_activation_)
+        if output not in outputs:
+            raise ValueError(f"{where}.out_activation_: expected one of {outputs}, "
+                             f"got {model.out_activation_!r}")
     dtype = _model_dtype(model, dtype, where)
-    return estimator_network(model, n_layers, hidden, output, dtype, where)
+    return _layers(model, n_layers, [hidden] * (n_layers - 1), output, dtype, where)
 
 
 def _width(net):
@@ -84,7 +120,7 @@ def _width(net):
 
 def _regressor_parts(model, dtype, where):
     """(network, n_outputs, whether the output holds gaussian_nll means and log-variances)."""
-    net = _network(model, None, None, _REGRESSOR_OUTPUTS, dtype, where)
+    net = _network(model, dtype, where, _REGRESSOR_OUTPUTS)
     k, width = model.n_outputs_, _width(net)
     if width not in (k, 2 * k) or (width == 2 * k and net.layers[-1][2] != "identity"):
         raise ValueError(f"{where}.coefs_[-1]: expected n_outputs_ = {k} columns (or 2 * {k} "
@@ -94,7 +130,7 @@ def _regressor_parts(model, dtype, where):
 
 def _classifier_parts(model, dtype, where):
     """(network, kind: "binary", "multiclass" or "multilabel")."""
-    net = _network(model, None, None, _CLASSIFIER_OUTPUTS, dtype, where)
+    net = _network(model, dtype, where, _CLASSIFIER_OUTPUTS)
     k = model.n_outputs_
     if _width(net) != k:
         raise ValueError(f"{where}.coefs_[-1]: expected n_outputs_ = {k} columns, "
@@ -191,13 +227,9 @@ def _classifier(model, dtype, class_indices=False, where="model"):
 
 
 def _autoencoder(model, dtype, where="model"):
+    """``transform``: the layers up to the (linear) bottleneck."""
     _check_fitted(model, "coefs_", where)
-    n_encoder = len(model.coefs_) // 2  # the layers up to the (linear) bottleneck
-    hidden = [sklearn_activation(model.activation)] * (n_encoder - 1)
-    if hidden and hidden[0] not in _HIDDEN:
-        raise ValueError(f"{where}.activation: expected one of {_HIDDEN}, "
-                         f"got {model.activation!r}")
-    net = _network(model, n_encoder, hidden, (), dtype, where)
+    net = _network(model, dtype, where, None, n_layers=len(model.coefs_) // 2)
     outputs = [Output("variable", "float", [None, _width(net)])]
     return Export(model.n_features_in_, net.dtype, outputs,
                   lambda graph, x: [forward(graph, x, net)])
