@@ -1,6 +1,9 @@
 """The ONNX graphs of nnfast.sklearn's fitted estimators (see nnfast._onnx), built from their
 public fitted attributes only: ``coefs_``, ``intercepts_``, ``activation``,
 ``out_activation_``, ``n_outputs_``, ``n_features_in_``, ``classes_``, ``estimators_``.
+(So an ``activation`` changed by ``set_params`` after ``fit``, which ``predict`` ignores
+until the next fit, is exported as set.) A gaussian_nll regressor is recognised by its
+``2 * n_outputs_`` output units, a multilabel classifier by several logistic outputs.
 
 Used by :func:`nnfast.to_onnx` and by the skl2onnx converters (nnfast.sklearn._skl2onnx).
 """
