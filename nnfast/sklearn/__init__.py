@@ -13,8 +13,12 @@ Beyond scikit-learn: :class:`MLPEnsembleRegressor` and :class:`MLPEnsembleClassi
 dimensionality reduction). What is followed exactly, what is added and the few differences
 are documented in ``docs/sklearn.md``.
 
+:func:`input_grad` gives the Jacobian of a fitted estimator in the units of the original
+features and targets, through a Pipeline of linear scalers and a TransformedTargetRegressor.
+
 Modules: ``_base`` (the shared parameters, fit and solvers), ``_multilayer_perceptron``
-(the regressor and the classifier), ``_ensemble``, ``_autoencoder``; ``_onnx`` (their ONNX
+(the regressor and the classifier), ``_ensemble``, ``_autoencoder``, ``_jacobian``,
+``_state`` (one consistent fitted state per call under threads); ``_onnx`` (their ONNX
 graphs, for :func:`nnfast.to_onnx`) and ``_skl2onnx`` (skl2onnx converters built from them,
 registered automatically when skl2onnx is imported).
 """
@@ -32,10 +36,11 @@ import sys
 from nnfast.sklearn import _skl2onnx
 from nnfast.sklearn._autoencoder import MLPAutoencoder
 from nnfast.sklearn._ensemble import MLPEnsembleClassifier, MLPEnsembleRegressor
+from nnfast.sklearn._jacobian import input_grad
 from nnfast.sklearn._multilayer_perceptron import MLPClassifier, MLPRegressor
 
 __all__ = ["MLPAutoencoder", "MLPClassifier", "MLPEnsembleClassifier", "MLPEnsembleRegressor",
-           "MLPRegressor"]
+           "MLPRegressor", "input_grad"]
 
 # skl2onnx converts Pipelines holding these estimators once their converters are registered:
 # now if skl2onnx is imported, else right after its import (importing it here would add

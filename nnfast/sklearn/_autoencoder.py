@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from nnfast import _network
 from nnfast._spec import build_spec
 from nnfast._validation import as_finite
+from nnfast.sklearn import _state
 from nnfast.sklearn._base import _HIDDEN, _BaseMLP
 
 def _negative_mse(X, X_reconstructed, sample_weight=None):
@@ -221,6 +222,7 @@ dtype
         self._validate_params()
         return self._fit(X, None, sample_weight=sample_weight, incremental=True)
 
+    @_state.consistent
     def transform(self, X):
         """Encode X: the output of the bottleneck layer.
 
@@ -237,6 +239,7 @@ dtype
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         return self._run_half(X, decoder=False)
 
+    @_state.consistent
     def inverse_transform(self, X):
         """Decode codes back to the data space.
 
@@ -260,6 +263,7 @@ dtype
             )
         return self._run_half(X, decoder=True)
 
+    @_state.consistent
     def score(self, X, y=None, sample_weight=None):
         """Minus the mean squared reconstruction error, averaged over samples and features.
 

@@ -10,7 +10,6 @@ is documented in ``docs/sklearn.md``.
 
 from __future__ import annotations
 
-import threading
 import warnings
 from numbers import Integral, Real
 
@@ -25,6 +24,7 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from nnfast import _network
 from nnfast._validation import as_finite
+from nnfast.sklearn import _state
 from nnfast.network import MLP, _OptimizerState
 
 _ITERATIVE_SOLVERS = ("sgd", "adam", "rprop")
@@ -33,10 +33,6 @@ _HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu"
            "leaky_relu": "leaky_relu", "elu": "elu", "maxout": "maxout"}
 _OUTPUT_NAME = {"identity": "identity", "exp": "exp", "softmax": "softmax",
                 "logistic": "sigmoid"}
-
-
-# Guards the check-and-set of an estimator's "being fitted" flag.
-_FIT_GUARD = threading.Lock()
 
 
 class _BaseMLP(BaseEstimator):
@@ -273,30 +269,33 @@ class _BaseMLP(BaseEstimator):
             )
         return True
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
-        # One estimator trains in one thread at a time: a second fit is refused rather than
-        # mixing two runs' weights (the compiled training releases the GIL).
-        with _FIT_GUARD:
-            if self.__dict__.get("_fitting_now", False):
-                raise RuntimeError(
-                    f"fit: this {type(self).__name__} is already being fitted in another "
-                    "thread; fit a clone (sklearn.base.clone) instead"
-                )
-            self._fitting_now = True
-        # Checking the input records n_features_in_, feature names and classes as it goes. A
-        # call refused before training starts puts them back, so that they keep describing
-        # the fitted network (rows of another width would reach the kernels unchecked).
-        before = dict(self.__dict__)
-        try:
-            return self._fit_unguarded(X, y, sample_weight, incremental)
-        except BaseException:
-            if not self.__dict__.get("_training_started", False):
-                self.__dict__.clear()
-                self.__dict__.update(before)
-            raise
-        finally:
-            self.__dict__.pop("_training_started", None)
-            del self._fitting_now
+    def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
+        # One fit per estimator at a time (the compiled training releases the GIL), on a
+        # working copy whose state is installed whole at the end (see _state.py): methods
+        # running meanwhile in other threads see the old model, never a half-fitted one. A
+        # call refused before training starts leaves the estimator as it was; one that
+        # fails during training (divergence) installs what it trained, as scikit-learn does.
+        with _state.fitting(self):
+            work = _state.working_copy(self)
+            if getattr(work, "_net", None) is not None:
+                work._bind_views()
+                # coefs_ / intercepts_ the user replaced reach the copy's network.
+                work.coefs_, work.intercepts_ = list(self.coefs_), list(self.intercepts_)
+                work._sync_params()
+            if incremental:
+                work._start_partial_fit(y, classes)
+            try:
+                work._fit_unguarded(X, y, sample_weight, incremental)
+            except BaseException:
+                if work.__dict__.pop("_training_started", False):
+                    _state.install(self, work)
+                raise
+            del work._training_started
+            _state.install(self, work)
+        return self
+
+    def _start_partial_fit(self, y, classes):
+        """What the first partial_fit call sets up before the input is checked (classes)."""
 
     def _fit_unguarded(self, X, y, sample_weight=None, incremental=False):
         hidden = self._hidden_sizes()
@@ -382,7 +381,9 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
         if early_stopping:
-            stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
+            # scikit-learn stratifies on the binarized labels (bool): the same split as on
+            # Y in the network's dtype, and the same message for a class of one member.
+            stratify = Y.astype(bool) if is_classifier(self) and self.n_outputs_ == 1 else None
             arrays = (X, Y) if w is None else (X, Y, w)
             split = train_test_split(*arrays, random_state=self._random_state,
                                      test_size=self.validation_fraction, stratify=stratify)

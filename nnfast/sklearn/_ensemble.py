@@ -22,6 +22,7 @@ from sklearn.utils.validation import (
 )
 
 from nnfast._validation import check_bool
+from nnfast.sklearn import _state
 from nnfast.sklearn._multilayer_perceptron import MLPClassifier, MLPRegressor
 
 def _fit_member(make, seed, X, y, sample_weight):
@@ -99,6 +100,14 @@ class _BaseEnsemble(BaseEstimator):
         self
         """
         self._validate_params()
+        # One fit at a time, on a working copy installed whole at the end (see _state.py).
+        with _state.fitting(self):
+            work = _state.working_copy(self, deep=False)
+            work._fit_members(X, y, sample_weight)
+            _state.install(self, work)
+        return self
+
+    def _fit_members(self, X, y, sample_weight):
         template = self._template()
         X, y, targets = self._validate_input(X, y)
         if sample_weight is not None:
@@ -121,7 +130,6 @@ class _BaseEnsemble(BaseEstimator):
         with config_context(skip_parameter_validation=True, assume_finite=True):
             estimators = _map_fit(jobs, self.n_jobs)
         vars(self).update(targets, estimators_=estimators)
-        return self
 
 
 class MLPEnsembleRegressor(RegressorMixin, _BaseEnsemble):
@@ -168,6 +176,7 @@ class MLPEnsembleRegressor(RegressorMixin, _BaseEnsemble):
             y = column_or_1d(y, warn=True)
         return X, y, {}
 
+    @_state.consistent
     def predict(self, X, return_std=False):
         """Ensemble mean, and with ``return_std=True`` its standard deviation.
 
@@ -230,6 +239,7 @@ class MLPEnsembleClassifier(ClassifierMixin, _BaseEnsemble):
             classes = unique_labels(y)
         return X, y, {"classes_": classes, "_multilabel": multilabel}
 
+    @_state.consistent
     def predict_proba(self, X, return_std=False):
         """Mean of the members' class probabilities (columns in the order of ``classes_``).
 

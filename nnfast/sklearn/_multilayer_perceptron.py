@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from nnfast._validation import check_bool
 from nnfast.network import gaussian_mean_std
+from nnfast.sklearn import _state
 from nnfast.sklearn._base import _BaseMLP
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -130,6 +131,7 @@ default="relu"
     def _targets_for_score(self, Y_val):
         return Y_val[:, 0] if Y_val.shape[1] == 1 else Y_val
 
+    @_state.consistent
     def predict(self, X, return_std=False):
         """Predict using the multi-layer perceptron model.
 
@@ -179,6 +181,7 @@ default="relu"
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, r2_score)
 
+    @_state.consistent
     def input_grad(self, X):
         """Jacobian of :meth:`predict` with respect to the features, sample by sample.
 
@@ -282,6 +285,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _targets_for_score(self, Y_val):
         return self._label_binarizer.inverse_transform(Y_val)
 
+    @_state.consistent
     def predict(self, X):
         """Predict using the multi-layer perceptron classifier.
 
@@ -316,14 +320,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self
         """
         self._validate_params()
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True, classes=classes)
+
+    def _start_partial_fit(self, y, classes):
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
+    @_state.consistent
     def predict_proba(self, X):
         """Probability estimates, columns in the order of ``classes_``.
 
@@ -339,6 +346,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return np.vstack([1 - y_pred, y_pred]).T
         return y_pred
 
+    @_state.consistent
     def input_grad(self, X):
         """Jacobian of :meth:`predict_proba` with respect to the features, sample by sample.
 
