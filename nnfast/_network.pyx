@@ -231,7 +231,7 @@ cdef void input_grad_rows(const NetLayout* net, const floating* params, const fl
 
 # Forward mode takes chunks of up to this many rows of values and tangents (samples x
 # (1 + n_in)).
-cdef Py_ssize_t STACK_ROWS = 1024
+cdef Py_ssize_t STACK_ROWS = 512
 
 
 cdef void activation_tangents(int code, floating* dA, const floating* Z, const floating* A,

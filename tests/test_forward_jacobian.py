@@ -16,12 +16,24 @@ The compiled ``_network.input_grad`` takes a private ``mode`` ("auto", "forward"
 
 import numpy as np
 import pytest
+from conftest import (
+    DTYPES,
+    assert_jacobian_close,
+    assert_net_close,
+    jacobian_magnitude,
+    reference_of,
+)
+from test_input_grad import (
+    NET_KWARGS,
+    assert_gradient_matches_fd,
+    inputs_away_from_kinks,
+    jacobian_by_central_differences,
+    n_outputs,
+    random_net,
+)
 
-from conftest import DTYPES, assert_jacobian_close, assert_net_close, jacobian_magnitude, reference_of
-from nnfast import MLP
+from nnfast import MLP, _network
 from nnfast._spec import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
-from test_input_grad import (NET_KWARGS, assert_gradient_matches_fd, inputs_away_from_kinks,
-                             jacobian_by_central_differences, n_outputs, random_net)
 
 MODES = ("forward", "reverse")
 
@@ -32,7 +44,9 @@ def compiled_jacobian(net, X, mode, n_outputs=None):
     X, single = net._check_X(X)
     m = net.layer_sizes[-1] if n_outputs is None else n_outputs
     J = np.empty((X.shape[0], m, net.layer_sizes[0]), dtype=net.dtype)
-    net._compiled.input_grad(net._layout, net._params, X, J, mode)
+    # The network's compiled layout: on the network, or on its CompiledNetwork.
+    layout = getattr(net._compiled, "layout", None) or net._layout
+    _network.input_grad(layout, np.ascontiguousarray(net.params), X, J, mode)
     return J[0] if single else J
 
 
@@ -196,3 +210,17 @@ def test_emulator_shape_in_both_modes():
                           np.float64)
     assert_jacobian_close(forward, compiled_jacobian(net, X, "reverse"),
                           jacobian_magnitude(reference, X), np.float64)
+
+
+def test_the_emulator_benchmark_fits_the_same_labels_both_ways():
+    # benchmarks/test_emulator.py and `python -m nnfast bench` time these: they must be fits
+    # that succeed, to the same labels, from the Jacobian of the right shape.
+    from nnfast import bench
+
+    runners = bench.emulator_runners()
+    assert runners["input_grad, 1 spectrum"]().shape == (500, 5)
+    assert runners["input_grad, 64 spectra"]().shape == (64, 500, 5)
+    exact, finite = (runners[f"least_squares, jac={jac}"]() for jac in ("input_grad", "2-point"))
+    assert exact.success and finite.success
+    np.testing.assert_allclose(exact.x, finite.x, atol=1e-6)
+    assert exact.cost <= finite.cost * (1 + 1e-9)
