@@ -16,8 +16,12 @@ from libc.string cimport memcpy, memset
 from nnfast._kernels cimport (
     ACT_IDENTITY,
     ACT_MAXOUT,
+    LOSS_GAUSSIAN_NLL,
+    LOSS_MSE,
     activation_backward,
     activation_forward,
+    check_aligned,
+    check_shape,
     dense_backward,
     dense_forward,
     l2_penalty,
@@ -349,8 +353,23 @@ cdef int input_grad_forward(const NetLayout* net, const floating* params, const 
 
 
 # ---- Python entry points (inputs validated by nnfast.network) ---------------------------
+# Each re-checks every size it relies on against the buffers it gets, and the alignment of
+# every pointer it passes on, and raises ValueError naming the argument: a last guard, so
+# that no misuse or race in Python code (an estimator refitted on data of another width
+# while it predicts) can make a kernel read or write outside an array.
 
-def predict(Layout layout, const floating[::1] params, const floating[:, ::1] X,
+cdef int check_entry(const NetLayout* net, Py_ssize_t n_params, Py_ssize_t x_cols) except -1:
+    """params must hold the layout's n_params values and X have its n_in columns."""
+    if n_params != net.n_params:
+        raise ValueError(f"params: expected {net.n_params} values (the network's n_params), "
+                         f"got {n_params}")
+    if x_cols != net.n_in:
+        raise ValueError(f"X: expected {net.n_in} columns (the network's input width), "
+                         f"got {x_cols}")
+    return 0
+
+
+def predict(Layout layout not None, const floating[::1] params, const floating[:, ::1] X,
             floating[:, ::1] out):
     """out = network(X), in chunks of CHUNK_ROWS rows.   X (n, n_in), out (n, n_out)"""
     cdef const NetLayout* net = &layout.c
@@ -358,8 +377,13 @@ def predict(Layout layout, const floating[::1] params, const floating[:, ::1] X,
     cdef Py_ssize_t needed = workspace_size(net, rows)
     cdef floating small[STACK_WORKSPACE]
     cdef floating* ws = small
+    check_entry(net, params.shape[0], X.shape[1])
+    check_shape("out", out.shape[0], out.shape[1], n, net.n_out)
     if n == 0:
         return
+    check_aligned(&params[0], sizeof(floating), "params")
+    check_aligned(&X[0, 0], sizeof(floating), "X")
+    check_aligned(&out[0, 0], sizeof(floating), "out")
     # Latency of one sample is dominated by fixed costs: small networks skip malloc, and the
     # GIL is released only when the pass is long enough for another thread to gain from it.
     if needed > STACK_WORKSPACE:
@@ -375,8 +399,8 @@ def predict(Layout layout, const floating[::1] params, const floating[:, ::1] X,
         free(ws)
 
 
-def input_grad(Layout layout, const floating[::1] params, const floating[:, ::1] X,
-               floating[:, :, ::1] J, str mode="auto"):
+def input_grad(Layout layout not None, const floating[::1] params,
+               const floating[:, ::1] X, floating[:, :, ::1] J, str mode="auto"):
     """J[i, j, :] = d network(X[i])_j / d X[i] for the first J.shape[1] <= n_out outputs,
     in chunks of CHUNK_ROWS rows.   X (n, n_in), J (n, m, n_in)
 
@@ -386,10 +410,17 @@ def input_grad(Layout layout, const floating[::1] params, const floating[:, ::1]
     cdef const NetLayout* net = &layout.c
     cdef Py_ssize_t n = X.shape[0], m = J.shape[1], rows = min(n, CHUNK_ROWS)
     cdef floating* ws
+    check_entry(net, params.shape[0], X.shape[1])
+    if J.shape[0] != n or m > net.n_out or J.shape[2] != net.n_in:
+        raise ValueError(f"J: expected shape ({n}, m, {net.n_in}) with m <= {net.n_out} "
+                         f"(the network's outputs), got ({J.shape[0]}, {m}, {J.shape[2]})")
     if mode not in ("auto", "forward", "reverse"):
         raise ValueError(f"mode: expected one of 'auto', 'forward', 'reverse', got {mode!r}")
     if n == 0 or m == 0:
         return
+    check_aligned(&params[0], sizeof(floating), "params")
+    check_aligned(&X[0, 0], sizeof(floating), "X")
+    check_aligned(&J[0, 0, 0], sizeof(floating), "J")
     if mode == "forward" or (mode == "auto" and net.n_in < m):
         input_grad_forward(net, &params[0], &X[0, 0], &J[0, 0, 0], m, n)
         return
@@ -462,9 +493,9 @@ cdef double weight_penalty(const NetLayout* net, const floating* params, floatin
     return total
 
 
-def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, ::1] X,
-                  const floating[:, ::1] Y, const floating[::1] w, int loss,
-                  double inv_weight_sum, floating[::1] grad=None, double l2=0.0):
+def loss_and_grad(Layout layout not None, const floating[::1] params,
+                  const floating[:, ::1] X, const floating[:, ::1] Y, const floating[::1] w,
+                  int loss, double inv_weight_sum, floating[::1] grad=None, double l2=0.0):
     """Data loss of (X, Y) plus the l2 term 0.5 l2 ΣW²; its gradient is written to grad
     when given.
 
@@ -474,12 +505,28 @@ def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, :
     cdef const NetLayout* net = &layout.c
     cdef Py_ssize_t n = X.shape[0], rows = min(n, CHUNK_ROWS)
     cdef floating* ws
-    cdef const floating* w_ptr = NULL if w is None else &w[0]
-    cdef floating* grad_ptr = NULL if grad is None else &grad[0]
+    cdef const floating* w_ptr
+    cdef floating* grad_ptr
     cdef double total
+    check_entry(net, params.shape[0], X.shape[1])
+    if loss < LOSS_MSE or loss > LOSS_GAUSSIAN_NLL:
+        raise ValueError(f"loss: expected a code in [{LOSS_MSE}, {LOSS_GAUSSIAN_NLL}], "
+                         f"got {loss}")
     if n == 0:
         raise ValueError("X: expected at least one sample, got 0 rows")
     check_target_shape(Y.shape[0], Y.shape[1], loss, net, n)
+    if w is not None and w.shape[0] != n:
+        raise ValueError(f"w: expected {n} sample weights (one per row of X), got {w.shape[0]}")
+    if grad is not None and grad.shape[0] != net.n_params:
+        raise ValueError(f"grad: expected {net.n_params} values (the network's n_params), "
+                         f"got {grad.shape[0]}")
+    w_ptr = NULL if w is None else &w[0]
+    grad_ptr = NULL if grad is None else &grad[0]
+    check_aligned(&params[0], sizeof(floating), "params")
+    check_aligned(&X[0, 0], sizeof(floating), "X")
+    check_aligned(&Y[0, 0], sizeof(floating), "Y")
+    check_aligned(w_ptr, sizeof(floating), "w")
+    check_aligned(grad_ptr, sizeof(floating), "grad")
     ws = <floating*>malloc(workspace_size(net, rows) * sizeof(floating))
     if ws == NULL:
         raise MemoryError("nnfast: cannot allocate the loss workspace")
@@ -492,7 +539,7 @@ def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, :
     return total
 
 
-def loss(Layout layout, const floating[::1] params, const floating[:, ::1] X,
+def loss(Layout layout not None, const floating[::1] params, const floating[:, ::1] X,
          const floating[:, ::1] Y, const floating[::1] w, int loss, double inv_weight_sum,
          double l2=0.0):
     """Data loss of (X, Y) plus the l2 term, forward only.   X (n, n_in), Y as for

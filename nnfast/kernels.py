@@ -2,8 +2,11 @@
 
 Each function checks its arguments, converts them once to C-contiguous arrays of one
 floating dtype (float32 when every array input is float32, float64 otherwise) and calls
-the kernel in ``nnfast._kernels``. ``out=`` takes a C-contiguous, writable array of the
-result's exact shape and dtype. The same kernels are ``cimport``-able from Cython through
+the kernel in ``nnfast._kernels``; a misaligned input (a view at a byte offset, such as
+``np.frombuffer(buf, offset=1)``) is copied first, as the kernels load whole elements.
+``out=`` takes a C-contiguous, writable array of the result's exact shape and dtype; when
+it is misaligned (or overlaps an input), the kernel writes an aligned temporary that is
+then copied into ``out``. The same kernels are ``cimport``-able from Cython through
 ``nnfast/_kernels.pxd``.
 """
 
@@ -13,7 +16,13 @@ import numpy as np
 
 from nnfast import _kernels
 from nnfast._spec import ACTIVATION_CODES, HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
-from nnfast._validation import as_numeric_array, check_int, check_name, check_real
+from nnfast._validation import (
+    as_kernel_array,
+    as_numeric_array,
+    check_int,
+    check_name,
+    check_real,
+)
 
 __all__ = [
     "matvec",
@@ -24,6 +33,7 @@ __all__ = [
     "ACTIVATIONS",
 ]
 
+#: Every activation name the kernels take: the hidden activations, then the output-only ones.
 ACTIVATIONS = tuple(dict.fromkeys(HIDDEN_ACTIVATIONS + OUTPUT_ACTIVATIONS))
 
 
@@ -44,7 +54,7 @@ def _inputs(named: dict, ndims: dict):
             raise ValueError(f"{name}: expected a {expected} array, got shape {array.shape}")
         arrays[name] = array
     dtype = _common_dtype(arrays.values())
-    return {k: np.ascontiguousarray(v, dtype=dtype) for k, v in arrays.items()}, dtype
+    return {k: as_kernel_array(v, dtype) for k, v in arrays.items()}, dtype
 
 
 def _output(out, shape, dtype):
@@ -74,11 +84,14 @@ def _compute(result, inputs, kernel, elementwise=False):
 
 def _scratch(result, inputs, elementwise=False):
     """``result``, or a fresh array of its shape when writing ``result`` while the kernel still
-    reads ``inputs`` could clobber values not read yet (``out=`` overlapping an input).
+    reads ``inputs`` could clobber values not read yet (``out=`` overlapping an input), or
+    when ``result`` is misaligned (the kernels store whole elements).
 
     With ``elementwise``, an input that is exactly ``result`` (same memory, same shape) is fine:
     those kernels read each element, or each row, before writing it.
     """
+    if not result.flags.aligned:
+        return np.empty_like(result)
     for array in inputs:
         if not np.may_share_memory(result, array):
             continue
@@ -202,6 +215,7 @@ def dense_forward(X, W, b, activation="identity", out=None, leaky_slope=0.1,
         return activation_forward(activation, Z.reshape((X.shape[0],) + W.shape[1:]), out=result,
                                   leaky_slope=leaky_slope, elu_alpha=elu_alpha)
     Z = np.empty((X.shape[0], width), dtype=dtype)
-    _kernels.dense_forward_into(result, Z, X, W.reshape(X.shape[1], width), b.reshape(width),
-                                code, leaky_slope, elu_alpha, pieces)
-    return result
+    # Z is fresh and X is read whole into Z before out is written: only alignment matters.
+    return _compute(result, (), lambda work: _kernels.dense_forward_into(
+        work, Z, X, W.reshape(X.shape[1], width), b.reshape(width), code, leaky_slope,
+        elu_alpha, pieces))

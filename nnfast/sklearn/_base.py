@@ -381,7 +381,9 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
         if early_stopping:
-            stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
+            # scikit-learn stratifies on the binarized labels (bool): the same split as on
+            # Y in the network's dtype, and the same message for a class of one member.
+            stratify = Y.astype(bool) if is_classifier(self) and self.n_outputs_ == 1 else None
             arrays = (X, Y) if w is None else (X, Y, w)
             split = train_test_split(*arrays, random_state=self._random_state,
                                      test_size=self.validation_fraction, stratify=stratify)
