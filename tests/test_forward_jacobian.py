@@ -121,18 +121,14 @@ def test_both_modes_match_finite_differences(hidden, output, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("hidden", ["relu", "leaky_relu", "elu", "maxout"])
 def test_kink_conventions_at_exact_kinks(hidden, dtype):
-    # x = 0 and zero biases put every hidden pre-activation exactly on its kink, and maxout's
-    # pieces are made equal (ties): J = W2ᵀ diag(f'(0)) W1ᵀ with relu'(0) = 0,
-    # leaky_relu'(0) = slope, elu'(0) = 1, and maxout's first piece.
+    # x = 0 and zero biases put every hidden pre-activation exactly on its kink (and tie
+    # all of maxout's pieces, whose weights differ): J = W2ᵀ diag(f'(0)) W1ᵀ with
+    # relu'(0) = 0, leaky_relu'(0) = slope, elu'(0) = 1, and maxout's first piece.
     net = random_net([3, 4, 5], hidden, "identity", dtype, seed=8)
     for b in net.biases:
         b[...] = 0
     W1 = net.weights[0]
-    if hidden == "maxout":
-        W1[...] = W1[:, :, :1]  # every piece equal to the first
-        W1_used = W1[:, :, 0]
-    else:
-        W1_used = W1
+    W1_used = W1[:, :, 0] if hidden == "maxout" else W1
     slope = {"relu": 0.0, "leaky_relu": NET_KWARGS["leaky_slope"], "elu": 1.0, "maxout": 1.0}
     W1_used = W1_used.astype(np.float64) * slope[hidden]
     expected = (W1_used @ net.weights[1].astype(np.float64)).T
