@@ -361,7 +361,7 @@ def test_non_finite_values_written_into_params_in_place_are_caught_by_fit():
 
 
 # ------------------------------------------------------------------------------------------
-# Regressions found by the fuzzing (tests/fuzz_cases.py)
+# Regressions found by the fuzzing (tests/fuzz/)
 # ------------------------------------------------------------------------------------------
 
 def test_sample_weights_with_a_subnormal_sum_give_the_weighted_mean():
