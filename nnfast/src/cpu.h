@@ -8,15 +8,16 @@
  *   fast_math     fastmath.h      baseline, avx2, avx512      avx2,fma | avx512f,dq,bw,vl,avx2,fma
  *   elementwise   elementwise.h   baseline, avx2, avx512      avx2     | avx512f
  *
- * (baseline: the compile flags' own ISA, SSE2 on x86-64.) A family runs, on each call, the
- * widest of its paths that
+ * (baseline: the compile flags' own ISA, SSE2 on x86-64.) A family runs the widest of its
+ * paths that
  *   1. is not wider than the path limit: nnf_set_path_limit(), which nnfast._kernels sets
  *      at import from the environment variable NNFAST_SIMD=avx512|avx2|baseline (unset:
  *      no limit) and nnfast.kernels.set_simd_path() changes at run time; and
  *   2. runs here: the CPU has every feature in that path's target list and the OS saves
  *      the registers (XCR0), as the table above and nnf__needs[] below say.
  * Each family's target attributes are defined here, next to the features they need, so
- * the two cannot disagree.
+ * the two cannot disagree. Its entry points call through function pointers bound to that
+ * path (NNF_ENTRY_POINT below), so choosing costs nothing per call.
  *
  * The detection records vendor, family and model as well as the features, so that a
  * choice by microarchitecture (e.g. AMD family 25, Zen 4, executes AVX-512 on 256-bit
@@ -297,10 +298,10 @@ static NNF__COLD void nnf_bind_family(int family, nnf_binder binder)
         NNF__LOAD_RELAXED(name##_ptr) ARGS;                                                \
     }
 #define NNF_BIND_SIMD(name)                                                                 \
-    NNF__STORE_RELAXED(name##_ptr, path == NNF_PATH_AVX512 ? name##_avx512                 \
-                                   : path == NNF_PATH_AVX2 ? name##_avx2                   \
-                                                           : name##_baseline);
-#define NNF_BIND_BASELINE(name) NNF__STORE_RELAXED(name##_ptr, name##_baseline);
+    NNF__STORE_RELAXED(name##_ptr, path == NNF_PATH_AVX512 ? &name##_avx512                \
+                                   : path == NNF_PATH_AVX2 ? &name##_avx2                  \
+                                                           : &name##_baseline);
+#define NNF_BIND_BASELINE(name) NNF__STORE_RELAXED(name##_ptr, &name##_baseline);
 
 /* Allow every path up to `limit` (NNF_PATH_*; out of range: no limit), choose each
    family's path again and bind the families already in use to it. */

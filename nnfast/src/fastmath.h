@@ -65,8 +65,8 @@
  * On x86 with gcc/clang every array function is compiled three times (fastmath_loops.h,
  * included once per path) with cpu.h's target attributes: AVX-512 (F/DQ/BW/VL + AVX2 +
  * FMA), AVX2+FMA, and the baseline ISA of the compile flags (SSE2 without -march). The
- * entry point asks cpu.h which path to run (nnf_family_path: the CPU's features, detected
- * once, and the limit set through NNFAST_SIMD / nnfast.kernels.set_simd_path).
+ * entry point calls the variant cpu.h binds it to (NNF_ENTRY_POINT: the CPU's features,
+ * detected once, and the limit set through NNFAST_SIMD / nnfast.kernels.set_simd_path).
  * We deliberately do not use target_clones: on gcc 12 a clone written as
  * "arch=haswell" is only selected when __builtin_cpu_is("haswell"), i.e.
  * never on AMD CPUs, and explicit variants let the tests run every path on
