@@ -12,7 +12,7 @@ from nnfast._blas cimport gemm
 
 
 cdef extern from "elementwise.h" nogil:
-    # Loops of the layer kernels compiled for AVX-512 / AVX2 / baseline (target_clones).
+    # Loops of the layer kernels compiled for AVX-512 / AVX2 / baseline (cpu.h chooses).
     void nnf_tanh_backward_d(double* dZ, const double* A, const double* dA, Py_ssize_t n)
     void nnf_tanh_backward_f(float* dZ, const float* A, const float* dA, Py_ssize_t n)
     void nnf_sigmoid_backward_d(double* dZ, const double* A, const double* dA, Py_ssize_t n)
@@ -39,21 +39,19 @@ cdef extern from "finite.h" nogil:
 cdef extern from "gemm_small.h" nogil:
     # Register-tiled products for small and medium matrices (nnfast/src/gemm_small.h):
     # C (m, n) = op(A) @ B (+ C), op(A)[i, p] = A[i a_row + p a_col], B rows contiguous;
-    # AVX-512 / AVX2+FMA / portable paths chosen at run time (NNF_GEMM_ISA overrides).
+    # AVX-512 / AVX2+FMA / portable paths, chosen by cpu.h.
     void nnf_gemm_d(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double* A,
                     Py_ssize_t a_row, Py_ssize_t a_col, const double* B, Py_ssize_t ldb,
                     double* C, Py_ssize_t ldc, int accumulate)
     void nnf_gemm_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* A,
                     Py_ssize_t a_row, Py_ssize_t a_col, const float* B, Py_ssize_t ldb,
                     float* C, Py_ssize_t ldc, int accumulate)
-    int nnf_gemm_isa()
-    const char* nnf_gemm_isa_name(int isa)
 
 
 cdef extern from "fastmath.h" nogil:
     # Vectorised tanh, sigmoid, exp and elu over arrays (nnfast/src/fastmath.h): within
     # 2.5 ulp over the whole range, exact at ±0, ±inf and NaN, with AVX-512 / AVX2 / SSE2
-    # code paths chosen at run time. out == in is allowed.
+    # code paths chosen by cpu.h. out == in is allowed.
     void nnf_tanh_d(double* out, const double* inp, Py_ssize_t n)
     void nnf_tanh_f(float* out, const float* inp, Py_ssize_t n)
     void nnf_sigmoid_d(double* out, const double* inp, Py_ssize_t n)
@@ -62,11 +60,22 @@ cdef extern from "fastmath.h" nogil:
     void nnf_exp_f(float* out, const float* inp, Py_ssize_t n)
     void nnf_elu_d(double* out, const double* inp, Py_ssize_t n, double alpha)
     void nnf_elu_f(float* out, const float* inp, Py_ssize_t n, float alpha)
-    int nnf_fastmath_level()
-    int nnf_fastmath_set_level(int level)
 
 
-cdef int GEMM_ISA = nnf_gemm_isa()  # the kernels' code path, for reports
+cdef extern from "cpu.h" nogil:
+    # The CPU's features, detected once, and the code path of each kernel family: the
+    # widest it can run here, up to the limit set by nnf_set_path_limit.
+    ctypedef struct nnf_cpu_info:
+        char vendor[13]
+        char brand[49]
+        int family, model, stepping
+        unsigned features
+    const nnf_cpu_info* nnf_cpu()
+    const char* nnf_path_name(int path)
+    const char* nnf_feature_name(int bit)
+    int nnf_family_path(int family)
+    void nnf_set_path_limit(int limit)
+    int NNF_FEATURE_COUNT
 
 # Products with at least this many multiply-adds go to BLAS; 0 (the default) means never.
 # Measured here, one thread, the kernels of gemm_small.h match or beat OpenBLAS at every size
@@ -853,7 +862,6 @@ def all_finite(const floating[::1] x):
 # ---- the vectorised math functions, for tests and benchmarks ----------------------------
 
 FASTMATH_FUNCTIONS = ("tanh", "sigmoid", "exp", "elu")
-SIMD_LEVELS = ("baseline", "avx2", "avx512")
 
 
 def fastmath_into(str name, floating[::1] out, const floating[::1] x, double alpha=1.0):
@@ -907,20 +915,55 @@ def _blas_min_flops_from_environment():
 _blas_min_flops_from_environment()
 
 
-def gemm_path():
-    """The code path of the matrix products: "baseline", "avx2" or "avx512" (the environment
-    variable NNF_GEMM_ISA, read at import, can lower it)."""
-    return nnf_gemm_isa_name(GEMM_ISA).decode()
+# ---- code paths (nnfast/src/cpu.h) -------------------------------------------------------
+
+SIMD_PATHS = ("baseline", "avx2", "avx512")  # NNF_PATH_*: narrowest first
+KERNEL_FAMILIES = ("products", "fast_math", "elementwise")  # NNF_FAMILY_*
+_simd_path_request = "best"
 
 
-def simd_level():
-    """The code path the vectorised math functions use: 0 baseline, 1 AVX2, 2 AVX-512."""
-    return nnf_fastmath_level()
+def set_simd_path(str name):
+    """Let every kernel family use code paths up to `name` ("avx512", "avx2" or "baseline";
+    "best": the widest this CPU runs); returns the previous setting.
 
-
-def set_simd_level(int level):
-    """Force a code path (-1: the best this CPU runs); returns the path now in use.
-
-    A path the CPU cannot run is not taken (the best one it can run is used instead).
+    Each family then runs the widest of its paths, up to `name`, that this CPU supports
+    (see simd_paths). Not thread-safe: set it before training or predicting in threads.
     """
-    return nnf_fastmath_set_level(level)
+    global _simd_path_request
+    if name != "best" and name not in SIMD_PATHS:
+        raise ValueError(f"name: expected one of {('best',) + SIMD_PATHS[::-1]}, got {name!r}")
+    nnf_set_path_limit(-1 if name == "best" else SIMD_PATHS.index(name))
+    previous, _simd_path_request = _simd_path_request, name
+    return previous
+
+
+def simd_paths():
+    """{kernel family: the code path it runs now}, e.g. {"products": "avx512", ...}."""
+    return {family: nnf_path_name(nnf_family_path(code)).decode()
+            for code, family in enumerate(KERNEL_FAMILIES)}
+
+
+def cpu_info():
+    """The CPU as the kernels see it: vendor, brand, family, model, stepping (-1 if unknown)
+    and the SIMD features the kernels use that the CPU and the OS support."""
+    cdef const nnf_cpu_info* cpu = nnf_cpu()
+    return {"vendor": cpu.vendor.decode("ascii", "replace"),
+            "brand": cpu.brand.decode("ascii", "replace").strip(),
+            "family": cpu.family, "model": cpu.model, "stepping": cpu.stepping,
+            "features": tuple(nnf_feature_name(bit).decode() for bit in range(NNF_FEATURE_COUNT)
+                              if cpu.features & (<unsigned>1 << bit))}
+
+
+def _simd_path_from_environment():
+    import os
+
+    text = os.environ.get("NNFAST_SIMD", "")
+    if text:
+        try:
+            set_simd_path(text)
+        except ValueError:
+            raise ValueError(f"NNFAST_SIMD: expected one of {('best',) + SIMD_PATHS[::-1]}, "
+                             f"got {text!r}") from None
+
+
+_simd_path_from_environment()

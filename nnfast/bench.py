@@ -190,6 +190,19 @@ def _fmt(seconds: float) -> str:
     return f"{seconds * 1e3:8.2f} ms"
 
 
+def print_code_paths() -> None:
+    """The CPU as the kernels see it, and the SIMD code path each kernel family runs."""
+    from nnfast import _kernels
+
+    cpu = _kernels.cpu_info()
+    name = cpu["brand"] or platform.processor() or platform.machine()
+    print(f"CPU: {name} ({cpu['vendor'] or 'vendor unknown'}, family {cpu['family']}, "
+          f"model {cpu['model']}, stepping {cpu['stepping']}; "
+          f"{' '.join(cpu['features']) or 'no SIMD features used by nnfast'})")
+    paths = ", ".join(f"{family} {path}" for family, path in _kernels.simd_paths().items())
+    print(f"nnfast code paths: {paths} (--path or NNFAST_SIMD=avx2|baseline lowers them)")
+
+
 def run(args) -> int:
     limits = pin_threads(1)
     torch = _torch()
@@ -200,13 +213,7 @@ def run(args) -> int:
     rates = {dt: gemm_rate(dt) for dt in ("float64", "float32")}
     print(f"single-thread GEMM (NumPy 1024x1024): float64 {rates['float64']:.1f} GFLOP/s, "
           f"float32 {rates['float32']:.1f} GFLOP/s")
-    from nnfast import _kernels
-
-    if getattr(args, "path", "best") != "best":
-        _kernels.set_simd_level(_kernels.SIMD_LEVELS.index(args.path))
-    print(f"nnfast code paths: products {_kernels.gemm_path()}, math functions "
-          f"{_kernels.SIMD_LEVELS[_kernels.simd_level()]} (NNF_GEMM_ISA=avx2|baseline lowers "
-          "the products' path)")
+    print_code_paths()
     if torch is None:
         print("PyTorch not installed (pip install torch==2.13.0 for its column)")
     libs = ["nnfast", "numpy"] + (["torch"] if torch is not None else [])

@@ -8,6 +8,11 @@ the kernel in ``nnfast._kernels``; a misaligned input (a view at a byte offset, 
 it is misaligned (or overlaps an input), the kernel writes an aligned temporary that is
 then copied into ``out``. The same kernels are ``cimport``-able from Cython through
 ``nnfast/_kernels.pxd``.
+
+Every kernel family (products, fast math, elementwise loops) is compiled for several SIMD
+code paths and runs the widest this CPU supports; ``set_simd_path`` (or the environment
+variable ``NNFAST_SIMD=avx512|avx2|baseline``, read at import) limits them, and
+``simd_paths`` reports the path of each family.
 """
 
 from __future__ import annotations
@@ -30,11 +35,16 @@ __all__ = [
     "dense_forward",
     "activation_forward",
     "activation_backward",
+    "set_simd_path",
+    "simd_paths",
     "ACTIVATIONS",
+    "SIMD_PATHS",
 ]
 
 #: Every activation name the kernels take: the hidden activations, then the output-only ones.
 ACTIVATIONS = tuple(dict.fromkeys(HIDDEN_ACTIVATIONS + OUTPUT_ACTIVATIONS))
+# Code paths set_simd_path accepts, widest first; "best" lifts the limit.
+SIMD_PATHS = ("best",) + _kernels.SIMD_PATHS[::-1]
 
 
 def _common_dtype(arrays) -> np.dtype:
@@ -219,3 +229,25 @@ def dense_forward(X, W, b, activation="identity", out=None, leaky_slope=0.1,
     return _compute(result, (), lambda work: _kernels.dense_forward_into(
         work, Z, X, W.reshape(X.shape[1], width), b.reshape(width), code, leaky_slope,
         elu_alpha, pieces))
+
+
+def set_simd_path(name) -> str:
+    """Limit every kernel family to SIMD code paths up to ``name``; return the previous limit.
+
+    ``name`` is one of ``SIMD_PATHS``: ``"avx512"``, ``"avx2"``, ``"baseline"`` (the compile
+    flags' own instruction set, SSE2 on x86-64), or ``"best"`` for no limit (the default, or
+    what ``NNFAST_SIMD`` says). Each family (products, fast math, elementwise loops) then runs
+    the widest of its paths up to ``name`` that this CPU supports: asking for a path the CPU
+    lacks is not an error, and ``simd_paths()`` tells what runs. On a given path results are
+    deterministic; the AVX2 and AVX-512 paths give bit-identical results, the baseline path
+    (no FMA) differs in the last bits. Not thread-safe: set it before training or predicting
+    in threads.
+    """
+    check_name(name, "name", SIMD_PATHS)
+    return _kernels.set_simd_path(name)
+
+
+def simd_paths() -> dict:
+    """``{family: path}``: the code path each kernel family runs now, e.g.
+    ``{"products": "avx512", "fast_math": "avx512", "elementwise": "avx512"}``."""
+    return _kernels.simd_paths()
