@@ -1,0 +1,277 @@
+"""nnfast's compiled L-BFGS (nnfast/_lbfgs.pyx) through its Python entry, `minimize`.
+
+SciPy's L-BFGS-B is the reference: the same minimiser on convex problems, no more than 1.5x
+its evaluations on Rosenbrock, its stopping rules (max_iter, max_fun checked at the end of
+an iteration, gtol on max |g|, the relative reduction ftol). Every accepted step of a
+successful line search satisfies the strong Wolfe conditions; non-finite values inside a
+line search shorten the step instead of ending the run. The network driver is tested in
+test_lbfgs_network.py.
+"""
+
+import numpy as np
+import pytest
+import scipy.optimize
+
+from nnfast._lbfgs import DEFAULT_FTOL, STOP_REASONS, minimize
+
+
+def rosenbrock(x):
+    return scipy.optimize.rosen(x), scipy.optimize.rosen_der(x)
+
+
+def least_squares_problem(seed=0, n=60, d=15):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d))
+    b = A @ rng.normal(size=d) + 0.3 * rng.normal(size=n)
+
+    def fun(x):
+        r = A @ x - b
+        return 0.5 * r @ r, A.T @ r
+
+    return fun, np.linalg.lstsq(A, b, rcond=None)[0]
+
+
+def logistic_problem(seed=1, n=200, d=8, alpha=0.1):
+    """Mean log-loss of a linear classifier plus 0.5 alpha |w|^2 (a bias, unpenalised)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    labels = (X @ rng.normal(size=d) + 0.5 * rng.normal(size=n) > 0).astype(float)
+
+    def fun(theta):
+        w, b = theta[:-1], theta[-1]
+        z = X @ w + b
+        p = 1 / (1 + np.exp(-z))
+        loss = np.mean(np.logaddexp(0, z) - labels * z) + 0.5 * alpha * w @ w
+        r = (p - labels) / n
+        return loss, np.append(X.T @ r + alpha * w, r.sum())
+
+    return fun, np.zeros(d + 1)
+
+
+def scipy_run(fun, x0, **options):
+    return scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", options=options)
+
+
+def record_run(fun, x0, **kwargs):
+    """minimize with every iterate and the evaluation count after each iteration."""
+    calls = []
+    iterates = []
+
+    def counted(x):
+        calls.append(1)
+        return fun(x)
+
+    def callback(x, f):
+        iterates.append((x, f, len(calls)))
+
+    result = minimize(counted, x0, callback=callback, **kwargs)
+    assert result.nfev == len(calls)
+    return result, iterates
+
+
+def test_least_squares_reaches_scipys_minimiser():
+    fun, exact = least_squares_problem()
+    x0 = np.zeros_like(exact)
+    ours = minimize(fun, x0, gtol=1e-12, ftol=0.0)
+    theirs = scipy_run(fun, x0, gtol=1e-12, ftol=0.0)
+    np.testing.assert_allclose(ours.x, exact, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(ours.x, theirs.x, rtol=0, atol=1e-8)
+    assert ours.stop_reason in ("gtol", "ftol")
+
+
+def test_regularised_logistic_regression_reaches_scipys_minimiser():
+    fun, x0 = logistic_problem()
+    ours = minimize(fun, x0, gtol=1e-12, ftol=0.0)
+    theirs = scipy_run(fun, x0, gtol=1e-12, ftol=0.0)
+    np.testing.assert_allclose(ours.x, theirs.x, rtol=0, atol=1e-8)
+    assert np.abs(fun(ours.x)[1]).max() < 1e-9
+    # With the default tolerances both stop near the minimiser.
+    loose = minimize(fun, x0)
+    assert loose.fun == pytest.approx(theirs.fun, rel=1e-8)
+
+
+@pytest.mark.parametrize("x0", [[-1.2, 1.0], np.full(10, -1.0), np.linspace(-2, 2, 10)],
+                         ids=["2-D", "10-D", "10-D-spread"])
+def test_rosenbrock_in_no_more_than_one_and_a_half_times_scipys_evaluations(x0):
+    x0 = np.asarray(x0, dtype=float)
+    ours = minimize(rosenbrock, x0)
+    theirs = scipy_run(rosenbrock, x0)
+    print(f"Rosenbrock {x0.size}-D: nnfast {ours.nit} iterations, {ours.nfev} evaluations; "
+          f"scipy {theirs.nit}, {theirs.nfev}")
+    assert ours.nfev <= 1.5 * theirs.nfev
+    np.testing.assert_allclose(ours.x, np.ones_like(x0), atol=1e-4)
+    assert ours.fun <= max(10 * theirs.fun, 1e-9)
+    assert ours.stop_reason in ("gtol", "ftol")
+
+
+@pytest.mark.parametrize("problem", ["rosenbrock", "logistic"])
+def test_accepted_steps_satisfy_the_strong_wolfe_conditions(problem):
+    if problem == "rosenbrock":
+        fun, x0 = rosenbrock, np.full(10, -1.0)
+    else:
+        fun, x0 = logistic_problem()
+    result, iterates = record_run(fun, x0, gtol=1e-9, ftol=0.0)
+    points = [x0] + [x for x, _, _ in iterates]
+    assert len(points) > 10
+    for before, after in zip(points, points[1:]):
+        f0, g0 = fun(before)
+        f1, g1 = fun(after)
+        s = after - before
+        assert g0 @ s < 0
+        assert f1 <= f0 + 1e-3 * (g0 @ s) + 1e-12 * abs(f0)           # sufficient decrease
+        assert abs(g1 @ s) <= 0.9 * abs(g0 @ s) * (1 + 1e-9) + 1e-15   # curvature
+
+
+def test_max_iter_edge_cases():
+    x0 = np.array([-1.2, 1.0])
+    full, iterates = record_run(rosenbrock, x0)
+    assert full.nit == len(iterates) > 5
+    zero = minimize(rosenbrock, x0, max_iter=0)
+    assert (zero.nit, zero.nfev, zero.stop_reason) == (0, 1, "max_iter")
+    np.testing.assert_array_equal(zero.x, x0)
+    one = minimize(rosenbrock, x0, max_iter=1)
+    assert (one.nit, one.stop_reason, one.nfev) == (1, "max_iter", iterates[0][2])
+    np.testing.assert_array_equal(one.x, iterates[0][0])
+    assert one.fun == iterates[0][1]
+    # Exactly the iterations the full run needed: max_iter is tested before convergence,
+    # as SciPy does, so the same iterate is reported as stopped by max_iter.
+    exact = minimize(rosenbrock, x0, max_iter=full.nit)
+    assert (exact.nit, exact.stop_reason) == (full.nit, "max_iter")
+    np.testing.assert_array_equal(exact.x, full.x)
+
+
+def test_max_fun_is_checked_after_each_iteration_as_scipy_does():
+    x0 = np.array([-1.2, 1.0])
+    full, iterates = record_run(rosenbrock, x0)
+    counts = [c for _, _, c in iterates]
+    one = minimize(rosenbrock, x0, max_fun=1)
+    assert (one.nit, one.stop_reason, one.nfev) == (1, "max_fun", counts[0])
+    # An iteration that ends with exactly max_fun evaluations does not stop the run; the
+    # next one (more than max_fun) does.
+    j = next(j for j in range(1, len(counts) - 1) if counts[j] - counts[j - 1] >= 2)
+    hit = minimize(rosenbrock, x0, max_fun=counts[j])
+    assert (hit.nit, hit.stop_reason, hit.nfev) == (j + 2, "max_fun", counts[j + 1])
+    np.testing.assert_array_equal(hit.x, iterates[j + 1][0])
+    below = minimize(rosenbrock, x0, max_fun=counts[j] - 1)
+    assert (below.nit, below.stop_reason, below.nfev) == (j + 1, "max_fun", counts[j])
+    # SciPy stops at the same iteration under the same rule.
+    theirs = scipy_run(rosenbrock, x0, maxfun=counts[j])
+    assert theirs.nit == hit.nit and theirs.nfev == hit.nfev
+
+
+def test_gtol_stop():
+    fun, _ = least_squares_problem()
+    result, iterates = record_run(fun, np.zeros(15), gtol=1e-3, ftol=0.0)
+    assert result.stop_reason == "gtol"
+    assert np.abs(result.jac).max() <= 1e-3
+    assert np.abs(fun(iterates[-2][0])[1]).max() > 1e-3
+    np.testing.assert_array_equal(result.jac, fun(result.x)[1])
+    at_start = minimize(fun, np.zeros(15), gtol=1e6)
+    assert (at_start.nit, at_start.nfev, at_start.stop_reason) == (0, 1, "gtol")
+
+
+def test_ftol_stop():
+    result, iterates = record_run(rosenbrock, np.full(10, -1.0), ftol=1e-3, gtol=0.0)
+    assert result.stop_reason == "ftol"
+    values = [rosenbrock(np.full(10, -1.0))[0]] + [f for _, f, _ in iterates]
+
+    def reduction(a, b):
+        return (a - b) / max(abs(a), abs(b), 1.0)
+
+    assert reduction(values[-2], values[-1]) <= 1e-3
+    assert all(reduction(a, b) > 1e-3 for a, b in zip(values[:-2], values[1:-1]))
+    assert DEFAULT_FTOL == 2.220446049250313e-09
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_value_inside_a_line_search_shortens_the_step(bad):
+    """From 0 the first trial (unit length) lands at 1, where f is not finite: the search
+    steps back and the run still reaches the minimiser at 0.3."""
+    seen = []
+
+    def fun(x):
+        seen.append(float(x[0]))
+        if x[0] > 0.5:
+            return bad, np.array([bad])
+        return (x[0] - 0.3) ** 2, 2 * (x - 0.3)
+
+    result = minimize(fun, np.zeros(1))
+    assert seen[1] == pytest.approx(1.0)
+    assert result.x[0] == pytest.approx(0.3, abs=1e-6)
+    assert result.stop_reason in ("gtol", "ftol")
+
+
+def test_a_non_finite_gradient_inside_a_line_search_is_a_failed_step():
+    rng = np.random.default_rng(3)
+    H = rng.normal(size=(6, 6))
+    H = H @ H.T + np.eye(6)
+
+    def fun(x):
+        g = H @ (x - 1)
+        if np.abs(x).max() > 1.5:
+            g = g.copy()
+            g[2] = np.nan
+        return 0.5 * (x - 1) @ H @ (x - 1), g
+
+    result = minimize(fun, np.zeros(6), gtol=1e-8)
+    np.testing.assert_allclose(result.x, np.ones(6), atol=1e-6)
+
+
+def test_non_finite_at_the_start_is_diverged_and_the_start_is_kept():
+    result = minimize(lambda x: (np.inf, np.zeros(2)), np.array([1.0, 2.0]))
+    assert (result.nit, result.nfev, result.stop_reason) == (0, 1, "diverged")
+    np.testing.assert_array_equal(result.x, [1.0, 2.0])
+
+
+def test_no_descent_at_all_is_stalled_at_the_start():
+    """A gradient of the wrong sign: every trial goes uphill, along steepest descent too."""
+    result = minimize(lambda x: (x @ x, -2 * x), np.array([1.0, -2.0]))
+    assert result.stop_reason == "stalled" and result.nit == 0
+    np.testing.assert_array_equal(result.x, [1.0, -2.0])
+
+
+def test_callback_stops_and_exceptions_propagate():
+    x0 = np.array([-1.2, 1.0])
+    stopped = minimize(rosenbrock, x0, callback=lambda x, f: False)
+    assert (stopped.nit, stopped.stop_reason) == (1, "callback")
+
+    def broken_callback(x, f):
+        raise RuntimeError("from the callback")
+
+    with pytest.raises(RuntimeError, match="from the callback"):
+        minimize(rosenbrock, x0, callback=broken_callback)
+    calls = []
+
+    def broken(x):
+        calls.append(1)
+        if len(calls) == 3:
+            raise ZeroDivisionError("from fun")
+        return rosenbrock(x)
+
+    with pytest.raises(ZeroDivisionError, match="from fun"):
+        minimize(broken, x0)
+    with pytest.raises(ValueError, match=r"gradient of shape \(2,\), got \(3,\)"):
+        minimize(lambda x: (0.0, np.zeros(3)), x0)
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    (dict(max_iter=-1), "max_iter >= 0"),
+    (dict(max_fun=0), "max_fun"),
+    (dict(memory=0), "memory"),
+    (dict(max_line_search=0), "max_line_search"),
+    (dict(gtol=-1.0), "gtol >= 0"),
+    (dict(ftol=np.nan), "ftol >= 0"),
+])
+def test_bad_arguments(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        minimize(rosenbrock, np.zeros(2), **kwargs)
+    with pytest.raises(TypeError, match="callable"):
+        minimize(None, np.zeros(2))
+    with pytest.raises(ValueError, match="x0"):
+        minimize(rosenbrock, np.zeros(0))
+
+
+def test_memory_one_still_converges_and_stop_reasons_are_named():
+    result = minimize(rosenbrock, np.array([-1.2, 1.0]), memory=1, max_iter=2000)
+    np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-3)
+    assert STOP_REASONS[:6] == ("running", "gtol", "ftol", "max_iter", "max_fun", "stalled")
