@@ -1,18 +1,27 @@
-"""nnfast's compiled L-BFGS (nnfast/_lbfgs.pyx) through its Python entry, `minimize`.
+"""nnfast's compiled L-BFGS (nnfast/_lbfgs.pyx): its Python entry `minimize`, and the
+network driver `fit_lbfgs`.
 
 SciPy's L-BFGS-B is the reference: the same minimiser on convex problems, no more than 1.5x
 its evaluations on Rosenbrock, its stopping rules (max_iter, max_fun checked at the end of
-an iteration, gtol on max |g|, the relative reduction ftol). Every accepted step of a
-successful line search satisfies the strong Wolfe conditions; non-finite values inside a
-line search shorten the step instead of ending the run. The network driver is tested in
-test_lbfgs_network.py.
+an iteration, gtol on max |g|, the relative reduction ftol). Every accepted step satisfies
+the strong Wolfe conditions; non-finite values inside a line search shorten the step
+instead of ending the run. On networks it follows SciPy driven by the same loss, fits
+float32 networks through a float64 iterate, stops on Ctrl-C and runs without the GIL.
 """
+
+import os
+import signal
+import sys
+import threading
+import time
 
 import numpy as np
 import pytest
 import scipy.optimize
 
-from nnfast._lbfgs import DEFAULT_FTOL, STOP_REASONS, minimize
+import nnfast
+from nnfast._lbfgs import DEFAULT_FTOL, STOP_REASONS, fit_lbfgs, minimize
+from nnfast._spec import LOSS_CODES
 
 
 def rosenbrock(x):
@@ -275,3 +284,190 @@ def test_memory_one_still_converges_and_stop_reasons_are_named():
     result = minimize(rosenbrock, np.array([-1.2, 1.0]), memory=1, max_iter=2000)
     np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-3)
     assert STOP_REASONS[:6] == ("running", "gtol", "ftol", "max_iter", "max_fun", "stalled")
+
+
+# ---- the network driver ----------------------------------------------------------------------
+
+def network_problem(dtype="float64", sizes=(3, 16, 2), n=120, seed=0, sample_weight=None,
+                    l2=0.0):
+    """A network and its validated (X, Y, w, l2, 1 / weight sum)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, sizes[0]))
+    y = np.tanh(X @ rng.normal(size=(sizes[0], sizes[-1])))
+    net = nnfast.MLP(list(sizes), dtype=dtype, seed=seed)
+    X, Y, w, _, l2, inv_wsum = net._check_data(X, y, "mse", sample_weight, l2)
+    return net, (X, Y, w, l2, inv_wsum)
+
+
+def run_fit(net, data, max_iter=50, max_fun=15000, gtol=1e-5, ftol=DEFAULT_FTOL, memory=10,
+            hook=None):
+    X, Y, w, l2, inv_wsum = data
+    losses = np.full(min(max_iter, max_fun), np.nan)
+    iterations, evaluations, code, final = fit_lbfgs(
+        net._layout, net.params, X, Y, w, LOSS_CODES["mse"], inv_wsum, l2, max_iter,
+        max_fun, gtol, ftol, memory, losses, hook)
+    assert np.isnan(losses[iterations:]).all()
+    return iterations, evaluations, STOP_REASONS[code], final, losses[:iterations]
+
+
+def test_network_fit_follows_scipy_on_the_same_loss():
+    weights = np.random.default_rng(5).uniform(0.2, 2.0, 120)
+    net, data = network_problem(sample_weight=weights, l2=0.01)
+    X, Y, w, l2, inv_wsum = data
+    start = net.params.copy()
+    twin = net.copy()
+    scipy_losses = []
+
+    def objective(x):
+        twin.params = x
+        value, grad = twin.loss_and_grad(X, Y, l2=l2, sample_weight=w)
+        return value, grad
+
+    def record(intermediate_result):   # scipy passes the result by this name
+        scipy_losses.append(intermediate_result.fun)
+
+    scipy.optimize.minimize(objective, start, jac=True, method="L-BFGS-B", callback=record,
+                            options={"maxiter": 25, "gtol": 0.0, "ftol": 0.0})
+    iterations, evaluations, reason, final, losses = run_fit(net, data, max_iter=25,
+                                                             gtol=0.0, ftol=0.0)
+    assert (iterations, reason) == (25, "max_iter")
+    np.testing.assert_allclose(losses, scipy_losses, rtol=1e-6)
+    assert final == losses[-1]
+    # The reported loss is the network's loss at the parameters left in place.
+    assert final == pytest.approx(net.loss(X, Y, l2=l2, sample_weight=w), rel=1e-12)
+    assert not np.array_equal(net.params, start)
+
+
+def test_float32_network_fits_through_a_float64_iterate():
+    net32, data32 = network_problem("float32")
+    net64, data64 = network_problem("float64")
+    net64.params = net32.params.astype(np.float64)
+    before = net32.loss(*data32[:2])
+    buffer = net32.params
+    it32, _, reason, final32, losses32 = run_fit(net32, data32, max_iter=100)
+    _, _, _, _, losses64 = run_fit(net64, data64, max_iter=100)
+    assert net32.params is buffer and net32.params.dtype == np.float32
+    assert final32 < 0.05 * before
+    assert list(losses32) == sorted(losses32, reverse=True)
+    np.testing.assert_allclose(losses32[:5], losses64[:5], rtol=1e-3)
+    X, Y = data32[:2]
+    assert final32 == pytest.approx(net32.loss(X, Y), rel=1e-12)
+    assert reason in ("gtol", "ftol", "max_iter")
+
+
+def test_hook_sees_each_iterate_and_can_stop_or_raise():
+    net, data = network_problem()
+    X, Y = data[:2]
+    seen = []
+
+    def hook(iteration, value):
+        seen.append((iteration, value, net.loss(X, Y)))
+        return iteration < 3
+
+    iterations, _, reason, final, losses = run_fit(net, data, hook=hook)
+    assert (iterations, reason) == (3, "callback")
+    assert [i for i, _, _ in seen] == [1, 2, 3]
+    assert [v for _, v, _ in seen] == list(losses)
+    for _, value, measured in seen:   # params hold the iterate while the hook runs
+        assert measured == pytest.approx(value, rel=1e-12)
+
+    def broken(iteration, value):
+        if iteration == 2:
+            raise LookupError("from the hook")
+
+    with pytest.raises(LookupError, match="from the hook"):
+        run_fit(net, data, hook=broken)
+    assert np.isfinite(net.params).all()
+
+
+def test_network_max_fun_limits_the_iterations():
+    net, data = network_problem()
+    iterations, evaluations, reason, _, _ = run_fit(net, data, max_iter=500, max_fun=7,
+                                                    gtol=0.0, ftol=0.0)
+    assert reason == "max_fun" and iterations <= 7 < evaluations
+
+
+def test_non_finite_loss_at_the_start_is_diverged_and_keeps_the_weights():
+    net, (X, Y, w, l2, inv_wsum) = network_problem()
+    before = net.params.copy()
+    result = run_fit(net, (X, np.full_like(Y, 1e200), w, l2, inv_wsum))
+    assert result[:3] == (0, 1, "diverged")
+    np.testing.assert_array_equal(net.params, before)
+
+
+def test_fit_lbfgs_rechecks_sizes():
+    net, (X, Y, w, l2, inv_wsum) = network_problem()
+    code = LOSS_CODES["mse"]
+    losses = np.zeros(10)
+
+    def call(params=None, X=X, Y=Y, w=w, max_iter=10, max_fun=10, memory=5, losses=losses):
+        fit_lbfgs(net._layout, net.params if params is None else params, X, Y, w, code,
+                  inv_wsum, l2, max_iter, max_fun, 1e-5, 0.0, memory, losses)
+
+    with pytest.raises(ValueError, match="params must hold"):
+        call(params=np.zeros(net.n_params + 1))
+    with pytest.raises(ValueError, match="3 columns"):
+        call(X=np.zeros((120, 4)))
+    with pytest.raises(ValueError, match="Y: expected shape"):
+        call(Y=np.zeros((120, 3)))
+    with pytest.raises(ValueError, match="sample_weight"):
+        call(w=np.ones(5))
+    with pytest.raises(ValueError, match="losses must hold"):
+        call(max_iter=11, max_fun=20)
+    with pytest.raises(ValueError, match="memory >= 1"):
+        call(memory=0)
+    with pytest.raises(ValueError, match="at least one sample"):
+        call(X=X[:0], Y=Y[:0])
+
+
+def test_sigint_stops_a_long_fit_at_the_last_iterate():
+    net, data = network_problem(sizes=(8, 64, 64, 2), n=3000)
+    X, Y = data[:2]
+    losses = np.full(10 ** 6, np.nan)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            fit_lbfgs(net._layout, net.params, X, Y, None, LOSS_CODES["mse"], 1 / 3000, 0.0,
+                      10 ** 6, 10 ** 7, 0.0, 0.0, 10, losses)
+    finally:
+        timer.cancel()
+    iterations, evaluations = info.value.lbfgs_state
+    assert evaluations >= 1 and np.isfinite(net.params).all()
+    if iterations:
+        assert net.loss(X, Y) == pytest.approx(losses[iterations - 1], rel=1e-12)
+
+
+def test_a_python_thread_runs_while_a_network_fits():
+    """With switching between threads off (a 100 s interval), a thread waiting for the GIL
+    runs only when the holder releases it: it counts only if the fit runs without it."""
+    net, data = network_problem(sizes=(8, 64, 64, 2), n=3000)
+    inside = threading.Event()
+    counts = []
+
+    def count():
+        inside.wait()
+        n = 0
+        while inside.is_set():
+            n += 1
+            time.sleep(0)   # releases the GIL, so the fit can take it back
+        counts.append(n)
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    try:
+        inside.set()
+        started = time.perf_counter()
+        iterations = run_fit(net, data, max_iter=30, gtol=0.0, ftol=0.0)[0]
+        elapsed = time.perf_counter() - started
+        inside.clear()
+    finally:
+        inside.clear()
+        sys.setswitchinterval(interval)
+    counter.join()
+    print(f"{iterations} iterations in {elapsed * 1e3:.1f} ms beside a counting thread "
+          f"({counts[0]} counts)")
+    assert iterations == 30
+    assert counts[0] > 0
