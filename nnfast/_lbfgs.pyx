@@ -40,6 +40,8 @@ from nnfast._linesearch cimport (
     LINE_ABORTED,
     LINE_FAILED,
     Points,
+    axpy,
+    difference,
     dot,
     line_search,
     max_abs,
@@ -68,33 +70,33 @@ cdef void default_options(LbfgsOptions* options) noexcept nogil:
 
 
 cdef Py_ssize_t work_size(Py_ssize_t n, Py_ssize_t memory) noexcept nogil:
-    """Doubles of work space: direction, two trial points with their gradients, the pairs."""
-    return n * (5 + 2 * memory) + 2 * memory
+    """Doubles of work space: direction, two trial points with their gradients, and
+    memory + 1 slots of pairs (one is written before the pair is judged) with their
+    coefficients."""
+    return n * (5 + 2 * (memory + 1)) + 2 * (memory + 1)
 
 
 # ---- the minimiser -------------------------------------------------------------------------
 
 cdef void two_loop(double* d, const double* g, const double* S, const double* Y,
-                   const double* rho, double* alpha, Py_ssize_t n, Py_ssize_t m,
+                   const double* rho, double* alpha, Py_ssize_t n, Py_ssize_t slots,
                    Py_ssize_t newest, Py_ssize_t count, double gamma) noexcept nogil:
     """d = -H g, H the L-BFGS inverse Hessian of the `count` pairs ending at slot `newest`
-    of the circular S, Y (m, n), starting from H0 = gamma I."""
+    of the circular S, Y (slots, n), starting from H0 = gamma I."""
     cdef Py_ssize_t i, k, slot
-    cdef double beta
+    cdef double a
     for i in range(n):
         d[i] = -g[i]
     for k in range(count):
-        slot = (newest - k + m) % m
-        alpha[slot] = rho[slot] * dot(S + slot * n, d, n)
-        for i in range(n):
-            d[i] -= alpha[slot] * Y[slot * n + i]
+        slot = (newest - k + slots) % slots
+        a = rho[slot] * dot(S + slot * n, d, n)
+        alpha[slot] = a
+        axpy(d, -a, Y + slot * n, n)
     for i in range(n):
         d[i] *= gamma
     for k in range(count - 1, -1, -1):
-        slot = (newest - k + m) % m
-        beta = rho[slot] * dot(Y + slot * n, d, n)
-        for i in range(n):
-            d[i] += (alpha[slot] - beta) * S[slot * n + i]
+        slot = (newest - k + slots) % slots
+        axpy(d, alpha[slot] - rho[slot] * dot(Y + slot * n, d, n), S + slot * n, n)
 
 
 cdef void lbfgs_minimize(ObjectiveFn objective, IterationFn iteration_end, void* context,
@@ -104,13 +106,13 @@ cdef void lbfgs_minimize(ObjectiveFn objective, IterationFn iteration_end, void*
 
     work holds work_size(n, options.memory) doubles; nothing else is allocated.
     """
-    cdef Py_ssize_t m = options.memory, i, count = 0, newest = m - 1
+    cdef Py_ssize_t slots = options.memory + 1, i, count = 0, newest = 0, spare
     cdef Points p
     cdef double* S = work + 5 * n
-    cdef double* Y = S + m * n
-    cdef double* rho = Y + m * n
-    cdef double* alpha = rho + m
-    cdef double f, f_new, g0, step, sy, yy, gs, si, yi, gamma = 0.0
+    cdef double* Y = S + slots * n
+    cdef double* rho = Y + slots * n
+    cdef double* alpha = rho + slots
+    cdef double f, f_new, g0, step, sy, yy, gs, gamma = 0.0
     cdef int status
     p.x, p.g = x, grad
     p.d, p.xt, p.gt, p.xb, p.gb = work, work + n, work + 2 * n, work + 3 * n, work + 4 * n
@@ -125,7 +127,7 @@ cdef void lbfgs_minimize(ObjectiveFn objective, IterationFn iteration_end, void*
         result.reason = STOP_MAX_ITER
     while result.reason == STOP_RUNNING:
         if count > 0:
-            two_loop(p.d, p.g, S, Y, rho, alpha, n, m, newest, count, gamma)
+            two_loop(p.d, p.g, S, Y, rho, alpha, n, slots, newest, count, gamma)
             step = 1.0
         else:
             # Steepest descent: scaled by the last pair's gamma once there is one, else a
@@ -149,23 +151,20 @@ cdef void lbfgs_minimize(ObjectiveFn objective, IterationFn iteration_end, void*
                 continue
             result.reason = STOP_STALLED
             break
-        sy = yy = gs = 0.0
-        for i in range(n):
-            si = p.xt[i] - p.x[i]
-            yi = p.gt[i] - p.g[i]
-            sy += si * yi
-            yy += yi * yi
-            gs += p.g[i] * si
-        # The new pair goes to the next slot, unless its curvature s'y is not clearly
-        # positive (L-BFGS-B's test: s'y > eps (-g_k's)); H would not stay positive definite.
+        # The pair goes to the free slot; it is kept (the oldest then freed) unless its
+        # curvature s'y is not clearly positive (L-BFGS-B's test: s'y > eps (-g_k's)):
+        # H would not stay positive definite.
+        spare = (newest + 1) % slots
+        difference(S + spare * n, p.xt, p.x, n)
+        difference(Y + spare * n, p.gt, p.g, n)
+        sy = dot(S + spare * n, Y + spare * n, n)
+        yy = dot(Y + spare * n, Y + spare * n, n)
+        gs = dot(p.g, S + spare * n, n)
         if sy > EPSILON * -gs and yy > 0:
-            newest = (newest + 1) % m
-            for i in range(n):
-                S[newest * n + i] = p.xt[i] - p.x[i]
-                Y[newest * n + i] = p.gt[i] - p.g[i]
+            newest = spare
             rho[newest] = 1.0 / sy
             gamma = sy / yy
-            count = min(count + 1, m)
+            count = min(count + 1, slots - 1)
         swap(&p.x, &p.xt)
         swap(&p.g, &p.gt)
         result.iterations += 1

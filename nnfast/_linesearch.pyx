@@ -181,14 +181,13 @@ cdef int line_search(ObjectiveFn objective, void* context, Points* p, Py_ssize_t
     when the interval becomes too small (dcsrch's warnings), the lowest point seen is
     accepted when it is below f0."""
     cdef Search s
-    cdef Py_ssize_t i, trial
+    cdef Py_ssize_t trial
     cdef double f, slope, f_trial = INFINITY, f_best = INFINITY
     cdef int status = SEARCH_WARNING
     cdef bint moved
     search_start(&s, f0, g0, step, c1, c2)
     for trial in range(max_evaluations):
-        for i in range(n):
-            p.xt[i] = p.x[i] + step * p.d[i]
+        trial_point(p.xt, p.x, step, p.d, n)
         evaluations[0] += 1
         if objective(context, p.xt, &f, p.gt) != 0:
             return LINE_ABORTED

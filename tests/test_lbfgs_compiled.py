@@ -85,7 +85,10 @@ def test_least_squares_reaches_scipys_minimiser():
     theirs = scipy_run(fun, x0, gtol=1e-12, ftol=0.0)
     np.testing.assert_allclose(ours.x, exact, rtol=0, atol=1e-8)
     np.testing.assert_allclose(ours.x, theirs.x, rtol=0, atol=1e-8)
-    assert ours.stop_reason in ("gtol", "ftol")
+    # gtol 1e-12 and ftol 0 ask for more than float64 gives: the run ends at the minimiser,
+    # by gtol or when f - f* is below f's rounding and no step lowers f any more.
+    assert ours.stop_reason in ("gtol", "stalled")
+    assert np.abs(ours.jac).max() < 1e-6 * np.abs(fun(x0)[1]).max()
 
 
 def test_regularised_logistic_regression_reaches_scipys_minimiser():
