@@ -330,8 +330,9 @@ def fit_lbfgs(Layout layout, floating[::1] params, const floating[:, ::1] X,
     `iteration_end(iteration, loss)` (the GIL is taken for it after every iteration, with
     params at the new iterate), a False return stops the run. Returns
     (iterations, evaluations, stop reason code (an index of STOP_REASONS), final loss);
-    params hold the last iterate. Ctrl-C raises (after restoring the last iterate) with
-    `.lbfgs_state` = (iterations, evaluations) on the exception.
+    params hold the last iterate. Ctrl-C, or an exception in the hook, propagates with
+    params at the last iterate and `.lbfgs_state` = (iterations, evaluations) on the
+    exception.
     """
     cdef NetworkProblem p
     cdef LbfgsOptions options
@@ -387,10 +388,10 @@ def fit_lbfgs(Layout layout, floating[::1] params, const floating[:, ::1] X,
                            block + n_params, n_params, &options, block + 2 * n_params,
                            &result)
             store_iterate(&p, block)
-        if errors:
-            raise errors[0]
-        if p.interrupted:
+        if p.interrupted or errors:
             try:
+                if errors:
+                    raise errors[0]
                 propagate_exception()
             except BaseException as err:
                 err.lbfgs_state = (result.iterations, result.evaluations)

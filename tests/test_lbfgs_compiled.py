@@ -378,8 +378,9 @@ def test_hook_sees_each_iterate_and_can_stop_or_raise():
         if iteration == 2:
             raise LookupError("from the hook")
 
-    with pytest.raises(LookupError, match="from the hook"):
+    with pytest.raises(LookupError, match="from the hook") as info:
         run_fit(net, data, hook=broken)
+    assert info.value.lbfgs_state[0] == 2
     assert np.isfinite(net.params).all()
 
 
