@@ -291,6 +291,13 @@ def test_memory_one_still_converges_and_stop_reasons_are_named():
 
 # ---- the network driver ----------------------------------------------------------------------
 
+def layout(net):
+    """The network's C layer table (kept by its CompiledNetwork once the solver layer
+    exists)."""
+    compiled = getattr(net, "_compiled", None)
+    return compiled.layout if hasattr(compiled, "layout") else net._layout
+
+
 def network_problem(dtype="float64", sizes=(3, 16, 2), n=120, seed=0, sample_weight=None,
                     l2=0.0):
     """A network and its validated (X, Y, w, l2, 1 / weight sum)."""
@@ -307,7 +314,7 @@ def run_fit(net, data, max_iter=50, max_fun=15000, gtol=1e-5, ftol=DEFAULT_FTOL,
     X, Y, w, l2, inv_wsum = data
     losses = np.full(min(max_iter, max_fun), np.nan)
     iterations, evaluations, code, final = fit_lbfgs(
-        net._layout, net.params, X, Y, w, LOSS_CODES["mse"], inv_wsum, l2, max_iter,
+        layout(net), net.params, X, Y, w, LOSS_CODES["mse"], inv_wsum, l2, max_iter,
         max_fun, gtol, ftol, memory, losses, hook)
     assert np.isnan(losses[iterations:]).all()
     return iterations, evaluations, STOP_REASONS[code], final, losses[:iterations]
@@ -405,7 +412,7 @@ def test_fit_lbfgs_rechecks_sizes():
     losses = np.zeros(10)
 
     def call(params=None, X=X, Y=Y, w=w, max_iter=10, max_fun=10, memory=5, losses=losses):
-        fit_lbfgs(net._layout, net.params if params is None else params, X, Y, w, code,
+        fit_lbfgs(layout(net), net.params if params is None else params, X, Y, w, code,
                   inv_wsum, l2, max_iter, max_fun, 1e-5, 0.0, memory, losses)
 
     with pytest.raises(ValueError, match="params must hold"):
@@ -432,7 +439,7 @@ def test_sigint_stops_a_long_fit_at_the_last_iterate():
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt) as info:
-            fit_lbfgs(net._layout, net.params, X, Y, None, LOSS_CODES["mse"], 1 / 3000, 0.0,
+            fit_lbfgs(layout(net), net.params, X, Y, None, LOSS_CODES["mse"], 1 / 3000, 0.0,
                       10 ** 6, 10 ** 7, 0.0, 0.0, 10, losses)
     finally:
         timer.cancel()
