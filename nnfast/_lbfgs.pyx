@@ -489,4 +489,4 @@ def minimize(fun, x0, *, Py_ssize_t max_iter=15000, Py_ssize_t max_fun=15000,
     if errors:
         raise errors[0]
     return MinimizeResult(np.asarray(x), result.f, np.asarray(grad), result.iterations,
-                       result.evaluations, STOP_REASONS[result.reason])
+                          result.evaluations, STOP_REASONS[result.reason])

@@ -181,12 +181,12 @@ cdef int line_search(ObjectiveFn objective, void* context, Points* p, Py_ssize_t
     when the interval becomes too small (dcsrch's warnings), the lowest point seen is
     accepted when it is below f0."""
     cdef Search s
-    cdef Py_ssize_t trial
+    cdef Py_ssize_t _
     cdef double f, slope, f_trial = INFINITY, f_best = INFINITY
     cdef int status = SEARCH_WARNING
     cdef bint moved
     search_start(&s, f0, g0, step, c1, c2)
-    for trial in range(max_evaluations):
+    for _ in range(max_evaluations):
         trial_point(p.xt, p.x, step, p.d, n)
         evaluations[0] += 1
         if objective(context, p.xt, &f, p.gt) != 0:
@@ -216,5 +216,3 @@ cdef int line_search(ObjectiveFn objective, void* context, Points* p, Py_ssize_t
         f_new[0] = f_trial
         return LINE_ACCEPTED
     return LINE_FAILED
-
-

@@ -9,6 +9,7 @@ instead of ending the run. On networks it follows SciPy driven by the same loss,
 float32 networks through a float64 iterate, stops on Ctrl-C and runs without the GIL.
 """
 
+import itertools
 import os
 import signal
 import sys
@@ -122,10 +123,10 @@ def test_accepted_steps_satisfy_the_strong_wolfe_conditions(problem):
         fun, x0 = rosenbrock, np.full(10, -1.0)
     else:
         fun, x0 = logistic_problem()
-    result, iterates = record_run(fun, x0, gtol=1e-9, ftol=0.0)
+    _, iterates = record_run(fun, x0, gtol=1e-9, ftol=0.0)
     points = [x0] + [x for x, _, _ in iterates]
     assert len(points) > 10
-    for before, after in zip(points, points[1:]):
+    for before, after in itertools.pairwise(points):
         f0, g0 = fun(before)
         f1, g1 = fun(after)
         s = after - before
@@ -154,7 +155,7 @@ def test_max_iter_edge_cases():
 
 def test_max_fun_is_checked_after_each_iteration_as_scipy_does():
     x0 = np.array([-1.2, 1.0])
-    full, iterates = record_run(rosenbrock, x0)
+    _, iterates = record_run(rosenbrock, x0)
     counts = [c for _, _, c in iterates]
     one = minimize(rosenbrock, x0, max_fun=1)
     assert (one.nit, one.stop_reason, one.nfev) == (1, "max_fun", counts[0])
@@ -191,7 +192,7 @@ def test_ftol_stop():
         return (a - b) / max(abs(a), abs(b), 1.0)
 
     assert reduction(values[-2], values[-1]) <= 1e-3
-    assert all(reduction(a, b) > 1e-3 for a, b in zip(values[:-2], values[1:-1]))
+    assert all(reduction(a, b) > 1e-3 for a, b in itertools.pairwise(values[:-1]))
     assert DEFAULT_FTOL == 2.220446049250313e-09
 
 
@@ -267,12 +268,12 @@ def test_callback_stops_and_exceptions_propagate():
 
 
 @pytest.mark.parametrize("kwargs,fragment", [
-    (dict(max_iter=-1), "max_iter >= 0"),
-    (dict(max_fun=0), "max_fun"),
-    (dict(memory=0), "memory"),
-    (dict(max_line_search=0), "max_line_search"),
-    (dict(gtol=-1.0), "gtol >= 0"),
-    (dict(ftol=np.nan), "ftol >= 0"),
+    ({"max_iter": -1}, "max_iter >= 0"),
+    ({"max_fun": 0}, "max_fun"),
+    ({"memory": 0}, "memory"),
+    ({"max_line_search": 0}, "max_line_search"),
+    ({"gtol": -1.0}, "gtol >= 0"),
+    ({"ftol": np.nan}, "ftol >= 0"),
 ])
 def test_bad_arguments(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
@@ -323,7 +324,7 @@ def run_fit(net, data, max_iter=50, max_fun=15000, gtol=1e-5, ftol=DEFAULT_FTOL,
 def test_network_fit_follows_scipy_on_the_same_loss():
     weights = np.random.default_rng(5).uniform(0.2, 2.0, 120)
     net, data = network_problem(sample_weight=weights, l2=0.01)
-    X, Y, w, l2, inv_wsum = data
+    X, Y, w, l2, _ = data
     start = net.params.copy()
     twin = net.copy()
     scipy_losses = []
@@ -338,8 +339,8 @@ def test_network_fit_follows_scipy_on_the_same_loss():
 
     scipy.optimize.minimize(objective, start, jac=True, method="L-BFGS-B", callback=record,
                             options={"maxiter": 25, "gtol": 0.0, "ftol": 0.0})
-    iterations, evaluations, reason, final, losses = run_fit(net, data, max_iter=25,
-                                                             gtol=0.0, ftol=0.0)
+    iterations, _, reason, final, losses = run_fit(net, data, max_iter=25, gtol=0.0,
+                                                   ftol=0.0)
     assert (iterations, reason) == (25, "max_iter")
     np.testing.assert_allclose(losses, scipy_losses, rtol=1e-6)
     assert final == losses[-1]
@@ -354,7 +355,7 @@ def test_float32_network_fits_through_a_float64_iterate():
     net64.params = net32.params.astype(np.float64)
     before = net32.loss(*data32[:2])
     buffer = net32.params
-    it32, _, reason, final32, losses32 = run_fit(net32, data32, max_iter=100)
+    _, _, reason, final32, losses32 = run_fit(net32, data32, max_iter=100)
     _, _, _, _, losses64 = run_fit(net64, data64, max_iter=100)
     assert net32.params is buffer and net32.params.dtype == np.float32
     assert final32 < 0.05 * before
@@ -374,7 +375,7 @@ def test_hook_sees_each_iterate_and_can_stop_or_raise():
         seen.append((iteration, value, net.loss(X, Y)))
         return iteration < 3
 
-    iterations, _, reason, final, losses = run_fit(net, data, hook=hook)
+    iterations, _, reason, _, losses = run_fit(net, data, hook=hook)
     assert (iterations, reason) == (3, "callback")
     assert [i for i, _, _ in seen] == [1, 2, 3]
     assert [v for _, v, _ in seen] == list(losses)
