@@ -1,8 +1,10 @@
 /* lbfgs_vectors.h -- the float64 vector loops of nnfast's L-BFGS (nnfast/_lbfgs.pyx and
  * nnfast/_linesearch.pyx): dot products, axpy, differences and trial points.
  *
- * Compiled three times by gcc's target_clones (AVX-512, AVX2, baseline), the best clone
- * bound at load time, as in elementwise.h. A dot product keeps eight partial sums, lane j
+ * Compiled once, for the build's baseline instruction set (SSE2 on x86-64, vectorised by
+ * -O3): nnfast has one CPU dispatch (cpu.h), and these loops cost little next to the
+ * network's loss and gradient evaluations; they can join it when a profile says so. A dot
+ * product keeps eight partial sums, lane j
  * summing the elements i = j (mod 8) in order, combined in one fixed order at the end: each
  * lane is its own chain whatever the vector width, so every path gives the same result
  * (the build passes -ffp-contract=off: no path fuses a multiply into an add).
@@ -12,15 +14,9 @@
 
 #include <stddef.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__)) \
-    && !defined(NNF_NO_DISPATCH)
-#define NNF__LBFGS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define NNF__LBFGS_CLONES
-#endif
 
 /* a'b */
-NNF__LBFGS_CLONES static double nnf_dot(const double *restrict a, const double *restrict b,
+static double nnf_dot(const double *restrict a, const double *restrict b,
                                         ptrdiff_t n)
 {
     double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -35,7 +31,7 @@ NNF__LBFGS_CLONES static double nnf_dot(const double *restrict a, const double *
 }
 
 /* y += a x */
-NNF__LBFGS_CLONES static void nnf_axpy(double *restrict y, double a,
+static void nnf_axpy(double *restrict y, double a,
                                        const double *restrict x, ptrdiff_t n)
 {
     for (ptrdiff_t i = 0; i < n; i++)
@@ -43,7 +39,7 @@ NNF__LBFGS_CLONES static void nnf_axpy(double *restrict y, double a,
 }
 
 /* out = a - b */
-NNF__LBFGS_CLONES static void nnf_difference(double *restrict out, const double *restrict a,
+static void nnf_difference(double *restrict out, const double *restrict a,
                                              const double *restrict b, ptrdiff_t n)
 {
     for (ptrdiff_t i = 0; i < n; i++)
@@ -51,7 +47,7 @@ NNF__LBFGS_CLONES static void nnf_difference(double *restrict out, const double 
 }
 
 /* out = x + step d (a trial point of the line search) */
-NNF__LBFGS_CLONES static void nnf_trial_point(double *restrict out, const double *restrict x,
+static void nnf_trial_point(double *restrict out, const double *restrict x,
                                               double step, const double *restrict d,
                                               ptrdiff_t n)
 {
