@@ -36,6 +36,39 @@ class History:
         """Number of completed epochs."""
         return len(self.loss)
 
+    def plot(self, ax=None, log=None):
+        """Draw the loss (and val_loss) per epoch with matplotlib; returns the Axes.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or None
+            Where to draw (None: a new figure).
+        log : bool or None
+            A logarithmic loss axis; None chooses it when every loss is positive and they
+            span more than a factor of 10.
+        """
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as err:
+            raise ImportError("History.plot needs matplotlib: pip install matplotlib "
+                              "(or pip install \"nnfast[plot]\")") from err
+        if ax is None:
+            _, ax = plt.subplots()
+        epochs = range(1, self.epochs + 1)
+        ax.plot(epochs, self.loss, label="loss")
+        if self.val_loss:
+            ax.plot(range(1, len(self.val_loss) + 1), self.val_loss, label="val_loss")
+        values = self.loss + self.val_loss
+        if log is None:
+            log = bool(values) and min(values) > 0 and max(values) > 10 * min(values)
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.set_title(f"stop reason: {self.stop_reason}")
+        ax.legend()
+        return ax
+
     def __repr__(self) -> str:
         last = f", last loss={self.loss[-1]:.6g}" if self.loss else ""
         val = f", last val_loss={self.val_loss[-1]:.6g}" if self.val_loss else ""

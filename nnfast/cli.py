@@ -137,8 +137,11 @@ def bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from nnfast import __version__
+
     parser = argparse.ArgumentParser(prog="python -m nnfast",
                                      description="nnfast: fast multi-layer perceptrons.")
+    parser.add_argument("--version", action="version", version=f"nnfast {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{demo,bench}")
 
     p = commands.add_parser("demo", help="fit the 1-20-20-1 tanh network to a noisy curve",

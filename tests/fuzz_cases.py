@@ -804,7 +804,7 @@ def test_estimators(kind, n, data):
             expected = None
         except (ValueError, TypeError) as err:
             expected = type(err)
-        # The one documented difference (nnfast/sklearn.py): negative weights are refused.
+        # The one documented difference (docs/sklearn.md): negative weights are refused.
         if arg == "sample_weight" and isinstance(args[arg], np.ndarray) and (args[arg] < 0).any():
             expected = ValueError
         if expected is not None:

@@ -84,3 +84,17 @@ def test_bench_runners_train_the_same_network(library):
 def test_training_flops_counts_forward_and_both_gradients():
     # 1-20-20-1: 440 multiply-adds forward, the same for dW, and 420 for dA (none into X).
     assert bench.training_flops([1, 20, 20, 1], 1) == 2 * (440 + 440 + 420)
+
+
+def test_version_from_the_entry_point_and_python_m():
+    import subprocess
+    import sys
+
+    import nnfast
+
+    out = subprocess.run([sys.executable, "-m", "nnfast", "--version"], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == f"nnfast {nnfast.__version__}"
+    from importlib.metadata import version
+
+    assert version("nnfast") == nnfast.__version__  # pyproject.toml reads it from nnfast

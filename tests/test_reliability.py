@@ -432,7 +432,7 @@ def test_load_refuses_a_header_dtype_that_is_not_a_string(tmp_path):
 def test_an_estimator_fitted_from_two_threads_at_once_refuses_the_second():
     import threading
 
-    from nnfast.sklearn import MLPRegressor
+    from nnfast.sklearn import MLPRegressor, _state
 
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, size=(4000, 8))
@@ -457,14 +457,14 @@ def test_an_estimator_fitted_from_two_threads_at_once_refuses_the_second():
         thread = threading.Thread(target=first_fit)
         thread.start()
         # Wait until the first fit holds the estimator, then try a second one.
-        while not model.__dict__.get("_fitting_now", False) and thread.is_alive():
+        while not _state.is_being_fitted(model) and thread.is_alive():
             pass
         assert thread.is_alive(), "the first fit ended before a second could be tried"
         with pytest.raises(RuntimeError, match="already being fitted"):
             model.fit(X, y)
         thread.join()
     assert not errors
-    assert model.n_iter_ == 20 and "_fitting_now" not in model.__dict__
+    assert model.n_iter_ == 20 and not _state.is_being_fitted(model)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -544,3 +544,15 @@ def test_values_too_large_for_a_float32_network_are_refused():
         with pytest.raises(ValueError, match=r"X: expected values that fit in float32"):
             method(np.array([[1e39]]))
     assert all(np.array_equal(a, b) for a, b in zip(before, model.coefs_))
+
+
+def test_early_stopping_with_a_class_of_one_member_raises_scikit_learns_message():
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    y = np.array([0] * 29 + [1])
+    messages = []
+    for cls in (skl.MLPClassifier, nns.MLPClassifier):
+        with pytest.raises(ValueError) as info:
+            cls(early_stopping=True, max_iter=5).fit(X, y)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    assert "Classes with too few members are: ['True']" in messages[1]
