@@ -71,6 +71,9 @@ class CompiledNetwork:
         self.params = params
         self.layout = _network.Layout(spec)
         self._entry = _ENTRY_POINTS[self.dtype]
+        # predict_into's function itself, for callers whose latency is that of one sample
+        # (a method call adds 80 ns to a 2 µs prediction): fast_predict(layout, params, X, out).
+        self.fast_predict = self._entry.predict
         self._parts = {}
 
     def predict_into(self, X, out):
@@ -147,6 +150,7 @@ class _Optimizer:
 
     name = ""
     code = -1
+    schedule = "constant"
 
     def __init__(self, **settings):
         self.hyperparameters = _train.Hyperparameters(self.code, **settings)

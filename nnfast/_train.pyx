@@ -348,7 +348,7 @@ cdef int check_order(const Py_ssize_t[::1] order, Py_ssize_t n) except -1:
     return 0
 
 
-def train(Layout layout, floating[::1] params, data, Objective objective, optimizer, *,
+def train(Layout layout, floating[::1] params, data, Objective objective, optimizer,
           Py_ssize_t batch_size, Py_ssize_t epochs, floating[::1] backup, epoch_end=None,
           double[::1] losses=None, StoppingRule rule=None, rng=None):
     """Train in place for up to `epochs` epochs; returns the number of epochs run.
@@ -423,8 +423,8 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
     if epochs < 0:
         raise ValueError(f"epochs: expected an integer >= 0, got {epochs}")
     if not hooked and (losses is None or losses.shape[0] < epochs):
-        raise ValueError(f"losses: without epoch_end, expected room for {epochs} values "
-                         f"(one per epoch), got {None if losses is None else losses.shape[0]}")
+        raise ValueError(f"losses: expected room for {epochs} values (one per epoch, without "
+                         f"epoch_end), got {None if losses is None else losses.shape[0]}")
     if rng is not None:
         if hooked or order is None:
             raise ValueError("rng: shuffles data.order, and only without epoch_end")

@@ -238,7 +238,8 @@ class MLP:
         spec = self._spec
         X, single = as_matrix(X, "X", self._dtype, spec.layer_sizes[0], True)
         out = np.empty((X.shape[0], spec.layer_sizes[-1]), dtype=self._dtype)
-        self._compiled.predict_into(X, out)
+        compiled = self._compiled
+        compiled.fast_predict(compiled.layout, self._params, X, out)
         if single:
             out = out[0]
         if not return_std:
