@@ -6,8 +6,9 @@
 # Argument order: outputs first, then const inputs, then sizes.
 from cython cimport floating
 
-# Activation codes (must match nnfast/_spec.py: ACTIVATION_CODES).
-cdef enum:
+# Activation codes: defined here only. Python reads them as nnfast._kernels.Activation;
+# nnfast._spec.ACTIVATION_CODES maps each name to its code.
+cpdef enum Activation:
     ACT_IDENTITY = 0
     ACT_SIGMOID = 1
     ACT_TANH = 2
@@ -18,8 +19,8 @@ cdef enum:
     ACT_SOFTMAX = 7
     ACT_EXP = 8
 
-# Loss codes (must match nnfast/_spec.py: LOSS_CODES).
-cdef enum:
+# Loss codes: defined here only (Python: nnfast._kernels.Loss, nnfast._spec.LOSS_CODES).
+cpdef enum Loss:
     LOSS_MSE = 0
     LOSS_CROSS_ENTROPY = 1
     LOSS_BINARY_CROSS_ENTROPY = 2

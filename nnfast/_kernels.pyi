@@ -1,10 +1,31 @@
 """Python-visible entry points of the compiled kernels (inputs are NOT validated here:
 use nnfast.kernels). Arrays are C-contiguous and of one dtype, float32 or float64."""
 
+import enum
+
 import numpy as np
 import numpy.typing as npt
 
 _F = npt.NDArray[np.floating]
+
+# The one definition of the codes is nnfast/_kernels.pxd (nnfast._spec maps names to them).
+class Activation(enum.IntEnum):
+    ACT_IDENTITY = 0
+    ACT_SIGMOID = 1
+    ACT_TANH = 2
+    ACT_RELU = 3
+    ACT_LEAKY_RELU = 4
+    ACT_ELU = 5
+    ACT_MAXOUT = 6
+    ACT_SOFTMAX = 7
+    ACT_EXP = 8
+
+class Loss(enum.IntEnum):
+    LOSS_MSE = 0
+    LOSS_CROSS_ENTROPY = 1
+    LOSS_BINARY_CROSS_ENTROPY = 2
+    LOSS_POISSON = 3
+    LOSS_GAUSSIAN_NLL = 4
 
 def matvec_into(y: _F, A: _F, x: _F) -> None: ...
 def matmul_into(C: _F, A: _F, B: _F) -> None: ...

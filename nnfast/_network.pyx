@@ -32,7 +32,7 @@ from nnfast._kernels cimport (
 
 import numpy as np
 
-from nnfast._spec import ACTIVATION_CODES
+from nnfast._spec import ACTIVATION_CODES as _ACTIVATION_CODES
 
 cdef Py_ssize_t CHUNK_ROWS = 1024
 # Workspaces up to this many values live on the stack (predicting a few samples).
@@ -59,7 +59,7 @@ cdef class Layout:
             layer.width = ls.width
             layer.w_offset = ls.w_offset
             layer.b_offset = ls.b_offset
-            layer.activation = ACTIVATION_CODES[ls.activation]
+            layer.activation = _ACTIVATION_CODES[ls.activation]
             layer.z_offset = per_row
             per_row += ls.width
             if layer.activation == ACT_IDENTITY:

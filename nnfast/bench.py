@@ -281,7 +281,7 @@ def print_thread_rows(repeat, budget):
 MEMORY_CHILD = """
 import resource, sys
 import numpy as np
-from nnfast import MLP, bench
+from nnfast import MLP, _solvers, bench
 sizes, n, batch = [16, 64, 64, 3], 10_000, 32
 X, y = bench._data(sizes, n, "float64")
 net = MLP(sizes, activation="tanh", seed=0)
@@ -289,7 +289,7 @@ net.fit(X[:64], y[:64], epochs=1, batch_size=batch)  # load everything once
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 net.fit(X, y, optimizer="adam", epochs=2, batch_size=batch, shuffle=True)
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-workspace = net._layout.workspace_size(batch) * 8
+workspace = _solvers.compiled(net).workspace_size(batch) * 8
 print(X.nbytes, y.nbytes, net.params.nbytes, workspace, before * 1024, after * 1024)
 """
 

@@ -12,7 +12,7 @@ import pytest
 
 import nnfast
 from conftest import central_differences
-from nnfast import _kernels, _network, kernels, reference as ref
+from nnfast import _kernels, _network, _solvers, kernels, reference as ref
 from nnfast._spec import LOSS_CODES, build_spec
 
 
@@ -163,7 +163,7 @@ def manual_epoch(oracle, X, y, loss, batch, lr, l2, loss_scale, w=None):
 
 @pytest.mark.parametrize("weighted", [False, True])
 def test_loss_scale_and_batch_scaled_l2_in_the_driver(weighted):
-    """hyper["loss_scale"] multiplies the data loss and gradient; hyper["l2_batch_scaled"]
+    """Objective.loss_scale multiplies the data loss and gradient; Objective.l2_batch_scaled
     divides l2 by each batch's total weight (the last batch is smaller)."""
     sizes = [3, 7, 2]
     params = params_for(sizes, "tanh", "identity", seed=9)
@@ -174,9 +174,9 @@ def test_loss_scale_and_batch_scaled_l2_in_the_driver(weighted):
     X, y = rng.normal(size=(23, 3)), rng.normal(size=(23, 2))
     w = rng.uniform(0.5, 2.0, size=23) if weighted else None
     Xc, Yc, wc, loss, _, _ = net._check_data(X, y, "mse", w, 0.0)
-    state = nnfast.network._OptimizerState("sgd", net.params, lr=0.05, l2=0.7, momentum=0.0,
-                                           loss_scale=1.5, l2_batch_scaled=True)
-    history = net._run(Xc, Yc, wc, loss, state, batch=10, epochs=3, shuffle=False)
+    state = _solvers.SGD(net.params, lr=0.05, momentum=0.0)
+    objective = _solvers.make_objective(loss, loss_scale=1.5, l2=0.7, l2_batch_scaled=True)
+    history = _solvers.EpochLoop(net, Xc, Yc, wc, objective, state, batch_size=10).run(3)
     expected = [manual_epoch(oracle, X, y, "mse", 10, 0.05, 0.7, 1.5, w) for _ in range(3)]
     np.testing.assert_allclose(history.loss, expected, rtol=1e-12)
     np.testing.assert_allclose(net.params, oracle.params, rtol=1e-11, atol=1e-13)

@@ -11,8 +11,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from nnfast import _network
-from nnfast._spec import build_spec
+from nnfast import _solvers
 from nnfast._validation import as_finite
 from nnfast.sklearn import _state
 from nnfast.sklearn._base import _HIDDEN, _BaseMLP
@@ -178,17 +177,12 @@ dtype
         """
         self._sync_params()
         net = self._net
-        spec = net._spec
-        middle = len(spec.layers) // 2
-        layers = spec.layers[middle:] if decoder else spec.layers[:middle]
-        sizes = spec.layer_sizes[middle:] if decoder else spec.layer_sizes[:middle + 1]
-        activations = [layer.activation for layer in layers]
-        half = build_spec(sizes, activations[:-1], activations[-1], spec.leaky_slope,
-                          spec.elu_alpha, spec.maxout_pieces)
-        params = net.params[layers[0].w_offset:layers[-1].end]
+        n_layers = len(net.layer_sizes) - 1
+        middle = n_layers // 2
+        first, stop = (middle, n_layers) if decoder else (0, middle)
         X = as_finite(X, "X", net.dtype)  # 1e39 is finite, but infinity in float32
-        out = np.empty((X.shape[0], half.n_out), dtype=net.dtype)
-        _network.predict(_network.Layout(half), params, X, out)
+        out = np.empty((X.shape[0], net.layer_sizes[stop]), dtype=net.dtype)
+        _solvers.predict_layers_into(net, first, stop, X, out)
         return out
 
     # ---- public methods ----------------------------------------------------------------------
