@@ -36,7 +36,7 @@ LOSS_CODES = {"mse": 0, "cross_entropy": 1, "binary_cross_entropy": 2, "poisson"
 # The gaussian_nll loss reads the output as means and log-variances s and clips s to this
 # range before using it (the loss, its gradient and predict(return_std=True) alike): e^-s
 # cannot overflow, nor e^-s · 0 make NaN, and the standard deviation e^(s/2) stays within
-# [3.1e-7, 3.3e6] in the targets' units. Must match nnfast/_kernels.pyx (LOG_VAR_MIN/MAX).
+# [3.1e-7, 3.3e6] in the targets' units. Must match nnfast/_losses.pyx (LOG_VAR_MIN/MAX).
 LOG_VAR_RANGE = (-30.0, 30.0)
 
 # Layers whose initial weights follow He (fan-in) scaling; the others use Glorot.
