@@ -2,8 +2,9 @@
 
 Each function checks its arguments, converts them once to C-contiguous arrays of one
 floating dtype (float32 when every array input is float32, float64 otherwise) and calls
-the kernel in ``nnfast._kernels``; a misaligned input (a view at a byte offset, such as
-``np.frombuffer(buf, offset=1)``) is copied first, as the kernels load whole elements.
+its entry point in ``nnfast._kernel_entry``; a misaligned input (a view at a byte offset,
+such as ``np.frombuffer(buf, offset=1)``) is copied first, as the kernels load whole
+elements.
 ``out=`` takes a C-contiguous, writable array of the result's exact shape and dtype; when
 it is misaligned (or overlaps an input), the kernel writes an aligned temporary that is
 then copied into ``out``. The same kernels are ``cimport``-able from Cython through

@@ -616,8 +616,8 @@ def loss_targets(loss, shape, rng, dtype):
 def run_loss_delta(loss, output, Z, A, Y, w):
     dZ = np.full_like(Z, np.nan)
     inv = 1.0 / (Z.shape[0] if w is None else float(w.sum(dtype=np.float64)))
-    value = _kernel_entry.loss_delta_into(LOSS_CODES[loss], ACTIVATION_CODES[output], dZ, Z, A, Y, w,
-                                     inv)
+    value = _kernel_entry.loss_delta_into(LOSS_CODES[loss], ACTIVATION_CODES[output], dZ, Z, A,
+                                          Y, w, inv)
     return value, dZ
 
 
