@@ -55,7 +55,7 @@ def case(request):
 
 
 def call(entry, net, a):
-    layout, mse = net._layout, LOSS_CODES["mse"]
+    layout, mse = net._compiled.layout, LOSS_CODES["mse"]
     if entry == "predict":
         return _network.predict(layout, a["params"], a["X"], a["out"])
     if entry == "input_grad":
@@ -141,7 +141,7 @@ def test_every_pointer_is_checked_for_alignment(case, entry):
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_a_missing_layout_is_a_type_error(case, entry):
     _, a = case
-    fake = type("Fake", (), {"_layout": None})()
+    fake = type("Fake", (), {"_compiled": type("NoLayout", (), {"layout": None})()})()
     with pytest.raises(TypeError):
         call(entry, fake, a)
 
