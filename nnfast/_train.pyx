@@ -40,6 +40,7 @@ from nnfast._kernels cimport (
     LOSS_MSE,
     adam_update,
     all_finite_values,
+    check_aligned,
     loss_target_width,
     rprop_update,
     sgd_update,
@@ -432,6 +433,15 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
     batch = min(batch_size, n)
     w_ptr = NULL if w is None else &w[0]
     order_ptr = NULL if order is None else &order[0]
+    # The loops load whole elements: a misaligned pointer would be undefined behaviour.
+    check_aligned(&params[0], sizeof(floating), "params")
+    check_aligned(&backup[0], sizeof(floating), "backup")
+    check_aligned(&X[0, 0], sizeof(floating), "data.X")
+    check_aligned(&Y[0, 0], sizeof(floating), "data.Y")
+    check_aligned(w_ptr, sizeof(floating), "data.w")
+    check_aligned(order_ptr, sizeof(Py_ssize_t), "data.order")
+    check_aligned(&buffer1[0], sizeof(floating), "optimizer buffer")
+    check_aligned(&buffer2[0], sizeof(floating), "optimizer buffer")
 
     # One block: gradient, workspace, and one gathered batch of X, Y and w.
     total = n_params + workspace_size(net, batch) + batch * (net.n_in + y_cols + 1)
