@@ -38,8 +38,12 @@ if SANITIZE:
     # Every out-of-bounds access, use after free, misaligned load or other undefined
     # behaviour stops the process with a report (-O1 -g: readable stacks, a few times
     # faster than -O0).
-    sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
-                  "-fsanitize=alignment", "-fno-omit-frame-pointer"]
+    sanitizers = [
+        "-fsanitize=address,undefined",
+        "-fno-sanitize-recover=undefined",
+        "-fsanitize=alignment",
+        "-fno-omit-frame-pointer",
+    ]
     compile_args = ["-O1", "-g"] + sanitizers
     link_args = sanitizers
 compile_args.append("-ffp-contract=off")
@@ -50,8 +54,16 @@ compile_args.append("-fno-math-errno")
 compile_args.append("-fno-tree-loop-distribute-patterns")
 macros = [] if DEBUG else [("CYTHON_WITHOUT_ASSERTIONS", None)]
 
-MODULES = ["_blas", "_kernels", "_losses", "_kernel_entry", "_network", "_train",
-           "_linesearch", "_lbfgs"]
+MODULES = [
+    "_blas",
+    "_kernels",
+    "_losses",
+    "_kernel_entry",
+    "_network",
+    "_train",
+    "_linesearch",
+    "_lbfgs",
+]
 
 extensions = [
     Extension(

@@ -6,7 +6,6 @@ comment. Nothing here checks its input: nnfast/kernels.py and nnfast/network.py 
 """
 
 from cython cimport floating
-from libc.math cimport exp, fabs, log, log1p
 from libc.string cimport memset
 
 from nnfast._blas cimport gemm
@@ -508,8 +507,6 @@ cdef int check_shape(str name, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t want
         raise ValueError(f"{name}: expected shape ({want_rows}, {want_cols}), got "
                          f"({rows}, {cols})")
     return 0
-
-
 
 
 def set_blas_min_flops(Py_ssize_t flops):

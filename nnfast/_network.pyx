@@ -29,7 +29,6 @@ from nnfast._kernels cimport (
 )
 from nnfast._losses cimport l2_penalty, loss_delta
 
-import numpy as np
 
 from nnfast._spec import ACTIVATION_CODES as _ACTIVATION_CODES
 
@@ -372,7 +371,7 @@ def predict(Layout layout not None, const floating[::1] params, const floating[:
             floating[:, ::1] out):
     """out = network(X), in chunks of CHUNK_ROWS rows.   X (n, n_in), out (n, n_out)"""
     cdef const NetLayout* net = &layout.c
-    cdef Py_ssize_t n = X.shape[0], start, rows = min(n, CHUNK_ROWS), size
+    cdef Py_ssize_t n = X.shape[0], rows = min(n, CHUNK_ROWS)
     cdef Py_ssize_t needed = workspace_size(net, rows)
     cdef floating small[STACK_WORKSPACE]
     cdef floating* ws = small

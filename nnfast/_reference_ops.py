@@ -17,11 +17,24 @@ import numpy as np
 
 from nnfast._spec import LOG_VAR_RANGE
 
-_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "softmax",
-                "exp")
+_ACTIVATIONS = (
+    "identity",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "maxout",
+    "softmax",
+    "exp",
+)
 # The output activation each loss is defined with (mse works with any of them).
-_LOSS_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "poisson": "exp",
-                "gaussian_nll": "identity"}
+_LOSS_OUTPUT = {
+    "cross_entropy": "softmax",
+    "binary_cross_entropy": "sigmoid",
+    "poisson": "exp",
+    "gaussian_nll": "identity",
+}
 _LOSSES = ("mse", "cross_entropy", "binary_cross_entropy", "poisson", "gaussian_nll")
 
 
@@ -209,8 +222,9 @@ def _data_loss(loss, Z, A, Y, w, S):
     return float(_weighted_total(ell.sum(axis=1), w) / (S * m))
 
 
-def loss_and_delta(loss, output_activation, Z, A, Y, sample_weight=None,
-                   leaky_slope=0.1, elu_alpha=1.0):
+def loss_and_delta(
+    loss, output_activation, Z, A, Y, sample_weight=None, leaky_slope=0.1, elu_alpha=1.0
+):
     """Return ``(loss_value, dZ)`` for the output layer.
 
     ``Z`` and ``A = f(Z)`` are the output layer's pre-activations and activations, ``Y`` the
@@ -242,15 +256,17 @@ def loss_and_delta(loss, output_activation, Z, A, Y, sample_weight=None,
         dA = (A - Y) * (2 / (S * m))
         if w is not None:
             dA *= w
-        dZ = activation_backward(output_activation, Z, A, dA,
-                                 leaky_slope=leaky_slope, elu_alpha=elu_alpha)
+        dZ = activation_backward(
+            output_activation, Z, A, dA, leaky_slope=leaky_slope, elu_alpha=elu_alpha
+        )
     elif loss == "gaussian_nll":
         mu, c, inside = gaussian_split(Z)
         e = np.exp(-c)
         r = mu - Y
         scale = (1 / (S * mu.shape[1])) if w is None else w / (S * mu.shape[1])
-        dZ = np.concatenate([r * e * scale, np.where(inside, 0.5 * (1 - r * r * e), 0) * scale],
-                            axis=1).astype(Z.dtype, copy=False)
+        dZ = np.concatenate(
+            [r * e * scale, np.where(inside, 0.5 * (1 - r * r * e), 0) * scale], axis=1
+        ).astype(Z.dtype, copy=False)
     elif loss == "cross_entropy":
         # Softmax and cross-entropy together: the Jacobian product collapses to A Σ_k Y_k - Y.
         dZ = A * Y.sum(axis=1, keepdims=True) - Y
@@ -295,8 +311,9 @@ def adam_update(params, m, v, grad, t, lr, beta1, beta2, eps):
     params -= lr_t * m / (np.sqrt(v) + eps)
 
 
-def rprop_update(params, step, prev_grad, grad, eta_plus=1.2, eta_minus=0.5, step_min=1e-6,
-                 step_max=50.0):
+def rprop_update(
+    params, step, prev_grad, grad, eta_plus=1.2, eta_minus=0.5, step_min=1e-6, step_max=50.0
+):
     """One iRprop- step in place.
 
     Where ``grad`` keeps the sign of ``prev_grad`` the step grows (``× eta_plus``, at most

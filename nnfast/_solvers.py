@@ -39,6 +39,7 @@ TrainingData = collections.namedtuple("TrainingData", "X Y w order")
 
 # ---- a network, compiled ---------------------------------------------------------------
 
+
 class _EntryPoints:
     """The compiled functions specialised for one dtype.
 
@@ -54,8 +55,10 @@ class _EntryPoints:
         self.train = _train.train[ctype]
 
 
-_ENTRY_POINTS = {np.dtype(np.float64): _EntryPoints("double"),
-                 np.dtype(np.float32): _EntryPoints("float")}
+_ENTRY_POINTS = {
+    np.dtype(np.float64): _EntryPoints("double"),
+    np.dtype(np.float32): _EntryPoints("float"),
+}
 
 
 class CompiledNetwork:
@@ -90,8 +93,9 @@ class CompiledNetwork:
 
     def loss_and_grad(self, X, Y, w, loss, inv_weight_sum, grad, l2=0.0):
         """:meth:`loss`, with its gradient written to grad (n_params,)."""
-        return self._entry.loss_and_grad(self.layout, self.params, X, Y, w, loss,
-                                         inv_weight_sum, grad, l2)
+        return self._entry.loss_and_grad(
+            self.layout, self.params, X, Y, w, loss, inv_weight_sum, grad, l2
+        )
 
     def train(self, data, objective, optimizer, **run):
         """Epochs of the training driver (see ``nnfast._train.train``)."""
@@ -109,10 +113,15 @@ class CompiledNetwork:
             spec = self.spec
             layers = spec.layers[first:stop]
             activations = [layer.activation for layer in layers]
-            part = build_spec(spec.layer_sizes[first:stop + 1], activations[:-1],
-                              activations[-1], spec.leaky_slope, spec.elu_alpha,
-                              spec.maxout_pieces)
-            params = self.params[layers[0].w_offset:layers[-1].end]
+            part = build_spec(
+                spec.layer_sizes[first : stop + 1],
+                activations[:-1],
+                activations[-1],
+                spec.leaky_slope,
+                spec.elu_alpha,
+                spec.maxout_pieces,
+            )
+            params = self.params[layers[0].w_offset : layers[-1].end]
             self._parts[key] = CompiledNetwork(part, self.dtype, params)
         return self._parts[key]
 
@@ -139,6 +148,7 @@ def predict_layers_into(net, first, stop, X, out):
 
 
 # ---- optimizer states ------------------------------------------------------------------
+
 
 class _Optimizer:
     """What an optimizer keeps across training calls: its named buffers (each in the
@@ -191,8 +201,7 @@ class SGD(_Optimizer):
     name = "sgd"
     code = _train.Optimizer.OPT_SGD
 
-    def __init__(self, params, lr, momentum=0.9, nesterov=False, schedule="constant",
-                 power_t=0.5):
+    def __init__(self, params, lr, momentum=0.9, nesterov=False, schedule="constant", power_t=0.5):
         super().__init__(lr=lr, momentum=momentum, nesterov=nesterov)
         self.velocity = np.zeros_like(params)
         self.set_schedule(schedule, lr, power_t)
@@ -246,8 +255,9 @@ class Rprop(_Optimizer):
     code = _train.Optimizer.OPT_RPROP
 
     def __init__(self, params, lr, eta_plus=1.2, eta_minus=0.5, step_min=1e-6, step_max=50.0):
-        super().__init__(lr=lr, eta_plus=eta_plus, eta_minus=eta_minus, step_min=step_min,
-                         step_max=step_max)
+        super().__init__(
+            lr=lr, eta_plus=eta_plus, eta_minus=eta_minus, step_min=step_min, step_max=step_max
+        )
         self.step_sizes = np.full_like(params, lr)
         self.previous_gradient = np.zeros_like(params)
 
@@ -256,8 +266,9 @@ class Rprop(_Optimizer):
         return {"step_sizes": self.step_sizes, "previous_gradient": self.previous_gradient}
 
 
-def make_optimizer(name, params, lr, *, momentum=0.9, nesterov=False, beta1=0.9,
-                   beta2=0.999, eps=1e-8):
+def make_optimizer(
+    name, params, lr, *, momentum=0.9, nesterov=False, beta1=0.9, beta2=0.999, eps=1e-8
+):
     """A fresh state of optimizer `name` for a network with parameters `params`."""
     if name == "sgd":
         return SGD(params, lr, momentum=momentum, nesterov=nesterov)
@@ -268,11 +279,13 @@ def make_optimizer(name, params, lr, *, momentum=0.9, nesterov=False, beta1=0.9,
 
 def make_objective(loss, *, loss_scale=1.0, l2=0.0, l2_batch_scaled=False):
     """The ``_train.Objective`` of loss `loss` (a name of nnfast._spec.LOSSES)."""
-    return _train.Objective(LOSS_CODES[loss], loss_scale=loss_scale, l2=l2,
-                            l2_batch_scaled=l2_batch_scaled)
+    return _train.Objective(
+        LOSS_CODES[loss], loss_scale=loss_scale, l2=l2, l2_batch_scaled=l2_batch_scaled
+    )
 
 
 # ---- the epoch loop ----------------------------------------------------------------------
+
 
 class EpochLoop:
     """Epochs of the training driver on one data set until a stop, recorded in a History.
@@ -293,18 +306,43 @@ class EpochLoop:
 
     CHUNK_EPOCHS = 4096
 
-    def __init__(self, net, X, Y, w, objective, optimizer, batch_size, *, shuffle=None,
-                 validation=None, verbose=False, callback=None, rule=None, watch=None,
-                 on_plateau=None, on_epochs=None):
+    def __init__(
+        self,
+        net,
+        X,
+        Y,
+        w,
+        objective,
+        optimizer,
+        batch_size,
+        *,
+        shuffle=None,
+        validation=None,
+        verbose=False,
+        callback=None,
+        rule=None,
+        watch=None,
+        on_plateau=None,
+        on_epochs=None,
+    ):
         self.net = compiled(net)
         n = X.shape[0]
         self.data = TrainingData(X, Y, w, None if shuffle is None else np.arange(n, dtype=np.intp))
         self.objective, self.optimizer, self.batch_size = objective, optimizer, batch_size
-        self.shuffle, self.validation, self.verbose, self.callback = (shuffle, validation,
-                                                                      verbose, callback)
+        self.shuffle, self.validation, self.verbose, self.callback = (
+            shuffle,
+            validation,
+            verbose,
+            callback,
+        )
         self.rule, self.watch, self.on_plateau, self.on_epochs = rule, watch, on_plateau, on_epochs
-        self.per_epoch = (validation is not None or verbose or callback is not None or
-                          watch is not None or callable(shuffle))
+        self.per_epoch = (
+            validation is not None
+            or verbose
+            or callback is not None
+            or watch is not None
+            or callable(shuffle)
+        )
         self.backup = np.empty_like(self.net.params)
         self.history = History()
         self.epochs = 0
@@ -335,10 +373,17 @@ class EpochLoop:
     def _train(self, epochs, hook):
         compiled_shuffle = self.shuffle is not None and hook is None
         return self.net.train(
-            self.data, self.objective, self.optimizer, batch_size=self.batch_size,
-            epochs=epochs, backup=self.backup, epoch_end=hook,
-            losses=None if hook else self._losses, rule=None if hook else self.rule,
-            rng=self.shuffle if compiled_shuffle else None)
+            self.data,
+            self.objective,
+            self.optimizer,
+            batch_size=self.batch_size,
+            epochs=epochs,
+            backup=self.backup,
+            epoch_end=hook,
+            losses=None if hook else self._losses,
+            rule=None if hook else self.rule,
+            rng=self.shuffle if compiled_shuffle else None,
+        )
 
     def _run_compiled(self, epochs):
         """Compiled runs of up to CHUNK_EPOCHS epochs (any `epochs`, sys.maxsize say, needs
@@ -420,8 +465,11 @@ class EpochLoop:
     def _print(self, epoch, value):
         history, epochs = self.history, self.epochs
         val_text = f"  val_loss {history.val_loss[-1]:.6g}" if self.validation else ""
-        print(f"epoch {epoch:>{len(str(epochs))}}/{epochs}  loss {value:.6g}{val_text}"
-              f"  ({time.perf_counter() - self._started:.2f} s)", flush=True)
+        print(
+            f"epoch {epoch:>{len(str(epochs))}}/{epochs}  loss {value:.6g}{val_text}"
+            f"  ({time.perf_counter() - self._started:.2f} s)",
+            flush=True,
+        )
 
     def _interrupted(self, first_step):
         """Ctrl-C: history and weights end at the same complete epoch.
@@ -435,12 +483,12 @@ class EpochLoop:
         """
         history = self.history
         if self.validation is not None:
-            del history.loss[len(history.val_loss):]
+            del history.loss[len(history.val_loss) :]
         n = self.data.X.shape[0]
         batches = -(-n // min(self.batch_size, n))
         epochs_run = (int(self.optimizer.step[0]) - first_step) // batches
         if not self.per_epoch:
-            self._record(self._losses[:epochs_run - history.epochs])
+            self._record(self._losses[: epochs_run - history.epochs])
         elif epochs_run > history.epochs:
             self._restore()
         history.stop_reason = "interrupted"
@@ -479,8 +527,7 @@ def _one_blas_thread():
     return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
-def _minimize_lbfgs(net, X, Y, w, loss, l2, inv_wsum, x0, iteration_end, max_iter, max_fun,
-                    tol):
+def _minimize_lbfgs(net, X, Y, w, loss, l2, inv_wsum, x0, iteration_end, max_iter, max_fun, tol):
     """The one minimiser behind :func:`run_lbfgs`: SciPy's L-BFGS-B over the flat buffer.
 
     Minimises ``net.loss(X, Y, w, loss, inv_wsum, l2)`` over the parameters from x0 (float64);
@@ -506,13 +553,31 @@ def _minimize_lbfgs(net, X, Y, w, loss, l2, inv_wsum, x0, iteration_end, max_ite
 
     with np.errstate(over="ignore", invalid="ignore"), _one_blas_thread():
         return scipy.optimize.minimize(
-            objective, x0, method="L-BFGS-B", jac=True, callback=callback,
+            objective,
+            x0,
+            method="L-BFGS-B",
+            jac=True,
+            callback=callback,
             options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
         )
 
 
-def run_lbfgs(net, X, Y, w, loss, l2, inv_wsum, max_iter, max_fun, tol, validation=None,
-              callback=None, verbose=False, label="iteration"):
+def run_lbfgs(
+    net,
+    X,
+    Y,
+    w,
+    loss,
+    l2,
+    inv_wsum,
+    max_iter,
+    max_fun,
+    tol,
+    validation=None,
+    callback=None,
+    verbose=False,
+    label="iteration",
+):
     """Full-batch L-BFGS on validated arrays; returns ``(History, result)`` (result None
     when max_iter is 0), the weights of the last accepted iterate kept on failure.
 
@@ -544,16 +609,31 @@ def run_lbfgs(net, X, Y, w, loss, l2, inv_wsum, max_iter, max_fun, tol, validati
         epoch = len(history.loss)
         if verbose:
             val_text = f"  val_loss {history.val_loss[-1]:.6g}" if validation else ""
-            print(f"{label} {epoch:>{len(str(max_iter))}}/{max_iter}  loss {value:.6g}"
-                  f"{val_text}  ({time.perf_counter() - started:.2f} s)", flush=True)
+            print(
+                f"{label} {epoch:>{len(str(max_iter))}}/{max_iter}  loss {value:.6g}"
+                f"{val_text}  ({time.perf_counter() - started:.2f} s)",
+                flush=True,
+            )
         if callback is not None and callback(epoch, value) is False:
             stopped_by_callback = True
             return False
         return True
 
     try:
-        result = _minimize_lbfgs(net, X, Y, w, code, l2, inv_wsum, start.astype(np.float64),
-                                 iteration_end, max_iter, max_fun, tol)
+        result = _minimize_lbfgs(
+            net,
+            X,
+            Y,
+            w,
+            code,
+            l2,
+            inv_wsum,
+            start.astype(np.float64),
+            iteration_end,
+            max_iter,
+            max_fun,
+            tol,
+        )
     except KeyboardInterrupt as err:
         params[...] = last_good
         history.stop_reason = "interrupted"
@@ -562,8 +642,9 @@ def run_lbfgs(net, X, Y, w, loss, l2, inv_wsum, max_iter, max_fun, tol, validati
     x = result.x.astype(net.dtype)
     finite = bool(np.isfinite(result.fun) and np.isfinite(x).all())
     params[...] = x if finite else last_good
-    history.stop_reason = _lbfgs_stop_reason(result, history, finite, stopped_by_callback,
-                                             max_iter, max_fun)
+    history.stop_reason = _lbfgs_stop_reason(
+        result, history, finite, stopped_by_callback, max_iter, max_fun
+    )
     if history.stop_reason == "diverged":
         err = FloatingPointError(
             "fit: the L-BFGS loss or the weights became NaN or infinite after "
@@ -578,8 +659,7 @@ def run_lbfgs(net, X, Y, w, loss, l2, inv_wsum, max_iter, max_fun, tol, validati
 def _lbfgs_stop_reason(result, history, finite, stopped_by_callback, max_iter, max_fun):
     if stopped_by_callback:
         return "callback"
-    if not finite or (result.status != 0 and history.loss and
-                      not np.isfinite(history.loss[-1])):
+    if not finite or (result.status != 0 and history.loss and not np.isfinite(history.loss[-1])):
         return "diverged"
     if result.status == 0:
         return "converged"

@@ -21,7 +21,7 @@ from nnfast._losses import GAUSSIAN_NLL_LOG_VAR_RANGE
 
 def _codes(enum, prefix: str) -> dict:
     """{name: code} of a Cython enum, e.g. Activation.ACT_LEAKY_RELU -> "leaky_relu"."""
-    return {key[len(prefix):].lower(): int(code) for key, code in enum.__members__.items()}
+    return {key[len(prefix) :].lower(): int(code) for key, code in enum.__members__.items()}
 
 
 # The integer codes of the compiled kernels, read from their one definition
@@ -71,8 +71,9 @@ def check_positive_real(value, name: str, allow_zero: bool = False) -> float:
     try:
         value = float(value)
     except OverflowError:  # an int such as 10**400
-        raise ValueError(f"{name}: expected a finite number {expected}, "
-                         "got an integer too large for a float") from None
+        raise ValueError(
+            f"{name}: expected a finite number {expected}, got an integer too large for a float"
+        ) from None
     bound_ok = value >= 0 if allow_zero else value > 0
     if not (np.isfinite(value) and bound_ok):
         raise ValueError(f"{name}: expected a finite number {expected}, got {value!r}")
@@ -140,7 +141,9 @@ class NetworkSpec:
         weights = [
             params[layer.w_offset : layer.b_offset].reshape(layer.w_shape) for layer in self.layers
         ]
-        biases = [params[layer.b_offset : layer.end].reshape(layer.b_shape) for layer in self.layers]
+        biases = [
+            params[layer.b_offset : layer.end].reshape(layer.b_shape) for layer in self.layers
+        ]
         return weights, biases
 
     def weight_mask(self) -> np.ndarray:
@@ -169,8 +172,14 @@ class NetworkSpec:
         return params.astype(dtype)
 
 
-def build_spec(layer_sizes, activation="tanh", output_activation="identity",
-               leaky_slope=0.1, elu_alpha=1.0, maxout_pieces=2) -> NetworkSpec:
+def build_spec(
+    layer_sizes,
+    activation="tanh",
+    output_activation="identity",
+    leaky_slope=0.1,
+    elu_alpha=1.0,
+    maxout_pieces=2,
+) -> NetworkSpec:
     """Validate the constructor arguments of an MLP and lay out its parameters."""
     if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
         raise TypeError(
@@ -239,8 +248,10 @@ def build_spec(layer_sizes, activation="tanh", output_activation="identity",
     if maxout_pieces < 1:
         raise ValueError(f"maxout_pieces: expected an integer >= 1, got {maxout_pieces!r}")
     if maxout_pieces > np.iinfo(np.intp).max:  # stored as a C index, even when unused
-        raise ValueError(f"maxout_pieces: expected an integer in [1, {np.iinfo(np.intp).max}], "
-                         f"got {maxout_pieces!r}")
+        raise ValueError(
+            f"maxout_pieces: expected an integer in [1, {np.iinfo(np.intp).max}], "
+            f"got {maxout_pieces!r}"
+        )
 
     activations = tuple(hidden) + (output_activation,)
     layers = []

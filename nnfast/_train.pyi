@@ -1,7 +1,8 @@
 """The GIL-free training driver (inputs validated by nnfast.network; called by nnfast._solvers)."""
 
 import enum
-from typing import Callable, Mapping, Protocol
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -30,10 +31,21 @@ class Hyperparameters:
     eta_minus: float
     step_min: float
     step_max: float
-    def __init__(self, optimizer: int, *, lr: float, nesterov: bool = False,
-                 momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, eta_plus: float = 1.2, eta_minus: float = 0.5,
-                 step_min: float = 1e-6, step_max: float = 50.0) -> None: ...
+    def __init__(
+        self,
+        optimizer: int,
+        *,
+        lr: float,
+        nesterov: bool = False,
+        momentum: float = 0.9,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        eta_plus: float = 1.2,
+        eta_minus: float = 0.5,
+        step_min: float = 1e-6,
+        step_max: float = 50.0,
+    ) -> None: ...
 
 @disjoint_base
 class Objective:
@@ -42,8 +54,9 @@ class Objective:
     loss_scale: float
     l2: float
     l2_batch_scaled: bool
-    def __init__(self, loss: int, *, loss_scale: float = 1.0, l2: float = 0.0,
-                 l2_batch_scaled: bool = False) -> None: ...
+    def __init__(
+        self, loss: int, *, loss_scale: float = 1.0, l2: float = 0.0, l2_batch_scaled: bool = False
+    ) -> None: ...
 
 @disjoint_base
 class StoppingRule:
@@ -51,8 +64,7 @@ class StoppingRule:
     patience: float
     best: float
     count: int
-    def __init__(self, tol: float, patience: float, best: float = ...,
-                 count: int = 0) -> None: ...
+    def __init__(self, tol: float, patience: float, best: float = ..., count: int = 0) -> None: ...
     def update(self, value: float) -> bool: ...
     @property
     def fired(self) -> bool: ...
@@ -75,9 +87,18 @@ class _OptimizerState(Protocol):
     @property
     def step(self) -> npt.NDArray[np.longlong]: ...
 
-def train(layout: Layout, params: _F, data: _TrainingData, objective: Objective,
-          optimizer: _OptimizerState, batch_size: int, epochs: int, backup: _F,
-          epoch_end: Callable[[int, float], bool | None] | None = None,
-          losses: npt.NDArray[np.float64] | None = None, rule: StoppingRule | None = None,
-          rng: np.random.RandomState | None = None) -> int: ...
+def train(
+    layout: Layout,
+    params: _F,
+    data: _TrainingData,
+    objective: Objective,
+    optimizer: _OptimizerState,
+    batch_size: int,
+    epochs: int,
+    backup: _F,
+    epoch_end: Callable[[int, float], bool | None] | None = None,
+    losses: npt.NDArray[np.float64] | None = None,
+    rule: StoppingRule | None = None,
+    rng: np.random.RandomState | None = None,
+) -> int: ...
 def shuffle_like_sklearn(rng: np.random.RandomState, order: npt.NDArray[np.intp]) -> None: ...

@@ -476,7 +476,7 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
         with rng._bit_generator.lock if rng is not None else nullcontext():
             with nogil:
                 next_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
-                for epoch in range(epochs):
+                for _ in range(epochs):
                     if bitgen != NULL:
                         sklearn_shuffle(bitgen, &order[0], scratch, n)
                     epoch_loss = checked_epoch(net, objective, h, &params[0], grad,

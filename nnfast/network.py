@@ -105,10 +105,20 @@ class MLP:
         ``b`` is ``(n_out,)`` (``(n_out, k)`` for maxout).
     """
 
-    def __init__(self, layer_sizes, activation="tanh", output_activation="identity",
-                 dtype="float64", seed=None, leaky_slope=0.1, elu_alpha=1.0, maxout_pieces=2):
-        spec = build_spec(layer_sizes, activation, output_activation, leaky_slope, elu_alpha,
-                          maxout_pieces)
+    def __init__(
+        self,
+        layer_sizes,
+        activation="tanh",
+        output_activation="identity",
+        dtype="float64",
+        seed=None,
+        leaky_slope=0.1,
+        elu_alpha=1.0,
+        maxout_pieces=2,
+    ):
+        spec = build_spec(
+            layer_sizes, activation, output_activation, leaky_slope, elu_alpha, maxout_pieces
+        )
         dtype = check_dtype(dtype)
         rng = check_seed(seed)
         self._setup(spec, dtype, spec.init_params(rng, dtype), rng)
@@ -185,7 +195,7 @@ class MLP:
             f"n_params={self.n_params})"
         )
 
-    def copy(self) -> "MLP":
+    def copy(self) -> MLP:
         """An independent network with the same structure, parameters and random state."""
         clone = MLP.__new__(MLP)
         clone._setup(self._spec, self._dtype, self._params.copy(), _copy.deepcopy(self._rng))
@@ -193,11 +203,18 @@ class MLP:
         return clone
 
     def __getstate__(self):
-        return {"spec": self._spec, "dtype": self._dtype.name, "params": self._params,
-                "rng": self._rng, "seed": self._seed}
+        return {
+            "spec": self._spec,
+            "dtype": self._dtype.name,
+            "params": self._params,
+            "rng": self._rng,
+            "seed": self._seed,
+        }
 
     def __setstate__(self, state):
-        self._setup(state["spec"], np.dtype(state["dtype"]), np.array(state["params"]), state["rng"])
+        self._setup(
+            state["spec"], np.dtype(state["dtype"]), np.array(state["params"]), state["rng"]
+        )
         self._seed = state["seed"]
 
     # ---- input checks ----------------------------------------------------------------------
@@ -323,10 +340,29 @@ class MLP:
 
     # ---- training --------------------------------------------------------------------------
 
-    def fit(self, X, y, loss="mse", optimizer="adam", lr=1e-3, batch_size=32, epochs=100,
-            shuffle=True, l2=0.0, sample_weight=None, momentum=0.9, nesterov=False,
-            beta1=0.9, beta2=0.999, eps=1e-8, validation_data=None, callback=None,
-            verbose=False, max_fun=15000, tol=1e-5) -> History:
+    def fit(
+        self,
+        X,
+        y,
+        loss="mse",
+        optimizer="adam",
+        lr=1e-3,
+        batch_size=32,
+        epochs=100,
+        shuffle=True,
+        l2=0.0,
+        sample_weight=None,
+        momentum=0.9,
+        nesterov=False,
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+        validation_data=None,
+        callback=None,
+        verbose=False,
+        max_fun=15000,
+        tol=1e-5,
+    ) -> History:
         """Train in place by mini-batch ``sgd`` (with ``momentum``, ``nesterov``), ``adam``,
         full-batch ``rprop`` (iRprop-, with ``lr`` as the initial step size) or ``lbfgs``.
 
@@ -399,15 +435,44 @@ class MLP:
             )
         try:
             if optimizer == "lbfgs":
-                return _solvers.run_lbfgs(self, X, Y, w, loss, l2, inv_wsum, epochs, max_fun,
-                                          tol, validation, callback, verbose)[0]
-            state = _solvers.make_optimizer(optimizer, self._params, lr, momentum=momentum,
-                                            nesterov=nesterov, beta1=beta1, beta2=beta2,
-                                            eps=eps)
+                return _solvers.run_lbfgs(
+                    self,
+                    X,
+                    Y,
+                    w,
+                    loss,
+                    l2,
+                    inv_wsum,
+                    epochs,
+                    max_fun,
+                    tol,
+                    validation,
+                    callback,
+                    verbose,
+                )[0]
+            state = _solvers.make_optimizer(
+                optimizer,
+                self._params,
+                lr,
+                momentum=momentum,
+                nesterov=nesterov,
+                beta1=beta1,
+                beta2=beta2,
+                eps=eps,
+            )
             loop = _solvers.EpochLoop(
-                self, X, Y, w, _solvers.make_objective(loss, l2=l2), state, batch,
-                shuffle=self._rng.permutation if shuffle else None, validation=validation,
-                verbose=verbose, callback=callback)
+                self,
+                X,
+                Y,
+                w,
+                _solvers.make_objective(loss, l2=l2),
+                state,
+                batch,
+                shuffle=self._rng.permutation if shuffle else None,
+                validation=validation,
+                verbose=verbose,
+                callback=callback,
+            )
             return loop.run(epochs)
         finally:
             self._fit_lock.release()

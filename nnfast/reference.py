@@ -76,11 +76,21 @@ class MLP:
     from that seed.
     """
 
-    def __init__(self, layer_sizes, activation="tanh", output_activation="identity",
-                 dtype="float64", seed=None, leaky_slope=0.1, elu_alpha=1.0, maxout_pieces=2,
-                 params=None):
-        self.spec = build_spec(layer_sizes, activation, output_activation,
-                               leaky_slope, elu_alpha, maxout_pieces)
+    def __init__(
+        self,
+        layer_sizes,
+        activation="tanh",
+        output_activation="identity",
+        dtype="float64",
+        seed=None,
+        leaky_slope=0.1,
+        elu_alpha=1.0,
+        maxout_pieces=2,
+        params=None,
+    ):
+        self.spec = build_spec(
+            layer_sizes, activation, output_activation, leaky_slope, elu_alpha, maxout_pieces
+        )
         self.dtype = check_dtype(dtype)
         self._rng = check_seed(seed)
         initial = self.spec.init_params(self._rng, self.dtype)
@@ -183,8 +193,7 @@ class MLP:
         for layer, W, (Z, A) in reversed(list(zip(spec.layers, self.weights, self.forward(X)))):
             Zb = np.broadcast_to(Z[:, np.newaxis], (n, m) + Z.shape[1:])
             Ab = np.broadcast_to(A[:, np.newaxis], (n, m) + A.shape[1:])
-            dZ = activation_backward(layer.activation, Zb, Ab, dA, spec.leaky_slope,
-                                     spec.elu_alpha)
+            dZ = activation_backward(layer.activation, Zb, Ab, dA, spec.leaky_slope, spec.elu_alpha)
             dA = dZ.reshape(n, m, layer.width) @ W.reshape(layer.n_in, layer.width).T
         return dA
 
@@ -218,8 +227,9 @@ class MLP:
         spec = self.spec
         cache = self.forward(X)
         Z, A = cache[-1]
-        value, dZ = loss_and_delta(loss, self.activations[-1], Z, A, Y, sample_weight,
-                                   spec.leaky_slope, spec.elu_alpha)
+        value, dZ = loss_and_delta(
+            loss, self.activations[-1], Z, A, Y, sample_weight, spec.leaky_slope, spec.elu_alpha
+        )
         grad = np.empty(spec.n_params, dtype=self.dtype)
         dWs, dbs = spec.views(grad)
         n = X.shape[0]
@@ -233,8 +243,14 @@ class MLP:
             if l > 0:
                 Z_prev = cache[l - 1][0]
                 dA_prev = dZ @ W2.T
-                dZ = activation_backward(spec.layers[l - 1].activation, Z_prev, A_prev, dA_prev,
-                                         spec.leaky_slope, spec.elu_alpha)
+                dZ = activation_backward(
+                    spec.layers[l - 1].activation,
+                    Z_prev,
+                    A_prev,
+                    dA_prev,
+                    spec.leaky_slope,
+                    spec.elu_alpha,
+                )
         if l2 != 0:
             for dW, W in zip(dWs, self.weights):
                 dW += l2 * W
@@ -242,10 +258,30 @@ class MLP:
 
     # ----- training -----------------------------------------------------------------------
 
-    def fit(self, X, y, loss="mse", optimizer="adam", lr=1e-3, batch_size=32, epochs=100,
-            shuffle=True, l2=0.0, sample_weight=None, momentum=0.9, nesterov=False,
-            beta1=0.9, beta2=0.999, eps=1e-8, validation_data=None, callback=None,
-            verbose=False, rng=None, max_fun=15000, tol=1e-5):
+    def fit(
+        self,
+        X,
+        y,
+        loss="mse",
+        optimizer="adam",
+        lr=1e-3,
+        batch_size=32,
+        epochs=100,
+        shuffle=True,
+        l2=0.0,
+        sample_weight=None,
+        momentum=0.9,
+        nesterov=False,
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+        validation_data=None,
+        callback=None,
+        verbose=False,
+        rng=None,
+        max_fun=15000,
+        tol=1e-5,
+    ):
         """Train with mini-batch ``"sgd"`` or ``"adam"``, or full-batch ``"rprop"`` (``lr`` its
         initial step), and return a :class:`History`.
 
@@ -263,7 +299,8 @@ class MLP:
         """
         if optimizer not in ("sgd", "adam", "rprop", "lbfgs"):
             raise ValueError(
-                f"optimizer: expected 'sgd', 'adam', 'rprop' or 'lbfgs', got {optimizer!r}")
+                f"optimizer: expected 'sgd', 'adam', 'rprop' or 'lbfgs', got {optimizer!r}"
+            )
         _check_loss(loss, self.activations[-1])
         X = np.asarray(X, dtype=self.dtype)
         Y = self._targets(y, loss)
@@ -292,7 +329,7 @@ class MLP:
             wsum = 0.0
             try:
                 for start in range(0, n, B):
-                    idx = order[start:start + B]
+                    idx = order[start : start + B]
                     w_batch = None if w is None else w[idx]
                     batch_loss, grad = self.loss_and_grad(X[idx], Y[idx], loss, l2, w_batch)
                     if optimizer == "sgd":
@@ -357,8 +394,13 @@ class MLP:
             history.loss.append(float(intermediate_result.fun))
 
         result = scipy.optimize.minimize(
-            objective, self.params.astype(np.float64), method="L-BFGS-B", jac=True,
-            callback=record, options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol})
+            objective,
+            self.params.astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            callback=record,
+            options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
+        )
         self.params[...] = result.x
         history.stop_reason = "converged" if result.status == 0 else "completed"
         return history

@@ -51,8 +51,9 @@ def test_rprop_fit_matches_reference_and_uses_full_batches(batch_size):
     y = np.tanh(X @ rng.standard_normal((3, 2)))
     net = nnfast.MLP([3, 17, 2], activation="tanh", seed=5)
     ref = reference.MLP([3, 17, 2], activation="tanh", seed=5)
-    kwargs = dict(optimizer="rprop", lr=0.01, epochs=20, batch_size=batch_size, l2=1e-3,
-                  shuffle=False)
+    kwargs = dict(
+        optimizer="rprop", lr=0.01, epochs=20, batch_size=batch_size, l2=1e-3, shuffle=False
+    )
     history = net.fit(X, y, **kwargs)
     ref_history = ref.fit(X, y, **kwargs)
     np.testing.assert_allclose(net.params, ref.params, rtol=1e-9, atol=1e-12)

@@ -9,10 +9,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import central_differences
 
 import nnfast
-from conftest import central_differences
-from nnfast import _kernel_entry, _network, _solvers, kernels, reference as ref
+from nnfast import _kernel_entry, _solvers, kernels
+from nnfast import reference as ref
 from nnfast._spec import LOSS_CODES, build_spec
 
 
@@ -69,7 +70,8 @@ def test_poisson_reference_is_the_half_deviance_and_its_gradient():
             total += w[i] * ((y * math.log(y / a) if y > 0 else 0.0) - y + a)
     assert value == pytest.approx(total / (w.sum() * 2), rel=1e-13)
     fd = central_differences(
-        lambda Zs: ref.loss_and_delta("poisson", "exp", Zs, np.exp(Zs), Y, w)[0], Z, 1e-6)
+        lambda Zs: ref.loss_and_delta("poisson", "exp", Zs, np.exp(Zs), Y, w)[0], Z, 1e-6
+    )
     np.testing.assert_allclose(dZ, fd, rtol=1e-6, atol=1e-10)
 
 
@@ -123,8 +125,9 @@ def test_poisson_fit_matches_reference_and_learns():
     net = nnfast.MLP([3, 8, 1], "relu", "exp", seed=1)
     net.params = params
     oracle = ref.MLP([3, 8, 1], "relu", "exp", seed=1, params=params)
-    kwargs = dict(loss="poisson", optimizer="adam", lr=0.01, batch_size=16, epochs=40,
-                  shuffle=False, l2=1e-3)
+    kwargs = dict(
+        loss="poisson", optimizer="adam", lr=0.01, batch_size=16, epochs=40, shuffle=False, l2=1e-3
+    )
     history = net.fit(X, y, **kwargs)
     history_ref = oracle.fit(X, y, **kwargs)
     np.testing.assert_allclose(history.loss, history_ref.loss, rtol=1e-9)
@@ -154,7 +157,9 @@ def manual_epoch(oracle, X, y, loss, batch, lr, l2, loss_scale, w=None):
         grad *= loss_scale
         l2_batch = l2 / wsum
         grad[mask] += l2_batch * oracle.params[mask]
-        value = loss_scale * data + 0.5 * l2_batch * float(oracle.params[mask] @ oracle.params[mask])
+        value = loss_scale * data + 0.5 * l2_batch * float(
+            oracle.params[mask] @ oracle.params[mask]
+        )
         oracle.params -= lr * grad
         total += value * wsum
         weight += wsum

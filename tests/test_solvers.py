@@ -28,18 +28,35 @@ def driver_call(dtype=np.float64, loss="mse", sizes=SIZES, optimizer="adam", **c
     rng = np.random.default_rng(0)
     params = rng.normal(size=spec.n_params).astype(dtype)
     state = _solvers.make_optimizer(optimizer, params, 0.01)
-    data = dict(X=rng.normal(size=(N, sizes[0])).astype(dtype),
-                Y=rng.normal(size=(N, sizes[-1])).astype(dtype),
-                w=np.ones(N, dtype), order=np.arange(N, dtype=np.intp))
-    holder = dict(hyperparameters=state.hyperparameters, buffers=state.buffers,
-                  step=state.step)
-    run = dict(batch_size=4, epochs=2, backup=np.empty_like(params), epoch_end=None,
-               losses=np.empty(2), rule=None, rng=None)
+    data = dict(
+        X=rng.normal(size=(N, sizes[0])).astype(dtype),
+        Y=rng.normal(size=(N, sizes[-1])).astype(dtype),
+        w=np.ones(N, dtype),
+        order=np.arange(N, dtype=np.intp),
+    )
+    holder = dict(hyperparameters=state.hyperparameters, buffers=state.buffers, step=state.step)
+    run = dict(
+        batch_size=4,
+        epochs=2,
+        backup=np.empty_like(params),
+        epoch_end=None,
+        losses=np.empty(2),
+        rule=None,
+        rng=None,
+    )
     params = changes.pop("params", params)
     for key, value in changes.items():
         (data if key in data else holder if key in holder else run)[key] = value
-    return ((_network.Layout(spec), params, _solvers.TrainingData(**data),
-             _train.Objective(_spec.LOSS_CODES[loss]), types.SimpleNamespace(**holder)), run)
+    return (
+        (
+            _network.Layout(spec),
+            params,
+            _solvers.TrainingData(**data),
+            _train.Objective(_spec.LOSS_CODES[loss]),
+            types.SimpleNamespace(**holder),
+        ),
+        run,
+    )
 
 
 def test_a_valid_call_trains():
@@ -68,10 +85,18 @@ MISMATCHES = [
     ("data.Y", "2 columns", 3, dict(Y=np.zeros((N, 3)))),
     ("data.w", f"{N} sample weights", N + 1, dict(w=np.ones(N + 1))),
     ("data.order", f"{N} row indices", N - 1, dict(order=np.arange(N - 1, dtype=np.intp))),
-    ("data.order", f"row indices in [0, {N})", N,
-     dict(order=np.array([0, 1, 2, 3, 4, 5, N], dtype=np.intp))),
-    ("data.order", f"row indices in [0, {N})", -1,
-     dict(order=np.array([0, 1, 2, -1, 4, 5, 6], dtype=np.intp))),
+    (
+        "data.order",
+        f"row indices in [0, {N})",
+        N,
+        dict(order=np.array([0, 1, 2, 3, 4, 5, N], dtype=np.intp)),
+    ),
+    (
+        "data.order",
+        f"row indices in [0, {N})",
+        -1,
+        dict(order=np.array([0, 1, 2, -1, 4, 5, 6], dtype=np.intp)),
+    ),
     ("optimizer.first_moment", f"{P} values", P - 1, dict(buffers=adam_buffers(P - 1, P))),
     ("optimizer.second_moment", f"{P} values", 1, dict(buffers=adam_buffers(P, 1))),
     ("optimizer.buffers", "2 buffers", 1, dict(buffers={"first_moment": np.zeros(P)})),
@@ -83,8 +108,9 @@ MISMATCHES = [
 ]
 
 
-@pytest.mark.parametrize("name, expected, got, change", MISMATCHES,
-                         ids=[f"{m[0]}-{m[2]}" for m in MISMATCHES])
+@pytest.mark.parametrize(
+    "name, expected, got, change", MISMATCHES, ids=[f"{m[0]}-{m[2]}" for m in MISMATCHES]
+)
 def test_train_checks_every_size_against_the_layout(name, expected, got, change):
     args, run = driver_call(**change)
     before = args[1].copy()
@@ -130,16 +156,23 @@ def test_the_structures_refuse_unknown_codes():
 
 
 def test_shared_codes_come_from_the_cython_enums():
-    assert _spec.ACTIVATION_CODES == {
-        name[len("ACT_"):].lower(): int(code) for name, code in
-        _kernels.Activation.__members__.items()}
-    assert _spec.LOSS_CODES == {"mse": 0, "cross_entropy": 1, "binary_cross_entropy": 2,
-                                "poisson": 3, "gaussian_nll": 4}
-    assert _spec.LOSSES == tuple(_spec.LOSS_CODES)
+    assert {
+        name[len("ACT_") :].lower(): int(code)
+        for name, code in _kernels.Activation.__members__.items()
+    } == _spec.ACTIVATION_CODES
+    assert _spec.LOSS_CODES == {
+        "mse": 0,
+        "cross_entropy": 1,
+        "binary_cross_entropy": 2,
+        "poisson": 3,
+        "gaussian_nll": 4,
+    }
+    assert tuple(_spec.LOSS_CODES) == _spec.LOSSES
     assert set(_spec.HIDDEN_ACTIVATIONS + _spec.OUTPUT_ACTIVATIONS) == set(_spec.ACTIVATION_CODES)
     assert _spec.LOG_VAR_RANGE is _losses.GAUSSIAN_NLL_LOG_VAR_RANGE
-    assert [cls.code for cls in (_solvers.SGD, _solvers.Adam, _solvers.Rprop)] == \
-        list(_train.Optimizer)
+    assert [cls.code for cls in (_solvers.SGD, _solvers.Adam, _solvers.Rprop)] == list(
+        _train.Optimizer
+    )
     assert not hasattr(_spec, "OPTIMIZERS")
 
 
@@ -172,9 +205,9 @@ def test_optimizer_states_name_their_buffers():
     assert rprop.step_sizes.dtype == np.float32 and (rprop.step_sizes == 0.25).all()
     sgd = _solvers.SGD(params, 0.1, schedule="invscaling", power_t=0.5)
     sgd.iteration_ends(3)
-    assert sgd.lr == 0.1 / 4 ** 0.5
+    assert sgd.lr == 0.1 / 4**0.5
     sgd.set_schedule("adaptive", 0.1)
-    assert not sgd.trigger_stopping("", False) and sgd.lr == 0.1 / 4 ** 0.5 / 5
+    assert not sgd.trigger_stopping("", False) and sgd.lr == 0.1 / 4**0.5 / 5
 
 
 def test_only_the_solver_layer_calls_the_drivers():
@@ -184,7 +217,8 @@ def test_only_the_solver_layer_calls_the_drivers():
     for path in sorted(root.rglob("*.py")):
         text = path.read_text()
         if path.name != "_solvers.py":
-            assert not re.search(r"import .*\b_(network|train)\b|\b_(network|train)\.(?!py[xdi])",
-                                 text), path
+            assert not re.search(
+                r"import .*\b_(network|train)\b|\b_(network|train)\.(?!py[xdi])", text
+            ), path
         if "sklearn" in path.parts:
             assert not re.search(r"_net\._", text), path

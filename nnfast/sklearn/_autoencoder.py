@@ -16,6 +16,7 @@ from nnfast._validation import as_finite
 from nnfast.sklearn import _state
 from nnfast.sklearn._base import _HIDDEN, _BaseMLP
 
+
 def _negative_mse(X, X_reconstructed, sample_weight=None):
     """Minus the mean over samples and features of the squared reconstruction error."""
     return -mean_squared_error(X, X_reconstructed, sample_weight=sample_weight)
@@ -101,24 +102,62 @@ dtype
         "n_components": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, n_components=2, hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None):
+    def __init__(
+        self,
+        n_components=2,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dtype=None,
+    ):
         self.n_components = n_components
         super().__init__(
-            hidden_layer_sizes, activation, solver=solver, alpha=alpha,
-            batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-            dtype=dtype)
+            hidden_layer_sizes,
+            activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            dtype=dtype,
+        )
 
     # ---- the mirrored layer stack (hooks of _BaseMLP) --------------------------------------
 
@@ -140,8 +179,7 @@ dtype
         # X is checked, and n_components against its width, before validate_data records
         # n_features_in_: a refused X leaves a fitted autoencoder as it was. (Without reset,
         # validate_data refuses a width other than the fitted one.)
-        checked = check_array(X, dtype=(np.float64, np.float32), estimator=self,
-                              input_name="X")
+        checked = check_array(X, dtype=(np.float64, np.float32), estimator=self, input_name="X")
         n_features = checked.shape[1]
         if reset and self.n_components > n_features:
             raise ValueError(

@@ -29,10 +29,16 @@ from nnfast.sklearn import _state
 
 _ITERATIVE_SOLVERS = ("sgd", "adam", "rprop")
 # scikit-learn's activation names -> nnfast's.
-_HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
-           "leaky_relu": "leaky_relu", "elu": "elu", "maxout": "maxout"}
-_OUTPUT_NAME = {"identity": "identity", "exp": "exp", "softmax": "softmax",
-                "logistic": "sigmoid"}
+_HIDDEN = {
+    "identity": "identity",
+    "logistic": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+    "leaky_relu": "leaky_relu",
+    "elu": "elu",
+    "maxout": "maxout",
+}
+_OUTPUT_NAME = {"identity": "identity", "exp": "exp", "softmax": "softmax", "logistic": "sigmoid"}
 
 
 class _BaseMLP(BaseEstimator):
@@ -70,11 +76,34 @@ class _BaseMLP(BaseEstimator):
         "dtype": [None, StrOptions({"float32", "float64"})],
     }
 
-    def __init__(self, hidden_layer_sizes, activation, *, solver, alpha, batch_size,
-                 learning_rate, learning_rate_init, power_t, max_iter, shuffle, random_state,
-                 tol, verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
-                 validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun,
-                 dtype):
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        *,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_fun,
+        dtype,
+    ):
         # The estimators spell out their own signatures (scikit-learn reads get_params from
         # them) and pass the shared parameters on to this one assignment body.
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -120,18 +149,20 @@ class _BaseMLP(BaseEstimator):
     def _sync_params(self):
         """Copy coefs_ / intercepts_ into the network if the user replaced any of them."""
         weights, biases = self._views
-        for name, current, views in (("coefs_", self.coefs_, weights),
-                                     ("intercepts_", self.intercepts_, biases)):
+        for name, current, views in (
+            ("coefs_", self.coefs_, weights),
+            ("intercepts_", self.intercepts_, biases),
+        ):
             if len(current) != len(views):
-                raise ValueError(f"{name}: expected {len(views)} arrays (one per layer), "
-                                 f"got {len(current)}")
+                raise ValueError(
+                    f"{name}: expected {len(views)} arrays (one per layer), got {len(current)}"
+                )
             for i, (array, view) in enumerate(zip(current, views)):
                 if array is view:
                     continue
                 array = np.asarray(array)
                 if array.shape != view.shape:
-                    raise ValueError(f"{name}[{i}]: expected shape {view.shape}, "
-                                     f"got {array.shape}")
+                    raise ValueError(f"{name}[{i}]: expected shape {view.shape}, got {array.shape}")
                 view[...] = array
         self.coefs_ = list(weights)
         self.intercepts_ = list(biases)
@@ -183,8 +214,12 @@ class _BaseMLP(BaseEstimator):
         self._predicts_std = self._gaussian_nll()
         self.n_layers_ = len(layer_units)
         self.out_activation_ = self._output_activation()
-        self._net = MLP(layer_units, activation=self._hidden_activations(len(layer_units) - 2),
-                        output_activation=_OUTPUT_NAME[self.out_activation_], dtype=dtype)
+        self._net = MLP(
+            layer_units,
+            activation=self._hidden_activations(len(layer_units) - 2),
+            output_activation=_OUTPUT_NAME[self.out_activation_],
+            dtype=dtype,
+        )
         self._net.params = self._init_params(self._net)
         self._bind_views()
         self._best_params = self._net.params.copy()
@@ -218,8 +253,12 @@ class _BaseMLP(BaseEstimator):
                     f"to {self.activation!r}, which changes the number of parameters; refit"
                 )
             params = net.params.copy()  # same shapes: continue with the new activation
-            self._net = MLP(layer_units, activation=hidden, output_activation=net.activations[-1],
-                            dtype=net.dtype)
+            self._net = MLP(
+                layer_units,
+                activation=hidden,
+                output_activation=net.activations[-1],
+                dtype=net.dtype,
+            )
             self._net.params = params
             self._bind_views()
 
@@ -302,13 +341,17 @@ class _BaseMLP(BaseEstimator):
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
-        dtype = (np.dtype(self.dtype) if self.dtype is not None else X.dtype) if first_pass \
+        dtype = (
+            (np.dtype(self.dtype) if self.dtype is not None else X.dtype)
+            if first_pass
             else self._net.dtype
+        )
         # A value too large for a float32 network is refused, not turned into infinity.
         X, Y = as_finite(X, "X", dtype), as_finite(y, "y", dtype)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype,
-                                                 ensure_non_negative=True)
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=dtype, ensure_non_negative=True
+            )
             sample_weight = as_kernel_array(sample_weight, sample_weight.dtype)
         # gaussian_nll: a mean and a log-variance unit per target.
         layer_units = [X.shape[1]] + hidden + [y.shape[1] * (2 if self._gaussian_nll() else 1)]
@@ -349,8 +392,18 @@ class _BaseMLP(BaseEstimator):
                 print(f"Iteration {iteration}, loss = {value:.8f}")
 
         history, result = _solvers.run_lbfgs(
-            self._net, X, Y, w, loss, self.alpha / weight_sum, scale / weight_sum,
-            self.max_iter, self.max_fun, self.tol, callback=report)
+            self._net,
+            X,
+            Y,
+            w,
+            loss,
+            self.alpha / weight_sum,
+            scale / weight_sum,
+            self.max_iter,
+            self.max_fun,
+            self.tol,
+            callback=report,
+        )
         self.n_iter_ = min(result.nit, self.max_iter)
         self.loss_ = float(result.fun)
         if result.status != 0:
@@ -363,7 +416,9 @@ class _BaseMLP(BaseEstimator):
                 f"to improve the convergence (max_iter={self.max_iter}).\nYou might also want "
                 "to scale the data as shown in:\n"
                 "    https://scikit-learn.org/stable/modules/preprocessing.html",
-                ConvergenceWarning, stacklevel=3)
+                ConvergenceWarning,
+                stacklevel=3,
+            )
 
     def _fit_iterative(self, X, Y, w, incremental):
         """sgd, adam or rprop: max_iter epochs (one for partial_fit) until scikit-learn's
@@ -372,8 +427,9 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         optimizer = self._optimizer_state(incremental)
         loss, loss_scale = self._loss_setup()
-        objective = _solvers.make_objective(loss, loss_scale=loss_scale, l2=self.alpha,
-                                            l2_batch_scaled=True)
+        objective = _solvers.make_objective(
+            loss, loss_scale=loss_scale, l2=self.alpha, l2_batch_scaled=True
+        )
         X, Y, w, validation = self._validation_split(X, Y, w)
         n = X.shape[0]
         batch = self._batch_rows(n)
@@ -383,21 +439,36 @@ class _BaseMLP(BaseEstimator):
         # the invscaling schedule; otherwise the epochs run in compiled loops.
         report = self.verbose or optimizer.schedule == "invscaling"
         loop = _solvers.EpochLoop(
-            self._net, X, Y, w, objective, optimizer, batch,
+            self._net,
+            X,
+            Y,
+            w,
+            objective,
+            optimizer,
+            batch,
             shuffle=self._random_state if self.shuffle else None,
-            callback=self._epoch_report if report else None, rule=rule,
+            callback=self._epoch_report if report else None,
+            rule=rule,
             watch=None if validation is None else lambda: self._validation_step(*validation),
-            on_plateau=self._on_plateau, on_epochs=lambda losses: self._epochs_done(losses, n))
+            on_plateau=self._on_plateau,
+            on_epochs=lambda losses: self._epochs_done(losses, n),
+        )
         try:
             history = loop.run(1 if incremental else self.max_iter)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=3)
         else:
-            if (not incremental and history.stop_reason != "converged"
-                    and self.n_iter_ == self.max_iter):
+            if (
+                not incremental
+                and history.stop_reason != "converged"
+                and self.n_iter_ == self.max_iter
+            ):
                 warnings.warn(
                     f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
-                    "the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+                    "the optimization hasn't converged yet.",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
         finally:
             self._no_improvement_count = rule.count
             if not self.early_stopping:
@@ -410,12 +481,21 @@ class _BaseMLP(BaseEstimator):
         follows the current parameters."""
         if not incremental or self._optimizer is None:
             self._optimizer = _solvers.make_optimizer(
-                self.solver, self._net.params, self.learning_rate_init,
-                momentum=self.momentum, nesterov=self.nesterovs_momentum, beta1=self.beta_1,
-                beta2=self.beta_2, eps=self.epsilon)
+                self.solver,
+                self._net.params,
+                self.learning_rate_init,
+                momentum=self.momentum,
+                nesterov=self.nesterovs_momentum,
+                beta1=self.beta_1,
+                beta2=self.beta_2,
+                eps=self.epsilon,
+            )
         if isinstance(self._optimizer, _solvers.SGD):
-            self._optimizer.set_schedule(self.learning_rate if self.solver == "sgd"
-                                         else "constant", self.learning_rate_init, self.power_t)
+            self._optimizer.set_schedule(
+                self.learning_rate if self.solver == "sgd" else "constant",
+                self.learning_rate_init,
+                self.power_t,
+            )
         return self._optimizer
 
     def _validation_split(self, X, Y, w):
@@ -426,16 +506,26 @@ class _BaseMLP(BaseEstimator):
         # Y in the network's dtype, and the same message for a class of one member.
         stratify = Y.astype(bool) if is_classifier(self) and self.n_outputs_ == 1 else None
         arrays = (X, Y) if w is None else (X, Y, w)
-        split = train_test_split(*arrays, random_state=self._random_state,
-                                 test_size=self.validation_fraction, stratify=stratify)
+        split = train_test_split(
+            *arrays,
+            random_state=self._random_state,
+            test_size=self.validation_fraction,
+            stratify=stratify,
+        )
         X_train, X_val, Y_train, Y_val = split[:4]
         w_train, w_val = (None, None) if w is None else (split[4], split[5])
         if X_val.shape[0] < 2:
-            raise ValueError("The validation set is too small. Increase "
-                             "'validation_fraction' or the size of your dataset.")
+            raise ValueError(
+                "The validation set is too small. Increase "
+                "'validation_fraction' or the size of your dataset."
+            )
         w_train = None if w_train is None else as_kernel_array(w_train, w_train.dtype)
-        return (as_kernel_array(X_train, X_train.dtype), as_kernel_array(Y_train, Y_train.dtype), w_train,
-                (X_val, self._targets_for_score(Y_val), w_val))
+        return (
+            as_kernel_array(X_train, X_train.dtype),
+            as_kernel_array(Y_train, Y_train.dtype),
+            w_train,
+            (X_val, self._targets_for_score(Y_val), w_val),
+        )
 
     def _batch_rows(self, n):
         if self.solver == "rprop":
@@ -443,8 +533,11 @@ class _BaseMLP(BaseEstimator):
         if self.batch_size == "auto":
             return min(200, n)
         if self.batch_size > n:
-            warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
-                          "It is going to be clipped", stacklevel=4)
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. "
+                "It is going to be clipped",
+                stacklevel=4,
+            )
         return int(np.clip(self.batch_size, 1, n))
 
     def _stopping_rule(self):
@@ -454,8 +547,9 @@ class _BaseMLP(BaseEstimator):
         # A warm start that switched early_stopping finds None there: NaN, as the compiled
         # loop always read it (the rule then never fires: comparisons with NaN are false).
         best = np.nan if best is None else (-best if self.early_stopping else best)
-        return _solvers.StoppingRule(self.tol, self.n_iter_no_change, best,
-                                     self._no_improvement_count)
+        return _solvers.StoppingRule(
+            self.tol, self.n_iter_no_change, best, self._no_improvement_count
+        )
 
     def _epochs_done(self, losses, n):
         """Bookkeeping of finished epochs (n samples each)."""
@@ -485,8 +579,10 @@ class _BaseMLP(BaseEstimator):
         """No improvement for n_iter_no_change epochs: True to go on (sgd's adaptive
         schedule divides lr by 5), False to stop."""
         what = "Validation score" if self.early_stopping else "Training loss"
-        msg = (f"{what} did not improve more than tol={self.tol:f} for "
-               f"{self.n_iter_no_change} consecutive epochs.")
+        msg = (
+            f"{what} did not improve more than tol={self.tol:f} for "
+            f"{self.n_iter_no_change} consecutive epochs."
+        )
         return not self._optimizer.trigger_stopping(msg, self.verbose)
 
     # ---- prediction -----------------------------------------------------------------------
@@ -523,4 +619,3 @@ class _BaseMLP(BaseEstimator):
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
         return score_function(y, y_pred, sample_weight=sample_weight)
-
