@@ -195,10 +195,6 @@ def test_estimators_with_misaligned_inputs(layout, solver):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "nnfast/sklearn.py (_BaseMLP._fit) converts sample_weight with np.ascontiguousarray, "
-    "which keeps a misaligned view: the compiled loss refuses it (the estimator "
-    "restructuring switches it to nnfast._validation.as_kernel_array)"))
 def test_estimator_sample_weight_misaligned():
     from nnfast.sklearn import MLPRegressor
 

@@ -55,7 +55,8 @@ def case(request):
 
 
 def call(entry, net, a):
-    layout, mse = net._layout, LOSS_CODES["mse"]
+    compiled = getattr(net, "_compiled", None)  # the network's CompiledNetwork
+    layout, mse = net._layout if compiled is None else compiled.layout, LOSS_CODES["mse"]
     if entry == "predict":
         return _network.predict(layout, a["params"], a["X"], a["out"])
     if entry == "input_grad":

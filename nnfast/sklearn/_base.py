@@ -23,7 +23,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from nnfast import _solvers
-from nnfast._validation import as_finite
+from nnfast._validation import as_finite, as_kernel_array
 from nnfast.network import MLP
 from nnfast.sklearn import _state
 
@@ -309,7 +309,7 @@ class _BaseMLP(BaseEstimator):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype,
                                                  ensure_non_negative=True)
-            sample_weight = np.ascontiguousarray(sample_weight)
+            sample_weight = as_kernel_array(sample_weight, dtype)  # aligned, as kernels read
         # gaussian_nll: a mean and a log-variance unit per target.
         layer_units = [X.shape[1]] + hidden + [y.shape[1] * (2 if self._gaussian_nll() else 1)]
         if not first_pass and self._gaussian_nll() != self._predicts_std:
@@ -433,8 +433,8 @@ class _BaseMLP(BaseEstimator):
         if X_val.shape[0] < 2:
             raise ValueError("The validation set is too small. Increase "
                              "'validation_fraction' or the size of your dataset.")
-        w_train = None if w_train is None else np.ascontiguousarray(w_train)
-        return (np.ascontiguousarray(X_train), np.ascontiguousarray(Y_train), w_train,
+        w_train = None if w_train is None else as_kernel_array(w_train, w_train.dtype)
+        return (as_kernel_array(X_train, X.dtype), as_kernel_array(Y_train, Y.dtype), w_train,
                 (X_val, self._targets_for_score(Y_val), w_val))
 
     def _batch_rows(self, n):
@@ -499,7 +499,7 @@ class _BaseMLP(BaseEstimator):
         if check_input:
             X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
             return as_finite(X, "X", self._net.dtype)  # 1e39 does not fit in float32
-        return np.ascontiguousarray(X, dtype=self._net.dtype)
+        return as_kernel_array(X, self._net.dtype)
 
     def _forward(self, X, check_input=True):
         """The network's output (n_samples, n_outputs) in its dtype."""
