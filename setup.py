@@ -50,7 +50,8 @@ compile_args.append("-fno-math-errno")
 compile_args.append("-fno-tree-loop-distribute-patterns")
 macros = [] if DEBUG else [("CYTHON_WITHOUT_ASSERTIONS", None)]
 
-MODULES = ["_blas", "_kernels", "_network", "_train", "_linesearch", "_lbfgs"]
+MODULES = ["_blas", "_kernels", "_losses", "_kernel_entry", "_network", "_train",
+           "_linesearch", "_lbfgs"]
 
 extensions = [
     Extension(

@@ -99,15 +99,7 @@ cdef inline Py_ssize_t loss_target_width(int loss, Py_ssize_t m) noexcept nogil:
     output as k = m / 2 means and k log-variances of k targets; every other loss, m."""
     return m // 2 if loss == LOSS_GAUSSIAN_NLL else m
 
-cdef double gaussian_nll_delta(floating* dZ, const floating* Z, const floating* Y,
-                               const floating* w, Py_ssize_t n, Py_ssize_t m,
-                               double inv_weight_sum) noexcept nogil
-cdef double loss_delta(int loss, int output_activation, floating* dZ, const floating* Z,
-                       const floating* A, const floating* Y, const floating* w,
-                       Py_ssize_t n, Py_ssize_t m, double inv_weight_sum,
-                       const ActParams* p) noexcept nogil
-cdef double l2_penalty(floating* grad, const floating* W, Py_ssize_t size,
-                       double l2) noexcept nogil
+# The loss kernels: nnfast/_losses.pxd.
 
 cdef bint all_finite_values(const floating* x, Py_ssize_t size) noexcept nogil
 

@@ -24,11 +24,10 @@ from nnfast._kernels cimport (
     check_shape,
     dense_backward,
     dense_forward,
-    l2_penalty,
-    loss_delta,
     loss_target_width,
     matmul,
 )
+from nnfast._losses cimport l2_penalty, loss_delta
 
 import numpy as np
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnfast._kernels import GAUSSIAN_NLL_LOG_VAR_RANGE, Activation, Loss
+from nnfast._kernels import Activation, Loss
+from nnfast._losses import GAUSSIAN_NLL_LOG_VAR_RANGE
 
 
 def _codes(enum, prefix: str) -> dict:
@@ -34,7 +35,7 @@ LOSSES = tuple(LOSS_CODES)
 # The gaussian_nll loss reads the output as means and log-variances s and clips s to this
 # range before using it (the loss, its gradient and predict(return_std=True) alike): e^-s
 # cannot overflow, nor e^-s · 0 make NaN, and the standard deviation e^(s/2) stays within
-# [3.1e-7, 3.3e6] in the targets' units. Defined in nnfast/_kernels.pyx (LOG_VAR_MIN/MAX).
+# [3.1e-7, 3.3e6] in the targets' units. Defined in nnfast/_losses.pyx (LOG_VAR_MIN/MAX).
 LOG_VAR_RANGE = GAUSSIAN_NLL_LOG_VAR_RANGE
 
 # Layers whose initial weights follow He (fan-in) scaling; the others use Glorot.

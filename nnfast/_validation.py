@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from nnfast import _kernels
+from nnfast import _kernel_entry
 from nnfast._spec import LOSSES
 
 
@@ -49,8 +49,8 @@ def as_kernel_array(array, dtype) -> np.ndarray:
 
 # The compiled check, specialised per dtype once (a fused function's dispatch by argument
 # types costs more than the check itself on small arrays).
-_ALL_FINITE = {np.dtype(np.float64): _kernels.all_finite["double"],
-               np.dtype(np.float32): _kernels.all_finite["float"]}
+_ALL_FINITE = {np.dtype(np.float64): _kernel_entry.all_finite["double"],
+               np.dtype(np.float32): _kernel_entry.all_finite["float"]}
 
 
 def _all_finite(array: np.ndarray) -> bool:

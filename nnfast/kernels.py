@@ -2,8 +2,9 @@
 
 Each function checks its arguments, converts them once to C-contiguous arrays of one
 floating dtype (float32 when every array input is float32, float64 otherwise) and calls
-the kernel in ``nnfast._kernels``; a misaligned input (a view at a byte offset, such as
-``np.frombuffer(buf, offset=1)``) is copied first, as the kernels load whole elements.
+its entry point in ``nnfast._kernel_entry``; a misaligned input (a view at a byte offset,
+such as ``np.frombuffer(buf, offset=1)``) is copied first, as the kernels load whole
+elements.
 ``out=`` takes a C-contiguous, writable array of the result's exact shape and dtype; when
 it is misaligned (or overlaps an input), the kernel writes an aligned temporary that is
 then copied into ``out``. The same kernels are ``cimport``-able from Cython through
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnfast import _kernels
+from nnfast import _kernel_entry, _kernels
 from nnfast._spec import ACTIVATION_CODES, HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from nnfast._validation import (
     as_kernel_array,
@@ -129,7 +130,7 @@ def matvec(A, x, out=None) -> np.ndarray:
     if A.size == 0:
         y[...] = 0
     else:
-        _compute(y, (A, x), lambda work: _kernels.matvec_into(work, A, x))
+        _compute(y, (A, x), lambda work: _kernel_entry.matvec_into(work, A, x))
     return y
 
 
@@ -147,7 +148,7 @@ def matmul(A, B, out=None) -> np.ndarray:
     if A.shape[1] == 0:
         C[...] = 0
     else:
-        _compute(C, (A, B), lambda work: _kernels.matmul_into(work, A, B))
+        _compute(C, (A, B), lambda work: _kernel_entry.matmul_into(work, A, B))
     return C
 
 
@@ -174,7 +175,7 @@ def activation_forward(name, Z, out=None, leaky_slope=0.1, elu_alpha=1.0) -> np.
     if A.size == 0:
         return A
     m = out_shape[-1]
-    return _compute(A, (Z,), lambda work: _kernels.activation_forward_into(
+    return _compute(A, (Z,), lambda work: _kernel_entry.activation_forward_into(
         code, work.reshape(-1, m), Z.reshape(-1, m * pieces), leaky_slope, elu_alpha, pieces),
         elementwise=True)
 
@@ -193,7 +194,7 @@ def activation_backward(name, Z, A, dA, out=None, leaky_slope=0.1, elu_alpha=1.0
     if dZ.size == 0:
         return dZ
     m = out_shape[-1]
-    return _compute(dZ, (Z, A, dA), lambda work: _kernels.activation_backward_into(
+    return _compute(dZ, (Z, A, dA), lambda work: _kernel_entry.activation_backward_into(
         code, work.reshape(-1, m * pieces), Z.reshape(-1, m * pieces), A.reshape(-1, m),
         dA.reshape(-1, m), leaky_slope, elu_alpha, pieces), elementwise=True)
 
@@ -226,7 +227,7 @@ def dense_forward(X, W, b, activation="identity", out=None, leaky_slope=0.1,
                                   leaky_slope=leaky_slope, elu_alpha=elu_alpha)
     Z = np.empty((X.shape[0], width), dtype=dtype)
     # Z is fresh and X is read whole into Z before out is written: only alignment matters.
-    return _compute(result, (), lambda work: _kernels.dense_forward_into(
+    return _compute(result, (), lambda work: _kernel_entry.dense_forward_into(
         work, Z, X, W.reshape(X.shape[1], width), b.reshape(width), code, leaky_slope,
         elu_alpha, pieces))
 

@@ -1,4 +1,4 @@
-"""The vectorised math functions of nnfast/src/fastmath.h, through nnfast._kernels.
+"""The vectorised math functions of nnfast/src/fastmath.h, through nnfast._kernel_entry.
 
 ``fastmath_into(name, out, x, alpha)`` runs tanh, sigmoid, exp or elu over a 1-D array with
 the code path chosen by ``nnfast.kernels.set_simd_path`` (baseline SSE2, AVX2+FMA, AVX-512).
@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from conftest import SIMD_PATHS, simd_path
-from nnfast import _kernels as K
+from nnfast import _kernel_entry
 from nnfast.kernels import activation_forward
 
 MAX_ULP = 4.0
@@ -34,7 +34,7 @@ FUNCS = ("tanh", "sigmoid", "exp", "elu")
 ELU_ALPHAS = (1.0, 1.6732632423543772, 0.1)
 LENGTHS = (0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 129, 1000)
 
-assert tuple(K.FASTMATH_FUNCTIONS) == FUNCS
+assert tuple(_kernel_entry.FASTMATH_FUNCTIONS) == FUNCS
 
 # The float64 references are computed in np.longdouble, which must be wider than float64 for
 # that to mean anything: on x86-64 Linux it is the 80-bit x87 format (64-bit mantissa, 11 bits
@@ -60,7 +60,7 @@ def path(request):
 def call(func, x, alpha=1.0, out=None):
     if out is None:
         out = np.empty_like(x)
-    K.fastmath_into(func, out, x, alpha)
+    _kernel_entry.fastmath_into(func, out, x, alpha)
     return out
 
 
@@ -384,7 +384,7 @@ def test_lengths_alignment_inplace(path, func, dt):
             buf2 = np.full(n + 2 + off, sentinel, dtype=dt)
             y = buf2[1 + off:1 + off + n]
             y[:] = src
-            K.fastmath_into(func, y, y, alpha)
+            _kernel_entry.fastmath_into(func, y, y, alpha)
             assert np.array_equal(bits(y), want), ("in place", n, off)
             assert (buf2[:1 + off] == sentinel).all() and buf2[-1] == sentinel, (n, off)
 
@@ -394,13 +394,13 @@ def test_lengths_alignment_inplace(path, func, dt):
 def test_fastmath_into_rejects_bad_arguments():
     x = np.zeros(3)
     with pytest.raises(ValueError, match="name"):
-        K.fastmath_into("sin", x, x)
+        _kernel_entry.fastmath_into("sin", x, x)
     with pytest.raises(ValueError, match="expected 3 values"):
-        K.fastmath_into("tanh", np.zeros(2), x)
+        _kernel_entry.fastmath_into("tanh", np.zeros(2), x)
     with pytest.raises(ValueError):                        # mixed dtypes
-        K.fastmath_into("tanh", np.zeros(3, dtype=np.float32), x)
+        _kernel_entry.fastmath_into("tanh", np.zeros(3, dtype=np.float32), x)
     with pytest.raises(ValueError):                        # not contiguous
-        K.fastmath_into("tanh", x, np.zeros(6)[::2])
+        _kernel_entry.fastmath_into("tanh", x, np.zeros(6)[::2])
 
 
 # ---- the activations use these functions ------------------------------------------------
@@ -428,4 +428,4 @@ def test_activation_forward_uses_fastmath(path, dt):
 def test_unknown_name_is_refused_even_for_empty_arrays():
     empty = np.empty(0)
     with pytest.raises(ValueError, match="name"):
-        K.fastmath_into("bogus", empty, empty)
+        _kernel_entry.fastmath_into("bogus", empty, empty)

@@ -21,7 +21,7 @@ import scipy.stats
 import nnfast
 from conftest import (DTYPES, ODD_SIZES, RTOL, assert_close, central_differences, no_warnings,
                       rtol)
-from nnfast import _kernels, reference as ref
+from nnfast import _kernel_entry, _losses, reference as ref
 from nnfast._spec import ACTIVATION_CODES, LOG_VAR_RANGE, LOSS_CODES
 from test_gradients import KINKED, assert_gradient_matches_fd, random_params
 from test_gradients import central_differences as network_differences
@@ -32,7 +32,7 @@ LOW, HIGH = LOG_VAR_RANGE
 def run_kernel(Z, Y, w):
     dZ = np.full_like(Z, np.nan)
     inv = 1.0 / (Z.shape[0] if w is None else float(w.sum(dtype=np.float64)))
-    value = _kernels.loss_delta_into(LOSS_CODES["gaussian_nll"], ACTIVATION_CODES["identity"],
+    value = _kernel_entry.loss_delta_into(LOSS_CODES["gaussian_nll"], ACTIVATION_CODES["identity"],
                                      dZ, Z, Z, Y, w, inv)
     return value, dZ
 
@@ -68,7 +68,7 @@ def gaussian_case(n, k, rng, dtype, outside=True):
 
 
 def test_clip_range_is_shared_by_the_kernel_and_the_python_side():
-    assert _kernels.GAUSSIAN_NLL_LOG_VAR_RANGE == LOG_VAR_RANGE == (-30.0, 30.0)
+    assert _losses.GAUSSIAN_NLL_LOG_VAR_RANGE == LOG_VAR_RANGE == (-30.0, 30.0)
 
 
 

@@ -3,7 +3,7 @@
 Public entry points (nnfast.kernels: matvec, matmul, dense_forward, activation_forward,
 activation_backward) over odd sizes, both sides of the BLAS crossover, both dtypes, every
 activation, extreme inputs, every accepted input layout and the ``out=`` contract; the
-private ``*_into`` kernels of nnfast._kernels (losses with their output deltas, SGD and Adam
+private ``*_into`` kernels of nnfast._kernel_entry (losses with their output deltas, SGD and Adam
 updates) that the network drivers use; and a small hypothesis search over shapes and values.
 The products, dense layers, activation gradients and optimizer updates run on every SIMD
 code path this CPU has (nnfast.kernels.set_simd_path, through the ``products_path`` and
@@ -21,7 +21,7 @@ from hypothesis.extra import numpy as hnp
 
 from conftest import (DTYPES, ODD_SIZES, SIMD_PATHS, assert_close, assert_product_close, eps,
                       no_warnings, product_atol, rtol, simd_path)
-from nnfast import _kernels, kernels
+from nnfast import _kernel_entry, _kernels, kernels
 from nnfast import reference as ref
 from nnfast._spec import ACTIVATION_CODES, LOSS_CODES
 
@@ -616,8 +616,8 @@ def loss_targets(loss, shape, rng, dtype):
 def run_loss_delta(loss, output, Z, A, Y, w):
     dZ = np.full_like(Z, np.nan)
     inv = 1.0 / (Z.shape[0] if w is None else float(w.sum(dtype=np.float64)))
-    value = _kernels.loss_delta_into(LOSS_CODES[loss], ACTIVATION_CODES[output], dZ, Z, A, Y, w,
-                                     inv)
+    value = _kernel_entry.loss_delta_into(LOSS_CODES[loss], ACTIVATION_CODES[output], dZ, Z, A,
+                                          Y, w, inv)
     return value, dZ
 
 
@@ -714,7 +714,7 @@ def test_sgd_update_matches_reference(momentum, nesterov, size, dtype, elementwi
     start = params.copy()
     for _ in range(3):
         grad = rand(rng, size, dtype)
-        _kernels.sgd_update_into(params, velocity, grad, lr, momentum, nesterov)
+        _kernel_entry.sgd_update_into(params, velocity, grad, lr, momentum, nesterov)
         ref.sgd_update(ref_params, ref_velocity, grad, lr, momentum, nesterov)
         assert params.dtype == dtype and velocity.dtype == dtype
         assert_close(velocity, ref_velocity, dtype)
@@ -736,7 +736,7 @@ def test_adam_update_matches_reference(lr, beta1, beta2, adam_eps, size, dtype,
     for t in range(1, 5):
         grad = rand(rng, size, dtype)
         lr_t = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
-        _kernels.adam_update_into(params, m, v, grad, lr_t, beta1, beta2, adam_eps)
+        _kernel_entry.adam_update_into(params, m, v, grad, lr_t, beta1, beta2, adam_eps)
         ref.adam_update(ref_params, ref_m, ref_v, grad, t, lr, beta1, beta2, adam_eps)
         assert_close(m, ref_m, dtype)
         assert_close(v, ref_v, dtype)

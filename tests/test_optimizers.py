@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import nnfast
-from nnfast import _kernels, reference
+from nnfast import _kernel_entry, reference
 
 
 def rprop_scalar(params, step, prev, grad, eta_plus=1.2, eta_minus=0.5, lo=1e-6, hi=50.0):
@@ -36,7 +36,7 @@ def test_rprop_kernel_and_reference_match_scalar_rule(size, dtype):
     ref = (params.copy(), step.copy(), prev.copy())
     reference.rprop_update(*ref, grad)
     kernel = (params.copy(), step.copy(), prev.copy())
-    _kernels.rprop_update_into(*kernel, grad, 1.2, 0.5, 1e-6, 50.0)
+    _kernel_entry.rprop_update_into(*kernel, grad, 1.2, 0.5, 1e-6, 50.0)
     rtol = 1e-6 if dtype == np.float32 else 1e-15
     for want, got_ref, got_kernel in zip(expected, ref, kernel):
         np.testing.assert_allclose(got_ref, want, rtol=rtol)

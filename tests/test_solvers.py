@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import nnfast
-from nnfast import _kernels, _network, _solvers, _spec, _train
+from nnfast import _kernels, _losses, _network, _solvers, _spec, _train
 
 SIZES = [3, 5, 2]
 N = 7
@@ -141,7 +141,7 @@ def test_shared_codes_come_from_the_cython_enums():
                           "poisson": 3, "gaussian_nll": 4}
     assert tuple(_spec.LOSS_CODES) == _spec.LOSSES
     assert set(_spec.HIDDEN_ACTIVATIONS + _spec.OUTPUT_ACTIVATIONS) == set(_spec.ACTIVATION_CODES)
-    assert _spec.LOG_VAR_RANGE is _kernels.GAUSSIAN_NLL_LOG_VAR_RANGE
+    assert _spec.LOG_VAR_RANGE is _losses.GAUSSIAN_NLL_LOG_VAR_RANGE
     assert [cls.code for cls in (_solvers.SGD, _solvers.Adam, _solvers.Rprop)] == \
         list(_train.Optimizer)
     assert not hasattr(_spec, "OPTIMIZERS")
