@@ -2,14 +2,16 @@
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
 from nnfast._spec import NetworkSpec
 
 _F = npt.NDArray[np.floating]
 
+@disjoint_base
 class Layout:
     spec: NetworkSpec
-    def __init__(self, spec: NetworkSpec) -> None: ...
+    def __new__(cls, spec: NetworkSpec) -> Layout: ...  # Cython's __cinit__
     @property
     def workspace_per_row(self) -> int: ...
     def workspace_size(self, rows: int) -> int: ...
