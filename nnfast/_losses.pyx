@@ -116,8 +116,9 @@ cdef double exp_poisson_delta(floating* dZ, const floating* Z, const floating* A
     return total
 
 
-# Log-variances of gaussian_nll are clipped to [LOG_VAR_MIN, LOG_VAR_MAX] (nnfast/_spec.py:
-# LOG_VAR_RANGE, where the choice is explained).
+# Log-variances of gaussian_nll are clipped to [LOG_VAR_MIN, LOG_VAR_MAX], defined here only
+# (Python: GAUSSIAN_NLL_LOG_VAR_RANGE, read as nnfast._spec.LOG_VAR_RANGE, where the choice
+# is explained).
 cdef double LOG_VAR_MIN = -30.0
 cdef double LOG_VAR_MAX = 30.0
 GAUSSIAN_NLL_LOG_VAR_RANGE = (LOG_VAR_MIN, LOG_VAR_MAX)

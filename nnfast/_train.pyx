@@ -23,7 +23,8 @@ The parameters at the start of the last epoch are kept in `backup`, so the calle
 restore them when that epoch diverged.
 """
 
-from cpython.exc cimport PyErr_CheckSignals
+from cpython.exc cimport PyErr_CheckSignals, PyErr_Fetch, PyErr_Restore
+from cpython.ref cimport PyObject
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython cimport floating
 from libc.float cimport DBL_MAX
@@ -32,8 +33,6 @@ from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
-
-from contextlib import nullcontext
 
 from nnfast._kernels cimport (
     LOSS_GAUSSIAN_NLL,
@@ -174,6 +173,18 @@ cdef bint signal_raised() noexcept nogil:
 cdef int propagate_exception() except -1:
     """Raise the exception already set (by a signal handler)."""
     return -1
+
+
+cdef int release_keeping_exception(lock) except -1:
+    """lock.release() while an exception may be set (by a signal handler): it is kept
+    aside for the call, which would otherwise fail with SystemError, then set again."""
+    cdef PyObject* kind
+    cdef PyObject* value
+    cdef PyObject* traceback
+    PyErr_Fetch(&kind, &value, &traceback)
+    lock.release()  # (a lock this thread holds releases without error)
+    PyErr_Restore(kind, value, traceback)
+    return 0
 
 
 cdef double rescaled_weights(floating* out, const floating* w, Py_ssize_t n) noexcept nogil:
@@ -377,7 +388,7 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
     cdef long long[::1] step = optimizer.step
     cdef floating[::1] buffer1
     cdef floating[::1] buffer2
-    cdef Py_ssize_t n = X.shape[0], batch, epoch, done = 0, n_params = net.n_params
+    cdef Py_ssize_t n = X.shape[0], batch, epoch, _epoch, done = 0, n_params = net.n_params
     cdef Py_ssize_t y_cols = loss_target_width(objective.loss, net.n_out)
     cdef double epoch_loss, next_check
     cdef const floating* w_ptr
@@ -473,29 +484,35 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
                     break
             return done
         PyErr_CheckSignals()
-        with rng._bit_generator.lock if rng is not None else nullcontext():
-            with nogil:
-                next_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
-                for _ in range(epochs):
-                    if bitgen != NULL:
-                        sklearn_shuffle(bitgen, &order[0], scratch, n)
-                    epoch_loss = checked_epoch(net, objective, h, &params[0], grad,
-                                               &buffer1[0], &buffer2[0], &step[0], &X[0, 0],
-                                               &Y[0, 0], w_ptr, order_ptr, n, batch, Xb, Yb,
-                                               wb, ws, &backup[0], &interrupted)
-                    if interrupted:
+        # The draws hold the generator's lock as RandomState's own methods do. It is taken
+        # and released by hand, not in a `with` block: Ctrl-C seen inside the loop leaves
+        # its exception set, and a `with` block's exit would then raise SystemError.
+        if rng is not None:
+            rng._bit_generator.lock.acquire()
+        with nogil:
+            next_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
+            for _epoch in range(epochs):
+                if bitgen != NULL:
+                    sklearn_shuffle(bitgen, &order[0], scratch, n)
+                epoch_loss = checked_epoch(net, objective, h, &params[0], grad,
+                                           &buffer1[0], &buffer2[0], &step[0], &X[0, 0],
+                                           &Y[0, 0], w_ptr, order_ptr, n, batch, Xb, Yb,
+                                           wb, ws, &backup[0], &interrupted)
+                if interrupted:
+                    break
+                losses[done] = epoch_loss
+                done += 1
+                if not isfinite(epoch_loss):
+                    break
+                if rule is not None and rule_update(rule, epoch_loss):
+                    break
+                if monotonic_seconds() >= next_check:
+                    if signal_raised():
+                        interrupted = True
                         break
-                    losses[done] = epoch_loss
-                    done += 1
-                    if not isfinite(epoch_loss):
-                        break
-                    if rule is not None and rule_update(rule, epoch_loss):
-                        break
-                    if monotonic_seconds() >= next_check:
-                        if signal_raised():
-                            interrupted = True
-                            break
-                        next_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
+                    next_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
+        if rng is not None:
+            release_keeping_exception(rng._bit_generator.lock)
         if interrupted:
             propagate_exception()
         return done

@@ -564,16 +564,6 @@ def test_unbounded_compiled_fit_interrupted_keeps_history_and_weights_in_step():
     assert bits(again.params) == bits(net.params)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=SystemError,
-    reason=(
-        "nnfast/_train.pyx train(), compiled run without a hook: signal_raised() leaves the "
-        "KeyboardInterrupt set, and the `with rng lock / nullcontext()` block is then left "
-        "with that exception pending, which Python turns into SystemError (found by the "
-        "sanitizer pass, where one compiled run outlasts SIGNAL_CHECK_SECONDS)"
-    ),
-)
 def test_ctrl_c_inside_one_long_compiled_run_is_a_keyboard_interrupt():
     """One compiled run (4096 epochs of 4000 samples) takes seconds, so Ctrl-C is seen by
     the check inside the run rather than between runs."""

@@ -7,8 +7,11 @@
 - the estimators reach the compiled modules only through nnfast._solvers.
 """
 
+import os
 import pathlib
 import re
+import signal
+import threading
 import types
 
 import numpy as np
@@ -222,3 +225,25 @@ def test_only_the_solver_layer_calls_the_drivers():
             ), path
         if "sklearn" in path.parts:
             assert not re.search(r"_net\._", text), path
+
+
+def test_ctrl_c_inside_a_compiled_run_that_shuffles_releases_the_generator():
+    """The compiled loop holds the RandomState's lock while it draws the shuffles; Ctrl-C
+    inside the run is a KeyboardInterrupt carrying the history, and the lock is free after."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.uniform(-1, 1, (20000, 3)), rng.uniform(-1, 1, (20000, 2))
+    net = nnfast.MLP([3, 64, 2], seed=1)  # some ms per epoch: far fewer than 4096 in 0.5 s
+    shuffle = np.random.RandomState(0)
+    loop = _solvers.EpochLoop(net, X, Y, None, _solvers.make_objective("mse"),
+                              _solvers.SGD(net.params, 1e-3), 20000, shuffle=shuffle)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            loop.run(10 ** 9)
+    finally:
+        timer.cancel()
+    assert info.value.history.stop_reason == "interrupted"
+    assert info.value.history.epochs < loop.CHUNK_EPOCHS  # stopped inside the first run
+    assert shuffle._bit_generator.lock.acquire(blocking=False)
+    shuffle._bit_generator.lock.release()
