@@ -234,13 +234,21 @@ def test_ctrl_c_inside_a_compiled_run_that_shuffles_releases_the_generator():
     X, Y = rng.uniform(-1, 1, (20000, 3)), rng.uniform(-1, 1, (20000, 2))
     net = nnfast.MLP([3, 64, 2], seed=1)  # some ms per epoch: far fewer than 4096 in 0.5 s
     shuffle = np.random.RandomState(0)
-    loop = _solvers.EpochLoop(net, X, Y, None, _solvers.make_objective("mse"),
-                              _solvers.SGD(net.params, 1e-3), 20000, shuffle=shuffle)
+    loop = _solvers.EpochLoop(
+        net,
+        X,
+        Y,
+        None,
+        _solvers.make_objective("mse"),
+        _solvers.SGD(net.params, 1e-3),
+        20000,
+        shuffle=shuffle,
+    )
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt) as info:
-            loop.run(10 ** 9)
+            loop.run(10**9)
     finally:
         timer.cancel()
     assert info.value.history.stop_reason == "interrupted"
