@@ -52,7 +52,16 @@ if not MODULES:
     raise SystemExit(f"no nnfast/*.pyx next to {__file__}: is this a complete source tree?")
 
 
-def compiler_flags(family):
+# What keeps each compiler from turning short copy and fill loops into memcpy/memset calls
+# (see compiler_flags). clang has no spelling of gcc's flag: its loop-idiom pass is switched
+# off through an LLVM option.
+IDIOM_FLAGS = {
+    "gcc": ["-fno-tree-loop-distribute-patterns"],
+    "clang": ["-mllvm", "-disable-loop-idiom-all"],
+}
+
+
+def compiler_flags(family, debug=DEBUG):
     """The compile arguments for a compiler family: 'gcc', 'clang', 'msvc' or 'other'.
 
     Every family keeps IEEE semantics (no fast-math) and never contracts a * b + c into an
@@ -65,13 +74,13 @@ def compiler_flags(family):
         # /fp:precise: no reassociation, and since Visual Studio 2022 (17.0) no contraction
         # either (#pragma fp_contract is off by default under /fp:precise; older versions
         # could contract, but only when /arch:AVX2 allows FMA, which is never passed here).
-        return ["/Od", "/Zi", "/fp:precise"] if DEBUG else ["/O2", "/fp:precise"]
+        return ["/Od", "/Zi", "/fp:precise"] if debug else ["/O2", "/fp:precise"]
     if family not in ("gcc", "clang"):
         warnings.warn(f"unknown C compiler ({family}): building with its default flags, "
                       "which may contract floating-point expressions", stacklevel=1)
         return []
     # -O3 lets the compiler vectorise the hand-written loops.
-    flags = ["-O0", "-g"] if DEBUG else ["-O3"]
+    flags = ["-O0", "-g"] if debug else ["-O3"]
     # clang contracts within an expression by default (-ffp-contract=on); gcc contracts
     # across expressions in its GNU modes (=fast). Both are switched off.
     flags.append("-ffp-contract=off")
@@ -82,11 +91,7 @@ def compiler_flags(family):
     # distribution, clang's loop-idiom pass: 4% of a seed-network epoch with gcc). Only
     # those loops: -fno-builtin-memcpy would also turn the bit casts of fastmath.h
     # (memcpy of 8 bytes, compiled to a register move) into library calls.
-    if family == "gcc":
-        flags.append("-fno-tree-loop-distribute-patterns")
-    else:
-        flags += ["-mllvm", "-disable-loop-idiom-all"]
-    return flags
+    return flags + IDIOM_FLAGS[family]
 
 
 def compiler_family(compiler):
@@ -154,7 +159,7 @@ class BuildExt(build_ext):
         flags = compiler_flags(family)
         if family == "clang" and not accepts_flags(self.compiler, flags):
             # -mllvm options belong to LLVM's internals: a future clang may drop this one.
-            flags = [flag for flag in flags if flag not in ("-mllvm", "-disable-loop-idiom-all")]
+            flags = [flag for flag in flags if flag not in IDIOM_FLAGS["clang"]]
             warnings.warn("this clang does not know -disable-loop-idiom-all: short copy "
                           "loops may become memcpy calls", stacklevel=1)
         for ext in self.extensions:
@@ -256,11 +261,15 @@ extensions = [
     for name in MODULES
 ]
 
-setup(
-    ext_modules=extensions,
-    cmdclass={"build_ext": BuildExt},
-    # An editable install (the README's pip install -e) links the package's files into
-    # build/__editable__.*, which mypy and other static tools can follow; setuptools' default
-    # import hook is invisible to them. A module added later needs pip install -e again.
-    options={"editable_wheel": {"mode": "strict"}},
-)
+# An editable install (the README's pip install -e) links the package's files into
+# build/__editable__.*, which mypy and other static tools can follow; setuptools' default
+# import hook is invisible to them. A module added later needs pip install -e again.
+# (pip install -e . --config-settings editable_mode=compat chooses otherwise.)
+EDITABLE_MODE = "strict"
+
+if __name__ == "__main__":  # as pip, build and `python setup.py` run it; tests import it
+    setup(
+        ext_modules=extensions,
+        cmdclass={"build_ext": BuildExt},
+        options={"editable_wheel": {"mode": EDITABLE_MODE}},
+    )
