@@ -26,6 +26,7 @@ from pathlib import Path
 import Cython
 import numpy
 from Cython.Build import cythonize
+from Cython.Build.Dependencies import create_dependency_tree
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.errors import CompileError
@@ -186,22 +187,34 @@ class BuildExt(build_ext):
             self._write_record()
 
     def _cythonize(self, ext, cython_digest):
-        # A C file generated with other directives (a debug build) or by another Cython is
-        # generated again, even when it is newer than its .pyx.
-        c_file = str(Path(ext.sources[0]).with_suffix(".c"))
-        stale = self.force or self.record.get(self._key(c_file)) != cython_digest
-        (generated,) = cythonize([ext], compiler_directives=DIRECTIVES, force=stale, quiet=True)
-        self.record[self._key(c_file)] = cython_digest
-        # The same Extension (setuptools has set its private attributes), now built from C.
-        ext.sources, ext.depends = generated.sources, generated.depends
+        """Point ext at its C file, generating it again only when it is out of date."""
+        pyx = ext.sources[0]
+        c_file = str(Path(pyx).with_suffix(".c"))
+        made = self.record.get(self._key(c_file), {})
+        # The project's files it is generated from (the .pyx and the .pxd it cimports).
+        # Cython's own .pxd files are left to the digest (Cython's version): cythonize would
+        # compare their times too, and pip installs Cython anew for every isolated build.
+        inputs = self._in_project(create_dependency_tree().all_dependencies(pyx))
+        if (not self.force and made.get("settings") == cython_digest
+                and os.path.exists(c_file) and os.path.getmtime(c_file) >= newest_mtime(inputs)):
+            ext.sources, ext.depends = [c_file], made.get("depends", [])
+            return ext
+        # Generated again when its sources are newer, and also when it was generated with
+        # other directives (a debug build) or by another Cython, even if newer than them.
+        (generated,) = cythonize([ext], compiler_directives=DIRECTIVES, force=True, quiet=True)
+        # The same Extension (setuptools has set its private attributes), now built from C;
+        # depends: the C headers it includes, whose changes call for compiling it again.
+        ext.sources, ext.depends = generated.sources, self._in_project(generated.depends)
+        self.record[self._key(c_file)] = {"settings": cython_digest, "depends": ext.depends}
         return ext
 
     def build_extension(self, ext):
         target = self.get_ext_fullpath(ext.name)
         inplace_target = self._inplace_target(ext)
         inputs = list(ext.sources) + list(ext.depends)
+        made = self.record.get(self._key(inplace_target), {})
         if (self.copies_to_source and not self.force
-                and self.record.get(self._key(inplace_target)) == self.compile_digest
+                and made.get("settings") == self.compile_digest
                 and os.path.exists(inplace_target)
                 and os.path.getmtime(inplace_target) >= newest_mtime(inputs)):
             # An editable install builds into a temporary directory and copies the modules
@@ -214,20 +227,26 @@ class BuildExt(build_ext):
         # A module compiled with other settings is compiled again, even if newer than its
         # sources (setuptools compares only the times).
         was_forced = self.force
-        self.force = was_forced or self.record.get(self._key(target)) != self.compile_digest
+        made = self.record.get(self._key(target), {})
+        self.force = was_forced or made.get("settings") != self.compile_digest
         try:
             super().build_extension(ext)
         finally:
             self.force = was_forced
-        self.record[self._key(target)] = self.compile_digest
+        self.record[self._key(target)] = {"settings": self.compile_digest}
         if self.copies_to_source:
             # run() copies every module next to its sources after build_extensions().
-            self.record[self._key(inplace_target)] = self.compile_digest
+            self.record[self._key(inplace_target)] = {"settings": self.compile_digest}
 
     def _inplace_target(self, ext):
         inplace_file, _ = self._get_inplace_equivalent(self.get_finalized_command("build_py"),
                                                        ext)
         return inplace_file
+
+    @classmethod
+    def _in_project(cls, paths):
+        """The paths of files inside the project, sorted."""
+        return sorted({path for path in paths if cls._key(path) is not None})
 
     @staticmethod
     def _key(path):
@@ -242,7 +261,9 @@ class BuildExt(build_ext):
             record = json.loads(SETTINGS_RECORD.read_text())
         except (OSError, ValueError):
             return {}
-        return record if isinstance(record, dict) else {}
+        if not isinstance(record, dict):
+            return {}
+        return {key: made for key, made in record.items() if isinstance(made, dict)}
 
     def _write_record(self):
         self.record.pop(None, None)  # files outside the project (a temporary build dir)
