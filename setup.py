@@ -4,7 +4,11 @@ Every ``nnfast/*.pyx`` is one compiled module. The Cython compiler directives ar
 here, and the C compiler flags are chosen for the compiler setuptools runs (gcc, clang or
 MSVC; see ``compiler_flags``). ``NNFAST_DEBUG_CYTHON=1`` in the environment turns bounds,
 wrap-around and initialisation checks back on (and keeps assertions), for running the
-test suite against a checked build.
+test suite against a checked build. ``NNFAST_SANITIZE=1`` builds with AddressSanitizer and
+UndefinedBehaviorSanitizer (alignment included, halting at the first report) for
+.ci/sanitize; the modules then need gcc's libasan preloaded
+(``LD_PRELOAD=$(gcc -print-file-name=libasan.so)``), as the Python binary is not built
+with it.
 
 A build reuses what an earlier one made with the same settings: each generated C file and
 compiled module is recorded in ``build/nnfast-build-settings.json`` with a digest of the
@@ -13,12 +17,12 @@ settings differ (another compiler, other flags, a debug build, another Cython or
 So the README's second ``pip install -e`` takes the modules the first one compiled.
 """
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -35,6 +39,15 @@ HERE = Path(__file__).resolve().parent
 SETTINGS_RECORD = HERE / "build" / "nnfast-build-settings.json"
 
 DEBUG = os.environ.get("NNFAST_DEBUG_CYTHON", "") not in ("", "0")
+SANITIZE = os.environ.get("NNFAST_SANITIZE", "") not in ("", "0")
+# Every out-of-bounds access, use after free, misaligned load or other undefined behaviour
+# stops the process with a report; compile and link flags alike (gcc and clang).
+SANITIZERS = [
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=undefined",
+    "-fsanitize=alignment",
+    "-fno-omit-frame-pointer",
+]
 
 DIRECTIVES = {
     "language_level": 3,
@@ -62,7 +75,7 @@ IDIOM_FLAGS = {
 }
 
 
-def compiler_flags(family, debug=DEBUG):
+def compiler_flags(family, debug=DEBUG, sanitize=SANITIZE):
     """The compile arguments for a compiler family: 'gcc', 'clang', 'msvc' or 'other'.
 
     Every family keeps IEEE semantics (no fast-math) and never contracts a * b + c into an
@@ -71,17 +84,29 @@ def compiler_flags(family, debug=DEBUG):
     explicitly). No -march / /arch flag: the default build runs on any CPU of its
     architecture, and the kernels pick wider instructions at run time.
     """
+    if sanitize and family not in ("gcc", "clang"):
+        raise SystemExit(
+            f"NNFAST_SANITIZE=1 needs gcc or clang, not {family} "
+            "(MSVC has no UndefinedBehaviorSanitizer)"
+        )
     if family == "msvc":
         # /fp:precise: no reassociation, and since Visual Studio 2022 (17.0) no contraction
         # either (#pragma fp_contract is off by default under /fp:precise; older versions
         # could contract, but only when /arch:AVX2 allows FMA, which is never passed here).
         return ["/Od", "/Zi", "/fp:precise"] if debug else ["/O2", "/fp:precise"]
     if family not in ("gcc", "clang"):
-        warnings.warn(f"unknown C compiler ({family}): building with its default flags, "
-                      "which may contract floating-point expressions", stacklevel=1)
+        warnings.warn(
+            f"unknown C compiler ({family}): building with its default flags, "
+            "which may contract floating-point expressions",
+            stacklevel=1,
+        )
         return []
-    # -O3 lets the compiler vectorise the hand-written loops.
-    flags = ["-O0", "-g"] if debug else ["-O3"]
+    # -O3 lets the compiler vectorise the hand-written loops. Sanitized: -O1 -g, readable
+    # stacks, a few times faster than -O0.
+    if sanitize:
+        flags = ["-O1", "-g", *SANITIZERS]
+    else:
+        flags = ["-O0", "-g"] if debug else ["-O3"]
     # clang contracts within an expression by default (-ffp-contract=on); gcc contracts
     # across expressions in its GNU modes (=fast). Both are switched off.
     flags.append("-ffp-contract=off")
@@ -105,8 +130,12 @@ def compiler_family(compiler):
         return "msvc"
     command = compiler_command(compiler)
     try:
-        macros = subprocess.run([*command, "-dM", "-E", "-x", "c", os.devnull],
-                                capture_output=True, text=True, check=True).stdout
+        macros = subprocess.run(
+            [*command, "-dM", "-E", "-x", "c", os.devnull],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return "other"
     if "__clang__" in macros:
@@ -161,23 +190,31 @@ class BuildExt(build_ext):
         if family == "clang" and not accepts_flags(self.compiler, flags):
             # -mllvm options belong to LLVM's internals: a future clang may drop this one.
             flags = [flag for flag in flags if flag not in IDIOM_FLAGS["clang"]]
-            warnings.warn("this clang does not know -disable-loop-idiom-all: short copy "
-                          "loops may become memcpy calls", stacklevel=1)
+            warnings.warn(
+                "this clang does not know -disable-loop-idiom-all: short copy "
+                "loops may become memcpy calls",
+                stacklevel=1,
+            )
+        link_flags = SANITIZERS if SANITIZE else []
         for ext in self.extensions:
             ext.extra_compile_args = flags
+            ext.extra_link_args = link_flags
             ext.define_macros = list(MACROS)
         self.record = self._read_record()
         cython_settings = {"cython": Cython.__version__, "directives": DIRECTIVES}
-        self.compile_digest = digest({
-            "cython_settings": cython_settings,
-            "compiler": compiler_command(self.compiler) or self.compiler.compiler_type,
-            "compiler_so": getattr(self.compiler, "compiler_so", None),
-            "linker_so": getattr(self.compiler, "linker_so", None),
-            "family": family,
-            "flags": flags,
-            "macros": MACROS,
-            "numpy": numpy.__version__,
-        })
+        self.compile_digest = digest(
+            {
+                "cython_settings": cython_settings,
+                "compiler": compiler_command(self.compiler) or self.compiler.compiler_type,
+                "compiler_so": getattr(self.compiler, "compiler_so", None),
+                "linker_so": getattr(self.compiler, "linker_so", None),
+                "family": family,
+                "flags": flags,
+                "link_flags": link_flags,
+                "macros": MACROS,
+                "numpy": numpy.__version__,
+            }
+        )
         cython_digest = digest(cython_settings)
         self.extensions = [self._cythonize(ext, cython_digest) for ext in self.extensions]
         print(f"nnfast: {family} compiler {compiler_command(self.compiler)}, flags {flags}")
@@ -195,8 +232,12 @@ class BuildExt(build_ext):
         # Cython's own .pxd files are left to the digest (Cython's version): cythonize would
         # compare their times too, and pip installs Cython anew for every isolated build.
         inputs = self._in_project(create_dependency_tree().all_dependencies(pyx))
-        if (not self.force and made.get("settings") == cython_digest
-                and os.path.exists(c_file) and os.path.getmtime(c_file) >= newest_mtime(inputs)):
+        if (
+            not self.force
+            and made.get("settings") == cython_digest
+            and os.path.exists(c_file)
+            and os.path.getmtime(c_file) >= newest_mtime(inputs)
+        ):
             ext.sources, ext.depends = [c_file], made.get("depends", [])
             return ext
         # Generated again when its sources are newer, and also when it was generated with
@@ -213,10 +254,13 @@ class BuildExt(build_ext):
         inplace_target = self._inplace_target(ext)
         inputs = list(ext.sources) + list(ext.depends)
         made = self.record.get(self._key(inplace_target), {})
-        if (self.copies_to_source and not self.force
-                and made.get("settings") == self.compile_digest
-                and os.path.exists(inplace_target)
-                and os.path.getmtime(inplace_target) >= newest_mtime(inputs)):
+        if (
+            self.copies_to_source
+            and not self.force
+            and made.get("settings") == self.compile_digest
+            and os.path.exists(inplace_target)
+            and os.path.getmtime(inplace_target) >= newest_mtime(inputs)
+        ):
             # An editable install builds into a temporary directory and copies the modules
             # next to the sources: when the module there was compiled from these sources with
             # these settings, it is the result, and compiling it again would take a minute.
@@ -225,22 +269,19 @@ class BuildExt(build_ext):
             shutil.copy2(inplace_target, target)
             return
         # A module compiled with other settings is compiled again, even if newer than its
-        # sources (setuptools compares only the times).
-        was_forced = self.force
-        made = self.record.get(self._key(target), {})
-        self.force = was_forced or made.get("settings") != self.compile_digest
-        try:
-            super().build_extension(ext)
-        finally:
-            self.force = was_forced
+        # sources: setuptools compares only the times, so it is removed first (not by
+        # setting self.force: --parallel builds several extensions at once).
+        if self.record.get(self._key(target), {}).get("settings") != self.compile_digest:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(target)
+        super().build_extension(ext)
         self.record[self._key(target)] = {"settings": self.compile_digest}
         if self.copies_to_source:
             # run() copies every module next to its sources after build_extensions().
             self.record[self._key(inplace_target)] = {"settings": self.compile_digest}
 
     def _inplace_target(self, ext):
-        inplace_file, _ = self._get_inplace_equivalent(self.get_finalized_command("build_py"),
-                                                       ext)
+        inplace_file, _ = self._get_inplace_equivalent(self.get_finalized_command("build_py"), ext)
         return inplace_file
 
     @classmethod

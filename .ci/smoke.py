@@ -4,6 +4,7 @@ tree, it checks that the installed package is complete and that a tiny network t
 Used by .ci/build and by cibuildwheel's test-command (pyproject.toml) on every wheel.
 """
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -16,19 +17,26 @@ print(f"nnfast {nnfast.__version__} from {package}")
 if (package / "_kernels.pyx").exists():
     sys.exit(f"nnfast was imported from a source tree ({package}), not from an installed copy")
 
-# What the wheel must carry besides the Python modules: the compiled modules, their stubs,
-# the marker that the package is typed, and the .pxd files and C headers that let other
-# Cython code cimport the kernels (API.md).
-compiled = ["_blas", "_kernels", "_network", "_train"]
-missing = [name for name in compiled if not list(package.glob(f"{name}.*.so"))
-           and not list(package.glob(f"{name}.*.pyd"))]
-missing += [f"{name}.pyi" for name in compiled if not (package / f"{name}.pyi").is_file()]
-missing += [f"{name}.pxd" for name in ("_blas", "_kernels", "_network")
-            if not (package / f"{name}.pxd").is_file()]
+# What the wheel must carry besides the Python modules: every compiled module (each has a
+# .pyi stub), the marker that the package is typed, and the .pxd files and C headers that
+# let other Cython code cimport the kernels (API.md).
+compiled = sorted(stub.stem for stub in package.glob("_*.pyi"))
+missing = [] if {"_blas", "_kernels", "_network", "_train"} <= set(compiled) else ["stubs"]
+for name in compiled:
+    if not list(package.glob(f"{name}.*.so")) + list(package.glob(f"{name}.*.pyd")):
+        missing.append(f"{name}'s compiled module")
+    else:
+        importlib.import_module(f"nnfast.{name}")
+missing += [
+    f"{name}.pxd"
+    for name in ("_blas", "_kernels", "_network")
+    if not (package / f"{name}.pxd").is_file()
+]
 missing += [] if (package / "py.typed").is_file() else ["py.typed"]
 missing += [] if list((package / "src").glob("*.h")) else ["src/*.h"]
 if missing:
     sys.exit(f"the installed package lacks {missing}")
+print(f"compiled modules: {', '.join(compiled)}")
 leftovers = [path.name for path in package.rglob("*") if path.suffix in (".c", ".pyx")]
 if leftovers:
     sys.exit(f"the installed package carries build sources {leftovers}")
@@ -53,8 +61,9 @@ try:
 except ImportError as error:  # scikit-learn is optional
     print(f"nnfast.sklearn not tried: {error}")
 else:
-    model = MLPRegressor(hidden_layer_sizes=(16,), activation="tanh", solver="lbfgs",
-                         max_iter=500, random_state=0).fit(x, y.ravel())
+    model = MLPRegressor(
+        hidden_layer_sizes=(16,), activation="tanh", solver="lbfgs", max_iter=500, random_state=0
+    ).fit(x, y.ravel())
     score = model.score(x, y.ravel())
     print(f"nnfast.sklearn.MLPRegressor: R² {score:.4f}")
     if not score > 0.99:

@@ -119,3 +119,11 @@ cdef void adam_update(floating* params, floating* m, floating* v, const floating
 cdef void rprop_update(floating* params, floating* step, floating* prev_grad,
                        const floating* grad, Py_ssize_t size, double eta_plus,
                        double eta_minus, double step_min, double step_max) noexcept nogil
+
+# ---- entry-point checks ---------------------------------------------------------------
+# ValueError naming the argument unless data (NULL: an empty array) is a multiple of
+# itemsize: the kernels load whole elements, and a misaligned load is undefined in C.
+cdef int check_aligned(const void* data, size_t itemsize, str name) except -1
+# ValueError naming the argument unless its shape is (want_rows, want_cols).
+cdef int check_shape(str name, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t want_rows,
+                     Py_ssize_t want_cols) except -1

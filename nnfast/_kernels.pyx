@@ -12,7 +12,7 @@ from nnfast._blas cimport gemm
 
 
 cdef extern from "elementwise.h" nogil:
-    # Loops of the layer kernels compiled for AVX-512 / AVX2 / baseline (target_clones).
+    # Loops of the layer kernels compiled for AVX-512 / AVX2 / baseline (cpu.h chooses).
     void nnf_tanh_backward_d(double* dZ, const double* A, const double* dA, Py_ssize_t n)
     void nnf_tanh_backward_f(float* dZ, const float* A, const float* dA, Py_ssize_t n)
     void nnf_sigmoid_backward_d(double* dZ, const double* A, const double* dA, Py_ssize_t n)
@@ -39,21 +39,19 @@ cdef extern from "finite.h" nogil:
 cdef extern from "gemm_small.h" nogil:
     # Register-tiled products for small and medium matrices (nnfast/src/gemm_small.h):
     # C (m, n) = op(A) @ B (+ C), op(A)[i, p] = A[i a_row + p a_col], B rows contiguous;
-    # AVX-512 / AVX2+FMA / portable paths chosen at run time (NNF_GEMM_ISA overrides).
+    # AVX-512 / AVX2+FMA / portable paths, chosen by cpu.h.
     void nnf_gemm_d(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double* A,
                     Py_ssize_t a_row, Py_ssize_t a_col, const double* B, Py_ssize_t ldb,
                     double* C, Py_ssize_t ldc, int accumulate)
     void nnf_gemm_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* A,
                     Py_ssize_t a_row, Py_ssize_t a_col, const float* B, Py_ssize_t ldb,
                     float* C, Py_ssize_t ldc, int accumulate)
-    int nnf_gemm_isa()
-    const char* nnf_gemm_isa_name(int isa)
 
 
 cdef extern from "fastmath.h" nogil:
     # Vectorised tanh, sigmoid, exp and elu over arrays (nnfast/src/fastmath.h): within
     # 2.5 ulp over the whole range, exact at ±0, ±inf and NaN, with AVX-512 / AVX2 / SSE2
-    # code paths chosen at run time. out == in is allowed.
+    # code paths chosen by cpu.h. out == in is allowed.
     void nnf_tanh_d(double* out, const double* inp, Py_ssize_t n)
     void nnf_tanh_f(float* out, const float* inp, Py_ssize_t n)
     void nnf_sigmoid_d(double* out, const double* inp, Py_ssize_t n)
@@ -62,11 +60,22 @@ cdef extern from "fastmath.h" nogil:
     void nnf_exp_f(float* out, const float* inp, Py_ssize_t n)
     void nnf_elu_d(double* out, const double* inp, Py_ssize_t n, double alpha)
     void nnf_elu_f(float* out, const float* inp, Py_ssize_t n, float alpha)
-    int nnf_fastmath_level()
-    int nnf_fastmath_set_level(int level)
 
 
-cdef int GEMM_ISA = nnf_gemm_isa()  # the kernels' code path, for reports
+cdef extern from "cpu.h" nogil:
+    # The CPU's features, detected once, and the code path of each kernel family: the
+    # widest it can run here, up to the limit set by nnf_set_path_limit.
+    ctypedef struct nnf_cpu_info:
+        char vendor[13]
+        char brand[49]
+        int family, model, stepping
+        unsigned features
+    const nnf_cpu_info* nnf_cpu()
+    const char* nnf_path_name(int path)
+    const char* nnf_feature_name(int bit)
+    int nnf_family_path(int family)
+    void nnf_set_path_limit(int limit)
+    int NNF_FEATURE_COUNT
 
 # Products with at least this many multiply-adds go to BLAS; 0 (the default) means never.
 # Measured here, one thread, the kernels of gemm_small.h match or beat OpenBLAS at every size
@@ -645,6 +654,52 @@ cdef void rprop_update(floating* params, floating* step, floating* prev_grad,
 
 
 # ---- Python entry points (inputs validated by nnfast/kernels.py) -----------------------
+# Each re-checks the sizes it relies on and the alignment of every pointer it passes on
+# (a last guard: nnfast/kernels.py validates with clearer messages and copies misaligned
+# arrays first).
+
+cdef int check_aligned(const void* data, size_t itemsize, str name) except -1:
+    """ValueError unless data (NULL for an empty array) is aligned to its elements."""
+    if <size_t>data % itemsize:
+        raise ValueError(
+            f"{name}: expected an array aligned to its {itemsize}-byte elements, got one at "
+            f"address {<size_t>data:#x} (a view at a byte offset, such as np.frombuffer(..., "
+            "offset=1)); pass a copy")
+    return 0
+
+
+cdef int check_shape(str name, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t want_rows,
+                     Py_ssize_t want_cols) except -1:
+    """ValueError unless an argument's (rows, cols) are the expected ones."""
+    if rows != want_rows or cols != want_cols:
+        raise ValueError(f"{name}: expected shape ({want_rows}, {want_cols}), got "
+                         f"({rows}, {cols})")
+    return 0
+
+
+cdef int check_length(str name, Py_ssize_t length, Py_ssize_t expected) except -1:
+    if length != expected:
+        raise ValueError(f"{name}: expected {expected} values, got {length}")
+    return 0
+
+
+cdef int check_pieces(int activation, Py_ssize_t pieces) except -1:
+    """Only maxout reads more than one value per output (`pieces` of them)."""
+    if activation < ACT_IDENTITY or activation > ACT_EXP:
+        raise ValueError(f"activation: expected a code in [{ACT_IDENTITY}, {ACT_EXP}], "
+                         f"got {activation}")
+    if pieces < 1 or (pieces != 1 and activation != ACT_MAXOUT):
+        raise ValueError(f"pieces: expected 1 (or >= 1 for maxout), got {pieces}")
+    return 0
+
+
+cdef inline const void* first1(const floating[::1] x) noexcept:
+    return &x[0] if x.shape[0] > 0 else NULL
+
+
+cdef inline const void* first2(const floating[:, ::1] x) noexcept:
+    return &x[0, 0] if x.shape[0] > 0 and x.shape[1] > 0 else NULL
+
 
 cdef ActParams _act_params(double leaky_slope, double elu_alpha, Py_ssize_t pieces) noexcept:
     cdef ActParams p
@@ -656,12 +711,22 @@ cdef ActParams _act_params(double leaky_slope, double elu_alpha, Py_ssize_t piec
 
 def matvec_into(floating[::1] y, const floating[:, ::1] A, const floating[::1] x):
     """y = A @ x"""
+    check_length("y", y.shape[0], A.shape[0])
+    check_length("x", x.shape[0], A.shape[1])
+    check_aligned(first1(y), sizeof(floating), "y")
+    check_aligned(first2(A), sizeof(floating), "A")
+    check_aligned(first1(x), sizeof(floating), "x")
     with nogil:
         matvec(&y[0], &A[0, 0], &x[0], A.shape[0], A.shape[1])
 
 
 def matmul_into(floating[:, ::1] C, const floating[:, ::1] A, const floating[:, ::1] B):
     """C = A @ B"""
+    check_shape("B", B.shape[0], B.shape[1], A.shape[1], B.shape[1])
+    check_shape("C", C.shape[0], C.shape[1], A.shape[0], B.shape[1])
+    check_aligned(first2(C), sizeof(floating), "C")
+    check_aligned(first2(A), sizeof(floating), "A")
+    check_aligned(first2(B), sizeof(floating), "B")
     with nogil:
         matmul(&C[0, 0], &A[0, 0], &B[0, 0], A.shape[0], A.shape[1], B.shape[1], False)
 
@@ -671,6 +736,18 @@ def dense_forward_into(floating[:, ::1] out, floating[:, ::1] Z, const floating[
                        double leaky_slope, double elu_alpha, Py_ssize_t pieces):
     """Z = X @ W + b; out = f(Z).   W (n_in, width), Z (n, width), out (n, width / pieces)"""
     cdef ActParams p = _act_params(leaky_slope, elu_alpha, pieces)
+    check_pieces(activation, pieces)
+    check_shape("W", W.shape[0], W.shape[1], X.shape[1], W.shape[1])
+    check_length("b", b.shape[0], W.shape[1])
+    check_shape("Z", Z.shape[0], Z.shape[1], X.shape[0], W.shape[1])
+    if W.shape[1] % pieces:
+        raise ValueError(f"W: expected a multiple of pieces={pieces} columns, got {W.shape[1]}")
+    check_shape("out", out.shape[0], out.shape[1], X.shape[0], W.shape[1] // pieces)
+    check_aligned(first2(out), sizeof(floating), "out")
+    check_aligned(first2(Z), sizeof(floating), "Z")
+    check_aligned(first2(X), sizeof(floating), "X")
+    check_aligned(first2(W), sizeof(floating), "W")
+    check_aligned(first1(b), sizeof(floating), "b")
     with nogil:
         dense_forward(&Z[0, 0], &X[0, 0], &W[0, 0], &b[0], X.shape[0], X.shape[1],
                       W.shape[1])
@@ -681,6 +758,10 @@ def activation_forward_into(int activation, floating[:, ::1] A, const floating[:
                             double leaky_slope, double elu_alpha, Py_ssize_t pieces):
     """A = f(Z).   A (n, m), Z (n, m * pieces)"""
     cdef ActParams p = _act_params(leaky_slope, elu_alpha, pieces)
+    check_pieces(activation, pieces)
+    check_shape("Z", Z.shape[0], Z.shape[1], A.shape[0], A.shape[1] * pieces)
+    check_aligned(first2(A), sizeof(floating), "A")
+    check_aligned(first2(Z), sizeof(floating), "Z")
     with nogil:
         activation_forward(activation, &A[0, 0], &Z[0, 0], A.shape[0], A.shape[1], &p)
 
@@ -690,6 +771,14 @@ def activation_backward_into(int activation, floating[:, ::1] dZ, const floating
                              double leaky_slope, double elu_alpha, Py_ssize_t pieces):
     """dZ = dA * f'(Z).   dZ, Z (n, m * pieces), A, dA (n, m)"""
     cdef ActParams p = _act_params(leaky_slope, elu_alpha, pieces)
+    check_pieces(activation, pieces)
+    check_shape("dA", dA.shape[0], dA.shape[1], A.shape[0], A.shape[1])
+    check_shape("Z", Z.shape[0], Z.shape[1], A.shape[0], A.shape[1] * pieces)
+    check_shape("dZ", dZ.shape[0], dZ.shape[1], A.shape[0], A.shape[1] * pieces)
+    check_aligned(first2(dZ), sizeof(floating), "dZ")
+    check_aligned(first2(Z), sizeof(floating), "Z")
+    check_aligned(first2(A), sizeof(floating), "A")
+    check_aligned(first2(dA), sizeof(floating), "dA")
     with nogil:
         activation_backward(activation, &dZ[0, 0], &Z[0, 0], &A[0, 0], &dA[0, 0],
                             A.shape[0], A.shape[1], &p)
@@ -701,7 +790,23 @@ def loss_delta_into(int loss, int output_activation, floating[:, ::1] dZ,
     """Weighted mean loss; dZ = its gradient w.r.t. Z.   dZ, Z, A (n, m),
     Y (n, m) or (n, m / 2) for gaussian_nll, w (n,) or None"""
     cdef ActParams p = _act_params(0.1, 1.0, 1)
-    cdef const floating* w_ptr = NULL if w is None else &w[0]
+    cdef const floating* w_ptr
+    cdef Py_ssize_t n = Z.shape[0], m = Z.shape[1]
+    if loss < LOSS_MSE or loss > LOSS_GAUSSIAN_NLL:
+        raise ValueError(f"loss: expected a code in [{LOSS_MSE}, {LOSS_GAUSSIAN_NLL}], "
+                         f"got {loss}")
+    check_pieces(output_activation, 1)
+    check_shape("dZ", dZ.shape[0], dZ.shape[1], n, m)
+    check_shape("A", A.shape[0], A.shape[1], n, m)
+    check_shape("Y", Y.shape[0], Y.shape[1], n, loss_target_width(loss, m))
+    if w is not None:
+        check_length("w", w.shape[0], n)
+        check_aligned(first1(w), sizeof(floating), "w")
+    check_aligned(first2(dZ), sizeof(floating), "dZ")
+    check_aligned(first2(Z), sizeof(floating), "Z")
+    check_aligned(first2(A), sizeof(floating), "A")
+    check_aligned(first2(Y), sizeof(floating), "Y")
+    w_ptr = NULL if w is None else &w[0]
     return loss_delta(loss, output_activation, &dZ[0, 0], &Z[0, 0], &A[0, 0], &Y[0, 0], w_ptr,
                       Z.shape[0], Z.shape[1], inv_weight_sum, &p)
 
@@ -709,6 +814,11 @@ def loss_delta_into(int loss, int output_activation, floating[:, ::1] dZ,
 def sgd_update_into(floating[::1] params, floating[::1] velocity, const floating[::1] grad,
                     double lr, double momentum, bint nesterov):
     """One SGD step in place (see sgd_update)."""
+    check_length("velocity", velocity.shape[0], params.shape[0])
+    check_length("grad", grad.shape[0], params.shape[0])
+    check_aligned(first1(params), sizeof(floating), "params")
+    check_aligned(first1(velocity), sizeof(floating), "velocity")
+    check_aligned(first1(grad), sizeof(floating), "grad")
     sgd_update(&params[0], &velocity[0], &grad[0], params.shape[0], lr, momentum, nesterov)
 
 
@@ -716,6 +826,13 @@ def rprop_update_into(floating[::1] params, floating[::1] step, floating[::1] pr
                       const floating[::1] grad, double eta_plus, double eta_minus,
                       double step_min, double step_max):
     """One iRprop- step in place (see rprop_update)."""
+    check_length("step", step.shape[0], params.shape[0])
+    check_length("prev_grad", prev_grad.shape[0], params.shape[0])
+    check_length("grad", grad.shape[0], params.shape[0])
+    check_aligned(first1(params), sizeof(floating), "params")
+    check_aligned(first1(step), sizeof(floating), "step")
+    check_aligned(first1(prev_grad), sizeof(floating), "prev_grad")
+    check_aligned(first1(grad), sizeof(floating), "grad")
     rprop_update(&params[0], &step[0], &prev_grad[0], &grad[0], params.shape[0], eta_plus,
                  eta_minus, step_min, step_max)
 
@@ -724,6 +841,13 @@ def adam_update_into(floating[::1] params, floating[::1] m, floating[::1] v,
                      const floating[::1] grad, double lr_t, double beta1, double beta2,
                      double eps):
     """One Adam step in place (see adam_update)."""
+    check_length("m", m.shape[0], params.shape[0])
+    check_length("v", v.shape[0], params.shape[0])
+    check_length("grad", grad.shape[0], params.shape[0])
+    check_aligned(first1(params), sizeof(floating), "params")
+    check_aligned(first1(m), sizeof(floating), "m")
+    check_aligned(first1(v), sizeof(floating), "v")
+    check_aligned(first1(grad), sizeof(floating), "grad")
     adam_update(&params[0], &m[0], &v[0], &grad[0], params.shape[0], lr_t, beta1, beta2, eps)
 
 
@@ -731,13 +855,13 @@ def all_finite(const floating[::1] x):
     """True when no value of x is NaN or infinite (a vectorised check, no temporary array)."""
     if x.shape[0] == 0:
         return True
+    check_aligned(&x[0], sizeof(floating), "x")
     return all_finite_values(&x[0], x.shape[0])
 
 
 # ---- the vectorised math functions, for tests and benchmarks ----------------------------
 
 FASTMATH_FUNCTIONS = ("tanh", "sigmoid", "exp", "elu")
-SIMD_LEVELS = ("baseline", "avx2", "avx512")
 
 
 def fastmath_into(str name, floating[::1] out, const floating[::1] x, double alpha=1.0):
@@ -749,6 +873,8 @@ def fastmath_into(str name, floating[::1] out, const floating[::1] x, double alp
         raise ValueError(f"out: expected {n} values, got {out.shape[0]}")
     if n == 0:
         return
+    check_aligned(&out[0], sizeof(floating), "out")
+    check_aligned(&x[0], sizeof(floating), "x")
     if name == "tanh":
         tanh_forward(&out[0], &x[0], n)
     elif name == "sigmoid":
@@ -789,20 +915,55 @@ def _blas_min_flops_from_environment():
 _blas_min_flops_from_environment()
 
 
-def gemm_path():
-    """The code path of the matrix products: "baseline", "avx2" or "avx512" (the environment
-    variable NNF_GEMM_ISA, read at import, can lower it)."""
-    return nnf_gemm_isa_name(GEMM_ISA).decode()
+# ---- code paths (nnfast/src/cpu.h) -------------------------------------------------------
+
+SIMD_PATHS = ("baseline", "avx2", "avx512")  # NNF_PATH_*: narrowest first
+KERNEL_FAMILIES = ("products", "fast_math", "elementwise")  # NNF_FAMILY_*
+_simd_path_request = "best"
 
 
-def simd_level():
-    """The code path the vectorised math functions use: 0 baseline, 1 AVX2, 2 AVX-512."""
-    return nnf_fastmath_level()
+def set_simd_path(str name):
+    """Let every kernel family use code paths up to `name` ("avx512", "avx2" or "baseline";
+    "best": the widest this CPU runs); returns the previous setting.
 
-
-def set_simd_level(int level):
-    """Force a code path (-1: the best this CPU runs); returns the path now in use.
-
-    A path the CPU cannot run is not taken (the best one it can run is used instead).
+    Each family then runs the widest of its paths, up to `name`, that this CPU supports
+    (see simd_paths). Not thread-safe: set it before training or predicting in threads.
     """
-    return nnf_fastmath_set_level(level)
+    global _simd_path_request
+    if name != "best" and name not in SIMD_PATHS:
+        raise ValueError(f"name: expected one of {('best',) + SIMD_PATHS[::-1]}, got {name!r}")
+    nnf_set_path_limit(-1 if name == "best" else SIMD_PATHS.index(name))
+    previous, _simd_path_request = _simd_path_request, name
+    return previous
+
+
+def simd_paths():
+    """{kernel family: the code path it runs now}, e.g. {"products": "avx512", ...}."""
+    return {family: nnf_path_name(nnf_family_path(code)).decode()
+            for code, family in enumerate(KERNEL_FAMILIES)}
+
+
+def cpu_info():
+    """The CPU as the kernels see it: vendor, brand, family, model, stepping (-1 if unknown)
+    and the SIMD features the kernels use that the CPU and the OS support."""
+    cdef const nnf_cpu_info* cpu = nnf_cpu()
+    return {"vendor": cpu.vendor.decode("ascii", "replace"),
+            "brand": cpu.brand.decode("ascii", "replace").strip(),
+            "family": cpu.family, "model": cpu.model, "stepping": cpu.stepping,
+            "features": tuple(nnf_feature_name(bit).decode() for bit in range(NNF_FEATURE_COUNT)
+                              if cpu.features & (<unsigned>1 << bit))}
+
+
+def _simd_path_from_environment():
+    import os
+
+    text = os.environ.get("NNFAST_SIMD", "")
+    if text:
+        try:
+            set_simd_path(text)
+        except ValueError:
+            raise ValueError(f"NNFAST_SIMD: expected one of {('best',) + SIMD_PATHS[::-1]}, "
+                             f"got {text!r}") from None
+
+
+_simd_path_from_environment()

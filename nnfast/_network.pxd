@@ -48,6 +48,14 @@ cdef void network_backward(const NetLayout* net, const floating* params, const f
 cdef void network_input_grad(const NetLayout* net, const floating* params,
                              const floating* X, floating* J, Py_ssize_t m, Py_ssize_t n,
                              Py_ssize_t rows, floating* ws) noexcept nogil
+cdef void activation_tangents(int code, floating* dA, const floating* Z, const floating* A,
+                              const floating* dZ, Py_ssize_t t, Py_ssize_t m,
+                              const ActParams* p) noexcept nogil
+cdef Py_ssize_t forward_workspace_size(const NetLayout* net, Py_ssize_t rows) noexcept nogil
+cdef void network_input_grad_forward(const NetLayout* net, const floating* params,
+                                     const floating* X, floating* J, Py_ssize_t m,
+                                     Py_ssize_t n, Py_ssize_t rows,
+                                     floating* ws) noexcept nogil
 cdef int check_target_shape(Py_ssize_t rows, Py_ssize_t cols, int loss,
                             const NetLayout* net, Py_ssize_t n) except -1
 cdef double weight_penalty(const NetLayout* net, const floating* params, floating* grad,

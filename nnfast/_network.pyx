@@ -4,7 +4,8 @@ A workspace for up to `rows` samples holds, per layer, Z (rows, width) and A (ro
 (A shares Z's memory for identity layers), then two scratch blocks (rows, max_width) that
 carry dA and dZ down the stack during backward, then room for one transposed W. Prediction,
 loss_and_grad and input_grad run over the data in chunks of CHUNK_ROWS so that their workspace
-stays small for any n.
+stays small for any n. Forward-mode input_grad has its own workspace: two stacks of values
+and tangents (see network_input_grad_forward).
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -14,13 +15,19 @@ from libc.string cimport memcpy, memset
 
 from nnfast._kernels cimport (
     ACT_IDENTITY,
+    ACT_MAXOUT,
+    LOSS_GAUSSIAN_NLL,
+    LOSS_MSE,
     activation_backward,
     activation_forward,
+    check_aligned,
+    check_shape,
     dense_backward,
     dense_forward,
     l2_penalty,
     loss_delta,
     loss_target_width,
+    matmul,
 )
 
 import numpy as np
@@ -224,9 +231,145 @@ cdef void input_grad_rows(const NetLayout* net, const floating* params, const fl
         start += size
 
 
-# ---- Python entry points (inputs validated by nnfast.network) ---------------------------
+# ---- forward mode: n_in tangents pushed up the stack with the values --------------------
 
-def predict(Layout layout, const floating[::1] params, const floating[:, ::1] X,
+# Forward mode takes chunks of up to this many rows of values and tangents (samples x
+# (1 + n_in)).
+cdef Py_ssize_t STACK_ROWS = 512
+
+
+cdef void activation_tangents(int code, floating* dA, const floating* Z, const floating* A,
+                              const floating* dZ, Py_ssize_t t, Py_ssize_t m,
+                              const ActParams* p) noexcept nogil:
+    """dA[k] = f'(Z) dZ[k] for the t tangents of one sample (Jacobian-vector products).
+
+    dA (t, m), dZ (t, width), Z (width,), A (m,); width = m * pieces for maxout, else m;
+    dA must not overlap dZ. The element-wise activations run their backward kernels (the
+    same conventions at the kinks), and so does softmax, whose Jacobian diag(a) - a aᵀ is
+    symmetric: a ⊙ (t − a·t). Maxout passes on the tangent of each unit's winning piece,
+    the first of ties, as maxout_backward routes the gradient.
+    """
+    cdef Py_ssize_t k, u, q, best, pieces = p.pieces
+    if code == ACT_MAXOUT:
+        for u in range(m):
+            best = 0
+            for q in range(1, pieces):
+                if Z[u * pieces + q] > Z[u * pieces + best]:
+                    best = q
+            for k in range(t):
+                dA[k * m + u] = dZ[k * m * pieces + u * pieces + best]
+    else:
+        for k in range(t):
+            activation_backward(code, dA + k * m, Z, A, dZ + k * m, 1, m, p)
+
+
+cdef Py_ssize_t forward_workspace_size(const NetLayout* net, Py_ssize_t rows) noexcept nogil:
+    """Elements of workspace of a forward-mode pass over up to `rows` samples: two stacks
+    of rows * (1 + n_in) rows of max_width."""
+    return 2 * rows * (1 + net.n_in) * net.max_width
+
+
+cdef void network_input_grad_forward(const NetLayout* net, const floating* params,
+                                     const floating* X, floating* J, Py_ssize_t m,
+                                     Py_ssize_t n, Py_ssize_t rows,
+                                     floating* ws) noexcept nogil:
+    """J[i, j, :] = d out_j(X[i]) / d X[i] for the first m <= n_out outputs, n <= rows
+    samples, by forward mode: dZ_l = dA_{l-1} @ W_l, dA_l = f_l'(Z_l) dZ_l.
+
+    X (n, n_in), J (n, m, n_in); ws holds forward_workspace_size(net, rows) elements. Each
+    of its two blocks is a stack of n value rows then n * n_in tangent rows, row
+    n + i * n_in + k being the derivative of sample i's row with respect to its input k:
+    [Z_l; dZ_l] = [A_{l-1}; dA_{l-1}] @ W_l (+ b on the value rows) is one product of
+    n (1 + n_in) rows, whose tiles stay full even for one sample (a lone value row would be
+    bound by FMA latency). dA_0 is the identity, so dZ_1 = W_1 in every sample: the first
+    layer multiplies the values only.
+    """
+    cdef Py_ssize_t l, i, j, k, n_in = net.n_in, n_out = net.n_out, stack = n * (1 + n_in)
+    cdef Py_ssize_t dz_step
+    cdef const Layer* layer
+    cdef floating* pre = ws  # [Z_l; dZ_l] (stack, width)
+    cdef floating* post = ws + rows * (1 + n_in) * net.max_width  # [A_l; dA_l] (stack, n_out)
+    cdef const floating* dZ
+    cdef const floating* W
+    cdef const floating* b
+    for l in range(net.n_layers):
+        layer = &net.layers[l]
+        W = params + layer.w_offset
+        b = params + layer.b_offset
+        if l == 0:
+            dense_forward(pre, X, W, b, n, n_in, layer.width)
+            dZ = W
+            dz_step = 0
+        else:
+            # Start the values' sums from b as dense_forward does: the same Z as predict and
+            # reverse mode, so both modes see every kink on the same side.
+            for i in range(n):
+                memcpy(pre + i * layer.width, b, layer.width * sizeof(floating))
+            memset(pre + n * layer.width, 0, n * n_in * layer.width * sizeof(floating))
+            matmul(pre, post, W, stack, layer.n_in, layer.width, True)
+            dZ = pre + n * layer.width
+            dz_step = n_in * layer.width
+            if layer.activation == ACT_IDENTITY:  # [A; dA] = [Z; dZ]: trade blocks, no copy
+                pre, post = post, pre
+                continue
+        activation_forward(layer.activation, post, pre, n, layer.n_out, &net.act)
+        for i in range(n):
+            activation_tangents(layer.activation, post + (n + i * n_in) * layer.n_out,
+                                pre + i * layer.width, post + i * layer.n_out,
+                                dZ + i * dz_step, n_in, layer.n_out, &net.act)
+    post += n * n_out  # the output's tangents; J[i] is the transpose of sample i's block
+    for i in range(n):
+        for j in range(m):
+            for k in range(n_in):
+                J[(i * m + j) * n_in + k] = post[(i * n_in + k) * n_out + j]
+
+
+cdef void input_grad_forward_rows(const NetLayout* net, const floating* params,
+                                  const floating* X, floating* J, Py_ssize_t m, Py_ssize_t n,
+                                  Py_ssize_t rows, floating* ws) noexcept nogil:
+    """J (n, m, n_in) = input Jacobians of X (n, n_in) by forward mode, `rows` at a time."""
+    cdef Py_ssize_t start = 0, size
+    while start < n:
+        size = min(rows, n - start)
+        network_input_grad_forward(net, params, X + start * net.n_in,
+                                   J + start * m * net.n_in, m, size, rows, ws)
+        start += size
+
+
+cdef int input_grad_forward(const NetLayout* net, const floating* params, const floating* X,
+                            floating* J, Py_ssize_t m, Py_ssize_t n) except -1:
+    """input_grad's forward mode, in chunks of STACK_ROWS value and tangent rows."""
+    cdef Py_ssize_t rows = min(n, max(1, STACK_ROWS // (1 + net.n_in)))
+    cdef floating* ws = <floating*>malloc(forward_workspace_size(net, rows) * sizeof(floating))
+    if ws == NULL:
+        raise MemoryError("nnfast: cannot allocate the input-gradient workspace")
+    if n * net.n_params * (net.n_in + 1) > 100_000:  # as in predict: short passes keep the GIL
+        with nogil:
+            input_grad_forward_rows(net, params, X, J, m, n, rows, ws)
+    else:
+        input_grad_forward_rows(net, params, X, J, m, n, rows, ws)
+    free(ws)
+    return 0
+
+
+# ---- Python entry points (inputs validated by nnfast.network) ---------------------------
+# Each re-checks every size it relies on against the buffers it gets, and the alignment of
+# every pointer it passes on, and raises ValueError naming the argument: a last guard, so
+# that no misuse or race in Python code (an estimator refitted on data of another width
+# while it predicts) can make a kernel read or write outside an array.
+
+cdef int check_entry(const NetLayout* net, Py_ssize_t n_params, Py_ssize_t x_cols) except -1:
+    """params must hold the layout's n_params values and X have its n_in columns."""
+    if n_params != net.n_params:
+        raise ValueError(f"params: expected {net.n_params} values (the network's n_params), "
+                         f"got {n_params}")
+    if x_cols != net.n_in:
+        raise ValueError(f"X: expected {net.n_in} columns (the network's input width), "
+                         f"got {x_cols}")
+    return 0
+
+
+def predict(Layout layout not None, const floating[::1] params, const floating[:, ::1] X,
             floating[:, ::1] out):
     """out = network(X), in chunks of CHUNK_ROWS rows.   X (n, n_in), out (n, n_out)"""
     cdef const NetLayout* net = &layout.c
@@ -234,8 +377,13 @@ def predict(Layout layout, const floating[::1] params, const floating[:, ::1] X,
     cdef Py_ssize_t needed = workspace_size(net, rows)
     cdef floating small[STACK_WORKSPACE]
     cdef floating* ws = small
+    check_entry(net, params.shape[0], X.shape[1])
+    check_shape("out", out.shape[0], out.shape[1], n, net.n_out)
     if n == 0:
         return
+    check_aligned(&params[0], sizeof(floating), "params")
+    check_aligned(&X[0, 0], sizeof(floating), "X")
+    check_aligned(&out[0, 0], sizeof(floating), "out")
     # Latency of one sample is dominated by fixed costs: small networks skip malloc, and the
     # GIL is released only when the pass is long enough for another thread to gain from it.
     if needed > STACK_WORKSPACE:
@@ -251,15 +399,30 @@ def predict(Layout layout, const floating[::1] params, const floating[:, ::1] X,
         free(ws)
 
 
-def input_grad(Layout layout, const floating[::1] params, const floating[:, ::1] X,
-               floating[:, :, ::1] J):
+def input_grad(Layout layout not None, const floating[::1] params,
+               const floating[:, ::1] X, floating[:, :, ::1] J, str mode="auto"):
     """J[i, j, :] = d network(X[i])_j / d X[i] for the first J.shape[1] <= n_out outputs,
     in chunks of CHUNK_ROWS rows.   X (n, n_in), J (n, m, n_in)
+
+    mode "forward" pushes n_in tangents up the stack, "reverse" runs one backward pass per
+    output; "auto" takes forward mode when n_in < m (fewer passes' worth of products).
     """
     cdef const NetLayout* net = &layout.c
     cdef Py_ssize_t n = X.shape[0], m = J.shape[1], rows = min(n, CHUNK_ROWS)
     cdef floating* ws
+    check_entry(net, params.shape[0], X.shape[1])
+    if J.shape[0] != n or m > net.n_out or J.shape[2] != net.n_in:
+        raise ValueError(f"J: expected shape ({n}, m, {net.n_in}) with m <= {net.n_out} "
+                         f"(the network's outputs), got ({J.shape[0]}, {m}, {J.shape[2]})")
+    if mode not in ("auto", "forward", "reverse"):
+        raise ValueError(f"mode: expected one of 'auto', 'forward', 'reverse', got {mode!r}")
     if n == 0 or m == 0:
+        return
+    check_aligned(&params[0], sizeof(floating), "params")
+    check_aligned(&X[0, 0], sizeof(floating), "X")
+    check_aligned(&J[0, 0, 0], sizeof(floating), "J")
+    if mode == "forward" or (mode == "auto" and net.n_in < m):
+        input_grad_forward(net, &params[0], &X[0, 0], &J[0, 0, 0], m, n)
         return
     ws = <floating*>malloc(workspace_size(net, rows) * sizeof(floating))
     if ws == NULL:
@@ -330,9 +493,9 @@ cdef double weight_penalty(const NetLayout* net, const floating* params, floatin
     return total
 
 
-def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, ::1] X,
-                  const floating[:, ::1] Y, const floating[::1] w, int loss,
-                  double inv_weight_sum, floating[::1] grad=None, double l2=0.0):
+def loss_and_grad(Layout layout not None, const floating[::1] params,
+                  const floating[:, ::1] X, const floating[:, ::1] Y, const floating[::1] w,
+                  int loss, double inv_weight_sum, floating[::1] grad=None, double l2=0.0):
     """Data loss of (X, Y) plus the l2 term 0.5 l2 ΣW²; its gradient is written to grad
     when given.
 
@@ -342,12 +505,28 @@ def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, :
     cdef const NetLayout* net = &layout.c
     cdef Py_ssize_t n = X.shape[0], rows = min(n, CHUNK_ROWS)
     cdef floating* ws
-    cdef const floating* w_ptr = NULL if w is None else &w[0]
-    cdef floating* grad_ptr = NULL if grad is None else &grad[0]
+    cdef const floating* w_ptr
+    cdef floating* grad_ptr
     cdef double total
+    check_entry(net, params.shape[0], X.shape[1])
+    if loss < LOSS_MSE or loss > LOSS_GAUSSIAN_NLL:
+        raise ValueError(f"loss: expected a code in [{LOSS_MSE}, {LOSS_GAUSSIAN_NLL}], "
+                         f"got {loss}")
     if n == 0:
         raise ValueError("X: expected at least one sample, got 0 rows")
     check_target_shape(Y.shape[0], Y.shape[1], loss, net, n)
+    if w is not None and w.shape[0] != n:
+        raise ValueError(f"w: expected {n} sample weights (one per row of X), got {w.shape[0]}")
+    if grad is not None and grad.shape[0] != net.n_params:
+        raise ValueError(f"grad: expected {net.n_params} values (the network's n_params), "
+                         f"got {grad.shape[0]}")
+    w_ptr = NULL if w is None else &w[0]
+    grad_ptr = NULL if grad is None else &grad[0]
+    check_aligned(&params[0], sizeof(floating), "params")
+    check_aligned(&X[0, 0], sizeof(floating), "X")
+    check_aligned(&Y[0, 0], sizeof(floating), "Y")
+    check_aligned(w_ptr, sizeof(floating), "w")
+    check_aligned(grad_ptr, sizeof(floating), "grad")
     ws = <floating*>malloc(workspace_size(net, rows) * sizeof(floating))
     if ws == NULL:
         raise MemoryError("nnfast: cannot allocate the loss workspace")
@@ -360,7 +539,7 @@ def loss_and_grad(Layout layout, const floating[::1] params, const floating[:, :
     return total
 
 
-def loss(Layout layout, const floating[::1] params, const floating[:, ::1] X,
+def loss(Layout layout not None, const floating[::1] params, const floating[:, ::1] X,
          const floating[:, ::1] Y, const floating[::1] w, int loss, double inv_weight_sum,
          double l2=0.0):
     """Data loss of (X, Y) plus the l2 term, forward only.   X (n, n_in), Y as for

@@ -1,7 +1,8 @@
 """Input checks shared by the public API: everything is validated here before a kernel runs.
 
-Each check either returns a C-contiguous array of the working dtype (converting once) or
-raises ``TypeError`` (wrong kind of object or dtype) / ``ValueError`` (wrong shape or value)
+Each check either returns a C-contiguous, aligned array of the working dtype (converting
+once; a view at a byte offset, such as ``np.frombuffer(buf, offset=1)``, is copied: the
+kernels load whole elements, and a misaligned load is undefined behaviour in C) or raises ``TypeError`` (wrong kind of object or dtype) / ``ValueError`` (wrong shape or value)
 with a message naming the argument, what was expected and what came.
 """
 
@@ -37,6 +38,15 @@ def as_numeric_array(value, name: str) -> np.ndarray:
     return array
 
 
+def as_kernel_array(array, dtype) -> np.ndarray:
+    """``array`` as a C-contiguous, aligned ndarray of ``dtype``: what a kernel may read
+    (no copy when it already is one)."""
+    out = np.ascontiguousarray(array, dtype=dtype)
+    if not out.flags.aligned:  # ascontiguousarray keeps a contiguous misaligned view
+        out = out.copy()
+    return out
+
+
 # The compiled check, specialised per dtype once (a fused function's dispatch by argument
 # types costs more than the check itself on small arrays).
 _ALL_FINITE = {np.dtype(np.float64): _kernels.all_finite["double"],
@@ -44,11 +54,12 @@ _ALL_FINITE = {np.dtype(np.float64): _kernels.all_finite["double"],
 
 
 def _all_finite(array: np.ndarray) -> bool:
-    """True when no entry is NaN or infinite (compiled check for C-contiguous float32/64)."""
+    """True when no entry is NaN or infinite (compiled check for C-contiguous, aligned
+    float32/64)."""
     if array.dtype.kind != "f":
         return True
     check = _ALL_FINITE.get(array.dtype)
-    if check is not None and array.flags.c_contiguous:
+    if check is not None and array.flags.c_contiguous and array.flags.aligned:
         return check(array.reshape(-1))
     return bool(np.isfinite(array).all())
 
@@ -65,17 +76,18 @@ def check_finite(array: np.ndarray, name: str) -> None:
 
 
 def as_finite(array: np.ndarray, name: str, dtype) -> np.ndarray:
-    """``array`` as a finite C-contiguous array of ``dtype`` (no copy when it already is).
+    """``array`` as a finite C-contiguous, aligned array of ``dtype`` (no copy when it
+    already is).
 
     A finite value too large for ``dtype`` (1e300 for float32) would become infinity in the
     conversion: it is reported as such, without NumPy's overflow warning.
     """
     dtype = np.dtype(dtype)
-    if array.dtype == dtype and array.flags.c_contiguous:
+    if array.dtype == dtype and array.flags.c_contiguous and array.flags.aligned:
         out = array  # the common case: nothing to convert, no overflow possible
     else:
         with np.errstate(over="ignore"):
-            out = np.ascontiguousarray(array, dtype=dtype)
+            out = as_kernel_array(array, dtype)
     if not _all_finite(out):
         check_finite(array, name)  # NaN or infinity in the input itself
         bad = np.argwhere(~np.isfinite(out))[0]
@@ -90,7 +102,7 @@ def as_finite(array: np.ndarray, name: str, dtype) -> np.ndarray:
 
 def as_matrix(value, name: str, dtype, n_cols: int | None = None,
               allow_1d: bool = False) -> tuple[np.ndarray, bool]:
-    """A finite, non-empty (n, n_cols) C-contiguous array of ``dtype``.
+    """A finite, non-empty (n, n_cols) C-contiguous, aligned array of ``dtype``.
 
     With ``allow_1d`` a 1-D input is one sample and comes back as (1, n_cols); the second
     return value says whether that happened.
@@ -99,7 +111,7 @@ def as_matrix(value, name: str, dtype, n_cols: int | None = None,
     # costs about a microsecond: checks must not cost more); anything else, and every
     # error message, goes through the general path below.
     if (type(value) is np.ndarray and value.dtype == dtype and n_cols is not None
-            and value.flags.c_contiguous):
+            and value.flags.c_contiguous and value.flags.aligned):
         shape = value.shape
         if len(shape) == 2 and shape[1] == n_cols and shape[0] > 0:
             if _ALL_FINITE[value.dtype](value.reshape(-1)):

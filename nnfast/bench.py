@@ -190,6 +190,19 @@ def _fmt(seconds: float) -> str:
     return f"{seconds * 1e3:8.2f} ms"
 
 
+def print_code_paths() -> None:
+    """The CPU as the kernels see it, and the SIMD code path each kernel family runs."""
+    from nnfast import _kernels
+
+    cpu = _kernels.cpu_info()
+    name = cpu["brand"] or platform.processor() or platform.machine()
+    print(f"CPU: {name} ({cpu['vendor'] or 'vendor unknown'}, family {cpu['family']}, "
+          f"model {cpu['model']}, stepping {cpu['stepping']}; "
+          f"{' '.join(cpu['features']) or 'no SIMD features used by nnfast'})")
+    paths = ", ".join(f"{family} {path}" for family, path in _kernels.simd_paths().items())
+    print(f"nnfast code paths: {paths} (--path or NNFAST_SIMD=avx2|baseline lowers them)")
+
+
 def run(args) -> int:
     limits = pin_threads(1)
     torch = _torch()
@@ -200,13 +213,7 @@ def run(args) -> int:
     rates = {dt: gemm_rate(dt) for dt in ("float64", "float32")}
     print(f"single-thread GEMM (NumPy 1024x1024): float64 {rates['float64']:.1f} GFLOP/s, "
           f"float32 {rates['float32']:.1f} GFLOP/s")
-    from nnfast import _kernels
-
-    if getattr(args, "path", "best") != "best":
-        _kernels.set_simd_level(_kernels.SIMD_LEVELS.index(args.path))
-    print(f"nnfast code paths: products {_kernels.gemm_path()}, math functions "
-          f"{_kernels.SIMD_LEVELS[_kernels.simd_level()]} (NNF_GEMM_ISA=avx2|baseline lowers "
-          "the products' path)")
+    print_code_paths()
     if torch is None:
         print("PyTorch not installed (pip install torch==2.13.0 for its column)")
     libs = ["nnfast", "numpy"] + (["torch"] if torch is not None else [])
@@ -233,6 +240,7 @@ def run(args) -> int:
               f"{best['numpy'] / best['nnfast']:>9.1f}x")
     print_thread_rows(repeat, budget)
     print_memory_row()
+    print_emulator_rows(repeat)
     print_sklearn_rows(repeat)
     if limits is not None:
         limits.unregister() if hasattr(limits, "unregister") else None
@@ -400,3 +408,57 @@ def print_sklearn_rows(repeat):
     print(f"MLPEnsembleRegressor, 8 such members (adam), n_jobs=1 vs n_jobs=2: "
           f"{_fmt(best[1]).strip()} vs {_fmt(best[2]).strip()} = {best[2] / best[1]:.2f}x "
           f"the serial time ({os.cpu_count()} cores)", flush=True)
+
+
+def emulator_runners():
+    """The emulator workflow (issue 14): ``MLP([5, 128, 128, 500], activation="tanh")``,
+    float64, from 5 labels to a 500-pixel spectrum. Zero-argument callables keyed by case:
+    predict and input_grad of 1 spectrum (a 1-D label vector) and of 64, and
+    ``scipy.optimize.least_squares`` recovering the labels of one noisy spectrum from a
+    start off by 0.3 in each label, with ``jac`` the network's Jacobian and with
+    ``jac="2-point"`` (these two return their ``OptimizeResult``)."""
+    from scipy.optimize import least_squares
+
+    from nnfast import MLP
+
+    net = MLP([5, 128, 128, 500], activation="tanh", seed=0)
+    rng = np.random.default_rng(0)
+    labels = rng.uniform(-0.5, 0.5, size=(64, 5))
+    truth = labels[0]
+    spectrum = net.predict(truth) + rng.normal(0.0, 0.01, size=500)
+    start = truth + 0.3
+
+    def residuals(theta):
+        return net.predict(theta) - spectrum
+
+    return {
+        "predict, 1 spectrum": lambda: net.predict(truth),
+        "input_grad, 1 spectrum": lambda: net.input_grad(truth),
+        "predict, 64 spectra": lambda: net.predict(labels),
+        "input_grad, 64 spectra": lambda: net.input_grad(labels),
+        "least_squares, jac=input_grad": lambda: least_squares(residuals, start,
+                                                               jac=net.input_grad),
+        "least_squares, jac=2-point": lambda: least_squares(residuals, start, jac="2-point"),
+    }
+
+
+def print_emulator_rows(repeat):
+    """input_grad against predict on the emulator (targets: at most 3x for one spectrum and
+    4x for 64), and least_squares with the Jacobian against "2-point" (target: faster, to
+    the same solution)."""
+    runners = emulator_runners()
+    jacobians = ("input_grad", "2-point")
+    best = best_alternating(runners, repeat, calls=20)
+    print("\nemulator MLP([5, 128, 128, 500], tanh), float64: the Jacobian (forward mode) "
+          "against predict")
+    for count, target in (("1 spectrum", 3), ("64 spectra", 4)):
+        predict, jacobian = best[f"predict, {count}"], best[f"input_grad, {count}"]
+        print(f"{count:<12}predict {_fmt(predict)}  input_grad {_fmt(jacobian)}  "
+              f"{jacobian / predict:5.2f}x (target <= {target}x)")
+    exact, finite = (runners[f"least_squares, jac={jac}"]() for jac in jacobians)
+    with_jac, two_point = (best[f"least_squares, jac={jac}"] for jac in jacobians)
+    print(f"least_squares, 5 labels of one noisy spectrum: jac=input_grad "
+          f"{_fmt(with_jac).strip()} ({exact.nfev} evaluations, {exact.njev} Jacobians) vs "
+          f"jac='2-point' {_fmt(two_point).strip()} ({finite.nfev} evaluations): "
+          f"{two_point / with_jac:.2f}x faster; the labels found differ by "
+          f"{np.abs(exact.x - finite.x).max():.1e} at most", flush=True)

@@ -120,19 +120,11 @@ def demo(args) -> int:
 
 
 def bench(args) -> int:
-    import os
-
-    if args.path != "best" and os.environ.get("NNF_GEMM_ISA") != args.path:
-        # The products' path is fixed when nnfast's kernels load: run again in a child
-        # process that starts with it set.
-        import subprocess
-
-        env = dict(os.environ, NNF_GEMM_ISA=args.path)
-        argv = [sys.executable, "-m", "nnfast", "bench", "--repeat", str(args.repeat),
-                "--path", args.path] + (["--quick"] if args.quick else [])
-        return subprocess.run(argv, env=env).returncode
     from nnfast.bench import run
+    from nnfast.kernels import set_simd_path
 
+    # Every kernel family switches path at run time: no re-launch needed.
+    set_simd_path(args.path)
     return run(args)
 
 
@@ -164,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=_positive_int, default=5,
                    help="timed repetitions per case; the best is reported (default 5)")
     p.add_argument("--quick", action="store_true", help="fewer epochs per timing")
-    p.add_argument("--path", choices=("best", "avx2", "baseline"), default="best",
-                   help="SIMD code path of nnfast's kernels (default: the best this CPU runs)")
+    p.add_argument("--path", choices=("best", "avx512", "avx2", "baseline"), default="best",
+                   help="widest SIMD code path nnfast's kernels may use (default: the best "
+                   "this CPU runs; as the environment variable NNFAST_SIMD)")
     p.set_defaults(func=bench)
     return parser
 

@@ -13,7 +13,8 @@ members:
 byte by byte before trusting it — the ZIP structure and CRCs, the member names, that every
 member is stored uncompressed with a declared size no larger than the file itself (so a
 crafted header cannot make it allocate more than the file's size), the ``.npy`` headers
-(parsed as literals, never executed; object and non-float dtypes refused), that the data
+(parsed by nnfast's own strict patterns, never executed nor handed to numpy's parser;
+object and non-float dtypes refused), that the data
 length matches the declared shape exactly, then every JSON field — and raises
 ``ValueError`` naming what is wrong. It never unpickles and never runs code from the file.
 The round trip is exact to the bit for every activation and dtype.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import struct
 import tempfile
 import zipfile
@@ -106,33 +108,113 @@ def _read_member(archive: zipfile.ZipFile, name: str, path, file_size: int) -> b
         _fail(path, f"member {name!r} is corrupted or truncated ({type(err).__name__}: {err})")
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+# Per .npy version: the header-length field and the header's encoding.
+_NPY_VERSIONS = {(1, 0): ("<H", "latin1"), (2, 0): ("<I", "latin1"), (3, 0): ("<I", "utf-8")}
+# numpy's own limit on a header it parses without allow_pickle; nnfast's take 118 bytes.
+_NPY_MAX_HEADER = 10_000
+_NPY_KEYS = ("descr", "fortran_order", "shape")
+# The header is a Python dict literal, parsed here by these patterns rather than by numpy
+# (ast.literal_eval, a Python 2 tokenizer fallback, np.dtype): those raise TokenError,
+# TypeError, RecursionError or SyntaxError on crafted text, or warn. Only what numpy writes
+# for a plain array is accepted: a dtype string, a bool, a tuple of at most 32
+# non-negative integers of at most 20 digits.
+_NPY_KEY = re.compile(r"""\s*(['"])(\w{1,32})\1\s*:\s*""")
+_NPY_VALUES = {
+    "descr": (re.compile(r"""(['"])([^'"\\]{1,32})\1"""), "a dtype string"),
+    "fortran_order": (re.compile(r"(True|False)\b"), "True or False"),
+    "shape": (re.compile(r"\(\s*((?:\d{1,20}\s*,\s*){0,32}(?:\d{1,20}\s*)?)\)"),
+              "a tuple of non-negative integers"),
+}
+_NPY_SEPARATOR = re.compile(r"\s*(,)?\s*")
+
+
+def _npy_header_dict(text: str) -> dict:
+    """The ``{'descr': ..., 'fortran_order': ..., 'shape': ...}`` of a .npy header;
+    ValueError (with the reason) for anything else."""
+    text = text.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        raise ValueError(f"expected a dict literal, got {text[:60]!r}")
+    body, header = text[1:-1], {}
+    position = _NPY_SEPARATOR.match(body).end() if not body.strip() else 0
+    while position < len(body):
+        key_match = _NPY_KEY.match(body, position)
+        if key_match is None:
+            raise ValueError(f"expected a quoted key at {body[position:position + 40]!r}")
+        key = key_match.group(2)
+        if key not in _NPY_KEYS:
+            raise ValueError(f"unknown key {key!r} (expected {list(_NPY_KEYS)})")
+        if key in header:
+            raise ValueError(f"key {key!r} twice")
+        pattern, expected = _NPY_VALUES[key]
+        value_match = pattern.match(body, key_match.end())
+        if value_match is None:
+            value_text = body[key_match.end():key_match.end() + 40]
+            raise ValueError(f"{key!r} is not {expected}: {value_text!r}")
+        if key == "descr":
+            header[key] = value_match.group(2)
+        elif key == "fortran_order":
+            header[key] = value_match.group(1) == "True"
+        else:
+            items = value_match.group(1).split(",")
+            if len(items) == 1 and items[0].strip():
+                raise ValueError(f"'shape' is not a tuple (one item needs a trailing comma): "
+                                 f"{value_match.group(0)!r}")
+            header[key] = tuple(int(item) for item in items if item.strip())
+        separator = _NPY_SEPARATOR.match(body, value_match.end())
+        position = separator.end()
+        if separator.group(1) is None and position != len(body):
+            raise ValueError(f"expected ',' or '}}' at {body[position:position + 40]!r}")
+    missing = [key for key in _NPY_KEYS if key not in header]
+    if missing:
+        raise ValueError(f"{missing} missing (expected the keys {list(_NPY_KEYS)})")
+    return header
+
+
+def _npy_header(data: bytes) -> tuple[dict, int]:
+    """(header dict, offset of the array data) of a .npy member; ValueError otherwise."""
+    if data[:6] != _NPY_MAGIC:
+        raise ValueError(f"expected the .npy magic {_NPY_MAGIC!r}, got {data[:6]!r}")
+    version = tuple(data[6:8])
+    if version not in _NPY_VERSIONS:
+        raise ValueError(f"version {version}, expected one of {list(_NPY_VERSIONS)}")
+    length_format, encoding = _NPY_VERSIONS[version]
+    start = 8 + struct.calcsize(length_format)
+    if len(data) < start:
+        raise ValueError("the header length is truncated")
+    (length,) = struct.unpack_from(length_format, data, 8)
+    if length > _NPY_MAX_HEADER:
+        raise ValueError(f"the header declares {length} bytes (at most {_NPY_MAX_HEADER})")
+    if len(data) < start + length:
+        raise ValueError(f"the header declares {length} bytes, the member holds "
+                         f"{len(data) - start}: truncated")
+    try:
+        text = data[start:start + length].decode(encoding)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"the header is not valid {encoding} ({err})") from None
+    return _npy_header_dict(text), start + length
+
+
 def _parse_npy(data: bytes, name: str, path, allowed_dtypes) -> np.ndarray:
     """A 1-D array from ``.npy`` bytes; header parsed as a literal, sizes checked first."""
-    stream = io.BytesIO(data)
     try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-        else:
-            _fail(path, f"member {name!r} has .npy version {version}, expected (1, 0) or (2, 0)")
+        header, offset = _npy_header(data)
     except ValueError as err:
-        if str(err).startswith(f"{path}:"):
-            raise
         _fail(path, f"member {name!r} has an invalid .npy header ({err})")
-    if dtype.hasobject or dtype.str not in allowed_dtypes:
-        _fail(path, f"member {name!r} has dtype {dtype.str!r}, expected one of "
+    descr, fortran, shape = header["descr"], header["fortran_order"], header["shape"]
+    if descr not in allowed_dtypes:
+        _fail(path, f"member {name!r} has dtype {descr!r}, expected one of "
                     f"{sorted(allowed_dtypes)} (object arrays are never loaded)")
     if fortran or len(shape) != 1:
         _fail(path, f"member {name!r} has shape {shape} (fortran_order={fortran}), "
                     "expected a 1-D array")
-    payload = len(data) - stream.tell()
+    dtype = np.dtype(descr)  # one of the few plain dtype strings allowed above
+    payload = len(data) - offset
     expected = shape[0] * dtype.itemsize
     if payload != expected:
         _fail(path, f"member {name!r} declares {shape[0]} values ({expected} bytes) but holds "
                     f"{payload} bytes: truncated or crafted")
-    return np.frombuffer(data, dtype=dtype, count=shape[0], offset=stream.tell()).copy()
+    return np.frombuffer(data, dtype=dtype, count=shape[0], offset=offset).copy()
 
 
 def _check_header(header, path):

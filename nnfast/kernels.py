@@ -2,9 +2,17 @@
 
 Each function checks its arguments, converts them once to C-contiguous arrays of one
 floating dtype (float32 when every array input is float32, float64 otherwise) and calls
-the kernel in ``nnfast._kernels``. ``out=`` takes a C-contiguous, writable array of the
-result's exact shape and dtype. The same kernels are ``cimport``-able from Cython through
+the kernel in ``nnfast._kernels``; a misaligned input (a view at a byte offset, such as
+``np.frombuffer(buf, offset=1)``) is copied first, as the kernels load whole elements.
+``out=`` takes a C-contiguous, writable array of the result's exact shape and dtype; when
+it is misaligned (or overlaps an input), the kernel writes an aligned temporary that is
+then copied into ``out``. The same kernels are ``cimport``-able from Cython through
 ``nnfast/_kernels.pxd``.
+
+Every kernel family (products, fast math, elementwise loops) is compiled for several SIMD
+code paths and runs the widest this CPU supports; ``set_simd_path`` (or the environment
+variable ``NNFAST_SIMD=avx512|avx2|baseline``, read at import) limits them, and
+``simd_paths`` reports the path of each family.
 """
 
 from __future__ import annotations
@@ -13,7 +21,13 @@ import numpy as np
 
 from nnfast import _kernels
 from nnfast._spec import ACTIVATION_CODES, HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
-from nnfast._validation import as_numeric_array, check_int, check_name, check_real
+from nnfast._validation import (
+    as_kernel_array,
+    as_numeric_array,
+    check_int,
+    check_name,
+    check_real,
+)
 
 __all__ = [
     "matvec",
@@ -21,11 +35,16 @@ __all__ = [
     "dense_forward",
     "activation_forward",
     "activation_backward",
+    "set_simd_path",
+    "simd_paths",
     "ACTIVATIONS",
+    "SIMD_PATHS",
 ]
 
 #: Every activation name the kernels take: the hidden activations, then the output-only ones.
 ACTIVATIONS = tuple(dict.fromkeys(HIDDEN_ACTIVATIONS + OUTPUT_ACTIVATIONS))
+# Code paths set_simd_path accepts, widest first; "best" lifts the limit.
+SIMD_PATHS = ("best",) + _kernels.SIMD_PATHS[::-1]
 
 
 def _common_dtype(arrays) -> np.dtype:
@@ -45,7 +64,7 @@ def _inputs(named: dict, ndims: dict):
             raise ValueError(f"{name}: expected a {expected} array, got shape {array.shape}")
         arrays[name] = array
     dtype = _common_dtype(arrays.values())
-    return {k: np.ascontiguousarray(v, dtype=dtype) for k, v in arrays.items()}, dtype
+    return {k: as_kernel_array(v, dtype) for k, v in arrays.items()}, dtype
 
 
 def _output(out, shape, dtype):
@@ -75,11 +94,14 @@ def _compute(result, inputs, kernel, elementwise=False):
 
 def _scratch(result, inputs, elementwise=False):
     """``result``, or a fresh array of its shape when writing ``result`` while the kernel still
-    reads ``inputs`` could clobber values not read yet (``out=`` overlapping an input).
+    reads ``inputs`` could clobber values not read yet (``out=`` overlapping an input), or
+    when ``result`` is misaligned (the kernels store whole elements).
 
     With ``elementwise``, an input that is exactly ``result`` (same memory, same shape) is fine:
     those kernels read each element, or each row, before writing it.
     """
+    if not result.flags.aligned:
+        return np.empty_like(result)
     for array in inputs:
         if not np.may_share_memory(result, array):
             continue
@@ -203,6 +225,29 @@ def dense_forward(X, W, b, activation="identity", out=None, leaky_slope=0.1,
         return activation_forward(activation, Z.reshape((X.shape[0],) + W.shape[1:]), out=result,
                                   leaky_slope=leaky_slope, elu_alpha=elu_alpha)
     Z = np.empty((X.shape[0], width), dtype=dtype)
-    _kernels.dense_forward_into(result, Z, X, W.reshape(X.shape[1], width), b.reshape(width),
-                                code, leaky_slope, elu_alpha, pieces)
-    return result
+    # Z is fresh and X is read whole into Z before out is written: only alignment matters.
+    return _compute(result, (), lambda work: _kernels.dense_forward_into(
+        work, Z, X, W.reshape(X.shape[1], width), b.reshape(width), code, leaky_slope,
+        elu_alpha, pieces))
+
+
+def set_simd_path(name) -> str:
+    """Limit every kernel family to SIMD code paths up to ``name``; return the previous limit.
+
+    ``name`` is one of ``SIMD_PATHS``: ``"avx512"``, ``"avx2"``, ``"baseline"`` (the compile
+    flags' own instruction set, SSE2 on x86-64), or ``"best"`` for no limit (the default, or
+    what ``NNFAST_SIMD`` says). Each family (products, fast math, elementwise loops) then runs
+    the widest of its paths up to ``name`` that this CPU supports: asking for a path the CPU
+    lacks is not an error, and ``simd_paths()`` tells what runs. On a given path results are
+    deterministic; the AVX2 and AVX-512 paths give bit-identical results, the baseline path
+    (no FMA) differs in the last bits. Not thread-safe: set it before training or predicting
+    in threads.
+    """
+    check_name(name, "name", SIMD_PATHS)
+    return _kernels.set_simd_path(name)
+
+
+def simd_paths() -> dict:
+    """``{family: path}``: the code path each kernel family runs now, e.g.
+    ``{"products": "avx512", "fast_math": "avx512", "elementwise": "avx512"}``."""
+    return _kernels.simd_paths()

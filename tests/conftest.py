@@ -4,11 +4,13 @@ Every tolerance used to compare nnfast with nnfast.reference lives here, so that
 numerical assumptions of the tests are stated once.
 """
 
+import contextlib
 import warnings
 
 import numpy as np
+import pytest
 
-from nnfast import reference
+from nnfast import kernels, reference
 
 DTYPES = (np.float64, np.float32)
 # Sizes that are not powers of two or multiples of a vector width, so that loop tails,
@@ -255,3 +257,22 @@ def autoencoder_reference(model):
     decoder = reference.MLP(sizes[half:], hidden, dtype=dtype, params=flat[split:])
     whole = reference.MLP(sizes, hidden + ["identity"] + hidden, dtype=dtype, params=flat)
     return encoder, decoder, whole
+
+
+# Code paths of the compiled kernels (nnfast.kernels.set_simd_path), narrowest first.
+SIMD_PATHS = ("baseline", "avx2", "avx512")
+
+
+@contextlib.contextmanager
+def simd_path(name, family):
+    """Run the block with every kernel family limited to the code path ``name``, and skip the
+    test ("CPU lacks ...") when ``family`` does not run ``name`` on this CPU. The previous
+    setting is restored afterwards."""
+    previous = kernels.set_simd_path(name)
+    try:
+        running = kernels.simd_paths()[family]
+        if running != name:
+            pytest.skip(f"CPU lacks {name} for the {family} kernels (they run {running})")
+        yield name
+    finally:
+        kernels.set_simd_path(previous)

@@ -1,9 +1,9 @@
 """The vectorised math functions of nnfast/src/fastmath.h, through nnfast._kernels.
 
 ``fastmath_into(name, out, x, alpha)`` runs tanh, sigmoid, exp or elu over a 1-D array with
-the code path chosen by ``set_simd_level`` (0 baseline SSE2, 1 AVX2+FMA, 2 AVX-512). Every
-test that calls them runs once per path; a path this CPU cannot run is skipped (with the
-reason "CPU lacks <path>"), never silently tested on another path.
+the code path chosen by ``nnfast.kernels.set_simd_path`` (baseline SSE2, AVX2+FMA, AVX-512).
+Every test that calls them runs once per path; a path this CPU cannot run is skipped (with
+the reason "CPU lacks ..."), never silently tested on another path.
 
 - Accuracy: at most MAX_ULP ulps from a higher-precision reference (float64 results against
   np.longdouble, float32 results against float64; see `reference`) over a dense sweep of
@@ -18,11 +18,11 @@ reason "CPU lacks <path>"), never silently tested on another path.
 """
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import SIMD_PATHS, simd_path
 from nnfast import _kernels as K
 from nnfast.kernels import activation_forward
 
@@ -32,8 +32,6 @@ DTYPE_IDS = ("f64", "f32")
 FUNCS = ("tanh", "sigmoid", "exp", "elu")
 # ELU's alpha, SELU's alpha and a small one: a kernel that ignores alpha is caught.
 ELU_ALPHAS = (1.0, 1.6732632423543772, 0.1)
-LEVELS = (0, 1, 2)
-LEVEL_NAMES = ("baseline", "avx2", "avx512")
 LENGTHS = (0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 129, 1000)
 
 assert tuple(K.FASTMATH_FUNCTIONS) == FUNCS
@@ -52,20 +50,11 @@ MPMATH_STRIDE = 25                              # subsample for the mpmath fallb
 HAVE_F64_REFERENCE = LONGDOUBLE_IS_WIDE or mpmath is not None
 
 
-@pytest.fixture(params=LEVELS, ids=LEVEL_NAMES)
-def level(request):
-    """Force one dispatch path for the test; restore automatic dispatch afterwards."""
-    want = request.param
-    try:
-        got = K.set_simd_level(want)
-        if got != want:
-            # Only a path above the CPU's may be refused, and then a lower one is used.
-            assert 0 <= got < want, f"set_simd_level({want}) returned {got}"
-            pytest.skip(f"CPU lacks {LEVEL_NAMES[want]}")
-        assert K.simd_level() == want
-        yield want
-    finally:
-        K.set_simd_level(-1)
+@pytest.fixture(params=SIMD_PATHS)
+def path(request):
+    """Run the test with the fast math on one code path; the previous setting afterwards."""
+    with simd_path(request.param, "fast_math"):
+        yield request.param
 
 
 def call(func, x, alpha=1.0, out=None):
@@ -244,13 +233,13 @@ def assert_accurate(func, x, got, alpha=1.0, what=""):
 
 @pytest.mark.parametrize("dt", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("func", FUNCS)
-def test_accuracy(level, func, dt):
+def test_accuracy(path, func, dt):
     x = accuracy_inputs(dt, func)
     for alpha in (ELU_ALPHAS if func == "elu" else (1.0,)):
         got = call(func, x, alpha)
         nan = np.isnan(got)
         assert not nan.any(), f"{func}: NaN from non-NaN inputs {x[nan][:10]}"
-        assert_accurate(func, x, got, alpha, f"on {LEVEL_NAMES[level]}")
+        assert_accurate(func, x, got, alpha, f"on {path}")
     if func == "tanh":
         # tanh is computed as sign(x) * tanh(|x|): exactly odd
         assert np.array_equal(bits(call("tanh", -x)), bits(-got))
@@ -272,7 +261,7 @@ def check_cases(func, dt, cases, alpha=1.0):
 
 
 @pytest.mark.parametrize("dt", DTYPES, ids=DTYPE_IDS)
-def test_special_tanh(level, dt):
+def test_special_tanh(path, dt):
     fi = np.finfo(dt)
     cases = [(0.0, 0.0), (-0.0, -0.0), (np.inf, 1.0), (-np.inf, -1.0), (np.nan, np.nan),
              (-np.nan, np.nan), (fi.max, 1.0), (-fi.max, -1.0), (1e30, 1.0), (-1e30, -1.0),
@@ -286,7 +275,7 @@ def test_special_tanh(level, dt):
 
 
 @pytest.mark.parametrize("dt", DTYPES, ids=DTYPE_IDS)
-def test_special_sigmoid(level, dt):
+def test_special_sigmoid(path, dt):
     fi = np.finfo(dt)
     cases = [(np.inf, 1.0), (-np.inf, 0.0), (np.nan, np.nan), (-np.nan, np.nan), (0.0, 0.5),
              (-0.0, 0.5), (-1000.0, 0.0), (1000.0, 1.0), (fi.max, 1.0), (-fi.max, 0.0),
@@ -304,7 +293,7 @@ def test_special_sigmoid(level, dt):
 
 
 @pytest.mark.parametrize("dt", DTYPES, ids=DTYPE_IDS)
-def test_special_exp(level, dt):
+def test_special_exp(path, dt):
     fi = np.finfo(dt)
     over = 710.0 if dt == np.float64 else 89.0
     under = -746.0 if dt == np.float64 else -104.0
@@ -330,7 +319,7 @@ def test_special_exp(level, dt):
 
 @pytest.mark.parametrize("dt", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("alpha", ELU_ALPHAS)
-def test_special_elu(level, dt, alpha):
+def test_special_elu(path, dt, alpha):
     fi = np.finfo(dt)
     a = float(dt(alpha))
     cases = [(np.inf, np.inf), (-np.inf, -a), (np.nan, np.nan), (-np.nan, np.nan), (0.0, 0.0),
@@ -340,7 +329,7 @@ def test_special_elu(level, dt, alpha):
 
 
 @pytest.mark.parametrize("dt", DTYPES, ids=DTYPE_IDS)
-def test_nan_payloads(level, dt):
+def test_nan_payloads(path, dt):
     """Quiet and signalling NaNs of either sign, with payloads, give NaN; neighbours intact."""
     raw = ([0x7FF0000000000001, 0xFFF0000000000001, 0x7FF8000000000123, 0xFFF8000000000000,
             0x7FF7FFFFFFFFFFFF] if dt == np.float64 else
@@ -362,7 +351,7 @@ def test_nan_payloads(level, dt):
 
 @pytest.mark.parametrize("dt", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("func", FUNCS)
-def test_lengths_alignment_inplace(level, func, dt):
+def test_lengths_alignment_inplace(path, func, dt):
     rng = np.random.default_rng(7)
     pool = rng.standard_normal(max(LENGTHS) + 200) * 8
     pool[::13] = np.nan
@@ -400,37 +389,7 @@ def test_lengths_alignment_inplace(level, func, dt):
             assert (buf2[:1 + off] == sentinel).all() and buf2[-1] == sentinel, (n, off)
 
 
-# ---- dispatch, API ----------------------------------------------------------------------
-
-def _cpu_flags():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return None
-
-
-def test_dispatch_selects_best_path():
-    flags = _cpu_flags()
-    if flags is None:
-        pytest.skip("no /proc/cpuinfo flags to compare with")
-    if {"avx512f", "avx512dq", "avx512bw", "avx512vl", "avx2", "fma"} <= flags:
-        best = 2
-    elif {"avx2", "fma"} <= flags:
-        best = 1
-    else:
-        best = 0
-    assert tuple(K.SIMD_LEVELS) == LEVEL_NAMES
-    try:
-        assert K.simd_level() == best
-        assert K.set_simd_level(0) == 0 and K.simd_level() == 0
-        assert K.set_simd_level(7) == best     # never a path the CPU cannot run
-        assert K.set_simd_level(-1) == best and K.simd_level() == best
-    finally:
-        K.set_simd_level(-1)
-
+# ---- API (the choice of path itself: tests/test_simd_paths.py) ---------------------------
 
 def test_fastmath_into_rejects_bad_arguments():
     x = np.zeros(3)
@@ -447,7 +406,7 @@ def test_fastmath_into_rejects_bad_arguments():
 # ---- the activations use these functions ------------------------------------------------
 
 @pytest.mark.parametrize("dt", DTYPES, ids=DTYPE_IDS)
-def test_activation_forward_uses_fastmath(level, dt):
+def test_activation_forward_uses_fastmath(path, dt):
     """activation_forward gives exactly the fastmath results on the forced path."""
     rng = np.random.default_rng(11)
     Z = (rng.standard_normal((9, 13)) * 6).astype(dt)

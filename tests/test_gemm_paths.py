@@ -1,57 +1,61 @@
-"""Every code path of the matrix products (portable, AVX2, AVX-512) gives correct products,
+"""Every code path of the matrix products (baseline, AVX2, AVX-512) gives correct products,
 computes each element independently of the other rows and columns, and trains the same
-networks.
+networks; the AVX2 and AVX-512 paths agree bit for bit, products and whole trainings alike.
 
-The path is chosen once per process (NNF_GEMM_ISA lowers it), so each path runs in a child
-process; the CPU's best path also runs in this one through every other test.
+Each path is chosen in this process with nnfast.kernels.set_simd_path (through conftest's
+``simd_path``); a path this CPU lacks is skipped ("CPU lacks ..."). The CPU's best path also
+runs every other test. tests/test_simd_paths.py tests the choosing itself.
 """
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-
+import numpy as np
 import pytest
 
-from nnfast import _kernels
+from conftest import SIMD_PATHS, simd_path
+from nnfast import MLP, kernels, reference
 
-PATHS = ("baseline", "avx2", "avx512")
-RANK = {name: i for i, name in enumerate(PATHS)}
+SHAPES = [(1, 1, 1), (1, 20, 20), (3, 17, 65), (9, 5, 2), (32, 1, 20), (32, 20, 1),
+          (32, 20, 20), (33, 64, 3), (65, 17, 65), (128, 784, 10), (256, 64, 64),
+          (1, 300, 200), (40, 512, 37), (300, 1000, 5)]
+ORDER_SHAPES = [(9, 5, 2), (9, 20, 20), (9, 20, 1), (13, 64, 3), (33, 17, 65), (3, 300, 7)]
 
-CHILD = textwrap.dedent("""
-    import json
-    import numpy as np
-    from nnfast import _kernels, kernels, reference, MLP
 
+@pytest.fixture(params=SIMD_PATHS)
+def path(request):
+    with simd_path(request.param, "products"):
+        yield request.param
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_products_are_within_the_rounding_bound(path, dtype):
     rng = np.random.default_rng(0)
-    worst = 0.0
-    shapes = [(1, 1, 1), (1, 20, 20), (3, 17, 65), (9, 5, 2), (32, 1, 20), (32, 20, 1),
-              (32, 20, 20), (33, 64, 3), (65, 17, 65), (128, 784, 10), (256, 64, 64)]
-    for dtype in (np.float64, np.float32):
-        eps = np.finfo(dtype).eps
-        for m, k, n in shapes:
-            A = rng.standard_normal((m, k)).astype(dtype)
-            B = rng.standard_normal((k, n)).astype(dtype)
-            exact = A.astype(np.float64) @ B.astype(np.float64)
-            bound = 2 * k * eps * (np.abs(A).astype(np.float64) @ np.abs(B).astype(np.float64))
-            err = np.abs(kernels.matmul(A, B) - exact)
-            worst = max(worst, float((err / bound).max()))
-    # Every element is one ordered chain of multiply-adds: a row's result does not depend on
-    # the other rows, their number or its position (nor a column's on the other columns).
-    order_independent = True
-    for dtype in (np.float64, np.float32):
-        for m, k, n in [(9, 5, 2), (9, 20, 20), (9, 20, 1), (13, 64, 3), (33, 17, 65),
-                        (3, 300, 7)]:
-            A = rng.standard_normal((m, k)).astype(dtype)
-            B = rng.standard_normal((k, n)).astype(dtype)
-            C = kernels.matmul(A, B)
-            same = np.array_equal(kernels.matmul(A[::-1], B)[::-1], C)
-            same &= all(np.array_equal(kernels.matmul(A[i:i + 1], B)[0], C[i]) for i in range(m))
-            same &= all(np.array_equal(kernels.matmul(A, B[:, j:j + 1])[:, 0], C[:, j])
-                        for j in range(n))
-            order_independent &= bool(same)
-    # A network trained on this path matches the NumPy reference.
+    eps = np.finfo(dtype).eps
+    for m, k, n in SHAPES:
+        A = rng.standard_normal((m, k)).astype(dtype)
+        B = rng.standard_normal((k, n)).astype(dtype)
+        exact = A.astype(np.float64) @ B.astype(np.float64)
+        bound = 2 * k * eps * (np.abs(A).astype(np.float64) @ np.abs(B).astype(np.float64))
+        err = np.abs(kernels.matmul(A, B) - exact)
+        assert (err <= bound).all(), (path, m, k, n, float((err / bound).max()))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_each_element_is_computed_independently(path, dtype):
+    """One ordered chain of multiply-adds per element: a row's result does not depend on the
+    other rows, their number or its position (nor a column's on the other columns)."""
+    rng = np.random.default_rng(1)
+    for m, k, n in ORDER_SHAPES:
+        A = rng.standard_normal((m, k)).astype(dtype)
+        B = rng.standard_normal((k, n)).astype(dtype)
+        C = kernels.matmul(A, B)
+        assert np.array_equal(kernels.matmul(A[::-1], B)[::-1], C), (m, k, n)
+        for i in range(m):
+            assert np.array_equal(kernels.matmul(A[i:i + 1], B)[0], C[i]), (m, k, n, i)
+        for j in range(n):
+            assert np.array_equal(kernels.matmul(A, B[:, j:j + 1])[:, 0], C[:, j]), (m, k, n, j)
+
+
+def test_a_network_trains_like_the_reference(path):
+    rng = np.random.default_rng(2)
     X = rng.uniform(-1, 1, size=(50, 3))
     y = np.tanh(X @ rng.standard_normal((3, 2)))
     net = MLP([3, 17, 5, 2], activation="tanh", seed=1)
@@ -59,23 +63,38 @@ CHILD = textwrap.dedent("""
     settings = dict(optimizer="adam", lr=0.01, batch_size=7, epochs=5, shuffle=False)
     net.fit(X, y, **settings)
     ref.fit(X, y, **settings)
-    fit_err = float(np.max(np.abs(net.params - ref.params)))
-    print(json.dumps({"path": _kernels.gemm_path(), "worst": worst, "fit_err": fit_err,
-                      "order_independent": order_independent}))
-""")
+    assert np.max(np.abs(net.params - ref.params)) < 1e-9
 
 
-@pytest.mark.parametrize("path", PATHS)
-def test_each_path_computes_correct_products_and_trains_like_the_reference(path):
-    best = _kernels.gemm_path()
-    if RANK[path] > RANK[best]:
-        pytest.skip(f"CPU lacks {path} (best path here: {best})")
-    env = dict(os.environ, NNF_GEMM_ISA=path)
-    out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True,
-                         text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["path"] == path
-    assert result["worst"] <= 1.0  # within the rigorous rounding bound 2 k eps |A||B|
-    assert result["fit_err"] < 1e-9
-    assert result["order_independent"]
+def _results_on(name):
+    """Products, activations and a few trainings of both dtypes on the path ``name``."""
+    rng = np.random.default_rng(3)
+    results = []
+    with simd_path(name, "products"):
+        for dtype in (np.float64, np.float32):
+            for m, k, n in SHAPES:
+                A = rng.standard_normal((m, k)).astype(dtype)
+                B = rng.standard_normal((k, n)).astype(dtype)
+                results.append(kernels.matmul(A, B))
+            Z = (rng.standard_normal((37, 24)) * 4).astype(dtype)
+            dA = rng.standard_normal(Z.shape).astype(dtype)
+            for act in ("tanh", "sigmoid", "elu", "softmax", "exp"):
+                A = kernels.activation_forward(act, Z)
+                results += [A, kernels.activation_backward(act, Z, A, dA)]
+            X = rng.uniform(-1, 1, size=(203, 3))
+            y = np.sin(X @ [[1.0], [2.0], [-1.0]])
+            for optimizer in ("sgd", "adam", "lbfgs"):
+                net = MLP([3, 20, 17, 1], activation="tanh", dtype=dtype.__name__, seed=3)
+                net.fit(X, y, optimizer=optimizer, epochs=5, batch_size=32)
+                results += [net.params, net.predict(X), net.input_grad(X[:5])]
+    return results
+
+
+def test_avx2_and_avx512_paths_agree_bit_for_bit():
+    """Both use FMA and the same order of operations in every kernel family, so products,
+    activations and whole trainings are identical (the baseline path, without FMA, is not)."""
+    on_avx512 = _results_on("avx512")
+    on_avx2 = _results_on("avx2")
+    assert len(on_avx2) == len(on_avx512)
+    for i, (a, b) in enumerate(zip(on_avx2, on_avx512)):
+        assert a.dtype == b.dtype and np.array_equal(a.view(np.uint8), b.view(np.uint8)), i

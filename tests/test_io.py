@@ -12,6 +12,7 @@ import pathlib
 import pickle
 import re
 import struct
+import warnings
 import zipfile
 
 import numpy as np
@@ -333,6 +334,96 @@ def test_wrong_members(saved, tmp_path):
             "params.npy")
     (tmp_path / "text.npz").write_text("hello")
     refused(tmp_path / "text.npz", "expected a ZIP (.npz) archive")
+
+
+def raw_npy(header_text, payload=b"", version=(1, 0)):
+    """A .npy member with ``header_text`` as its header, verbatim (padded as numpy pads)."""
+    body = header_text.encode("utf-8" if version == (3, 0) else "latin1")
+    length_format = "<H" if version == (1, 0) else "<I"
+    before = 8 + struct.calcsize(length_format)
+    body += b" " * ((-(before + len(body) + 1)) % 64) + b"\n"
+    return (b"\x93NUMPY" + bytes(version) + struct.pack(length_format, len(body)) + body
+            + payload)
+
+
+def params_header(shape="(94,)", descr="'<f8'", fortran="False"):
+    return f"{{'descr': {descr}, 'fortran_order': {fortran}, 'shape': {shape}, }}"
+
+
+# Headers numpy's own parser (ast.literal_eval, then a Python-2 tokenizer fallback, then
+# np.dtype) answers with exceptions other than ValueError, or with a warning.
+NUMPY_PARSER_ESCAPES = {
+    "tokenize.TokenError": "{'descr': '<f8', 'fortran_order': False, 'shape': (",
+    "TypeError": "{[]: 1}",
+    "RecursionError": params_header(shape="(" + "-" * 3000 + "94,)"),
+    "SyntaxError": params_header(descr="',f4'"),
+    "UserWarning (Python 2 long)": params_header(shape="(94L,)"),
+}
+
+
+@pytest.mark.parametrize("warning_filter", ["error", "always"])
+@pytest.mark.parametrize("escape", NUMPY_PARSER_ESCAPES)
+def test_npy_headers_that_numpys_parser_mishandles_are_a_value_error(saved, tmp_path, escape,
+                                                                     warning_filter):
+    """Each header once escaped as its own exception (or loaded with a UserWarning, which
+    warnings-as-errors turns into an exception): now a ValueError, and no warning."""
+    net, _, _ = saved
+    assert net.n_params == 94
+    member = raw_npy(NUMPY_PARSER_ESCAPES[escape], bits(net.params))
+    for name in ("params", "header"):
+        path = tmp_path / f"{name}.npz"
+        if name == "params":
+            crafted(path, net, params=member)
+        else:
+            write_zip(path, {"header.npy": member, "params.npy": npy(net.params)})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter(warning_filter)
+            refused(path, f"{name}.npy")
+        assert caught == []
+
+
+def test_npy_header_refusals_name_the_problem(saved, tmp_path):
+    net, _, _ = saved
+    payload = bits(net.params)
+    cases = [
+        (params_header(descr="[('a', '<f8')]"), "descr"),
+        (params_header(descr="'<f8' 'x'"), "header"),
+        (params_header(fortran="1"), "fortran_order"),
+        (params_header(shape="(94, 'a')"), "shape"),
+        (params_header(shape="(-94,)"), "shape"),
+        (params_header(shape="(7" + "1" * 40 + ",)"), "shape"),
+        (params_header() + "{}", "header"),
+        ("{'descr': '<f8', 'fortran_order': False}", "['shape'] missing"),
+        ("{'descr': '<f8', 'fortran_order': False, 'shape': (94,), 'x': 1}", "unknown key 'x'"),
+        ("{'descr': '<f8', 'descr': '<f8', 'fortran_order': False, 'shape': (94,)}",
+         "key 'descr' twice"),
+        ("[1, 2]", "header"),
+        ("", "header"),
+    ]
+    for i, (text, fragment) in enumerate(cases):
+        path = crafted(tmp_path / f"h{i}.npz", net, params=raw_npy(text, payload))
+        refused(path, "params.npy", fragment)
+    # The header length field pointing past the member, and a header that is not latin-1.
+    short = b"\x93NUMPY\x01\x00" + struct.pack("<H", 60000) + b"{}"
+    refused(crafted(tmp_path / "len.npz", net, params=short), "params.npy", "header")
+    utf = raw_npy(params_header(), payload, version=(3, 0)).replace(b"'<f8'", b"'\xff\xfe8'")
+    refused(crafted(tmp_path / "utf.npz", net, params=utf), "params.npy", "not valid utf-8")
+    huge = b"\x93NUMPY\x02\x00" + struct.pack("<I", 2**31) + b"{"
+    refused(crafted(tmp_path / "hlen.npz", net, params=huge), "params.npy", "header")
+
+
+@pytest.mark.parametrize("version", [(1, 0), (2, 0), (3, 0)])
+def test_npy_versions_1_2_and_3_load(saved, tmp_path, version):
+    net, _, _ = saved
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, net.params, version=version)
+    loaded = nnfast.load(crafted(tmp_path / "v.npz", net, params=buffer.getvalue()))
+    assert bits(loaded.params) == bits(net.params)
+    # Hand-written headers: keys in any order, double quotes, no trailing comma.
+    text = "{\"shape\": (94,), \"fortran_order\": False, \"descr\": \"<f8\"}"
+    loaded = nnfast.load(crafted(tmp_path / "h.npz", net,
+                                 params=raw_npy(text, bits(net.params), version)))
+    assert bits(loaded.params) == bits(net.params)
 
 
 def test_saved_network_keeps_training(saved, tmp_path):

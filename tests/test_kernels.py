@@ -5,6 +5,9 @@ activation_backward) over odd sizes, both sides of the BLAS crossover, both dtyp
 activation, extreme inputs, every accepted input layout and the ``out=`` contract; the
 private ``*_into`` kernels of nnfast._kernels (losses with their output deltas, SGD and Adam
 updates) that the network drivers use; and a small hypothesis search over shapes and values.
+The products, dense layers, activation gradients and optimizer updates run on every SIMD
+code path this CPU has (nnfast.kernels.set_simd_path, through the ``products_path`` and
+``elementwise_path`` fixtures); the fast math has its own per-path tests (test_fastmath.py).
 """
 
 import itertools
@@ -16,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conftest import (DTYPES, ODD_SIZES, assert_close, assert_product_close, eps, no_warnings,
-                      product_atol, rtol)
+from conftest import (DTYPES, ODD_SIZES, SIMD_PATHS, assert_close, assert_product_close, eps,
+                      no_warnings, product_atol, rtol, simd_path)
 from nnfast import _kernels, kernels
 from nnfast import reference as ref
 from nnfast._spec import ACTIVATION_CODES, LOSS_CODES
@@ -49,6 +52,20 @@ BLAS_SHAPES = [
 ]
 
 
+@pytest.fixture(params=SIMD_PATHS)
+def products_path(request):
+    """The test runs with the products on each code path (skipped where the CPU lacks it)."""
+    with simd_path(request.param, "products"):
+        yield request.param
+
+
+@pytest.fixture(params=SIMD_PATHS)
+def elementwise_path(request):
+    """The test runs with the elementwise loops (and every other family) on each code path."""
+    with simd_path(request.param, "elementwise"):
+        yield request.param
+
+
 def rand(rng, shape, dtype, scale=1.0):
     return (rng.normal(size=shape) * scale).astype(dtype)
 
@@ -61,7 +78,7 @@ def rand(rng, shape, dtype, scale=1.0):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m,n", list(itertools.product(ODD_SIZES, ODD_SIZES))
                          + [(257, 129), (1, 4097)])
-def test_matvec_matches_reference(m, n, dtype):
+def test_matvec_matches_reference(m, n, dtype, products_path):
     rng = np.random.default_rng(m * 1000 + n)
     A, x = rand(rng, (m, n), dtype), rand(rng, (n,), dtype)
     y = kernels.matvec(A, x)
@@ -73,7 +90,7 @@ def test_matvec_matches_reference(m, n, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m,k,n", list(itertools.product(ODD_SIZES, repeat=3)) + BLAS_SHAPES)
-def test_matmul_matches_reference(m, k, n, dtype):
+def test_matmul_matches_reference(m, k, n, dtype, products_path):
     rng = np.random.default_rng(m * 10**6 + k * 1000 + n)
     A, B = rand(rng, (m, k), dtype), rand(rng, (k, n), dtype)
     C = kernels.matmul(A, B)
@@ -262,7 +279,7 @@ DENSE_SHAPES = [(1, 1, 1), (3, 17, 1), (17, 3, 65), (65, 17, 3), (1, 65, 17), (2
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("activation", ALL_ACTIVATIONS)
 @pytest.mark.parametrize("n,n_in,n_out", DENSE_SHAPES)
-def test_dense_forward_matches_reference(n, n_in, n_out, activation, dtype):
+def test_dense_forward_matches_reference(n, n_in, n_out, activation, dtype, elementwise_path):
     rng = np.random.default_rng(n * 7 + n_in * 13 + n_out)
     maxout = activation == "maxout"
     w_shape = (n_in, n_out, PIECES) if maxout else (n_in, n_out)
@@ -336,7 +353,7 @@ def test_activation_forward_matches_reference(name, shape, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", ACT_SHAPES)
 @pytest.mark.parametrize("name", ALL_ACTIVATIONS)
-def test_activation_backward_matches_reference(name, shape, dtype):
+def test_activation_backward_matches_reference(name, shape, dtype, elementwise_path):
     rng = np.random.default_rng(100 + sum(shape) + len(shape))
     Z = act_input(name, shape, dtype, rng)
     A = ref.activation_forward(name, Z, **ACT_PARAMS).astype(dtype)
@@ -688,7 +705,7 @@ OPT_SIZES = (1, 17, 65, 1025)
 @pytest.mark.parametrize("size", OPT_SIZES)
 @pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.0, True), (0.9, False),
                                                (0.9, True), (0.5, True)])
-def test_sgd_update_matches_reference(momentum, nesterov, size, dtype):
+def test_sgd_update_matches_reference(momentum, nesterov, size, dtype, elementwise_path):
     rng = np.random.default_rng(size)
     params = rand(rng, size, dtype)
     velocity = np.zeros(size, dtype)
@@ -709,7 +726,8 @@ def test_sgd_update_matches_reference(momentum, nesterov, size, dtype):
 @pytest.mark.parametrize("size", OPT_SIZES)
 @pytest.mark.parametrize("lr,beta1,beta2,adam_eps", [(1e-3, 0.9, 0.999, 1e-8),
                                                       (0.05, 0.5, 0.9, 1e-4)])
-def test_adam_update_matches_reference(lr, beta1, beta2, adam_eps, size, dtype):
+def test_adam_update_matches_reference(lr, beta1, beta2, adam_eps, size, dtype,
+                                      elementwise_path):
     rng = np.random.default_rng(size + 1)
     params = rand(rng, size, dtype)
     m, v = np.zeros(size, dtype), np.zeros(size, dtype)

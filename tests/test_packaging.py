@@ -8,6 +8,7 @@ fresh environment, a clang build passing the suite) are .ci/build and .ci/clang.
 import importlib.metadata
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,20 +32,47 @@ def setup_py():
 
 def test_every_pyx_is_a_compiled_module(setup_py):
     pyx = sorted(path.stem for path in (ROOT / "nnfast").glob("*.pyx"))
-    assert setup_py.MODULES == pyx
+    assert pyx == setup_py.MODULES
     assert [ext.name for ext in setup_py.extensions] == [f"nnfast.{name}" for name in pyx]
 
 
 def test_no_compiler_may_contract_or_assume_fast_math(setup_py):
-    gcc, clang, msvc = (setup_py.compiler_flags(family, debug=False)
-                        for family in ("gcc", "clang", "msvc"))
-    assert gcc == ["-O3", "-ffp-contract=off", "-fno-math-errno",
-                   "-fno-tree-loop-distribute-patterns"]
-    assert clang == ["-O3", "-ffp-contract=off", "-fno-math-errno",
-                     "-mllvm", "-disable-loop-idiom-all"]
+    gcc, clang, msvc = (
+        setup_py.compiler_flags(family, debug=False, sanitize=False)
+        for family in ("gcc", "clang", "msvc")
+    )
+    assert gcc == [
+        "-O3",
+        "-ffp-contract=off",
+        "-fno-math-errno",
+        "-fno-tree-loop-distribute-patterns",
+    ]
+    assert clang == [
+        "-O3",
+        "-ffp-contract=off",
+        "-fno-math-errno",
+        "-mllvm",
+        "-disable-loop-idiom-all",
+    ]
     assert msvc == ["/O2", "/fp:precise"]
     for flags in (gcc, clang, msvc):
         assert not any("fast" in flag or "march" in flag or "arch:" in flag for flag in flags)
+
+
+def test_debug_and_sanitized_builds_keep_the_arithmetic_flags(setup_py):
+    for family in ("gcc", "clang"):
+        release = setup_py.compiler_flags(family, debug=False, sanitize=False)
+        debug = setup_py.compiler_flags(family, debug=True, sanitize=False)
+        sanitized = setup_py.compiler_flags(family, debug=False, sanitize=True)
+        assert debug == ["-O0", "-g", *release[1:]]
+        assert sanitized == ["-O1", "-g", *setup_py.SANITIZERS, *release[1:]]
+    assert setup_py.compiler_flags("msvc", debug=True, sanitize=False) == [
+        "/Od",
+        "/Zi",
+        "/fp:precise",
+    ]
+    with pytest.raises(SystemExit, match="NNFAST_SANITIZE=1 needs gcc or clang"):
+        setup_py.compiler_flags("msvc", debug=False, sanitize=True)
 
 
 def test_the_compiler_family_is_what_the_compiler_says_it_is(setup_py):
@@ -70,28 +98,45 @@ FILL_ROWS = textwrap.dedent("""
 """)
 
 
-def _library_calls(command, flags, tmp_path):
+def _fill_library_calls(command, flags, tmp_path):
+    """The memcpy/memset/memmove calls made by the row fills (each code path's fill_rows, or
+    the wrappers above if the compiler inlined them), found in the object's relocations."""
     source, obj = tmp_path / "fill.c", tmp_path / "fill.o"
     source.write_text(FILL_ROWS)
-    subprocess.run([command, "-fPIC", "-c", f"-I{SRC}", *flags, str(source), "-o", str(obj)],
-                   check=True, capture_output=True, timeout=120)
-    undefined = subprocess.run(["nm", "-u", str(obj)], check=True, capture_output=True,
-                               text=True).stdout
-    return {name for name in ("memcpy", "memset", "memmove") if name in undefined}
+    subprocess.run(
+        [command, "-fPIC", "-c", f"-I{SRC}", *flags, str(source), "-o", str(obj)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    listing = subprocess.run(
+        ["objdump", "-dr", "--no-show-raw-insn", str(obj)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    calls, function = set(), ""
+    for line in listing.splitlines():
+        label = re.match(r"^[0-9a-f]+ <(.+)>:$", line)
+        if label:
+            function = label.group(1)
+        elif "fill_rows" in function or function in ("fill_d", "fill_f"):
+            calls.update(re.findall(r"R_\w+\s+(memcpy|memset|memmove)\b", line))
+    return calls
 
 
 @pytest.mark.parametrize("command, family", [("gcc", "gcc"), ("clang-14", "clang")])
-def test_bias_rows_are_filled_by_loops_not_library_calls(setup_py, command, family,
-                                                         tmp_path):
+def test_bias_rows_are_filled_by_loops_not_library_calls(setup_py, command, family, tmp_path):
     """dense_forward fills every row of its output with the bias: n calls to memcpy for
     rows of ~20 values cost more than the loop (4% of a seed-network epoch with gcc)."""
-    if shutil.which(command) is None or shutil.which("nm") is None:
-        pytest.skip(f"{command} or nm is not installed")
-    flags = setup_py.compiler_flags(family, debug=False)
+    if shutil.which(command) is None or shutil.which("objdump") is None:
+        pytest.skip(f"{command} or objdump is not installed")
+    flags = setup_py.compiler_flags(family, debug=False, sanitize=False)
     plain = [flag for flag in flags if flag not in setup_py.IDIOM_FLAGS[family]]
-    if not _library_calls(command, plain, tmp_path):
+    # The check can fail: without the flag, both compilers call memcpy for each row.
+    if not _fill_library_calls(command, plain, tmp_path):
         pytest.skip(f"{command} keeps the loop even without {setup_py.IDIOM_FLAGS[family]}")
-    assert _library_calls(command, flags, tmp_path) == set()
+    assert _fill_library_calls(command, flags, tmp_path) == set()
 
 
 def test_mypy_finds_the_installed_package(tmp_path):
@@ -103,19 +148,35 @@ def test_mypy_finds_the_installed_package(tmp_path):
     try:
         importlib.metadata.distribution("nnfast")
     except importlib.metadata.PackageNotFoundError:
-        pytest.skip("nnfast is not installed in this environment: the test checks what an "
-                    "install gives mypy")
+        pytest.skip(
+            "nnfast is not installed in this environment: the test checks what an "
+            "install gives mypy"
+        )
     # An empty configuration of its own: mypy would otherwise take the first mypy.ini or
     # pyproject.toml it finds in the parent directories.
     (tmp_path / "mypy.ini").write_text("[mypy]\n")
     program = "import nnfast\nreveal_type(nnfast.MLP)\n"
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("PYTHONPATH", "MYPYPATH")}
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "MYPYPATH")}
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--config-file", str(tmp_path / "mypy.ini"),
-         "--cache-dir", str(tmp_path / "cache"), "-c", program],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(tmp_path / "mypy.ini"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "-c",
+            program,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert "Cannot find implementation or library stub" not in result.stdout, result.stdout
     assert result.returncode == 0, result.stdout + result.stderr
-    assert 'Revealed type is "def' in result.stdout and "nnfast.network.MLP" in result.stdout, \
+    assert 'Revealed type is "def' in result.stdout and "nnfast.network.MLP" in result.stdout, (
         result.stdout
+    )

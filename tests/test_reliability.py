@@ -361,7 +361,7 @@ def test_non_finite_values_written_into_params_in_place_are_caught_by_fit():
 
 
 # ------------------------------------------------------------------------------------------
-# Regressions found by the fuzzing (tests/fuzz_cases.py)
+# Regressions found by the fuzzing (tests/fuzz/)
 # ------------------------------------------------------------------------------------------
 
 def test_sample_weights_with_a_subnormal_sum_give_the_weighted_mean():
@@ -524,3 +524,25 @@ def test_unbounded_compiled_fit_interrupted_keeps_history_and_weights_in_step():
                       epochs=history.epochs)
     assert rerun.loss == history.loss
     assert bits(again.params) == bits(net.params)
+
+
+@pytest.mark.xfail(strict=True, raises=SystemError, reason=(
+    "nnfast/_train.pyx train(), compiled run without a hook: signal_raised() leaves the "
+    "KeyboardInterrupt set, and the `with rng lock / nullcontext()` block is then left "
+    "with that exception pending, which Python turns into SystemError (found by the "
+    "sanitizer pass, where one compiled run outlasts SIGNAL_CHECK_SECONDS)"))
+def test_ctrl_c_inside_one_long_compiled_run_is_a_keyboard_interrupt():
+    """One compiled run (4096 epochs of 4000 samples) takes seconds, so Ctrl-C is seen by
+    the check inside the run rather than between runs."""
+    X, y = data(n=4000)
+    net = nnfast.MLP([3, 32, 2], seed=1)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            net.fit(X, y, optimizer="sgd", lr=1e-3, batch_size=None, shuffle=False,
+                    epochs=sys.maxsize)
+    finally:
+        timer.cancel()
+    assert info.value.history.stop_reason == "interrupted"
+    assert np.isfinite(net.params).all()

@@ -17,8 +17,10 @@ are documented in ``docs/sklearn.md``.
 features and targets, through a Pipeline of linear scalers and a TransformedTargetRegressor.
 
 Modules: ``_base`` (the shared parameters, fit and solvers), ``_multilayer_perceptron``
-(the regressor and the classifier), ``_ensemble``, ``_autoencoder``, ``_jacobian``, and
-``_state`` (one consistent fitted state per call under threads).
+(the regressor and the classifier), ``_ensemble``, ``_autoencoder``, ``_jacobian``,
+``_state`` (one consistent fitted state per call under threads); ``_onnx`` (their ONNX
+graphs, for :func:`nnfast.to_onnx`) and ``_skl2onnx`` (skl2onnx converters built from them,
+registered automatically when skl2onnx is imported).
 """
 
 try:
@@ -29,6 +31,9 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess by th
         "pip install scikit-learn (or pip install \"nnfast[sklearn]\")"
     ) from err
 
+import sys
+
+from nnfast.sklearn import _skl2onnx
 from nnfast.sklearn._autoencoder import MLPAutoencoder
 from nnfast.sklearn._ensemble import MLPEnsembleClassifier, MLPEnsembleRegressor
 from nnfast.sklearn._jacobian import input_grad
@@ -36,3 +41,8 @@ from nnfast.sklearn._multilayer_perceptron import MLPClassifier, MLPRegressor
 
 __all__ = ["MLPAutoencoder", "MLPClassifier", "MLPEnsembleClassifier", "MLPEnsembleRegressor",
            "MLPRegressor", "input_grad"]
+
+# skl2onnx converts Pipelines holding these estimators once their converters are registered:
+# now if skl2onnx is imported, else right after its import (importing it here would add
+# ~0.4 s to this import).
+_skl2onnx.register_when_imported(sys.modules[__name__])

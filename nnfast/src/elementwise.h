@@ -1,114 +1,117 @@
 /* elementwise.h -- the simple loops of the layer kernels, vectorised for the CPU at hand.
  *
- * The Cython modules are compiled for baseline x86-64 (SSE2: two doubles per
- * instruction). These loops are compiled three times by gcc's target_clones (AVX-512,
- * AVX2, baseline) and the best clone is bound at load time, as the functions of fastmath.h
- * and gemm_small.h are. Every element is computed by the same expression in the vector
- * body and in the scalar tail (the build passes -ffp-contract=off), so a result never
- * depends on an element's position.
+ * The Cython modules are compiled for baseline x86-64 (SSE2: two doubles per instruction).
+ * These loops (elementwise_body.h) are compiled once per dtype x code path -- AVX-512,
+ * AVX2, baseline, with cpu.h's target attributes -- and each entry point runs the path
+ * cpu.h chooses for the family NNF_FAMILY_ELEMENTWISE, as the products and the fast math do.
+ * Every element is computed by the same expression in the vector body and in the scalar
+ * tail (the build passes -ffp-contract=off), so a result never depends on an element's
+ * position, nor on the path.
+ *
+ *   nnf_tanh_backward_{d,f}(dZ, A, dA, n)      dZ = dA (1 - A^2)      (dZ may be dA)
+ *   nnf_sigmoid_backward_{d,f}(dZ, A, dA, n)   dZ = dA A (1 - A)      (dZ may be dA)
+ *   nnf_fill_rows_{d,f}(Z, b, rows, cols)      every row of Z = b
+ *   nnf_add_column_sums_{d,f}(s, D, rows, cols)  s += column sums of D
+ *   nnf_sgd_update_{d,f}, nnf_adam_update_{d,f}  optimizer steps (see elementwise_body.h)
  */
 #ifndef NNF_ELEMENTWISE_H
 #define NNF_ELEMENTWISE_H
 
 #include <stddef.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__)) \
-    && !defined(NNF_NO_DISPATCH)
-#define NNF__CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#include "cpu.h"
+
+#define NNF__EW_CAT2(a, b) a##b
+#define NNF__EW_CAT(a, b) NNF__EW_CAT2(a, b)
+#if defined(__GNUC__) || defined(__clang__)
+#define NNF__EW_NOINLINE __attribute__((noinline))
 #else
-#define NNF__CLONES
+#define NNF__EW_NOINLINE
 #endif
 
-/* dZ = EXPR of g = dA[i] and a = A[i]; dZ may be dA (in place) but never A. */
-#define NNF__BACKWARD(NAME, SUFFIX, T, EXPR)                                      \
-    NNF__CLONES static void NAME##_into_##SUFFIX(T *restrict dZ, const T *restrict A,   \
-                                                 const T *restrict dA, ptrdiff_t n)     \
-    {                                                                                   \
-        for (ptrdiff_t i = 0; i < n; i++) {                                             \
-            const T a = A[i], g = dA[i];                                                \
-            dZ[i] = EXPR;                                                               \
-        }                                                                               \
-    }                                                                                   \
-    NNF__CLONES static void NAME##_inplace_##SUFFIX(T *restrict dZ, const T *restrict A, \
-                                                    ptrdiff_t n)                        \
-    {                                                                                   \
-        for (ptrdiff_t i = 0; i < n; i++) {                                             \
-            const T a = A[i], g = dZ[i];                                                \
-            dZ[i] = EXPR;                                                               \
-        }                                                                               \
-    }                                                                                   \
-    static inline void NAME##_##SUFFIX(T *dZ, const T *A, const T *dA, ptrdiff_t n)     \
-    {                                                                                   \
-        if (dZ == dA)                                                                   \
-            NAME##_inplace_##SUFFIX(dZ, A, n);                                          \
-        else                                                                            \
-            NAME##_into_##SUFFIX(dZ, A, dA, n);                                         \
+#define NNF_T double
+#define NNF_SQRT __builtin_sqrt
+#define NNF_SUFFIX _d_baseline
+#define NNF_TGT
+#include "elementwise_body.h"
+#define NNF_T float
+#define NNF_SQRT __builtin_sqrtf
+#define NNF_SUFFIX _f_baseline
+#define NNF_TGT
+#include "elementwise_body.h"
+#if NNF_ELEMENTWISE_SIMD
+#define NNF_T double
+#define NNF_SQRT __builtin_sqrt
+#define NNF_SUFFIX _d_avx2
+#define NNF_TGT NNF_TARGET_ELEMENTWISE_AVX2
+#include "elementwise_body.h"
+#define NNF_T float
+#define NNF_SQRT __builtin_sqrtf
+#define NNF_SUFFIX _f_avx2
+#define NNF_TGT NNF_TARGET_ELEMENTWISE_AVX2
+#include "elementwise_body.h"
+#define NNF_T double
+#define NNF_SQRT __builtin_sqrt
+#define NNF_SUFFIX _d_avx512
+#define NNF_TGT NNF_TARGET_ELEMENTWISE_AVX512
+#include "elementwise_body.h"
+#define NNF_T float
+#define NNF_SQRT __builtin_sqrtf
+#define NNF_SUFFIX _f_avx512
+#define NNF_TGT NNF_TARGET_ELEMENTWISE_AVX512
+#include "elementwise_body.h"
+#endif
+
+/* Entry points, bound by cpu.h to the path it chooses. */
+#define NNF__EW_ENTRY(name, PARAMS, ARGS)                                                   \
+    NNF_ENTRY_POINT(NNF_FAMILY_ELEMENTWISE, nnf__bind_elementwise, name, PARAMS, ARGS)
+#define NNF__EW_ENTRY_POINTS(S, T)                                                          \
+    NNF__EW_ENTRY(nnf_tanh_backward_into_##S, (T *dZ, const T *A, const T *dA, ptrdiff_t n),  \
+                  (dZ, A, dA, n))                                                           \
+    NNF__EW_ENTRY(nnf_tanh_backward_inplace_##S, (T *dZ, const T *A, ptrdiff_t n),           \
+                  (dZ, A, n))                                                               \
+    NNF__EW_ENTRY(nnf_sigmoid_backward_into_##S,                                            \
+                  (T *dZ, const T *A, const T *dA, ptrdiff_t n), (dZ, A, dA, n))            \
+    NNF__EW_ENTRY(nnf_sigmoid_backward_inplace_##S, (T *dZ, const T *A, ptrdiff_t n),        \
+                  (dZ, A, n))                                                               \
+    NNF__EW_ENTRY(nnf_fill_rows_##S, (T *Z, const T *b, ptrdiff_t rows, ptrdiff_t cols),      \
+                  (Z, b, rows, cols))                                                       \
+    NNF__EW_ENTRY(nnf_add_column_sums_##S, (T *s, const T *D, ptrdiff_t rows, ptrdiff_t cols),\
+                  (s, D, rows, cols))                                                       \
+    NNF__EW_ENTRY(nnf_sgd_update_##S, (T *p, T *v, const T *g, ptrdiff_t n, T lr, T mu,      \
+                  int nesterov), (p, v, g, n, lr, mu, nesterov))                            \
+    NNF__EW_ENTRY(nnf_adam_update_##S, (T *p, T *m, T *v, const T *g, ptrdiff_t n, T lr,     \
+                  T b1, T b2, T c1, T c2, T eps), (p, m, v, g, n, lr, b1, b2, c1, c2, eps)) \
+    /* backward in place (dZ == dA) or into another array */                               \
+    static inline void nnf_tanh_backward_##S(T *dZ, const T *A, const T *dA, ptrdiff_t n)    \
+    {                                                                                       \
+        if (dZ == dA) nnf_tanh_backward_inplace_##S(dZ, A, n);                              \
+        else nnf_tanh_backward_into_##S(dZ, A, dA, n);                                      \
+    }                                                                                       \
+    static inline void nnf_sigmoid_backward_##S(T *dZ, const T *A, const T *dA, ptrdiff_t n) \
+    {                                                                                       \
+        if (dZ == dA) nnf_sigmoid_backward_inplace_##S(dZ, A, n);                           \
+        else nnf_sigmoid_backward_into_##S(dZ, A, dA, n);                                   \
     }
 
-#define NNF__ELEMENTWISE(SUFFIX, T)                                                     \
-    NNF__BACKWARD(nnf_tanh_backward, SUFFIX, T, g * ((T)1 - a * a))                     \
-    NNF__BACKWARD(nnf_sigmoid_backward, SUFFIX, T, g * a * ((T)1 - a))                  \
-    /* Every row of Z (rows, cols) = b (cols,) */                                       \
-    NNF__CLONES static void nnf_fill_rows_##SUFFIX(T *restrict Z, const T *restrict b,  \
-                                                   ptrdiff_t rows, ptrdiff_t cols)      \
-    {                                                                                   \
-        for (ptrdiff_t i = 0; i < rows; i++)                                            \
-            for (ptrdiff_t j = 0; j < cols; j++)                                        \
-                Z[i * cols + j] = b[j];                                                 \
-    }                                                                                   \
-    /* s (cols,) += the sum over the rows of D (rows, cols), row after row */           \
-    NNF__CLONES static void nnf_add_column_sums_##SUFFIX(T *restrict s,                 \
-                                                         const T *restrict D,           \
-                                                         ptrdiff_t rows, ptrdiff_t cols) \
-    {                                                                                   \
-        for (ptrdiff_t i = 0; i < rows; i++)                                            \
-            for (ptrdiff_t j = 0; j < cols; j++)                                        \
-                s[j] += D[i * cols + j];                                                \
-    }
+NNF__EW_ENTRY_POINTS(d, double)
+NNF__EW_ENTRY_POINTS(f, float)
 
-/* SGD with momentum (scikit-learn's form): v = mu v - lr g; p += nesterov ? mu v - lr g : v */
-#define NNF__SGD(SUFFIX, T)                                                             \
-    NNF__CLONES static void nnf_sgd_update_##SUFFIX(T *restrict p, T *restrict v,       \
-                                                    const T *restrict g, ptrdiff_t n,   \
-                                                    T lr, T mu, int nesterov)           \
-    {                                                                                   \
-        if (nesterov) {                                                                 \
-            for (ptrdiff_t i = 0; i < n; i++) {                                         \
-                v[i] = mu * v[i] - lr * g[i];                                           \
-                p[i] += mu * v[i] - lr * g[i];                                          \
-            }                                                                           \
-        } else {                                                                        \
-            for (ptrdiff_t i = 0; i < n; i++) {                                         \
-                v[i] = mu * v[i] - lr * g[i];                                           \
-                p[i] += v[i];                                                           \
-            }                                                                           \
-        }                                                                               \
-    }
-
-/* Adam (scikit-learn's form; lr carries the bias correction):
- * m = b1 m + c1 g;  v = b2 v + c2 g g;  p -= lr m / (sqrt(v) + eps)
- * (sqrt vectorises because the build passes -fno-math-errno) */
-#define NNF__ADAM(SUFFIX, T, SQRT)                                                      \
-    NNF__CLONES static void nnf_adam_update_##SUFFIX(T *restrict p, T *restrict m,      \
-                                                     T *restrict v, const T *restrict g, \
-                                                     ptrdiff_t n, T lr, T b1, T b2, T c1, \
-                                                     T c2, T eps)                       \
-    {                                                                                   \
-        for (ptrdiff_t i = 0; i < n; i++) {                                             \
-            const T gi = g[i];                                                          \
-            const T mi = b1 * m[i] + c1 * gi;                                           \
-            const T vi = b2 * v[i] + c2 * gi * gi;                                      \
-            m[i] = mi;                                                                  \
-            v[i] = vi;                                                                  \
-            p[i] -= lr * mi / (SQRT(vi) + eps);                                         \
-        }                                                                               \
-    }
-
-NNF__SGD(d, double)
-NNF__SGD(f, float)
-NNF__ADAM(d, double, __builtin_sqrt)
-NNF__ADAM(f, float, __builtin_sqrtf)
-NNF__ELEMENTWISE(d, double)
-NNF__ELEMENTWISE(f, float)
+#if NNF_ELEMENTWISE_SIMD
+#define NNF__EW_BIND NNF_BIND_SIMD
+#else
+#define NNF__EW_BIND NNF_BIND_BASELINE
+#endif
+#define NNF__EW_BIND_ALL(S)                                                                 \
+    NNF__EW_BIND(nnf_tanh_backward_into_##S) NNF__EW_BIND(nnf_tanh_backward_inplace_##S)    \
+    NNF__EW_BIND(nnf_sigmoid_backward_into_##S) NNF__EW_BIND(nnf_sigmoid_backward_inplace_##S) \
+    NNF__EW_BIND(nnf_fill_rows_##S) NNF__EW_BIND(nnf_add_column_sums_##S)                   \
+    NNF__EW_BIND(nnf_sgd_update_##S) NNF__EW_BIND(nnf_adam_update_##S)
+static void nnf__bind_elementwise(int path)
+{
+    (void)path;
+    NNF__EW_BIND_ALL(d)
+    NNF__EW_BIND_ALL(f)
+}
 
 #endif /* NNF_ELEMENTWISE_H */

@@ -15,19 +15,16 @@
  *   void nnf_elu_f    (float  *out, const float  *in, ptrdiff_t n, float  alpha);
  *                     elu(x) = x >= 0 ? x : alpha * expm1(x)
  *
- *   int  nnf_fastmath_level(void);          path in use: 0 = baseline (SSE2),
- *                                           1 = AVX2+FMA, 2 = AVX-512
- *   int  nnf_fastmath_set_level(int level); force a path (clamped to what the
- *                                           CPU supports; -1 = automatic);
- *                                           returns the level now in use.
- *                                           For tests and benchmarks.
+ *   The code path (baseline SSE2, AVX2+FMA, AVX-512) is chosen at run time by cpu.h
+ *   (family NNF_FAMILY_FAST_MATH); the per-path functions nnf_tanh_d_avx2 ... are there
+ *   for tests.
  *
  * Contract: n <= 0 does nothing; no alignment requirement; `out` may be equal
  * to `in` (in place), but the two ranges must not otherwise overlap.
  *
- * Accuracy (test_fastmath.py / accuracy.py, vs long-double references, all
- * dispatch paths): max error tanh 2.4 ulp, sigmoid 2.3, exp 1.0, elu 1.2
- * (float64 and float32 alike).
+ * Accuracy (tests/test_fastmath.py; tools/fastmath_accuracy.py scans it per function and
+ * path against float64 / mpmath references): max error tanh 2.4 ulp, sigmoid 2.3, exp 1.0,
+ * elu 1.2 (float64 and float32 alike).
  * Special values: NaN -> NaN; tanh(+-0) = +-0, tanh(+-inf) = +-1, tanh of a
  * denormal is the input; exp overflows to +inf and underflows *gradually*
  * (denormal results are computed, rounded once; 0 below the denormal range);
@@ -65,18 +62,17 @@
  * ---------------------------------------------------------------------------
  * Run-time dispatch
  * ---------------------------------------------------------------------------
- * On x86-64 with gcc/clang every array function is compiled three times with
- * __attribute__((target(...))): AVX-512 (F/DQ/BW/VL + AVX2 + FMA), AVX2+FMA,
- * and the baseline ISA of the compile flags (SSE2 without -march).  The entry
- * point picks one via __builtin_cpu_supports, detected once per translation
- * unit and cached in a function-local static (relaxed atomics: a benign,
- * idempotent race).  __builtin_cpu_supports checks OS support (XGETBV) as well.
+ * On x86 with gcc/clang every array function is compiled three times (fastmath_loops.h,
+ * included once per path) with cpu.h's target attributes: AVX-512 (F/DQ/BW/VL + AVX2 +
+ * FMA), AVX2+FMA, and the baseline ISA of the compile flags (SSE2 without -march). The
+ * entry point calls the variant cpu.h binds it to (NNF_ENTRY_POINT: the CPU's features,
+ * detected once, and the limit set through NNFAST_SIMD / nnfast.kernels.set_simd_path).
  * We deliberately do not use target_clones: on gcc 12 a clone written as
  * "arch=haswell" is only selected when __builtin_cpu_is("haswell"), i.e.
  * never on AMD CPUs, and explicit variants let the tests run every path on
  * one machine.
  *
- * Define NNF_FASTMATH_NO_DISPATCH before including to compile only the
+ * Define NNF_NO_DISPATCH (cpu.h) before including to compile only the
  * baseline variant (then the ISA is whatever the compile flags say, e.g.
  * -march=native gives a native build without any dispatch).  Define
  * NNF_FASTMATH_USE_LIBM to replace everything by plain libm loops (the
@@ -103,6 +99,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "cpu.h"
 
 #if defined(__FAST_MATH__) || (defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__)
 #warning "fastmath.h: -ffast-math/-ffinite-math-only breaks NaN/inf handling of nnf_* functions"
@@ -136,8 +134,6 @@ static inline void nnf_elu_d(double *out, const double *in, ptrdiff_t n, double 
 { for (ptrdiff_t i = 0; i < n; i++) { double x = in[i]; out[i] = x >= 0 ? x : alpha * expm1(x); } }
 static inline void nnf_elu_f(float *out, const float *in, ptrdiff_t n, float alpha)
 { for (ptrdiff_t i = 0; i < n; i++) { float x = in[i]; out[i] = x >= 0 ? x : alpha * expm1f(x); } }
-static inline int nnf_fastmath_level(void) { return 0; }
-static inline int nnf_fastmath_set_level(int level) { (void)level; return 0; }
 
 #else /* GNU C: vectorized implementation */
 
@@ -146,24 +142,10 @@ static inline int nnf_fastmath_set_level(int level) { (void)level; return 0; }
 /* ======================================================================== */
 #define NNF__AI     static inline __attribute__((always_inline))
 
-#if (defined(__x86_64__) || defined(__i386__)) && !defined(NNF_FASTMATH_NO_DISPATCH)
-#define NNF__X86_DISPATCH 1
-/* FMA contraction in the FMA-capable variants even under -std=c99/c11,
- * which default to -ffp-contract=off (~40% slower there otherwise).  The
- * kernels are accurate with and without contraction (tested: the baseline,
- * -O0 and NO_DISPATCH builds run uncontracted). */
-#if defined(__clang__)
-#define NNF__CONTRACT
-#else
-#define NNF__CONTRACT optimize("fp-contract=fast")
-#endif
-/* AVX-512 path = x86-64-v4 feature set (+AVX2/FMA, implied on every such CPU). */
-#define NNF__TARGET_AVX512                                                    \
-    __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"), NNF__CONTRACT))
-#define NNF__TARGET_AVX2 __attribute__((target("avx2,fma"), NNF__CONTRACT))
-#else
-#define NNF__X86_DISPATCH 0
-#endif
+/* The AVX2 / AVX-512 variants are compiled with cpu.h's NNF_TARGET_FAST_MATH_* attributes,
+ * which also turn FMA contraction on (gcc: optimize("fp-contract=fast")) even under
+ * -std=c99/c11 or -ffp-contract=off (~40% faster). The kernels are accurate with and without
+ * contraction (tested: the baseline path, -O0 and NNF_NO_DISPATCH builds run uncontracted). */
 
 /* "No loop-carried dependence": makes out == in legal without an alias check. */
 #if defined(__clang__)
@@ -220,7 +202,7 @@ NNF__AI uint32_t nnf__nanmask_f(float x)
  *    is small); only the LN2_LO step rounds (half an ulp of r, i.e. a
  *    relative error <= 2^-55 in e^r).  Correct with or without FMA.
  *  - expm1(r) ~= P(r) = r + r^2 * Q(r), Q a degree-10 minimax polynomial for
- *    (expm1(r) - r)/r^2 on |r| <= 0.347 (gen_coeffs.py; approximation error of
+ *    (expm1(r) - r)/r^2 on |r| <= 0.347 (tools/gen_fastmath_coeffs.py; approximation error of
  *    P 1e-18 relative = 0.01 ulp; degree 9 would give 0.36 ulp).  Keeping the
  *    leading r separate makes expm1 accurate in *relative* terms for tiny r
  *    and exp(r) = 1 + P a single final rounding.
@@ -373,7 +355,7 @@ NNF__AI double nnf__elu1_d(double x, double alpha)
 /*
  * Reduction constants: LN2_HI has 15 significant bits, so k*LN2_HI is exact
  * for |k| < 2^9 (we need |k| <= 150); LN2_LO = ln2 - LN2_HI rounded to float.
- * Q: degree-5 minimax for (expm1(r) - r)/r^2 on |r| <= 0.347 (gen_coeffs.py,
+ * Q: degree-5 minimax for (expm1(r) - r)/r^2 on |r| <= 0.347 (tools/gen_fastmath_coeffs.py,
  * approximation error of P 2e-9 = 0.03 ulp; degree 4 would be 0.43 ulp).
  */
 #define NNF__INVLN2_F  0x1.715476p+0f
@@ -516,89 +498,49 @@ NNF__AI float nnf__elu1_f(float x, float alpha)
             memcpy(out + end_, tail_ + off_, (size_t)rem_ * sizeof(T));       \
     } while (0)
 
-/* ---- dispatch ---------------------------------------------------------- */
-/*
- * Path state, one copy per translation unit (everything here is static):
- * the CPU's best level (detected on first use; -1 = not yet) and an optional
- * forced level.  Relaxed atomics: concurrent first calls may both detect,
- * which is harmless (same answer).
- */
-static inline int nnf__detect_level(void)
-{
-#if NNF__X86_DISPATCH
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return 2;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return 1;
-#endif
-    return 0;
-}
-
-/* set != 0: store `level` as the forced level (-1 = automatic).
- * Returns the level in use: min(forced, CPU best) or the CPU best. */
-static inline int nnf__level_state(int set, int level)
-{
-    static int cpu = -1, forced = -1;
-    int c = __atomic_load_n(&cpu, __ATOMIC_RELAXED);
-    if (c < 0) {
-        c = nnf__detect_level();
-        __atomic_store_n(&cpu, c, __ATOMIC_RELAXED);
-    }
-    if (set)
-        __atomic_store_n(&forced, level < 0 ? -1 : level, __ATOMIC_RELAXED);
-    int f = __atomic_load_n(&forced, __ATOMIC_RELAXED);
-    return (f >= 0 && f < c) ? f : c;
-}
-
-static inline int nnf_fastmath_level(void) { return nnf__level_state(0, 0); }
-static inline int nnf_fastmath_set_level(int level) { return nnf__level_state(1, level); }
-
-/*
- * NNF__DEFINE(name, T, W, PARAMS, ARGS, EXPR) defines the baseline variant
- * name__base and, on x86, name__avx2 / name__avx512 plus the dispatching
- * entry point `name`.  The kernels are always_inline without a target, so
- * each variant gets its own copy compiled (and vectorized) for its ISA.
- */
-#if NNF__X86_DISPATCH
-#define NNF__DEFINE(name, T, W, PARAMS, ARGS, EXPR)                           \
-    static inline void name##__base PARAMS { NNF__LOOP(T, W, EXPR); }         \
-    static inline void name##__avx2 PARAMS NNF__TARGET_AVX2;                  \
-    static inline void name##__avx2 PARAMS { NNF__LOOP(T, W, EXPR); }         \
-    static inline void name##__avx512 PARAMS NNF__TARGET_AVX512;              \
-    static inline void name##__avx512 PARAMS { NNF__LOOP(T, W, EXPR); }       \
-    static inline void name PARAMS                                            \
-    {                                                                         \
-        switch (nnf_fastmath_level()) {                                       \
-        case 2:  name##__avx512 ARGS; break;                                  \
-        case 1:  name##__avx2 ARGS; break;                                    \
-        default: name##__base ARGS; break;                                    \
-        }                                                                     \
-    }
-#else
-#define NNF__DEFINE(name, T, W, PARAMS, ARGS, EXPR)                           \
-    static inline void name##__base PARAMS { NNF__LOOP(T, W, EXPR); }         \
-    static inline void name PARAMS { name##__base ARGS; }
+/* ---- the array functions: one copy per code path (fastmath_loops.h), chosen by cpu.h ---- */
+#define NNF_FM_PATH _baseline
+#define NNF_TGT
+#include "fastmath_loops.h"
+#if NNF_FAST_MATH_SIMD
+#define NNF_FM_PATH _avx2
+#define NNF_TGT NNF_TARGET_FAST_MATH_AVX2
+#include "fastmath_loops.h"
+#define NNF_FM_PATH _avx512
+#define NNF_TGT NNF_TARGET_FAST_MATH_AVX512
+#include "fastmath_loops.h"
 #endif
 
 #define NNF__P_D (double *out, const double *in, ptrdiff_t n)
 #define NNF__P_F (float *out, const float *in, ptrdiff_t n)
 #define NNF__A   (out, in, n)
+#define NNF__FM_ENTRY(name, PARAMS, ARGS)                                     \
+    NNF_ENTRY_POINT(NNF_FAMILY_FAST_MATH, nnf__bind_fast_math, name, PARAMS, ARGS)
 
-NNF__DEFINE(nnf_tanh_d,    double, NNF__W_D, NNF__P_D, NNF__A, nnf__tanh1_d(v_))
-NNF__DEFINE(nnf_tanh_f,    float,  NNF__W_F, NNF__P_F, NNF__A, nnf__tanh1_f(v_))
-NNF__DEFINE(nnf_sigmoid_d, double, NNF__W_D, NNF__P_D, NNF__A, nnf__sigmoid1_d(v_))
-NNF__DEFINE(nnf_sigmoid_f, float,  NNF__W_F, NNF__P_F, NNF__A, nnf__sigmoid1_f(v_))
-NNF__DEFINE(nnf_exp_d,     double, NNF__W_D, NNF__P_D, NNF__A, nnf__exp1_d(v_))
-NNF__DEFINE(nnf_exp_f,     float,  NNF__W_F, NNF__P_F, NNF__A, nnf__exp1_f(v_))
-NNF__DEFINE(nnf_elu_d,     double, NNF__W_D,
-            (double *out, const double *in, ptrdiff_t n, double alpha),
-            (out, in, n, alpha), nnf__elu1_d(v_, alpha))
-NNF__DEFINE(nnf_elu_f,     float,  NNF__W_F,
-            (float *out, const float *in, ptrdiff_t n, float alpha),
-            (out, in, n, alpha), nnf__elu1_f(v_, alpha))
+NNF__FM_ENTRY(nnf_tanh_d,    NNF__P_D, NNF__A)
+NNF__FM_ENTRY(nnf_tanh_f,    NNF__P_F, NNF__A)
+NNF__FM_ENTRY(nnf_sigmoid_d, NNF__P_D, NNF__A)
+NNF__FM_ENTRY(nnf_sigmoid_f, NNF__P_F, NNF__A)
+NNF__FM_ENTRY(nnf_exp_d,     NNF__P_D, NNF__A)
+NNF__FM_ENTRY(nnf_exp_f,     NNF__P_F, NNF__A)
+NNF__FM_ENTRY(nnf_elu_d, (double *out, const double *in, ptrdiff_t n, double alpha),
+              (out, in, n, alpha))
+NNF__FM_ENTRY(nnf_elu_f, (float *out, const float *in, ptrdiff_t n, float alpha),
+              (out, in, n, alpha))
+
+#if NNF_FAST_MATH_SIMD
+#define NNF__FM_BIND NNF_BIND_SIMD
+#else
+#define NNF__FM_BIND NNF_BIND_BASELINE
+#endif
+static void nnf__bind_fast_math(int path)
+{
+    (void)path;
+    NNF__FM_BIND(nnf_tanh_d) NNF__FM_BIND(nnf_tanh_f)
+    NNF__FM_BIND(nnf_sigmoid_d) NNF__FM_BIND(nnf_sigmoid_f)
+    NNF__FM_BIND(nnf_exp_d) NNF__FM_BIND(nnf_exp_f)
+    NNF__FM_BIND(nnf_elu_d) NNF__FM_BIND(nnf_elu_f)
+}
 
 #endif /* GNU C */
 #endif /* NNF_FASTMATH_H */

@@ -1,0 +1,418 @@
+/* gemm_body.h -- the register-tiled product kernel for one dtype on one code path.
+ *
+ * Not a standalone header: gemm_small.h includes it once per dtype x path (baseline, AVX2,
+ * AVX-512; float64, float32), each time after defining
+ *   NNF_GEMM_NAME   the entry point, e.g. nnf_gemm_d_avx512 (helpers: NNF_GEMM_NAME_tile ...)
+ *   NNF_TGT         the target attribute of the path (NNF_TARGET_PRODUCTS_* or nothing)
+ *   NNF_T, NNF_V, NNF_M   element, vector and mask types;  NNF_VL  lanes per vector
+ *   NNF_MR_MAX      rows and NNF_NV_MAX (<= 4) vectors of a main-kernel tile
+ *                   (NNF_MR_MAX * NNF_NV_MAX accumulators + NNF_NV_MAX + 1 must fit in registers)
+ *   NNF_TNS_N       TN products with n <= NNF_TNS_N (<= NNF_MR_MAX, <= 8) and n < m use the
+ *                   transposed kernel
+ *   NNF_WIDE_NV     vectors per pass of the single-row (m == 1) kernel
+ *   NNF_PACK4K      1: copy B panels into a buffer when B's row stride is a multiple of 4 KiB
+ *   NNF_OPS         prefix of the vector operations: NNF_OPS##_ZERO(), _LOAD(p), _LOADM(p, mask)
+ *                   (lanes outside the mask read as 0 and never fault), _STORE(p, v),
+ *                   _STOREM(p, mask, v), _BCAST(x), _FMA(a, b, c) = a*b + c (fused on AVX2 and
+ *                   AVX-512), _MASK(r): mask of the first r lanes (1 <= r <= VL).
+ * and undefines them all at its end. See gemm_small.h (and docs/kernels.md) for the design;
+ * the invariant every function here keeps: each C[i, j] is ONE chain of multiply-adds over
+ * p = 0..k-1 in order, started from C (accumulate) or 0.
+ *
+ * Tile sizes MR, NV and MASKED are `const int` arguments of always-inlined functions, and
+ * every call passes constants: after inlining, each (MR, NV, MASKED) is its own fully
+ * unrolled kernel whose accumulators live in registers.
+ */
+#define NNF_FN(suffix) NNF__CAT(NNF_GEMM_NAME, suffix)
+#define NNF_OP_ZERO NNF__CAT(NNF_OPS, _ZERO)
+#define NNF_OP_LOAD NNF__CAT(NNF_OPS, _LOAD)
+#define NNF_OP_LOADM NNF__CAT(NNF_OPS, _LOADM)
+#define NNF_OP_STORE NNF__CAT(NNF_OPS, _STORE)
+#define NNF_OP_STOREM NNF__CAT(NNF_OPS, _STOREM)
+#define NNF_OP_BCAST NNF__CAT(NNF_OPS, _BCAST)
+#define NNF_OP_FMA NNF__CAT(NNF_OPS, _FMA)
+#define NNF_OP_MASK NNF__CAT(NNF_OPS, _MASK)
+
+/* Leftover rows (< NNF_MR_MAX) as tiles of 4, 2 and 1 rows: fewer instantiations than one
+   tile per remainder, nearly as fast. */
+#define NNF__ROW_TAIL(R, NV, MASKED)                                                        \
+    if (R < NNF_MR_MAX && (m - i) >= R) {                                                   \
+        NNF_FN(_tile)(R < NNF_MR_MAX ? R : 1, NV, MASKED, 0, k, A + i * a_row, a_row,       \
+                      a_col, B, ldb, C + i * ldc, ldc, mask, tail, acc_c);                  \
+        i += R;                                                                             \
+    }
+
+/* Transposed-kernel call for R rows (= n of the product). */
+#define NNF__TROW_CASE(R)                                                                   \
+    case R:                                                                                 \
+        if (R <= NNF_MR_MAX)                                                                \
+            NNF_FN(_tile)(R <= NNF_MR_MAX ? R : 1, NV, MASKED, 1, k, A, a_row, a_col, B,    \
+                          ldb, C, ldc, mask, tail, acc_c);                                  \
+        break;
+
+/* (nv, masked) -> PANEL(NV, MASKED, ...) with constant NV <= NNF_NV_MAX and MASKED. */
+#define NNF__PANEL_CASE(PANEL, NV, ...)                                                     \
+    case 2 * NV:                                                                            \
+        if (NV <= NNF_NV_MAX) PANEL(NV <= NNF_NV_MAX ? NV : 1, 0, __VA_ARGS__);             \
+        break;                                                                              \
+    case 2 * NV + 1:                                                                        \
+        if (NV <= NNF_NV_MAX) PANEL(NV <= NNF_NV_MAX ? NV : 1, 1, __VA_ARGS__);             \
+        break;
+#define NNF__PANEL_SWITCH(PANEL, ...)                                                       \
+    switch (2 * nv + masked) {                                                              \
+        NNF__PANEL_CASE(PANEL, 1, __VA_ARGS__)                                              \
+        NNF__PANEL_CASE(PANEL, 2, __VA_ARGS__)                                              \
+        NNF__PANEL_CASE(PANEL, 3, __VA_ARGS__)                                              \
+        NNF__PANEL_CASE(PANEL, 4, __VA_ARGS__)                                              \
+        default: break;                                                                     \
+    }
+
+/* m == 1, wide B: one row of C, WIDE_NV vectors (e.g. 16 zmm = 128
+   doubles) per pass, so each k step reads a long contiguous piece of a
+   B row (GEMV-like shapes stream B from L2/L3).  Returns the number of
+   columns done; the rest go to the general kernel. */
+static NNF__UNUSED NNF__NOINLINE NNF_TGT ptrdiff_t NNF_FN(_wide)(
+    ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_col, const NNF_T *B,
+    ptrdiff_t ldb, NNF_T *C, int acc_c)
+{
+    ptrdiff_t j, p;
+    int v;
+    for (j = 0; j + NNF_WIDE_NV * NNF_VL <= n; j += NNF_WIDE_NV * NNF_VL) {
+        NNF_V acc[NNF_WIDE_NV];
+        NNF__UNROLL for (v = 0; v < NNF_WIDE_NV; v++)
+            acc[v] = acc_c ? NNF_OP_LOAD(C + j + v * NNF_VL) : NNF_OP_ZERO();
+        for (p = 0; p < k; p++) {
+            const NNF_V a = NNF_OP_BCAST(A[p * a_col]);
+            const NNF_T *b = B + p * ldb + j;
+            NNF__UNROLL for (v = 0; v < NNF_WIDE_NV; v++)
+                acc[v] = NNF_OP_FMA(a, NNF_OP_LOAD(b + v * NNF_VL), acc[v]);
+        }
+        NNF__UNROLL for (v = 0; v < NNF_WIDE_NV; v++)
+            NNF_OP_STORE(C + j + v * NNF_VL, acc[v]);
+    }
+    return j;
+}
+
+/* One k step of the main kernel: acc[r][v] += op(A)[r, p] * B[p, v]. */
+NNF__INLINE NNF_TGT void NNF_FN(_step)(
+    const int MR, const int NV, const int MASKED, NNF_V acc[][NNF_NV_MAX],
+    const NNF_T *a, ptrdiff_t a_row, const NNF_T *b, NNF_M mask)
+{
+    NNF_V bv[NNF_NV_MAX];
+    int r, v;
+    NNF__UNROLL for (v = 0; v < NV; v++)
+        bv[v] = (MASKED && v == NV - 1) ? NNF_OP_LOADM(b + v * NNF_VL, mask)
+                                        : NNF_OP_LOAD(b + v * NNF_VL);
+    NNF__UNROLL for (r = 0; r < MR; r++) {
+        const NNF_V ar = NNF_OP_BCAST(a[r * a_row]);
+        NNF__UNROLL for (v = 0; v < NV; v++)
+            acc[r][v] = NNF_OP_FMA(ar, bv[v], acc[r][v]);
+    }
+}
+
+/* Transposed tile I/O (see _tns): _tload sets tmp[r*ld + j] =
+   C[j*ldc + r] for r < rows, j < cols (0 for cols <= j < ld), _tstore
+   does the reverse. */
+static NNF__UNUSED NNF__NOINLINE void NNF_FN(_tload)(
+    NNF_T *tmp, int rows, int cols, int ld, const NNF_T *C, ptrdiff_t ldc)
+{
+    int r, j;
+    for (r = 0; r < rows; r++)
+        for (j = 0; j < ld; j++)
+            tmp[r * ld + j] = j < cols ? C[j * ldc + r] : (NNF_T)0;
+}
+static NNF__UNUSED NNF__NOINLINE void NNF_FN(_tstore)(
+    const NNF_T *tmp, int rows, int cols, int ld, NNF_T *C, ptrdiff_t ldc)
+{
+    int r, j;
+    for (j = 0; j < cols; j++) {
+        NNF_T *c = C + j * ldc;
+        for (r = 0; r < rows; r++) c[r] = tmp[r * ld + j];
+    }
+}
+
+/* Main kernel: C[0:MR, 0:NV*VL] (+)= op(A)[0:MR, 0:k] @ B[0:k, :].
+   MASKED: the last vector covers only the lanes in `mask` (`tail`
+   lanes).  TRANS_C: element (r, j) goes to C[j*ldc + r].
+   Every element is ONE chain acc = fma(op(A)[r,p], B[p,j], acc) for
+   p = 0..k-1 in order, started from C (acc_c) or 0: no split of k, no
+   final add, so the result does not depend on the tile or position. */
+NNF__INLINE NNF_TGT void NNF_FN(_tile)(
+    const int MR, const int NV, const int MASKED, const int TRANS_C,
+    ptrdiff_t k, const NNF_T *A, ptrdiff_t a_row, ptrdiff_t a_col,
+    const NNF_T *B, ptrdiff_t ldb, NNF_T *C, ptrdiff_t ldc, NNF_M mask, int tail,
+    int acc_c)
+{
+    NNF_V acc[NNF__WROWS(NNF_MR_MAX, NNF_NV_MAX, 1)][NNF_NV_MAX];
+    const int cols = MASKED ? (NV - 1) * NNF_VL + tail : NV * NNF_VL;
+    ptrdiff_t p;
+    int r, v;
+    if (TRANS_C) {
+        NNF__ALIGN64 NNF_T tmp[NNF_MR_MAX * NNF_NV_MAX * NNF_VL];
+        if (acc_c) {
+            NNF_FN(_tload)(tmp, MR, cols, NV * NNF_VL, C, ldc);
+            NNF__UNROLL for (r = 0; r < MR; r++)
+                NNF__UNROLL for (v = 0; v < NV; v++)
+                    acc[r][v] = NNF_OP_LOAD(tmp + (r * NV + v) * NNF_VL);
+        } else {
+            NNF__UNROLL for (r = 0; r < MR; r++)
+                NNF__UNROLL for (v = 0; v < NV; v++)
+                    acc[r][v] = NNF_OP_ZERO();
+        }
+        for (p = 0; p < k; p++)
+            NNF_FN(_step)(MR, NV, MASKED, acc, A + p * a_col, a_row,
+                        B + p * ldb, mask);
+        NNF__UNROLL for (r = 0; r < MR; r++)
+            NNF__UNROLL for (v = 0; v < NV; v++)
+                NNF_OP_STORE(tmp + (r * NV + v) * NNF_VL, acc[r][v]);
+        NNF_FN(_tstore)(tmp, MR, cols, NV * NNF_VL, C, ldc);
+        return;
+    }
+    if (acc_c) {
+        NNF__UNROLL for (r = 0; r < MR; r++)
+            NNF__UNROLL for (v = 0; v < NV; v++)
+                acc[r][v] = (MASKED && v == NV - 1)
+                                ? NNF_OP_LOADM(C + r * ldc + v * NNF_VL, mask)
+                                : NNF_OP_LOAD(C + r * ldc + v * NNF_VL);
+    } else {
+        NNF__UNROLL for (r = 0; r < MR; r++)
+            NNF__UNROLL for (v = 0; v < NV; v++)
+                acc[r][v] = NNF_OP_ZERO();
+    }
+    for (p = 0; p < k; p++)
+        NNF_FN(_step)(MR, NV, MASKED, acc, A + p * a_col, a_row,
+                    B + p * ldb, mask);
+    NNF__UNROLL for (r = 0; r < MR; r++)
+        NNF__UNROLL for (v = 0; v < NV; v++) {
+            if (MASKED && v == NV - 1)
+                NNF_OP_STOREM(C + r * ldc + v * NNF_VL, mask, acc[r][v]);
+            else
+                NNF_OP_STORE(C + r * ldc + v * NNF_VL, acc[r][v]);
+        }
+}
+
+/* One column panel (NV vectors wide) over all m rows: tiles of
+   NNF__WROWS rows (narrow panels get more rows, so that there are
+   always about MR_MAX*NV_MAX independent accumulator chains), then
+   MR_MAX-row tiles, then the leftover rows. */
+NNF__INLINE NNF_TGT void NNF_FN(_panel)(
+    const int NV, const int MASKED, ptrdiff_t m, ptrdiff_t k,
+    const NNF_T *A, ptrdiff_t a_row, ptrdiff_t a_col, const NNF_T *B,
+    ptrdiff_t ldb, NNF_T *C, ptrdiff_t ldc, NNF_M mask, int tail, int acc_c)
+{
+    const int MRW = NNF__WROWS(NNF_MR_MAX, NNF_NV_MAX, NV);
+    ptrdiff_t i = 0;
+    if (MRW > NNF_MR_MAX)
+        for (; i + MRW <= m; i += MRW)
+            NNF_FN(_tile)(MRW, NV, MASKED, 0, k, A + i * a_row, a_row,
+                        a_col, B, ldb, C + i * ldc, ldc, mask, tail,
+                        acc_c);
+    for (; i + NNF_MR_MAX <= m; i += NNF_MR_MAX)
+        NNF_FN(_tile)(NNF_MR_MAX, NV, MASKED, 0, k, A + i * a_row, a_row,
+                    a_col, B, ldb, C + i * ldc, ldc, mask, tail, acc_c);
+    NNF__ROW_TAIL(4, NV, MASKED)
+    NNF__ROW_TAIL(2, NV, MASKED)
+    NNF__ROW_TAIL(1, NV, MASKED)
+}
+
+/* Copy B[0:kc, 0:nv*VL] (last vector masked, zero padded) into buf
+   (row stride nv*VL). */
+NNF__INLINE NNF_TGT void NNF_FN(_pack)(ptrdiff_t kc, int nv, int masked,
+                                 NNF_M mask, const NNF_T *B, ptrdiff_t ldb,
+                                 NNF_T *buf)
+{
+    const int full = masked ? nv - 1 : nv;
+    ptrdiff_t p;
+    int v;
+    for (p = 0; p < kc; p++) {
+        const NNF_T *b = B + p * ldb;
+        NNF_T *d = buf + p * nv * NNF_VL;
+        for (v = 0; v < full; v++)
+            NNF_OP_STORE(d + v * NNF_VL, NNF_OP_LOAD(b + v * NNF_VL));
+        if (masked)
+            NNF_OP_STORE(d + full * NNF_VL, NNF_OP_LOADM(b + full * NNF_VL, mask));
+    }
+}
+
+/* General driver.  Blocks: k by NNF_GEMM_KC when B is large (the B
+   panel of a k block stays in L2), rows by an L2-sized row block when
+   several column panels re-read op(A), columns in balanced panels of
+   <= NV_MAX vectors.  Operands are used in place, except that with buf
+   != NULL each NNF__PACK_KC x NV*VL panel of B is first copied into buf
+   (see the entry point). */
+static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_run)(
+    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_row,
+    ptrdiff_t a_col, const NNF_T *B, ptrdiff_t ldb, NNF_T *C, ptrdiff_t ldc,
+    int accumulate, NNF_T *buf)
+{
+    const ptrdiff_t nvec = (n + NNF_VL - 1) / NNF_VL; /* vectors per C row */
+    ptrdiff_t kc_max =
+        (double)k * (double)ldb * sizeof(NNF_T) > NNF_GEMM_KBLOCK_BYTES
+            ? NNF_GEMM_KC
+            : k;
+    ptrdiff_t mc_max = m, pc, ic;
+    /* TN with a row stride that is a multiple of 2 KiB (lda = 256, 512,
+       1024...): the k rows a tile reads from op(A) map to a few cache
+       sets only; shorter k blocks keep them cached (+30-60% at k=1024). */
+    if (a_row == 1 && ((a_col * (ptrdiff_t)sizeof(NNF_T)) & 2047) == 0 &&
+        kc_max > 128)
+        kc_max = 128;
+    if (buf != NULL && kc_max > NNF__PACK_KC) kc_max = NNF__PACK_KC;
+    if (nvec > NNF_NV_MAX &&
+        m * kc_max * (ptrdiff_t)sizeof(NNF_T) > NNF__A_BLOCK_BYTES) {
+        mc_max = NNF__A_BLOCK_BYTES / ((ptrdiff_t)sizeof(NNF_T) * kc_max);
+        mc_max = mc_max < NNF_MR_MAX ? NNF_MR_MAX : mc_max - mc_max % NNF_MR_MAX;
+    }
+    for (pc = 0; pc < k; pc += kc_max) {
+        const ptrdiff_t kc = NNF__MIN(kc_max, k - pc);
+        const int acc_c = accumulate || pc > 0;
+        for (ic = 0; ic < m; ic += mc_max) {
+            const ptrdiff_t mc = NNF__MIN(mc_max, m - ic);
+            const NNF_T *a = A + ic * a_row + pc * a_col;
+            ptrdiff_t j = 0, vleft = nvec;
+            ptrdiff_t npanel = (nvec + NNF_NV_MAX - 1) / NNF_NV_MAX;
+            for (; npanel > 0; npanel--) {
+                /* balanced split of the remaining vectors */
+                const int nv = npanel == 1
+                                   ? (int)vleft
+                                   : (int)((vleft + npanel - 1) / npanel);
+                const ptrdiff_t ncols = NNF__MIN((ptrdiff_t)nv * NNF_VL, n - j);
+                const int masked = ncols < (ptrdiff_t)nv * NNF_VL;
+                const int tail = (int)(ncols - (nv - 1) * NNF_VL);
+                const NNF_M mask = NNF_OP_MASK(tail);
+                const NNF_T *bp = B + pc * ldb + j;
+                ptrdiff_t ldbp = ldb;
+                if (buf != NULL) {
+                    NNF_FN(_pack)(kc, nv, masked, mask, bp, ldb, buf);
+                    bp = buf;
+                    ldbp = (ptrdiff_t)nv * NNF_VL;
+                }
+                NNF__PANEL_SWITCH(NNF_FN(_panel), mc, kc, a, a_row,
+                                  a_col, bp, ldbp, C + ic * ldc + j, ldc,
+                                  mask, tail, acc_c)
+                j += ncols;
+                vleft -= nv;
+            }
+        }
+    }
+}
+
+/* B rows 4 KiB apart: pack B panels (the stack buffer lives only in
+   this function's frame). */
+static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_packed)(
+    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_row,
+    ptrdiff_t a_col, const NNF_T *B, ptrdiff_t ldb, NNF_T *C, ptrdiff_t ldc,
+    int accumulate)
+{
+    NNF__ALIGN64 NNF_T buf[NNF__PACK_KC * NNF_NV_MAX * NNF_VL];
+    NNF_FN(_run)(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, buf);
+}
+
+/* TN with tiny n: C^T (n x m) = B^T (n x k) @ op(A)^T (k x m), whose
+   right operand rows A[p*a_col + 0..m-1] are contiguous.  The main
+   kernel runs with vectors along i (n rows of broadcasts of B) and
+   stores its tile transposed. */
+NNF__INLINE NNF_TGT void NNF_FN(_tpanel)(
+    const int NV, const int MASKED, int rows, ptrdiff_t k, const NNF_T *A,
+    ptrdiff_t a_row, ptrdiff_t a_col, const NNF_T *B, ptrdiff_t ldb, NNF_T *C,
+    ptrdiff_t ldc, NNF_M mask, int tail, int acc_c)
+{
+    switch (rows) {
+        NNF__TROW_CASE(1)
+        NNF__TROW_CASE(2)
+        NNF__TROW_CASE(3)
+        NNF__TROW_CASE(4)
+        NNF__TROW_CASE(5)
+        NNF__TROW_CASE(6)
+        NNF__TROW_CASE(7)
+        NNF__TROW_CASE(8)
+        default: break;
+    }
+}
+static NNF__UNUSED NNF__NOINLINE NNF_TGT void
+NNF_FN(_tns)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A,
+           ptrdiff_t lda, const NNF_T *B, ptrdiff_t ldb, NNF_T *C, ptrdiff_t ldc,
+           int accumulate)
+{
+    const ptrdiff_t nvec = (m + NNF_VL - 1) / NNF_VL;
+    ptrdiff_t j = 0, vleft = nvec;
+    ptrdiff_t npanel = (nvec + NNF_NV_MAX - 1) / NNF_NV_MAX;
+    for (; npanel > 0; npanel--) {
+        const int nv = npanel == 1 ? (int)vleft
+                                   : (int)((vleft + npanel - 1) / npanel);
+        const ptrdiff_t ncols = NNF__MIN((ptrdiff_t)nv * NNF_VL, m - j);
+        const int masked = ncols < (ptrdiff_t)nv * NNF_VL;
+        const int tail = (int)(ncols - (nv - 1) * NNF_VL);
+        const NNF_M mask = NNF_OP_MASK(tail);
+        NNF__PANEL_SWITCH(NNF_FN(_tpanel), (int)n, k, B, 1, ldb,
+                          A + j, lda, C + j * ldc, ldc, mask, tail,
+                          accumulate)
+        j += ncols;
+        vleft -= nv;
+    }
+}
+
+static NNF__UNUSED NNF__NOINLINE NNF_TGT void
+NNF_GEMM_NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_row,
+     ptrdiff_t a_col, const NNF_T *B, ptrdiff_t ldb, NNF_T *C, ptrdiff_t ldc,
+     int accumulate)
+{
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        if (!accumulate) NNF__CAT(NNF__ZERO_, NNF_T)(m, n, C, ldc);
+        return;
+    }
+    /* TN with tiny n: most lanes of a C row vector would idle; run the
+       vectors along m (transposed kernel). */
+    if (n <= NNF_TNS_N && a_row == 1 && n < m) {
+        NNF_FN(_tns)(m, n, k, A, a_col, B, ldb, C, ldc, accumulate);
+        return;
+    }
+    if (m == 1 && n >= NNF_WIDE_NV * NNF_VL) {
+        const ptrdiff_t done =
+            NNF_FN(_wide)(n, k, A, a_col, B, ldb, C, accumulate);
+        /* the remaining < WIDE_NV*VL columns: general kernel */
+        B += done;
+        C += done;
+        n -= done;
+        if (n == 0) return;
+    }
+    /* B rows a multiple of 4 KiB apart (n = 512, 1024 doubles): all rows
+       of a B panel fall into the same L1 sets and the panel cannot stay
+       cached; copy it into a contiguous buffer (AVX2 f64: +50%; on
+       AVX-512, whose tile does twice the work per B row, it costs more
+       than it saves, so PACK4K = 0 there). */
+    if (NNF_PACK4K && ((ldb * (ptrdiff_t)sizeof(NNF_T)) & 4095) == 0 && k >= 64 &&
+        m >= 2 * NNF_MR_MAX) {
+        NNF_FN(_packed)(m, n, k, A, a_row, a_col, B, ldb, C, ldc,
+                      accumulate);
+        return;
+    }
+    NNF_FN(_run)(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, NULL);
+}
+
+#undef NNF__PANEL_SWITCH
+#undef NNF__PANEL_CASE
+#undef NNF__TROW_CASE
+#undef NNF__ROW_TAIL
+#undef NNF_OP_MASK
+#undef NNF_OP_FMA
+#undef NNF_OP_BCAST
+#undef NNF_OP_STOREM
+#undef NNF_OP_STORE
+#undef NNF_OP_LOADM
+#undef NNF_OP_LOAD
+#undef NNF_OP_ZERO
+#undef NNF_FN
+#undef NNF_GEMM_NAME
+#undef NNF_TGT
+#undef NNF_T
+#undef NNF_V
+#undef NNF_M
+#undef NNF_VL
+#undef NNF_MR_MAX
+#undef NNF_NV_MAX
+#undef NNF_TNS_N
+#undef NNF_WIDE_NV
+#undef NNF_PACK4K
+#undef NNF_OPS
