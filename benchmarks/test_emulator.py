@@ -29,9 +29,9 @@ def test_jacobian_against_predict(benchmark, count, call):
 @pytest.mark.parametrize("jac", ["input_grad", "2-point"])
 def test_least_squares(benchmark, jac):
     benchmark.group = "emulator, least_squares on one noisy spectrum"
-    result = benchmark.pedantic(RUNNERS[f"least_squares, jac={jac}"], rounds=20,
-                                warmup_rounds=1)
+    result = benchmark.pedantic(RUNNERS[f"least_squares, jac={jac}"], rounds=20, warmup_rounds=1)
     assert result.success  # a benchmark of a fit that failed would time the wrong thing
-    other = RUNNERS["least_squares, jac=2-point" if jac == "input_grad"
-                    else "least_squares, jac=input_grad"]()
+    other = RUNNERS[
+        "least_squares, jac=2-point" if jac == "input_grad" else "least_squares, jac=input_grad"
+    ]()
     np.testing.assert_allclose(result.x, other.x, atol=1e-6)

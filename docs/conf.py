@@ -37,8 +37,7 @@ exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 
 # ---- API reference --------------------------------------------------------------------------
 
-autodoc_default_options = {"members": True,
-                           "member-order": "bysource"}
+autodoc_default_options = {"members": True, "member-order": "bysource"}
 autodoc_typehints = "none"  # the numpydoc sections carry the types
 # Members are listed by autodoc; numpydoc's own member tables would need autosummary stubs.
 numpydoc_show_class_members = False
@@ -104,8 +103,9 @@ def _check_public_names_documented(app, env):
             if name.startswith("__"):  # __version__: shown in the page title
                 continue
             if f"{module_name}.{name}" not in documented:
-                logger.warning(f"{module_name}.{name} is public (in __all__) but not in "
-                               "docs/api.rst")
+                logger.warning(
+                    f"{module_name}.{name} is public (in __all__) but not in docs/api.rst"
+                )
 
 
 def _skip_scikit_learn_members(app, what, name, obj, skip, options):

@@ -8,8 +8,14 @@ import os
 
 # From the first fit to the benchmark. An example not listed (a new one) comes after these,
 # by file name.
-ORDER = ["seed_fit.py", "photometric_classification.py", "uncertainty.py", "emulator.py",
-         "autoencoder.py", "benchmark.py"]
+ORDER = [
+    "seed_fit.py",
+    "photometric_classification.py",
+    "uncertainty.py",
+    "emulator.py",
+    "autoencoder.py",
+    "benchmark.py",
+]
 
 
 class GalleryOrder:

@@ -78,16 +78,23 @@ for n_components in sizes:
     with warnings.catch_warnings():
         # Stopping after max_iter epochs is intended here; scikit-learn would warn too.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        autoencoder = MLPAutoencoder(n_components=n_components, hidden_layer_sizes=(64, 32),
-                                     activation="tanh", learning_rate_init=0.003,
-                                     max_iter=300, random_state=0).fit(Z_train)
+        autoencoder = MLPAutoencoder(
+            n_components=n_components,
+            hidden_layer_sizes=(64, 32),
+            activation="tanh",
+            learning_rate_init=0.003,
+            max_iter=300,
+            random_state=0,
+        ).fit(Z_train)
     seconds = time.perf_counter() - started
     autoencoders[n_components] = autoencoder
     pca_errors.append(reconstruction_error(pca, Z_test))
     autoencoder_errors.append(reconstruction_error(autoencoder, Z_test))
-    print(f"{n_components} component(s): PCA {pca_errors[-1]:.4f}, autoencoder "
-          f"{autoencoder_errors[-1]:.4f} ({autoencoder_errors[-1] / pca_errors[-1]:.2f}x PCA's;"
-          f" {autoencoder.n_iter_} epochs in {seconds:.1f} s)")
+    print(
+        f"{n_components} component(s): PCA {pca_errors[-1]:.4f}, autoencoder "
+        f"{autoencoder_errors[-1]:.4f} ({autoencoder_errors[-1] / pca_errors[-1]:.2f}x PCA's;"
+        f" {autoencoder.n_iter_} epochs in {seconds:.1f} s)"
+    )
 
 # %%
 # With two numbers — as many as the spectra have parameters — the autoencoder's error is a
@@ -117,8 +124,7 @@ axes[1].plot(wavelength, from_autoencoder[0], color="C1", label="autoencoder, 2 
 axes[1].plot(wavelength, from_pca[0], color="C0", ls="--", label="PCA, 2 components")
 axes[1].set_xlabel("wavelength (µm)")
 axes[1].set_ylabel("normalised flux")
-axes[1].set_title(f"T = {T_test[example]:.0f} K, line strength {A_test[example]:.2f}",
-                  fontsize=10)
+axes[1].set_title(f"T = {T_test[example]:.0f} K, line strength {A_test[example]:.2f}", fontsize=10)
 axes[1].legend(fontsize=8)
 points = axes[2].scatter(codes[:, 0], codes[:, 1], c=T_test, s=6, cmap="plasma")
 fig.colorbar(points, ax=axes[2], label="temperature (K)")

@@ -30,6 +30,7 @@ from nnfast import reference
 try:  # installed with scikit-learn
     from threadpoolctl import threadpool_limits
 except ImportError:  # time NumPy with whatever threads its BLAS uses
+
     def threadpool_limits(limits):
         return contextlib.nullcontext()
 
@@ -60,8 +61,14 @@ def epoch_times(dtype, batch_size, epochs):
     """Seconds per epoch for nnfast and NumPy, fitted alternately from the same weights."""
     net = nnfast.MLP([1, 20, 20, 1], activation="tanh", dtype=dtype, seed=0)
     ref = reference.MLP([1, 20, 20, 1], activation="tanh", dtype=dtype, seed=0)
-    settings = {"optimizer": "sgd", "lr": 1e-4, "momentum": 0.0, "batch_size": batch_size,
-                "epochs": epochs, "shuffle": False}
+    settings = {
+        "optimizer": "sgd",
+        "lr": 1e-4,
+        "momentum": 0.0,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "shuffle": False,
+    }
     nnfast_times, numpy_times = [], []
     for _ in range(REPEATS):
         nnfast_times.append(seconds(lambda: net.fit(x, y, **settings)))
@@ -85,8 +92,10 @@ with threadpool_limits(1):
 print("per-epoch training time, seed network, 200 samples, SGD")
 print(f"{'dtype':8} {'batch':>5} {'nnfast':>10} {'NumPy':>10} {'speed-up':>9}")
 for dtype, batch_size, nnfast_seconds, numpy_seconds in rows:
-    print(f"{dtype:8} {batch_size:5d} {nnfast_seconds * 1e6:8.1f} µs "
-          f"{numpy_seconds * 1e6:8.1f} µs {numpy_seconds / nnfast_seconds:8.1f}x")
+    print(
+        f"{dtype:8} {batch_size:5d} {nnfast_seconds * 1e6:8.1f} µs "
+        f"{numpy_seconds * 1e6:8.1f} µs {numpy_seconds / nnfast_seconds:8.1f}x"
+    )
 
 # %%
 # Prediction
@@ -98,15 +107,23 @@ ref = reference.MLP([1, 20, 20, 1], activation="tanh", seed=0)
 one, many = x[:1], np.linspace(-3, 3, 100_000)[:, None]
 with threadpool_limits(1):
     predictions = [
-        ("1 sample",
-         best_time(lambda: net.predict(one), 200), best_time(lambda: ref.predict(one), 200)),
-        ("100,000 samples",
-         best_time(lambda: net.predict(many)), best_time(lambda: ref.predict(many))),
+        (
+            "1 sample",
+            best_time(lambda: net.predict(one), 200),
+            best_time(lambda: ref.predict(one), 200),
+        ),
+        (
+            "100,000 samples",
+            best_time(lambda: net.predict(many)),
+            best_time(lambda: ref.predict(many)),
+        ),
     ]
 assert np.allclose(net.predict(many), ref.predict(many))
 for label, nnfast_seconds, numpy_seconds in predictions:
-    print(f"predict, {label:>15}: nnfast {nnfast_seconds * 1e6:9.1f} µs, NumPy "
-          f"{numpy_seconds * 1e6:9.1f} µs, {numpy_seconds / nnfast_seconds:5.1f}x")
+    print(
+        f"predict, {label:>15}: nnfast {nnfast_seconds * 1e6:9.1f} µs, NumPy "
+        f"{numpy_seconds * 1e6:9.1f} µs, {numpy_seconds / nnfast_seconds:5.1f}x"
+    )
 
 # %%
 # The training times side by side (a logarithmic scale: each step up is 10 times slower).
@@ -117,8 +134,13 @@ positions = np.arange(len(rows))
 ax.bar(positions - 0.2, [r[2] * 1e6 for r in rows], width=0.4, label="nnfast")
 ax.bar(positions + 0.2, [r[3] * 1e6 for r in rows], width=0.4, label="NumPy reference")
 for position, (_, _, nnfast_seconds, numpy_seconds) in zip(positions, rows):
-    ax.annotate(f"{numpy_seconds / nnfast_seconds:.0f}x", (position, numpy_seconds * 1e6),
-                ha="center", va="bottom", fontsize=9)
+    ax.annotate(
+        f"{numpy_seconds / nnfast_seconds:.0f}x",
+        (position, numpy_seconds * 1e6),
+        ha="center",
+        va="bottom",
+        fontsize=9,
+    )
 ax.set_yscale("log")
 ax.set_xticks(positions, labels, fontsize=8)
 ax.set_ylabel("time per epoch (µs)")

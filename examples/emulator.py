@@ -61,13 +61,23 @@ rng = np.random.default_rng(0)
 N_NEUTRAL, N_IONISED, N_ALPHA = 30, 6, 6
 N_LINES = 3 + N_NEUTRAL + N_IONISED + N_ALPHA
 LINES = {  # the Mg b triplet, then neutral (Fe I-like), ionised and other alpha lines
-    "centre": np.concatenate([[5167.32, 5172.68, 5183.60],
-                              rng.uniform(5161, 5209, N_LINES - 3)]),
-    "chi": np.concatenate([[2.71, 2.71, 2.72], rng.uniform(0, 5, N_NEUTRAL),
-                           rng.uniform(2.5, 4, N_IONISED), rng.uniform(0, 2.5, N_ALPHA)]),
-    "loggf": np.concatenate([[1.13, 1.61, 1.82], rng.uniform(-3, -0.5, N_NEUTRAL),
-                             rng.uniform(-3.5, -2, N_IONISED),
-                             rng.uniform(-2.5, -0.5, N_ALPHA)]),
+    "centre": np.concatenate([[5167.32, 5172.68, 5183.60], rng.uniform(5161, 5209, N_LINES - 3)]),
+    "chi": np.concatenate(
+        [
+            [2.71, 2.71, 2.72],
+            rng.uniform(0, 5, N_NEUTRAL),
+            rng.uniform(2.5, 4, N_IONISED),
+            rng.uniform(0, 2.5, N_ALPHA),
+        ]
+    ),
+    "loggf": np.concatenate(
+        [
+            [1.13, 1.61, 1.82],
+            rng.uniform(-3, -0.5, N_NEUTRAL),
+            rng.uniform(-3.5, -2, N_IONISED),
+            rng.uniform(-2.5, -0.5, N_ALPHA),
+        ]
+    ),
     "ionised": np.arange(N_LINES) >= 3 + N_NEUTRAL,
     "alpha": (np.arange(N_LINES) < 3) | (np.arange(N_LINES) >= N_LINES - N_ALPHA),
 }
@@ -80,24 +90,30 @@ def synthesize(labels):
     teff, logg, feh, alpha_fe, vbroad = labels.T[:, :, np.newaxis]
     theta = 5040.0 / teff
     abundance = feh + np.where(LINES["alpha"], alpha_fe, 0.0)
-    balance = np.where(LINES["ionised"], -0.4 * (logg - 4.4) + (theta - 0.87),
-                       0.15 * (logg - 4.4) + 2.5 * (theta - 0.87))
+    balance = np.where(
+        LINES["ionised"],
+        -0.4 * (logg - 4.4) + (theta - 0.87),
+        0.15 * (logg - 4.4) + 2.5 * (theta - 0.87),
+    )
     tau = 10.0 ** (2.3 + LINES["loggf"] + abundance - theta * LINES["chi"] + balance)
     thermal = 2 * 1.380649e-23 * teff / (56 * 1.66054e-27) / 1e6  # (km/s)² of iron
     instrument = LIGHT_SPEED / RESOLUTION / 2.355
     sigma = LINES["centre"] / LIGHT_SPEED * np.sqrt(thermal + vbroad**2 / 2 + instrument**2)
-    gamma = (0.015 * 10 ** (0.3 * (logg - 4.4)) * (teff / 5800.0) ** 0.3
-             * np.where(MG_B, 4.0, 1.0))
+    gamma = 0.015 * 10 ** (0.3 * (logg - 4.4)) * (teff / 5800.0) ** 0.3 * np.where(MG_B, 4.0, 1.0)
     lorentz = gamma / (gamma + sigma)  # the pseudo-Voigt's Lorentzian share
     opacity = np.zeros((labels.shape[0], WAVELENGTH.size))
     for k, centre in enumerate(LINES["centre"]):
         # Beyond 3 Å the wings of all but the Mg b lines are far below any noise.
-        near = (slice(None) if MG_B[k] else
-                slice(*np.searchsorted(WAVELENGTH, [centre - 3.0, centre + 3.0])))
+        near = (
+            slice(None)
+            if MG_B[k]
+            else slice(*np.searchsorted(WAVELENGTH, [centre - 3.0, centre + 3.0]))
+        )
         x = WAVELENGTH[near] - centre
-        s, g, eta = sigma[:, k:k + 1], gamma[:, k:k + 1], lorentz[:, k:k + 1]
-        opacity[:, near] += tau[:, k:k + 1] * ((1 - eta) * np.exp(-0.5 * (x / s) ** 2)
-                                               + eta / (1 + (x / g) ** 2))
+        s, g, eta = sigma[:, k : k + 1], gamma[:, k : k + 1], lorentz[:, k : k + 1]
+        opacity[:, near] += tau[:, k : k + 1] * (
+            (1 - eta) * np.exp(-0.5 * (x / s) ** 2) + eta / (1 + (x / g) ** 2)
+        )
     return 0.1 + 0.9 * np.exp(-opacity)
 
 
@@ -127,16 +143,23 @@ emulator = MLP([5, 128, 128, 500], activation="tanh", seed=0)
 schedule = [(2, 3e-3, 32), (1, 1e-3, 64), (1, 2e-4, 128)]  # (epochs/60, lr, batch size)
 started = time.perf_counter()
 for epochs, lr, batch_size in schedule:
-    emulator.fit(scale_labels(labels_train), (flux_train - mean_flux) / flux_scale,
-                 optimizer="adam", lr=lr, batch_size=batch_size,
-                 epochs=(10 if QUICK else 60) * epochs)
+    emulator.fit(
+        scale_labels(labels_train),
+        (flux_train - mean_flux) / flux_scale,
+        optimizer="adam",
+        lr=lr,
+        batch_size=batch_size,
+        epochs=(10 if QUICK else 60) * epochs,
+    )
 train_seconds = time.perf_counter() - started
 
 labels_check = rng.uniform(LOW, HIGH, size=(500, 5))
 emulated = emulator.predict(scale_labels(labels_check)) * flux_scale + mean_flux
 emulator_rms = float(np.sqrt(np.mean((emulated - synthesize(labels_check)) ** 2)))
-print(f"emulator {emulator!r}: trained on {N_TRAIN} spectra in {train_seconds:.1f} s; "
-      f"flux error on new labels {emulator_rms:.4f} rms")
+print(
+    f"emulator {emulator!r}: trained on {N_TRAIN} spectra in {train_seconds:.1f} s; "
+    f"flux error on new labels {emulator_rms:.4f} rms"
+)
 
 # %%
 # Fitting 1,000 noisy spectra
@@ -175,13 +198,17 @@ for jac in ("input_grad", "2-point"):
 found = {jac: np.array([result.x for result in results]) for jac, results in fits.items()}
 evaluations = {jac: np.mean([result.nfev for result in results]) for jac, results in fits.items()}
 gap = float(np.abs(found["input_grad"] - found["2-point"]).max())
-print(f"{N_FIT} fits with jac=input_grad: {seconds['input_grad']:.2f} s "
-      f"({evaluations['input_grad']:.1f} evaluations per fit); with jac='2-point': "
-      f"{seconds['2-point']:.2f} s ({evaluations['2-point']:.1f}); "
-      f"{seconds['2-point'] / seconds['input_grad']:.2f}x faster with the Jacobian")
+print(
+    f"{N_FIT} fits with jac=input_grad: {seconds['input_grad']:.2f} s "
+    f"({evaluations['input_grad']:.1f} evaluations per fit); with jac='2-point': "
+    f"{seconds['2-point']:.2f} s ({evaluations['2-point']:.1f}); "
+    f"{seconds['2-point'] / seconds['input_grad']:.2f}x faster with the Jacobian"
+)
 same = np.abs(found["input_grad"] - found["2-point"]).max(axis=1) < 1e-4
-print(f"the same labels (within 1e-4 of each half-range) in {same.mean():.1%} of the fits; "
-      f"largest difference {gap:.1e}")
+print(
+    f"the same labels (within 1e-4 of each half-range) in {same.mean():.1%} of the fits; "
+    f"largest difference {gap:.1e}"
+)
 
 # %%
 # How well are the labels recovered?
@@ -198,9 +225,18 @@ off_grid = np.abs(found["input_grad"]).max(axis=1) > 1.2
 errors = fitted[~off_grid] - labels_true[~off_grid]
 bias = np.median(errors, axis=0)
 scatter = 1.4826 * np.median(np.abs(errors - bias), axis=0)
-formal = np.median([np.sqrt(np.diag(np.linalg.inv(result.jac.T @ result.jac)))
-                    for result, off in zip(fits["input_grad"], off_grid) if not off],
-                   axis=0) * (HIGH - LOW) / 2
+formal = (
+    np.median(
+        [
+            np.sqrt(np.diag(np.linalg.inv(result.jac.T @ result.jac)))
+            for result, off in zip(fits["input_grad"], off_grid)
+            if not off
+        ],
+        axis=0,
+    )
+    * (HIGH - LOW)
+    / 2
+)
 print(f"{'label':<8}{'range':>16}{'bias':>10}{'scatter':>10}{'formal':>10}")
 for name, unit, low, high, b, s, f in zip(NAMES, UNITS, LOW, HIGH, bias, scatter, formal):
     print(f"{name:<8}{f'{low:g} to {high:g} {unit}':>16}{b:>+10.3g}{s:>10.3g}{f:>10.3g}")
@@ -226,8 +262,7 @@ star = int(np.argmin(np.abs(labels_true[:, 0] - 5000) + 1000 * np.abs(labels_tru
 model = emulator.predict(found["input_grad"][star]) * flux_scale + mean_flux
 ax.plot(WAVELENGTH, observed[star], ".", ms=3, color="0.5", label="observed (noise 0.01)")
 ax.plot(WAVELENGTH, model, color="C0", lw=1.2, label="emulator at the fitted labels")
-ax.plot(WAVELENGTH, observed[star] - model + 0.05, color="C3", lw=0.8,
-        label="residual + 0.05")
+ax.plot(WAVELENGTH, observed[star] - model + 0.05, color="C3", lw=0.8, label="residual + 0.05")
 truth = ", ".join(f"{n} {v:.4g}" for n, v in zip(NAMES, labels_true[star]))
 fit_text = ", ".join(f"{n} {v:.4g}" for n, v in zip(NAMES, fitted[star]))
 ax.set_title(f"true: {truth}\nfitted: {fit_text}", fontsize=8)
@@ -245,9 +280,11 @@ for i, (name, unit) in enumerate(zip(NAMES, UNITS)):
     ax.tick_params(labelsize=7)
     if i == 0:
         ax.set_ylabel("fitted", fontsize=8)
-fig.suptitle(f"{N_FIT} spectra fitted with least_squares: jac=input_grad "
-             f"{seconds['input_grad']:.1f} s, jac='2-point' {seconds['2-point']:.1f} s",
-             fontsize=10)
+fig.suptitle(
+    f"{N_FIT} spectra fitted with least_squares: jac=input_grad "
+    f"{seconds['input_grad']:.1f} s, jac='2-point' {seconds['2-point']:.1f} s",
+    fontsize=10,
+)
 fig.tight_layout()
 if path is not None:
     fig.savefig(path, dpi=110)

@@ -49,20 +49,25 @@ def catalogue(n, rng):
     """``n`` objects: an (n, 6) float array with NaNs and an (n,) array of class names."""
     kind = rng.choice(["star", "galaxy", "quasar"], size=n, p=[0.45, 0.40, 0.15])
     X = np.empty((n, 6))
-    for name, bright, faint in [("star", 14.0, 21.5), ("galaxy", 16.0, 22.0),
-                                ("quasar", 17.5, 22.0)]:
+    for name, bright, faint in [
+        ("star", 14.0, 21.5),
+        ("galaxy", 16.0, 22.0),
+        ("quasar", 17.5, 22.0),
+    ]:
         rows = np.flatnonzero(kind == name)
         m = rows.size
         r = rng.uniform(bright, faint, m)
         if name == "star":  # one temperature parameter t moves a star along the locus
             t = rng.uniform(0, 1, m)
-            colours = np.column_stack([0.8 + 1.8 * t, 0.2 + 1.2 * t, 0.05 + 0.9 * t**2,
-                                       0.5 * t**2]) + 0.04 * rng.normal(size=(m, 4))
+            colours = np.column_stack(
+                [0.8 + 1.8 * t, 0.2 + 1.2 * t, 0.05 + 0.9 * t**2, 0.5 * t**2]
+            ) + 0.04 * rng.normal(size=(m, 4))
             extent = np.zeros(m)
         elif name == "galaxy":  # redder with redshift z, extended (less so when faint)
             z = rng.uniform(0, 0.4, m)
-            colours = (np.column_stack([1.4 + z, 0.6 + 1.5 * z, 0.3 + 0.8 * z, 0.2 + 0.4 * z])
-                       + rng.normal(size=(m, 4)) * [0.25, 0.12, 0.08, 0.08])
+            colours = np.column_stack(
+                [1.4 + z, 0.6 + 1.5 * z, 0.3 + 0.8 * z, 0.2 + 0.4 * z]
+            ) + rng.normal(size=(m, 4)) * [0.25, 0.12, 0.08, 0.08]
             extent = np.abs(rng.normal(0.6, 0.3, m)) * np.clip((23 - r) / 7, 0.1, 1)
         else:  # quasars: blue, with the ultraviolet excess of their accretion disks
             colours = rng.normal([0.25, 0.2, 0.15, 0.1], [0.15, 0.12, 0.1, 0.1], size=(m, 4))
@@ -80,10 +85,13 @@ def catalogue(n, rng):
 
 rng = np.random.default_rng(0)
 X, y = catalogue(4000, rng)
-X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y,
-                                                    random_state=0)
-print(f"{len(y)} objects: {np.sum(y == 'star')} stars, {np.sum(y == 'galaxy')} galaxies, "
-      f"{np.sum(y == 'quasar')} quasars")
+X_train, X_test, y_train, y_test = train_test_split(
+    X, y, test_size=0.25, stratify=y, random_state=0
+)
+print(
+    f"{len(y)} objects: {np.sum(y == 'star')} stars, {np.sum(y == 'galaxy')} galaxies, "
+    f"{np.sum(y == 'quasar')} quasars"
+)
 for j, name in enumerate(COLUMNS):
     print(f"  {name:>9}: {np.mean(np.isnan(X[:, j])):5.1%} missing")
 
@@ -95,33 +103,50 @@ for j, name in enumerate(COLUMNS):
 # every column is standardised. The classifier is nnfast's drop-in ``MLPClassifier``,
 # with string class labels as scikit-learn allows.
 
-preprocess = ColumnTransformer([
-    ("colours", make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
-                              StandardScaler()), COLOURS),
-    ("brightness_and_shape", StandardScaler(), [4, 5]),
-])
-model = Pipeline([
-    ("preprocess", preprocess),
-    ("classify", MLPClassifier(activation="relu", max_iter=300, early_stopping=True,
-                               random_state=0)),
-])
+preprocess = ColumnTransformer(
+    [
+        (
+            "colours",
+            make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
+            COLOURS,
+        ),
+        ("brightness_and_shape", StandardScaler(), [4, 5]),
+    ]
+)
+model = Pipeline(
+    [
+        ("preprocess", preprocess),
+        (
+            "classify",
+            MLPClassifier(activation="relu", max_iter=300, early_stopping=True, random_state=0),
+        ),
+    ]
+)
 
 # %%
 # A grid search over the network's width and depth and Adam's learning rate, by 3-fold
 # cross-validation on the training set: 18 fits, each trained by nnfast's compiled loop
 # (with early stopping on a held-out tenth of each training fold).
 
-search = GridSearchCV(model, {
-    "classify__hidden_layer_sizes": [(16,), (64,), (32, 32)],
-    "classify__learning_rate_init": [1e-3, 1e-2],
-}, cv=3)
+search = GridSearchCV(
+    model,
+    {
+        "classify__hidden_layer_sizes": [(16,), (64,), (32, 32)],
+        "classify__learning_rate_init": [1e-3, 1e-2],
+    },
+    cv=3,
+)
 started = time.perf_counter()
 search.fit(X_train, y_train)
-print(f"grid search: {len(search.cv_results_['params']) * 3} fits and the refit in "
-      f"{time.perf_counter() - started:.1f} s")
+print(
+    f"grid search: {len(search.cv_results_['params']) * 3} fits and the refit in "
+    f"{time.perf_counter() - started:.1f} s"
+)
 for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"]):
-    print(f"  hidden layers {params['classify__hidden_layer_sizes']!s:>8}, learning rate "
-          f"{params['classify__learning_rate_init']:g}: cross-validated accuracy {score:.3f}")
+    print(
+        f"  hidden layers {params['classify__hidden_layer_sizes']!s:>8}, learning rate "
+        f"{params['classify__learning_rate_init']:g}: cross-validated accuracy {score:.3f}"
+    )
 print(f"best: {search.best_params_}")
 
 # %%
@@ -134,19 +159,29 @@ predicted = search.predict(X_test)
 print(classification_report(y_test, predicted, digits=3))
 
 faint = X_test[:, 4] > 21
-print(f"accuracy: bright (r <= 21) {np.mean(predicted[~faint] == y_test[~faint]):.3f}, "
-      f"faint (r > 21) {np.mean(predicted[faint] == y_test[faint]):.3f}")
+print(
+    f"accuracy: bright (r <= 21) {np.mean(predicted[~faint] == y_test[~faint]):.3f}, "
+    f"faint (r > 21) {np.mean(predicted[faint] == y_test[faint]):.3f}"
+)
 
 fig, (ax_cm, ax_cc) = plt.subplots(1, 2, figsize=(11, 4.5))
-ConfusionMatrixDisplay.from_predictions(y_test, predicted, labels=["star", "galaxy", "quasar"],
-                                        ax=ax_cm, colorbar=False)
+ConfusionMatrixDisplay.from_predictions(
+    y_test, predicted, labels=["star", "galaxy", "quasar"], ax=ax_cm, colorbar=False
+)
 ax_cm.set_title("held-out objects")
 for k, colour in zip(("star", "galaxy", "quasar"), ("C0", "C1", "C2")):
     rows = predicted == k
     ax_cc.scatter(X_test[rows, 1], X_test[rows, 0], s=4, color=colour, label=f"predicted {k}")
 wrong = predicted != y_test
-ax_cc.scatter(X_test[wrong, 1], X_test[wrong, 0], s=18, facecolor="none", edgecolor="k",
-              lw=0.6, label="misclassified")
+ax_cc.scatter(
+    X_test[wrong, 1],
+    X_test[wrong, 0],
+    s=18,
+    facecolor="none",
+    edgecolor="k",
+    lw=0.6,
+    label="misclassified",
+)
 ax_cc.set_xlabel("g - r")
 ax_cc.set_ylabel("u - g")
 ax_cc.set_xlim(-0.5, 2.0)

@@ -41,8 +41,10 @@ y = curve(x) + 0.1 * rng.normal(size=x.shape)
 net = nnfast.MLP([1, 20, 20, 1], activation="tanh", seed=0)
 ref = reference.MLP([1, 20, 20, 1], activation="tanh", seed=0)
 print(net)
-print(f"{net.n_params} parameters; identical initial weights: "
-      f"{np.array_equal(net.params, ref.params)}")
+print(
+    f"{net.n_params} parameters; identical initial weights: "
+    f"{np.array_equal(net.params, ref.params)}"
+)
 
 # %%
 # Train both: Adam, learning rate 0.01, batches of 32 in a shuffled order, 300 epochs, the
@@ -70,21 +72,23 @@ print(f"nnfast is {numpy_seconds / nnfast_seconds:.0f}x faster on this machine")
 grid = np.linspace(-3, 3, 400)[:, None]
 difference = np.max(np.abs(net.predict(grid) - ref.predict(grid)))
 print(f"largest difference between the two fitted curves: {difference:.1e}")
-print(f"MSE against the noise-free curve: "
-      f"{np.mean((net.predict(grid) - curve(grid)) ** 2):.5f} (noise variance 0.01)")
+print(
+    f"MSE against the noise-free curve: "
+    f"{np.mean((net.predict(grid) - curve(grid)) ** 2):.5f} (noise variance 0.01)"
+)
 
 fig, (ax_fit, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
 ax_fit.scatter(x[:, 0], y[:, 0], s=8, color="0.6", label="data")
 ax_fit.plot(grid[:, 0], curve(grid[:, 0]), "k--", lw=1, label="true curve")
 ax_fit.plot(grid[:, 0], net.predict(grid)[:, 0], color="C0", lw=2, label="nnfast")
-ax_fit.plot(grid[:, 0], ref.predict(grid)[:, 0], color="C1", lw=1, ls=":",
-            label="NumPy reference")
+ax_fit.plot(grid[:, 0], ref.predict(grid)[:, 0], color="C1", lw=1, ls=":", label="NumPy reference")
 ax_fit.set_xlabel("x")
 ax_fit.set_ylabel("y")
 ax_fit.legend()
 history.plot(ax=ax_loss)
-ax_loss.plot(range(1, ref_history.epochs + 1), ref_history.loss, color="C1", ls=":",
-             label="NumPy reference")
+ax_loss.plot(
+    range(1, ref_history.epochs + 1), ref_history.loss, color="C1", ls=":", label="NumPy reference"
+)
 ax_loss.legend(["nnfast", "NumPy reference"])
 fig.tight_layout()
 plt.show()

@@ -23,9 +23,9 @@ import time
 import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402  (after nnfast's hint)
 
 from nnfast.sklearn import MLPEnsembleRegressor, MLPRegressor  # says how to install sklearn
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402  (after nnfast's hint)
 
 # A file name on the command line: write the figure there, without a display.
 path = sys.argv[1] if len(sys.argv) > 1 else None
@@ -63,11 +63,17 @@ X_test, y_test = noisy_curve(2000, rng)
 
 
 def models(random_state=0):
-    member = MLPRegressor(loss="gaussian_nll", hidden_layer_sizes=(32, 32), activation="tanh",
-                          solver="adam", learning_rate_init=0.003, max_iter=500,
-                          n_iter_no_change=50, random_state=random_state)
-    ensemble = MLPEnsembleRegressor(member, n_estimators=5, n_jobs=2,
-                                    random_state=random_state)
+    member = MLPRegressor(
+        loss="gaussian_nll",
+        hidden_layer_sizes=(32, 32),
+        activation="tanh",
+        solver="adam",
+        learning_rate_init=0.003,
+        max_iter=500,
+        n_iter_no_change=50,
+        random_state=random_state,
+    )
+    ensemble = MLPEnsembleRegressor(member, n_estimators=5, n_jobs=2, random_state=random_state)
     return {"one network (gaussian_nll)": member, "ensemble of 5": ensemble}
 
 
@@ -83,8 +89,10 @@ with warnings.catch_warnings():
     for name, model in models().items():
         started = time.perf_counter()
         fitted[name] = model.fit(X, y)
-        print(f"{name}: fitted in {time.perf_counter() - started:.2f} s, held-out points "
-              f"within ±1 std: {coverage(model, X_test, y_test):.1%} (calibrated: 68%)")
+        print(
+            f"{name}: fitted in {time.perf_counter() - started:.2f} s, held-out points "
+            f"within ±1 std: {coverage(model, X_test, y_test):.1%} (calibrated: 68%)"
+        )
 
 # %%
 # The fits and their bands
@@ -98,13 +106,20 @@ for ax, (name, model) in zip(axes, fitted.items()):
     ax.scatter(X[::4, 0], y[::4], s=3, color="0.6", label="data (1 in 4)")
     ax.plot(grid[:, 0], np.sin(grid[:, 0]), "k--", lw=1, label="true mean")
     ax.plot(grid[:, 0], mean, color="C0", label="predicted mean")
-    ax.fill_between(grid[:, 0], mean - 2 * std, mean + 2 * std, color="C0", alpha=0.25,
-                    label="± 2 std")
+    ax.fill_between(
+        grid[:, 0], mean - 2 * std, mean + 2 * std, color="C0", alpha=0.25, label="± 2 std"
+    )
     for sign in (-1, 1):
-        ax.plot(grid[:, 0], np.sin(grid[:, 0]) + sign * 2 * noise_std(grid[:, 0]), "k:",
-                lw=1, label="true ± 2 std" if sign > 0 else None)
-    ax.set_title(f"{name}: held-out coverage of ±1 std "
-                 f"{coverage(model, X_test, y_test):.0%}", fontsize=9)
+        ax.plot(
+            grid[:, 0],
+            np.sin(grid[:, 0]) + sign * 2 * noise_std(grid[:, 0]),
+            "k:",
+            lw=1,
+            label="true ± 2 std" if sign > 0 else None,
+        )
+    ax.set_title(
+        f"{name}: held-out coverage of ±1 std {coverage(model, X_test, y_test):.0%}", fontsize=9
+    )
     ax.set_xlabel("x")
 axes[0].set_ylabel("y")
 axes[0].legend(fontsize=7, loc="upper left")

@@ -50,8 +50,10 @@ class History:
         try:
             import matplotlib.pyplot as plt
         except ImportError as err:
-            raise ImportError("History.plot needs matplotlib: pip install matplotlib "
-                              "(or pip install \"nnfast[plot]\")") from err
+            raise ImportError(
+                "History.plot needs matplotlib: pip install matplotlib "
+                '(or pip install "nnfast[plot]")'
+            ) from err
         if ax is None:
             _, ax = plt.subplots()
         epochs = range(1, self.epochs + 1)

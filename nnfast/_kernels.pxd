@@ -6,8 +6,9 @@
 # Argument order: outputs first, then const inputs, then sizes.
 from cython cimport floating
 
-# Activation codes (must match nnfast/_spec.py: ACTIVATION_CODES).
-cdef enum:
+# Activation codes: defined here only. Python reads them as nnfast._kernels.Activation;
+# nnfast._spec.ACTIVATION_CODES maps each name to its code.
+cpdef enum Activation:
     ACT_IDENTITY = 0
     ACT_SIGMOID = 1
     ACT_TANH = 2
@@ -18,8 +19,8 @@ cdef enum:
     ACT_SOFTMAX = 7
     ACT_EXP = 8
 
-# Loss codes (must match nnfast/_spec.py: LOSS_CODES).
-cdef enum:
+# Loss codes: defined here only (Python: nnfast._kernels.Loss, nnfast._spec.LOSS_CODES).
+cpdef enum Loss:
     LOSS_MSE = 0
     LOSS_CROSS_ENTROPY = 1
     LOSS_BINARY_CROSS_ENTROPY = 2
@@ -98,15 +99,7 @@ cdef inline Py_ssize_t loss_target_width(int loss, Py_ssize_t m) noexcept nogil:
     output as k = m / 2 means and k log-variances of k targets; every other loss, m."""
     return m // 2 if loss == LOSS_GAUSSIAN_NLL else m
 
-cdef double gaussian_nll_delta(floating* dZ, const floating* Z, const floating* Y,
-                               const floating* w, Py_ssize_t n, Py_ssize_t m,
-                               double inv_weight_sum) noexcept nogil
-cdef double loss_delta(int loss, int output_activation, floating* dZ, const floating* Z,
-                       const floating* A, const floating* Y, const floating* w,
-                       Py_ssize_t n, Py_ssize_t m, double inv_weight_sum,
-                       const ActParams* p) noexcept nogil
-cdef double l2_penalty(floating* grad, const floating* W, Py_ssize_t size,
-                       double l2) noexcept nogil
+# The loss kernels: nnfast/_losses.pxd.
 
 cdef bint all_finite_values(const floating* x, Py_ssize_t size) noexcept nogil
 

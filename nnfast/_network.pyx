@@ -24,15 +24,13 @@ from nnfast._kernels cimport (
     check_shape,
     dense_backward,
     dense_forward,
-    l2_penalty,
-    loss_delta,
     loss_target_width,
     matmul,
 )
+from nnfast._losses cimport l2_penalty, loss_delta
 
-import numpy as np
 
-from nnfast._spec import ACTIVATION_CODES
+from nnfast._spec import ACTIVATION_CODES as _ACTIVATION_CODES
 
 cdef Py_ssize_t CHUNK_ROWS = 1024
 # Workspaces up to this many values live on the stack (predicting a few samples).
@@ -59,7 +57,7 @@ cdef class Layout:
             layer.width = ls.width
             layer.w_offset = ls.w_offset
             layer.b_offset = ls.b_offset
-            layer.activation = ACTIVATION_CODES[ls.activation]
+            layer.activation = _ACTIVATION_CODES[ls.activation]
             layer.z_offset = per_row
             per_row += ls.width
             if layer.activation == ACT_IDENTITY:
@@ -373,7 +371,7 @@ def predict(Layout layout not None, const floating[::1] params, const floating[:
             floating[:, ::1] out):
     """out = network(X), in chunks of CHUNK_ROWS rows.   X (n, n_in), out (n, n_out)"""
     cdef const NetLayout* net = &layout.c
-    cdef Py_ssize_t n = X.shape[0], start, rows = min(n, CHUNK_ROWS), size
+    cdef Py_ssize_t n = X.shape[0], rows = min(n, CHUNK_ROWS)
     cdef Py_ssize_t needed = workspace_size(net, rows)
     cdef floating small[STACK_WORKSPACE]
     cdef floating* ws = small

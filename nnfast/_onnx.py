@@ -108,8 +108,11 @@ class ProtoGraph:
     def op(self, op_type, inputs, output=None, **attrs):
         """Add ``op_type(*inputs)``; return the name of its one output."""
         output = output or self._unique(op_type.lower())
-        self.nodes.append(self._onnx.helper.make_node(
-            op_type, list(inputs), [output], name=f"{op_type}_{len(self.nodes)}", **attrs))
+        self.nodes.append(
+            self._onnx.helper.make_node(
+                op_type, list(inputs), [output], name=f"{op_type}_{len(self.nodes)}", **attrs
+            )
+        )
         return output
 
 
@@ -126,16 +129,22 @@ class Skl2onnxGraph:
         name = self._scope.get_unique_variable_name(hint)
         tensor = _tensor(onnx, name, array)
         if tensor.data_type == onnx.TensorProto.STRING:  # skl2onnx copies only raw_data
-            self._container.add_initializer(name, tensor.data_type, list(array.shape),
-                                            list(tensor.string_data))
+            self._container.add_initializer(
+                name, tensor.data_type, list(array.shape), list(tensor.string_data)
+            )
         else:
             self._container.add_initializer(name, tensor.data_type, list(array.shape), tensor)
         return name
 
     def op(self, op_type, inputs, output=None, **attrs):
         output = output or self._scope.get_unique_variable_name(op_type.lower())
-        self._container.add_node(op_type, list(inputs), [output],
-                                 name=self._scope.get_unique_operator_name(op_type), **attrs)
+        self._container.add_node(
+            op_type,
+            list(inputs),
+            [output],
+            name=self._scope.get_unique_operator_name(op_type),
+            **attrs,
+        )
         return output
 
 
@@ -176,16 +185,18 @@ def _expm1_of_negative_part(graph, x, dtype):
     x = graph.op("Min", [x, _scalar(graph, 0, dtype)])
     x = graph.op("Max", [x, _scalar(graph, _EXPM1_FLOOR, dtype)])
     u = graph.op("Exp", [x])
-    kahan = graph.op("Div", [graph.op("Mul", [graph.op("Sub", [u, one]), x]),
-                             graph.op("Log", [u])])
+    kahan = graph.op("Div", [graph.op("Mul", [graph.op("Sub", [u, one]), x]), graph.op("Log", [u])])
     return graph.op("Where", [graph.op("Equal", [u, one]), x, kahan])
 
 
 def _elu(graph, x, net):
-    negative = graph.op("Mul", [_scalar(graph, net.elu_alpha, net.dtype),
-                                _expm1_of_negative_part(graph, x, net.dtype)])
-    return graph.op("Where", [graph.op("GreaterOrEqual", [x, _scalar(graph, 0, net.dtype)]),
-                              x, negative])
+    negative = graph.op(
+        "Mul",
+        [_scalar(graph, net.elu_alpha, net.dtype), _expm1_of_negative_part(graph, x, net.dtype)],
+    )
+    return graph.op(
+        "Where", [graph.op("GreaterOrEqual", [x, _scalar(graph, 0, net.dtype)]), x, negative]
+    )
 
 
 def _leaky_relu(graph, x, net):
@@ -208,30 +219,45 @@ def forward(graph, x, net):
     """The network's output for the tensor named ``x``: ``f(x @ W + b)`` layer by layer."""
     for W, b, activation in net.layers:
         if activation == "maxout":
-            pieces = [graph.op("Add", [graph.op("MatMul", [x, graph.constant("W", W[:, :, p])]),
-                                       graph.constant("b", b[:, p])])
-                      for p in range(W.shape[2])]
+            pieces = [
+                graph.op(
+                    "Add",
+                    [
+                        graph.op("MatMul", [x, graph.constant("W", W[:, :, p])]),
+                        graph.constant("b", b[:, p]),
+                    ],
+                )
+                for p in range(W.shape[2])
+            ]
             x = graph.op("Max", pieces) if len(pieces) > 1 else pieces[0]
         else:
-            z = graph.op("Add", [graph.op("MatMul", [x, graph.constant("W", W)]),
-                                 graph.constant("b", b)])
+            z = graph.op(
+                "Add", [graph.op("MatMul", [x, graph.constant("W", W)]), graph.constant("b", b)]
+            )
             x = _ACTIVATIONS[activation](graph, z, net)
     return x
 
 
 def _columns(graph, x, start, stop):
     """``x[:, start:stop]``."""
+
     def index(value):
         return graph.constant("i", np.array([value], dtype=np.int64))
+
     return graph.op("Slice", [x, index(start), index(stop), index(1)])
 
 
 def gaussian_mean_std(graph, out, k, dtype):
     """``(mean, std)`` of a gaussian_nll output: its first ``k`` columns, and
     ``exp(clip(s, -30, 30) / 2)`` of the last ``k`` (nnfast.network.gaussian_mean_std)."""
-    log_var = graph.op("Clip", [_columns(graph, out, k, 2 * k),
-                                _scalar(graph, LOG_VAR_RANGE[0], dtype),
-                                _scalar(graph, LOG_VAR_RANGE[1], dtype)])
+    log_var = graph.op(
+        "Clip",
+        [
+            _columns(graph, out, k, 2 * k),
+            _scalar(graph, LOG_VAR_RANGE[0], dtype),
+            _scalar(graph, LOG_VAR_RANGE[1], dtype),
+        ],
+    )
     std = graph.op("Exp", [graph.op("Mul", [log_var, _scalar(graph, 0.5, dtype)])])
     return _columns(graph, out, 0, k), std
 
@@ -284,11 +310,17 @@ def describe(model, dtype=None, class_indices=False):
 
 def _describe_mlp(net, dtype):
     dtype = dtype or net.dtype
-    layers = [(np.asarray(W, dtype=dtype), np.asarray(b, dtype=dtype), activation)
-              for W, b, activation in zip(net.weights, net.biases, net.activations)]
+    layers = [
+        (np.asarray(W, dtype=dtype), np.asarray(b, dtype=dtype), activation)
+        for W, b, activation in zip(net.weights, net.biases, net.activations)
+    ]
     network = Network(layers, net.leaky_slope, net.elu_alpha)
-    return Export(net.layer_sizes[0], dtype, [Output("Y", "float", [None, net.layer_sizes[-1]])],
-                  lambda graph, x: [forward(graph, x, network)])
+    return Export(
+        net.layer_sizes[0],
+        dtype,
+        [Output("Y", "float", [None, net.layer_sizes[-1]])],
+        lambda graph, x: [forward(graph, x, network)],
+    )
 
 
 # ---- nnfast.to_onnx -----------------------------------------------------------------------------
@@ -332,14 +364,28 @@ def to_onnx(model, dtype=None):
     for out, result in zip(export.outputs, export.emit(graph, "X")):
         graph.op("Identity", [result], output=out.name)
     float_type = helper.np_dtype_to_tensor_dtype(export.dtype)
-    elem_types = {"float": float_type, "int64": onnx.TensorProto.INT64,
-                  "string": onnx.TensorProto.STRING}
+    elem_types = {
+        "float": float_type,
+        "int64": onnx.TensorProto.INT64,
+        "string": onnx.TensorProto.STRING,
+    }
     inputs = [helper.make_tensor_value_info("X", float_type, [None, export.n_features])]
-    outputs = [helper.make_tensor_value_info(out.name, elem_types[out.kind], out.shape)
-               for out in export.outputs]
-    graph_proto = helper.make_graph(graph.nodes, f"nnfast_{type(model).__name__}", inputs,
-                                    outputs, initializer=graph.initializers)
+    outputs = [
+        helper.make_tensor_value_info(out.name, elem_types[out.kind], out.shape)
+        for out in export.outputs
+    ]
+    graph_proto = helper.make_graph(
+        graph.nodes,
+        f"nnfast_{type(model).__name__}",
+        inputs,
+        outputs,
+        initializer=graph.initializers,
+    )
     opsets = [helper.make_opsetid("", OPSET)]
-    return helper.make_model(graph_proto, opset_imports=opsets, producer_name="nnfast",
-                             producer_version=__version__,
-                             ir_version=helper.find_min_ir_version_for(opsets))
+    return helper.make_model(
+        graph_proto,
+        opset_imports=opsets,
+        producer_name="nnfast",
+        producer_version=__version__,
+        ir_version=helper.find_min_ir_version_for(opsets),
+    )

@@ -39,7 +39,9 @@ class ProgressBar:
                 from tqdm.auto import tqdm
             except ImportError:
                 if use_tqdm:
-                    raise ImportError("progress: tqdm is not installed (pip install tqdm)")
+                    raise ImportError(
+                        "progress: tqdm is not installed (pip install tqdm)"
+                    ) from None
             else:
                 self._tqdm = tqdm(total=self.epochs, desc=label, unit="epoch", leave=True)
 

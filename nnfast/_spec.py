@@ -3,8 +3,9 @@
 A network is described by its layer sizes, one activation name per layer (the output
 layer last) and the activation parameters. This module validates that description,
 computes where each layer's ``W`` and ``b`` live in the flat parameter buffer, and draws
-the initial weights. It is plain Python and NumPy: both :class:`nnfast.MLP` and
-:class:`nnfast.reference.MLP` use it, so the two start from identical weights.
+the initial weights. It is plain Python and NumPy (only the kernels' integer codes come
+from nnfast._kernels): both :class:`nnfast.MLP` and :class:`nnfast.reference.MLP` use it,
+so the two start from identical weights.
 """
 
 from __future__ import annotations
@@ -14,30 +15,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnfast._kernels import Activation, Loss
+from nnfast._losses import GAUSSIAN_NLL_LOG_VAR_RANGE
+
+
+def _codes(enum, prefix: str) -> dict:
+    """{name: code} of a Cython enum, e.g. Activation.ACT_LEAKY_RELU -> "leaky_relu"."""
+    return {key[len(prefix) :].lower(): int(code) for key, code in enum.__members__.items()}
+
+
+# The integer codes of the compiled kernels, read from their one definition
+# (nnfast/_kernels.pxd).
+ACTIVATION_CODES = _codes(Activation, "ACT_")
+LOSS_CODES = _codes(Loss, "LOSS_")
+
 HIDDEN_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout")
 OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "tanh", "softmax", "exp")
-LOSSES = ("mse", "cross_entropy", "binary_cross_entropy", "poisson", "gaussian_nll")
-OPTIMIZERS = ("sgd", "adam")
-
-# Integer codes shared with the Cython kernels (nnfast/_kernels.pxd, ACT_* constants).
-ACTIVATION_CODES = {
-    "identity": 0,
-    "sigmoid": 1,
-    "tanh": 2,
-    "relu": 3,
-    "leaky_relu": 4,
-    "elu": 5,
-    "maxout": 6,
-    "softmax": 7,
-    "exp": 8,
-}
-LOSS_CODES = {"mse": 0, "cross_entropy": 1, "binary_cross_entropy": 2, "poisson": 3,
-              "gaussian_nll": 4}
+LOSSES = tuple(LOSS_CODES)
 # The gaussian_nll loss reads the output as means and log-variances s and clips s to this
 # range before using it (the loss, its gradient and predict(return_std=True) alike): e^-s
 # cannot overflow, nor e^-s · 0 make NaN, and the standard deviation e^(s/2) stays within
-# [3.1e-7, 3.3e6] in the targets' units. Must match nnfast/_kernels.pyx (LOG_VAR_MIN/MAX).
-LOG_VAR_RANGE = (-30.0, 30.0)
+# [3.1e-7, 3.3e6] in the targets' units. Defined in nnfast/_losses.pyx (LOG_VAR_MIN/MAX).
+LOG_VAR_RANGE = GAUSSIAN_NLL_LOG_VAR_RANGE
 
 # Layers whose initial weights follow He (fan-in) scaling; the others use Glorot.
 _HE_INIT = ("relu", "leaky_relu", "elu", "maxout")
@@ -72,8 +71,9 @@ def check_positive_real(value, name: str, allow_zero: bool = False) -> float:
     try:
         value = float(value)
     except OverflowError:  # an int such as 10**400
-        raise ValueError(f"{name}: expected a finite number {expected}, "
-                         "got an integer too large for a float") from None
+        raise ValueError(
+            f"{name}: expected a finite number {expected}, got an integer too large for a float"
+        ) from None
     bound_ok = value >= 0 if allow_zero else value > 0
     if not (np.isfinite(value) and bound_ok):
         raise ValueError(f"{name}: expected a finite number {expected}, got {value!r}")
@@ -141,7 +141,9 @@ class NetworkSpec:
         weights = [
             params[layer.w_offset : layer.b_offset].reshape(layer.w_shape) for layer in self.layers
         ]
-        biases = [params[layer.b_offset : layer.end].reshape(layer.b_shape) for layer in self.layers]
+        biases = [
+            params[layer.b_offset : layer.end].reshape(layer.b_shape) for layer in self.layers
+        ]
         return weights, biases
 
     def weight_mask(self) -> np.ndarray:
@@ -170,8 +172,14 @@ class NetworkSpec:
         return params.astype(dtype)
 
 
-def build_spec(layer_sizes, activation="tanh", output_activation="identity",
-               leaky_slope=0.1, elu_alpha=1.0, maxout_pieces=2) -> NetworkSpec:
+def build_spec(
+    layer_sizes,
+    activation="tanh",
+    output_activation="identity",
+    leaky_slope=0.1,
+    elu_alpha=1.0,
+    maxout_pieces=2,
+) -> NetworkSpec:
     """Validate the constructor arguments of an MLP and lay out its parameters."""
     if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
         raise TypeError(
@@ -240,8 +248,10 @@ def build_spec(layer_sizes, activation="tanh", output_activation="identity",
     if maxout_pieces < 1:
         raise ValueError(f"maxout_pieces: expected an integer >= 1, got {maxout_pieces!r}")
     if maxout_pieces > np.iinfo(np.intp).max:  # stored as a C index, even when unused
-        raise ValueError(f"maxout_pieces: expected an integer in [1, {np.iinfo(np.intp).max}], "
-                         f"got {maxout_pieces!r}")
+        raise ValueError(
+            f"maxout_pieces: expected an integer in [1, {np.iinfo(np.intp).max}], "
+            f"got {maxout_pieces!r}"
+        )
 
     activations = tuple(hidden) + (output_activation,)
     layers = []

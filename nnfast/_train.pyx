@@ -1,34 +1,33 @@
 """The training driver: whole epochs of mini-batch SGD, Adam or Rprop without the GIL.
 
-`train` runs up to `epochs` epochs. For every batch it gathers the rows named by `order`,
-runs forward, loss and backward into one gradient buffer, adds the l2 term and applies the
-optimizer update to the flat parameter buffer. All memory is allocated before the first
-epoch. Two ways to run the epochs:
+`train` runs up to `epochs` epochs. For every batch it gathers the rows named by the row
+order, runs forward, loss and backward into one gradient buffer, adds the l2 term and
+applies the optimizer update to the flat parameter buffer. All memory is allocated before
+the first epoch. Two ways to run the epochs:
 
 - with a hook: each epoch is one `nogil` region; between epochs the GIL is taken back to
   check for Ctrl-C and to call `epoch_end(epoch, loss)`, the Python side's hook (history,
   validation, callback, next shuffle); it returns False to stop, and it may change the
-  hyperparameters in `hyper` (a learning-rate schedule) for the next epoch;
+  optimizer's `Hyperparameters` (a learning-rate schedule) for the next epoch;
 - without a hook (`epoch_end` None): all epochs run in one `nogil` region, each epoch's
   loss is written to `losses`, and the loop itself does what the scikit-learn estimators'
   hook would do between epochs: draw the next row order from a NumPy `RandomState`
   exactly as `sklearn.utils.shuffle` does, and stop when the training loss stopped
-  improving (`rule`). Small networks train several epochs in the time a GIL round trip
-  takes, and threads training separate networks then never wait for each other.
+  improving (a `StoppingRule`). Small networks train several epochs in the time a GIL
+  round trip takes, and threads training separate networks then never wait for each other.
 
-Within a long epoch, Ctrl-C is
-also checked about every SIGNAL_CHECK_SECONDS: it stops the epoch and restores the
-parameters it started from. The optimizer state (`state1`,
-`state2`, `step`) belongs to the caller, so training can continue across calls. The
-parameters at the start of the last epoch are kept in `backup`, so the caller can restore
-them when that epoch diverged.
+Within a long epoch, Ctrl-C is also checked about every SIGNAL_CHECK_SECONDS: it stops the
+epoch and restores the parameters it started from. The optimizer's buffers and update
+count belong to the caller (nnfast/_solvers.py), so training can continue across calls.
+The parameters at the start of the last epoch are kept in `backup`, so the caller can
+restore them when that epoch diverged.
 """
 
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython cimport floating
 from libc.float cimport DBL_MAX
-from libc.math cimport NAN, isfinite, pow, sqrt
+from libc.math cimport INFINITY, NAN, isfinite, pow, sqrt
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
@@ -37,8 +36,11 @@ from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from contextlib import nullcontext
 
 from nnfast._kernels cimport (
+    LOSS_GAUSSIAN_NLL,
+    LOSS_MSE,
     adam_update,
     all_finite_values,
+    check_aligned,
     loss_target_width,
     rprop_update,
     sgd_update,
@@ -46,7 +48,6 @@ from nnfast._kernels cimport (
 from nnfast._network cimport (
     Layout,
     NetLayout,
-    check_target_shape,
     network_loss_grad,
     weight_penalty,
     workspace_size,
@@ -63,59 +64,91 @@ cdef extern from "Python.h":
     # Declared without an exception clause: the caller looks at the result itself.
     int run_signal_handlers "PyErr_CheckSignals" ()
 
-OPTIMIZER_CODES = {"sgd": 0, "adam": 1, "rprop": 2}
-# Layout of the `hyper` vector handed to `train` (the epoch hook may rewrite it).
-# loss_scale multiplies every batch's data loss and its gradient (1 for MLP.fit; the
-# scikit-learn estimators use it for their sums over outputs and squared_error's 1/2).
-# l2_batch_scaled != 0 divides each batch's l2 coefficient by the batch's total sample
-# weight (scikit-learn's alpha: 0.5 alpha ΣW² / batch size); 0 uses l2 as it is.
-HYPER_FIELDS = ("lr", "l2", "momentum", "beta1", "beta2", "eps",
-                "eta_plus", "eta_minus", "step_min", "step_max", "loss_scale",
-                "l2_batch_scaled")
 
-cdef enum:
-    OPT_SGD = 0
-    OPT_ADAM = 1
-    OPT_RPROP = 2
+cdef class Hyperparameters:
+    """An optimizer's settings by name: SGD's lr, momentum, nesterov; Adam's lr, beta1,
+    beta2, eps; Rprop's eta_plus, eta_minus, step_min, step_max (its initial step sizes
+    are in its buffer). `train` reads them before every batch, so a learning-rate schedule
+    set between epochs takes effect in the next one."""
 
-
-cdef struct Hyper:
-    int loss
-    int optimizer
-    bint nesterov
-    double lr
-    double l2
-    double momentum
-    double beta1
-    double beta2
-    double eps
-    double eta_plus
-    double eta_minus
-    double step_min
-    double step_max
-    double loss_scale
-    bint l2_batch_scaled
+    def __init__(self, int optimizer, *, double lr, bint nesterov=False, double momentum=0.9,
+                 double beta1=0.9, double beta2=0.999, double eps=1e-8, double eta_plus=1.2,
+                 double eta_minus=0.5, double step_min=1e-6, double step_max=50.0):
+        if optimizer not in (OPT_SGD, OPT_ADAM, OPT_RPROP):
+            raise ValueError(f"optimizer: expected an Optimizer code "
+                             f"({OPT_SGD}, {OPT_ADAM} or {OPT_RPROP}), got {optimizer}")
+        self.optimizer = optimizer
+        self.lr, self.nesterov, self.momentum = lr, nesterov, momentum
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.eta_plus, self.eta_minus = eta_plus, eta_minus
+        self.step_min, self.step_max = step_min, step_max
 
 
-cdef void read_hyper(Hyper* h, const double[::1] hyper) noexcept nogil:
-    h.lr, h.l2, h.momentum = hyper[0], hyper[1], hyper[2]
-    h.beta1, h.beta2, h.eps = hyper[3], hyper[4], hyper[5]
-    h.eta_plus, h.eta_minus, h.step_min, h.step_max = hyper[6], hyper[7], hyper[8], hyper[9]
-    h.loss_scale, h.l2_batch_scaled = hyper[10], hyper[11] != 0
+cdef class Objective:
+    """What each batch step minimises, ``loss_scale · data_loss + 0.5 · l2' · ΣW²``
+    (l2' = l2 / the batch's total sample weight when l2_batch_scaled, else l2).
+
+    loss_scale is 1 for MLP.fit; the scikit-learn estimators use it for their sums over
+    outputs and squared_error's 1/2, and l2_batch_scaled for alpha (0.5 alpha ΣW² / batch size).
+    """
+
+    def __init__(self, int loss, *, double loss_scale=1.0, double l2=0.0,
+                 bint l2_batch_scaled=False):
+        if not LOSS_MSE <= loss <= LOSS_GAUSSIAN_NLL:
+            raise ValueError(f"loss: expected a Loss code ({LOSS_MSE} to "
+                             f"{LOSS_GAUSSIAN_NLL}), got {loss}")
+        self.loss = loss
+        self.loss_scale, self.l2, self.l2_batch_scaled = loss_scale, l2, l2_batch_scaled
 
 
-cdef void optimizer_step(const NetLayout* net, const Hyper* h, floating* params,
-                         floating* grad, floating* state1, floating* state2,
+cdef class StoppingRule:
+    """scikit-learn's stopping rule on a value to minimise (the training loss, or minus
+    the validation score): after each epoch `count` grows by one unless the value is below
+    ``best - tol`` (then it is reset to 0), `best` becomes the lowest value so far, and the
+    rule fires once ``count > patience``."""
+
+    def __init__(self, double tol, double patience, double best=INFINITY,
+                 Py_ssize_t count=0):
+        self.tol, self.patience, self.best, self.count = tol, patience, best, count
+
+    def update(self, double value):
+        """Apply the rule to one epoch's value; True when it fires."""
+        return rule_update(self, value)
+
+    @property
+    def fired(self):
+        """Whether count > patience (the run should stop, or change its learning rate)."""
+        return rule_fired(self)
+
+
+cdef inline bint rule_fired(StoppingRule rule) noexcept nogil:
+    return rule.count > rule.patience
+
+
+cdef bint rule_update(StoppingRule rule, double value) noexcept nogil:
+    if value > rule.best - rule.tol:
+        rule.count += 1
+    else:
+        rule.count = 0
+    if value < rule.best:
+        rule.best = value
+    return rule_fired(rule)
+
+
+cdef void optimizer_step(const NetLayout* net, Hyperparameters h, floating* params,
+                         floating* grad, floating* buffer1, floating* buffer2,
                          long long step) noexcept nogil:
-    """Apply update number `step` (from 1) of the chosen optimizer to params."""
+    """Apply update number `step` (from 1) of the chosen optimizer to params. buffer1 and
+    buffer2: SGD's velocity (and nothing), Adam's first and second moments, Rprop's step
+    sizes and previous gradient."""
     cdef double lr_t
     if h.optimizer == OPT_SGD:
-        sgd_update(params, state1, grad, net.n_params, h.lr, h.momentum, h.nesterov)
+        sgd_update(params, buffer1, grad, net.n_params, h.lr, h.momentum, h.nesterov)
     elif h.optimizer == OPT_ADAM:
         lr_t = h.lr * sqrt(1 - pow(h.beta2, <double>step)) / (1 - pow(h.beta1, <double>step))
-        adam_update(params, state1, state2, grad, net.n_params, lr_t, h.beta1, h.beta2, h.eps)
+        adam_update(params, buffer1, buffer2, grad, net.n_params, lr_t, h.beta1, h.beta2, h.eps)
     else:
-        rprop_update(params, state1, state2, grad, net.n_params, h.eta_plus, h.eta_minus,
+        rprop_update(params, buffer1, buffer2, grad, net.n_params, h.eta_plus, h.eta_minus,
                      h.step_min, h.step_max)
 
 
@@ -198,35 +231,36 @@ cdef void sklearn_shuffle(bitgen_t* rng, Py_ssize_t* order, Py_ssize_t* scratch,
         scratch[j] = t
     for i in range(n):
         scratch[i] = order[scratch[i]]
-    memcpy(order, scratch, n * sizeof(Py_ssize_t))
+    if n > 0:  # memcpy's pointers must be valid even for 0 bytes; order is NULL when n == 0
+        memcpy(order, scratch, n * sizeof(Py_ssize_t))
 
 
-cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, floating* grad,
-                      floating* state1, floating* state2, long long* step,
-                      const floating* X, const floating* Y, const floating* w,
-                      const Py_ssize_t* order, bint gather, Py_ssize_t n,
-                      Py_ssize_t batch, floating* Xb, floating* Yb, floating* wb,
-                      floating* ws, bint* interrupted) noexcept nogil:
+cdef double run_epoch(const NetLayout* net, Objective objective, Hyperparameters h,
+                      floating* params, floating* grad, floating* buffer1, floating* buffer2,
+                      long long* step, const floating* X, const floating* Y, const floating* w,
+                      const Py_ssize_t* order, Py_ssize_t n, Py_ssize_t batch, floating* Xb,
+                      floating* Yb, floating* wb, floating* ws, bint* interrupted) noexcept nogil:
     """One pass over the data; returns the batch losses' mean weighted by batch weight.
 
-    X (n, n_in), Y (n, y_cols) with y_cols = loss_target_width(h.loss, n_out), w (n,) or
-    NULL, order (n,) row indices. Without `gather` the order is 0..n-1 and batches are read
-    in place. Xb, Yb, wb hold one gathered batch.
+    X (n, n_in), Y (n, y_cols) with y_cols = loss_target_width(objective.loss, n_out),
+    w (n,) or NULL, order (n,) row indices, or NULL for the rows in order (batches are then
+    read in place). Xb, Yb, wb hold one gathered batch.
     A signal handler that raises (Ctrl-C) stops the pass early: `interrupted` is set, the
     exception is pending and the parameters are those of an unfinished epoch.
     """
     cdef double next_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
     cdef Py_ssize_t start, size, r, c, idx
-    cdef Py_ssize_t n_in = net.n_in, y_cols = loss_target_width(h.loss, net.n_out)
+    cdef Py_ssize_t n_in = net.n_in, y_cols = loss_target_width(objective.loss, net.n_out)
     cdef const floating* xb
     cdef const floating* yb
     cdef const floating* wbp
     cdef double wsum, batch_weight, value, l2, epoch_sum = 0, epoch_weight = 0
+    cdef double loss_scale = objective.loss_scale
     cdef Py_ssize_t n_batches = (n + batch - 1) // batch, b
     for b in range(n_batches):
         start = b * batch
         size = min(batch, n - start)
-        if gather:
+        if order != NULL:
             # Plain loops, not memcpy: rows of a few values (n_in = 1 is common) would cost
             # a library call each.
             for r in range(size):
@@ -247,7 +281,7 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
         else:
             wsum = size
         batch_weight = wsum
-        if wbp != NULL and wsum > 0 and not (h.loss_scale / wsum <= DBL_MAX):
+        if wbp != NULL and wsum > 0 and not (loss_scale / wsum <= DBL_MAX):
             # 1 / Σw overflows (subnormal weights such as 5e-324): the batch's weighted mean
             # is the same with its weights divided by their maximum.
             wsum = rescaled_weights(wb, wbp, size)
@@ -255,13 +289,15 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
         # The losses are linear in inv_weight_sum: passing loss_scale / wsum scales the
         # data loss and its gradient at no cost.
         value = network_loss_grad(net, params, xb, yb, wbp, size, batch,
-                                  (h.loss_scale / wsum) if wsum > 0 else 0.0, h.loss, grad,
-                                  False, ws)
-        l2 = (h.l2 / batch_weight) if h.l2_batch_scaled and batch_weight > 0 else h.l2
+                                  (loss_scale / wsum) if wsum > 0 else 0.0, objective.loss,
+                                  grad, False, ws)
+        l2 = objective.l2
+        if objective.l2_batch_scaled and batch_weight > 0:
+            l2 = l2 / batch_weight
         if l2 > 0:
             value += weight_penalty(net, params, grad, l2)
         step[0] += 1
-        optimizer_step(net, h, params, grad, state1, state2, step[0])
+        optimizer_step(net, h, params, grad, buffer1, buffer2, step[0])
         epoch_sum += value * batch_weight
         epoch_weight += batch_weight
         if b % SIGNAL_CHECK_BATCHES == SIGNAL_CHECK_BATCHES - 1 and b + 1 < n_batches:
@@ -273,37 +309,79 @@ cdef double run_epoch(const NetLayout* net, const Hyper* h, floating* params, fl
     return epoch_sum / epoch_weight
 
 
-def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
-          const floating[:, ::1] Y, const floating[::1] w, Py_ssize_t[::1] order,
-          bint gather, Py_ssize_t batch_size, Py_ssize_t epochs, int loss, int optimizer,
-          bint nesterov, const double[::1] hyper, floating[::1] state1, floating[::1] state2,
-          long long[::1] step, floating[::1] backup, epoch_end, double[::1] losses=None,
-          double[::1] rule=None, rng=None):
+cdef double checked_epoch(const NetLayout* net, Objective objective, Hyperparameters h,
+                          floating* params, floating* grad, floating* buffer1,
+                          floating* buffer2, long long* step, const floating* X,
+                          const floating* Y, const floating* w, const Py_ssize_t* order,
+                          Py_ssize_t n, Py_ssize_t batch, floating* Xb, floating* Yb,
+                          floating* wb, floating* ws, floating* backup,
+                          bint* interrupted) noexcept nogil:
+    """One epoch from a backup of the parameters: its loss, NaN when the loss or the new
+    weights are not finite; after Ctrl-C within it, the parameters it started from."""
+    cdef double value
+    memcpy(backup, params, net.n_params * sizeof(floating))
+    value = run_epoch(net, objective, h, params, grad, buffer1, buffer2, step, X, Y, w, order,
+                      n, batch, Xb, Yb, wb, ws, interrupted)
+    if interrupted[0]:
+        memcpy(params, backup, net.n_params * sizeof(floating))
+        return NAN
+    # The loss is measured before each step: the last step can overflow the weights behind
+    # a finite loss. Either way the epoch reports NaN.
+    if not all_finite_values(params, net.n_params):
+        return NAN
+    return value
+
+
+cdef int check_length(str name, Py_ssize_t got, Py_ssize_t expected,
+                      str what) except -1:
+    if got != expected:
+        raise ValueError(f"{name}: expected {expected} {what}, got {got}")
+    return 0
+
+
+cdef int check_order(const Py_ssize_t[::1] order, Py_ssize_t n) except -1:
+    """Every entry of the row order must name a row of X (the epoch reads X[order[i]])."""
+    cdef Py_ssize_t i
+    for i in range(order.shape[0]):
+        if not 0 <= order[i] < n:
+            raise ValueError(f"data.order: expected row indices in [0, {n}), "
+                             f"got {order[i]} at position {i}")
+    return 0
+
+
+def train(Layout layout, floating[::1] params, data, Objective objective, optimizer,
+          Py_ssize_t batch_size, Py_ssize_t epochs, floating[::1] backup, epoch_end=None,
+          double[::1] losses=None, StoppingRule rule=None, rng=None):
     """Train in place for up to `epochs` epochs; returns the number of epochs run.
 
-    params, state1, state2, backup (n_params,); X (n, n_in); Y (n, n_out), or (n, n_out / 2)
-    for gaussian_nll; w (n,) or None; order (n,) row order of the next epoch (the hook may
-    rewrite it between epochs);
-    hyper (len(HYPER_FIELDS),) read again before every epoch; step (1,) counts optimizer
-    updates across calls. state1/state2: SGD velocity / unused, Adam's first / second
-    moments, or Rprop's step sizes / previous gradient.
+    params, backup (n_params,) of the layout; data.X (n, n_in), data.Y (n, n_out), or
+    (n, n_out / 2) for gaussian_nll; data.w (n,) or None; data.order (n,) the row order of
+    the next epoch (the hook may rewrite it between epochs), or None for the rows in order.
+    optimizer.hyperparameters is a `Hyperparameters`; optimizer.buffers maps names to its
+    (n_params,) buffers, one for SGD (velocity), two for Adam (first and second moments)
+    and Rprop (step sizes and previous gradient); optimizer.step (1,) counts its updates
+    across calls. Each batch holds batch_size rows (all n when batch_size >= n).
 
     Without a hook (`epoch_end` None), `losses` (epochs,) receives each epoch's loss; a
     NaN or infinite loss (diverged) ends the run. With `rng` (a
-    ``numpy.random.RandomState``) each epoch first shuffles `order` as
-    ``sklearn.utils.shuffle(order, random_state=rng)`` would.
-    `rule` = [tol, patience, best, count] is scikit-learn's stopping rule on the training
-    loss, updated in place: after each epoch, count grows by one unless the loss is below
-    best - tol (then it is reset to 0), best becomes the lowest loss so far, and the run
-    ends once count > patience.
+    ``numpy.random.RandomState``) each epoch first shuffles data.order as
+    ``sklearn.utils.shuffle(order, random_state=rng)`` would. With `rule`, the run also
+    ends when the rule fires on the training loss (the rule is updated in place).
     """
     cdef const NetLayout* net = &layout.c
-    cdef Py_ssize_t n = X.shape[0], batch = min(batch_size, X.shape[0]), epoch, done = 0
-    cdef Py_ssize_t y_cols
-    cdef Py_ssize_t n_params = net.n_params
-    cdef Hyper h
+    cdef const floating[:, ::1] X = data.X
+    cdef const floating[:, ::1] Y = data.Y
+    cdef const floating[::1] w = data.w
+    cdef Py_ssize_t[::1] order = data.order
+    cdef Hyperparameters h = optimizer.hyperparameters
+    cdef long long[::1] step = optimizer.step
+    cdef floating[::1] buffer1
+    cdef floating[::1] buffer2
+    cdef Py_ssize_t n = X.shape[0], batch, epoch, done = 0, n_params = net.n_params
+    cdef Py_ssize_t y_cols = loss_target_width(objective.loss, net.n_out)
     cdef double epoch_loss, next_check
-    cdef const floating* w_ptr = NULL if w is None else &w[0]
+    cdef const floating* w_ptr
+    cdef const Py_ssize_t* order_ptr
     cdef floating* grad
     cdef floating* ws
     cdef floating* Xb
@@ -314,25 +392,58 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
     cdef size_t total
     cdef bint interrupted = False, hooked = epoch_end is not None
 
-    if hyper.shape[0] != len(HYPER_FIELDS) or step.shape[0] != 1:
-        raise ValueError("train: hyper must hold HYPER_FIELDS and step one counter")
-    if optimizer not in (OPT_SGD, OPT_ADAM, OPT_RPROP):
-        raise ValueError(f"train: unknown optimizer code {optimizer}")
-    check_target_shape(Y.shape[0], Y.shape[1], loss, net, n)
+    # Every size the loops rely on, against the layout.
+    check_length("params", params.shape[0], n_params, "values (the layout's n_params)")
+    check_length("backup", backup.shape[0], n_params, "values (the layout's n_params)")
+    if n == 0:
+        raise ValueError("data.X: expected at least one row, got 0")
+    check_length("data.X", X.shape[1], net.n_in, "columns (the layout's n_in)")
+    if objective.loss == LOSS_GAUSSIAN_NLL and net.n_out % 2:
+        raise ValueError(f"objective: gaussian_nll needs an even number of outputs "
+                         f"(means, then log-variances), the layout has {net.n_out}")
+    check_length("data.Y", Y.shape[0], n, "rows (those of data.X)")
+    check_length("data.Y", Y.shape[1], y_cols,
+                 f"columns (loss code {objective.loss} for {net.n_out} outputs)")
+    if w is not None:
+        check_length("data.w", w.shape[0], n, "sample weights (one per row of data.X)")
+    if order is not None:
+        check_length("data.order", order.shape[0], n, "row indices (one per row of data.X)")
+        check_order(order, n)
+    buffers = list(optimizer.buffers.items())
+    check_length("optimizer.buffers", len(buffers), 1 if h.optimizer == OPT_SGD else 2,
+                 f"buffers for optimizer code {h.optimizer}")
+    for name, array in buffers:
+        buffer1 = array  # (the assignment checks the buffer's dtype)
+        check_length(f"optimizer.{name}", buffer1.shape[0], n_params,
+                     "values (the layout's n_params)")
+    # SGD has one buffer: it is passed twice (the second is unused).
+    buffer1, buffer2 = buffers[0][1], buffers[len(buffers) - 1][1]
+    check_length("optimizer.step", step.shape[0], 1, "counter")
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size}")
+    if epochs < 0:
+        raise ValueError(f"epochs: expected an integer >= 0, got {epochs}")
     if not hooked and (losses is None or losses.shape[0] < epochs):
-        raise ValueError("train: without epoch_end, losses must hold one value per epoch")
-    if rule is not None and rule.shape[0] != 4:
-        raise ValueError("train: rule must be [tol, patience, best, count]")
+        raise ValueError(f"losses: expected room for {epochs} values (one per epoch, without "
+                         f"epoch_end), got {None if losses is None else losses.shape[0]}")
     if rng is not None:
-        if hooked or not gather:
-            raise ValueError("train: rng shuffles only without epoch_end and with gather")
+        if hooked or order is None:
+            raise ValueError("rng: shuffles data.order, and only without epoch_end")
         bitgen = bitgen_of(rng)
-    h.loss = loss
-    h.optimizer = optimizer
-    h.nesterov = nesterov
+    batch = min(batch_size, n)
+    w_ptr = NULL if w is None else &w[0]
+    order_ptr = NULL if order is None else &order[0]
+    # The loops load whole elements: a misaligned pointer would be undefined behaviour.
+    check_aligned(&params[0], sizeof(floating), "params")
+    check_aligned(&backup[0], sizeof(floating), "backup")
+    check_aligned(&X[0, 0], sizeof(floating), "data.X")
+    check_aligned(&Y[0, 0], sizeof(floating), "data.Y")
+    check_aligned(w_ptr, sizeof(floating), "data.w")
+    check_aligned(order_ptr, sizeof(Py_ssize_t), "data.order")
+    check_aligned(&buffer1[0], sizeof(floating), "optimizer buffer")
+    check_aligned(&buffer2[0], sizeof(floating), "optimizer buffer")
 
     # One block: gradient, workspace, and one gathered batch of X, Y and w.
-    y_cols = loss_target_width(loss, net.n_out)
     total = n_params + workspace_size(net, batch) + batch * (net.n_in + y_cols + 1)
     grad = <floating*>malloc(total * sizeof(floating))
     if bitgen != NULL:
@@ -350,11 +461,10 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
             # range(epochs), not range(1, epochs + 1): epochs + 1 overflows for sys.maxsize.
             for epoch in range(epochs):
                 PyErr_CheckSignals()
-                read_hyper(&h, hyper)
                 with nogil:
-                    epoch_loss = checked_epoch(net, &h, &params[0], grad, &state1[0],
-                                               &state2[0], &step[0], &X[0, 0], &Y[0, 0],
-                                               w_ptr, &order[0], gather, n, batch, Xb, Yb,
+                    epoch_loss = checked_epoch(net, objective, h, &params[0], grad,
+                                               &buffer1[0], &buffer2[0], &step[0], &X[0, 0],
+                                               &Y[0, 0], w_ptr, order_ptr, n, batch, Xb, Yb,
                                                wb, ws, &backup[0], &interrupted)
                 if interrupted:
                     propagate_exception()
@@ -363,16 +473,15 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
                     break
             return done
         PyErr_CheckSignals()
-        read_hyper(&h, hyper)
         with rng._bit_generator.lock if rng is not None else nullcontext():
             with nogil:
                 next_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
-                for epoch in range(epochs):
+                for _ in range(epochs):
                     if bitgen != NULL:
                         sklearn_shuffle(bitgen, &order[0], scratch, n)
-                    epoch_loss = checked_epoch(net, &h, &params[0], grad, &state1[0],
-                                               &state2[0], &step[0], &X[0, 0], &Y[0, 0],
-                                               w_ptr, &order[0], gather, n, batch, Xb, Yb,
+                    epoch_loss = checked_epoch(net, objective, h, &params[0], grad,
+                                               &buffer1[0], &buffer2[0], &step[0], &X[0, 0],
+                                               &Y[0, 0], w_ptr, order_ptr, n, batch, Xb, Yb,
                                                wb, ws, &backup[0], &interrupted)
                     if interrupted:
                         break
@@ -380,7 +489,7 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
                     done += 1
                     if not isfinite(epoch_loss):
                         break
-                    if rule is not None and stopping_rule(&rule[0], epoch_loss):
+                    if rule is not None and rule_update(rule, epoch_loss):
                         break
                     if monotonic_seconds() >= next_check:
                         if signal_raised():
@@ -393,39 +502,6 @@ def train(Layout layout, floating[::1] params, const floating[:, ::1] X,
     finally:
         free(grad)
         free(scratch)
-
-
-cdef bint stopping_rule(double* rule, double value) noexcept nogil:
-    """scikit-learn's rule on the training loss; rule = [tol, patience, best, count]."""
-    if value > rule[2] - rule[0]:
-        rule[3] += 1
-    else:
-        rule[3] = 0
-    if value < rule[2]:
-        rule[2] = value
-    return rule[3] > rule[1]
-
-
-cdef double checked_epoch(const NetLayout* net, const Hyper* h, floating* params,
-                          floating* grad, floating* state1, floating* state2, long long* step,
-                          const floating* X, const floating* Y, const floating* w,
-                          const Py_ssize_t* order, bint gather, Py_ssize_t n, Py_ssize_t batch,
-                          floating* Xb, floating* Yb, floating* wb, floating* ws,
-                          floating* backup, bint* interrupted) noexcept nogil:
-    """One epoch from a backup of the parameters: its loss, NaN when the loss or the new
-    weights are not finite; after Ctrl-C within it, the parameters it started from."""
-    cdef double value
-    memcpy(backup, params, net.n_params * sizeof(floating))
-    value = run_epoch(net, h, params, grad, state1, state2, step, X, Y, w, order, gather, n,
-                      batch, Xb, Yb, wb, ws, interrupted)
-    if interrupted[0]:
-        memcpy(params, backup, net.n_params * sizeof(floating))
-        return NAN
-    # The loss is measured before each step: the last step can overflow the weights behind
-    # a finite loss. Either way the epoch reports NaN.
-    if not all_finite_values(params, net.n_params):
-        return NAN
-    return value
 
 
 def shuffle_like_sklearn(rng, Py_ssize_t[::1] order):

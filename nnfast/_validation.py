@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from nnfast import _kernels
+from nnfast import _kernel_entry
 from nnfast._spec import LOSSES
 
 
@@ -29,7 +29,9 @@ def as_numeric_array(value, name: str) -> np.ndarray:
     try:
         array = np.asarray(value)
     except (ValueError, TypeError) as err:  # ragged nested sequences and the like
-        raise ValueError(f"{name}: expected an array of numbers, could not convert: {err}") from None
+        raise ValueError(
+            f"{name}: expected an array of numbers, could not convert: {err}"
+        ) from None
     if array.dtype.kind not in "biuf":
         raise TypeError(
             f"{name}: expected real numbers (bool, integer or floating dtype), "
@@ -49,8 +51,10 @@ def as_kernel_array(array, dtype) -> np.ndarray:
 
 # The compiled check, specialised per dtype once (a fused function's dispatch by argument
 # types costs more than the check itself on small arrays).
-_ALL_FINITE = {np.dtype(np.float64): _kernels.all_finite["double"],
-               np.dtype(np.float32): _kernels.all_finite["float"]}
+_ALL_FINITE = {
+    np.dtype(np.float64): _kernel_entry.all_finite["double"],
+    np.dtype(np.float32): _kernel_entry.all_finite["float"],
+}
 
 
 def _all_finite(array: np.ndarray) -> bool:
@@ -100,8 +104,9 @@ def as_finite(array: np.ndarray, name: str, dtype) -> np.ndarray:
     return out
 
 
-def as_matrix(value, name: str, dtype, n_cols: int | None = None,
-              allow_1d: bool = False) -> tuple[np.ndarray, bool]:
+def as_matrix(
+    value, name: str, dtype, n_cols: int | None = None, allow_1d: bool = False
+) -> tuple[np.ndarray, bool]:
     """A finite, non-empty (n, n_cols) C-contiguous, aligned array of ``dtype``.
 
     With ``allow_1d`` a 1-D input is one sample and comes back as (1, n_cols); the second
@@ -110,8 +115,13 @@ def as_matrix(value, name: str, dtype, n_cols: int | None = None,
     # Fast path for an array that is already what the kernels need (predicting one sample
     # costs about a microsecond: checks must not cost more); anything else, and every
     # error message, goes through the general path below.
-    if (type(value) is np.ndarray and value.dtype == dtype and n_cols is not None
-            and value.flags.c_contiguous and value.flags.aligned):
+    if (
+        type(value) is np.ndarray
+        and value.dtype == dtype
+        and n_cols is not None
+        and value.flags.c_contiguous
+        and value.flags.aligned
+    ):
         shape = value.shape
         if len(shape) == 2 and shape[1] == n_cols and shape[0] > 0:
             if _ALL_FINITE[value.dtype](value.reshape(-1)):
@@ -128,12 +138,16 @@ def as_matrix(value, name: str, dtype, n_cols: int | None = None,
     expected = f"(n_samples, {n_cols})" if n_cols is not None else "(n_samples, n_features)"
     if array.ndim != 2:
         one_d = " or a 1-D array for one sample" if allow_1d else ""
-        raise ValueError(f"{name}: expected a 2-D array of shape {expected}{one_d}, "
-                         f"got {array.ndim}-D shape {array.shape}")
+        raise ValueError(
+            f"{name}: expected a 2-D array of shape {expected}{one_d}, "
+            f"got {array.ndim}-D shape {array.shape}"
+        )
     if n_cols is not None and array.shape[1] != n_cols:
         if single:
-            raise ValueError(f"{name}: expected one sample of shape ({n_cols},) or samples of "
-                             f"shape {expected}, got shape {given_shape}")
+            raise ValueError(
+                f"{name}: expected one sample of shape ({n_cols},) or samples of "
+                f"shape {expected}, got shape {given_shape}"
+            )
         raise ValueError(f"{name}: expected shape {expected}, got {array.shape}")
     if array.shape[0] == 0:
         raise ValueError(f"{name}: expected at least one sample, got shape {array.shape}")
@@ -156,7 +170,9 @@ def check_targets(y, loss: str, n_samples: int, n_out: int, dtype) -> np.ndarray
     """
     array = as_numeric_array(y, "y")
     if array.shape[:1] != (n_samples,):
-        raise ValueError(f"y: expected {n_samples} rows (one per sample of X), got shape {array.shape}")
+        raise ValueError(
+            f"y: expected {n_samples} rows (one per sample of X), got shape {array.shape}"
+        )
     if loss == "cross_entropy" and array.ndim == 1:
         return _one_hot(array, n_out, dtype)
     width = target_width(loss, n_out)
@@ -168,8 +184,10 @@ def check_targets(y, loss: str, n_samples: int, n_out: int, dtype) -> np.ndarray
         why = ""
         if loss == "gaussian_nll":
             one_d = one_d.replace("output", "target")
-            why = (f" (loss='gaussian_nll' reads the {n_out} outputs as {width} means and "
-                   f"{width} log-variances, one pair per target)")
+            why = (
+                f" (loss='gaussian_nll' reads the {n_out} outputs as {width} means and "
+                f"{width} log-variances, one pair per target)"
+            )
         raise ValueError(
             f"y: expected shape ({n_samples}, {width}){one_d}{labels}, got {array.shape}{why}"
         )
@@ -181,9 +199,7 @@ def check_targets(y, loss: str, n_samples: int, n_out: int, dtype) -> np.ndarray
                 f"[{out.min().item()!r}, {out.max().item()!r}]"
             )
     if loss == "poisson" and out.min() < 0:
-        raise ValueError(
-            f"y: loss='poisson' expects values >= 0, got {out.min().item()!r}"
-        )
+        raise ValueError(f"y: loss='poisson' expects values >= 0, got {out.min().item()!r}")
     if loss == "cross_entropy":
         sums = out.sum(axis=1, dtype=np.float64)
         worst = int(np.argmax(np.abs(sums - 1)))
@@ -246,8 +262,12 @@ def check_name(value, name: str, allowed) -> str:
 def check_loss(loss, output_activation: str, n_out: int) -> str:
     """A known loss that fits the network's output activation and width (``n_out``)."""
     check_name(loss, "loss", LOSSES)
-    required = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid",
-                "poisson": "exp", "gaussian_nll": "identity"}.get(loss)
+    required = {
+        "cross_entropy": "softmax",
+        "binary_cross_entropy": "sigmoid",
+        "poisson": "exp",
+        "gaussian_nll": "identity",
+    }.get(loss)
     if required is not None and output_activation != required:
         raise ValueError(
             f"loss: {loss!r} needs output_activation={required!r}, "
@@ -271,8 +291,9 @@ def check_real(value, name: str, low=None, high=None, low_open=False, high_open=
     try:
         value = float(value)
     except OverflowError:  # an int such as 10**400
-        raise ValueError(f"{name}: expected a finite number in {interval}, "
-                         "got an integer too large for a float") from None
+        raise ValueError(
+            f"{name}: expected a finite number in {interval}, got an integer too large for a float"
+        ) from None
     ok = np.isfinite(value)
     if low is not None:
         ok = ok and (value > low if low_open else value >= low)
@@ -286,7 +307,9 @@ def check_real(value, name: str, low=None, high=None, low_open=False, high_open=
 def check_int(value, name: str, low: int, high: int | None = None) -> int:
     """An integer >= ``low`` (and <= ``high`` when given; bool is refused)."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name}: expected an integer >= {low}, got {type(value).__name__} {value!r}")
+        raise TypeError(
+            f"{name}: expected an integer >= {low}, got {type(value).__name__} {value!r}"
+        )
     if value < low:
         raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
     if high is not None and value > high:

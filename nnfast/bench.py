@@ -105,7 +105,7 @@ def _torch_trainer(torch, net, X, y, batch):
         for _ in range(epochs):
             for start in range(0, n, batch):
                 opt.zero_grad(set_to_none=True)
-                loss = loss_fn(model(tX[start:start + batch]), ty[start:start + batch])
+                loss = loss_fn(model(tX[start : start + batch]), ty[start : start + batch])
                 loss.backward()
                 opt.step()
 
@@ -120,8 +120,9 @@ def epoch_runner(library, sizes, n, batch_size, dtype, torch=None):
     batch = n if batch_size is None else batch_size
     settings = dict(optimizer="sgd", lr=LR, momentum=0.0, batch_size=batch, shuffle=False)
     if library in ("nnfast", "numpy"):
-        model = (MLP if library == "nnfast" else reference.MLP)(sizes, activation="tanh",
-                                                                dtype=dtype, seed=0)
+        model = (MLP if library == "nnfast" else reference.MLP)(
+            sizes, activation="tanh", dtype=dtype, seed=0
+        )
 
         def run(epochs):
             model.fit(X, y, epochs=epochs, **settings)
@@ -129,7 +130,9 @@ def epoch_runner(library, sizes, n, batch_size, dtype, torch=None):
         run.model = model  # for tests of what the runner computes
         return run
     if library == "torch":
-        return _torch_trainer(torch, MLP(sizes, activation="tanh", dtype=dtype, seed=0), X, y, batch)
+        return _torch_trainer(
+            torch, MLP(sizes, activation="tanh", dtype=dtype, seed=0), X, y, batch
+        )
     raise ValueError(f"library: expected 'nnfast', 'numpy' or 'torch', got {library!r}")
 
 
@@ -156,7 +159,9 @@ def predict_runner(library, rows):
     network of ``library`` ("nnfast" or "numpy"), float64."""
     from nnfast import MLP, reference
 
-    model = (MLP if library == "nnfast" else reference.MLP)([1, 20, 20, 1], activation="tanh", seed=0)
+    model = (MLP if library == "nnfast" else reference.MLP)(
+        [1, 20, 20, 1], activation="tanh", seed=0
+    )
     X = np.array([0.5]) if rows == 1 else np.random.default_rng(0).uniform(-3, 3, size=(rows, 1))
     return lambda: model.predict(X)
 
@@ -170,18 +175,26 @@ def best_alternating(runners, repeat, calls=1) -> dict:
     best = {key: float("inf") for key in runners}
     for _ in range(repeat):
         for key, run in runners.items():
+
             def many(run=run):
                 for _ in range(calls):
                     run()
+
             best[key] = min(best[key], _time(many) / calls)
     return best
 
 
 def time_predict(repeat) -> list:
     """Latency of one sample and throughput on 10⁶ rows of the seed network (float64)."""
-    return [(label, best_alternating({lib: predict_runner(lib, rows)
-                                      for lib in ("nnfast", "numpy")}, repeat, loops))
-            for label, rows, loops in PREDICT_CASES]
+    return [
+        (
+            label,
+            best_alternating(
+                {lib: predict_runner(lib, rows) for lib in ("nnfast", "numpy")}, repeat, loops
+            ),
+        )
+        for label, rows, loops in PREDICT_CASES
+    ]
 
 
 def _fmt(seconds: float) -> str:
@@ -196,9 +209,11 @@ def print_code_paths() -> None:
 
     cpu = _kernels.cpu_info()
     name = cpu["brand"] or platform.processor() or platform.machine()
-    print(f"CPU: {name} ({cpu['vendor'] or 'vendor unknown'}, family {cpu['family']}, "
-          f"model {cpu['model']}, stepping {cpu['stepping']}; "
-          f"{' '.join(cpu['features']) or 'no SIMD features used by nnfast'})")
+    print(
+        f"CPU: {name} ({cpu['vendor'] or 'vendor unknown'}, family {cpu['family']}, "
+        f"model {cpu['model']}, stepping {cpu['stepping']}; "
+        f"{' '.join(cpu['features']) or 'no SIMD features used by nnfast'})"
+    )
     paths = ", ".join(f"{family} {path}" for family, path in _kernels.simd_paths().items())
     print(f"nnfast code paths: {paths} (--path or NNFAST_SIMD=avx2|baseline lowers them)")
 
@@ -208,18 +223,26 @@ def run(args) -> int:
     torch = _torch()
     repeat = args.repeat
     budget = 0.05 if args.quick else 0.2
-    print(f"nnfast bench — {platform.processor() or platform.machine()}, one thread, "
-          f"SGD lr {LR}, MSE, tanh, no shuffling; best of {repeat}")
+    print(
+        f"nnfast bench — {platform.processor() or platform.machine()}, one thread, "
+        f"SGD lr {LR}, MSE, tanh, no shuffling; best of {repeat}"
+    )
     rates = {dt: gemm_rate(dt) for dt in ("float64", "float32")}
-    print(f"single-thread GEMM (NumPy 1024x1024): float64 {rates['float64']:.1f} GFLOP/s, "
-          f"float32 {rates['float32']:.1f} GFLOP/s")
+    print(
+        f"single-thread GEMM (NumPy 1024x1024): float64 {rates['float64']:.1f} GFLOP/s, "
+        f"float32 {rates['float32']:.1f} GFLOP/s"
+    )
     print_code_paths()
     if torch is None:
         print("PyTorch not installed (pip install torch==2.13.0 for its column)")
     libs = ["nnfast", "numpy"] + (["torch"] if torch is not None else [])
-    header = (f"{'case':<9}{'batch':>6} {'dtype':<8}" + "".join(f"{lib:>12}" for lib in libs)
-              + f"{'vs numpy':>10}" + (f"{'vs torch':>10}" if torch else "")
-              + f"{'GFLOP/s':>9}{'% GEMM':>8}")
+    header = (
+        f"{'case':<9}{'batch':>6} {'dtype':<8}"
+        + "".join(f"{lib:>12}" for lib in libs)
+        + f"{'vs numpy':>10}"
+        + (f"{'vs torch':>10}" if torch else "")
+        + f"{'GFLOP/s':>9}{'% GEMM':>8}"
+    )
     print("\nper-epoch training time")
     print(header)
     for case, sizes, n, batches in CASES:
@@ -236,8 +259,10 @@ def run(args) -> int:
                 print(line, flush=True)
     print("\npredict, seed network, float64")
     for label, best in time_predict(repeat):
-        print(f"{label:<12}{_fmt(best['nnfast']):>12}{_fmt(best['numpy']):>12}"
-              f"{best['numpy'] / best['nnfast']:>9.1f}x")
+        print(
+            f"{label:<12}{_fmt(best['nnfast']):>12}{_fmt(best['numpy']):>12}"
+            f"{best['numpy'] / best['nnfast']:>9.1f}x"
+        )
     print_thread_rows(repeat, budget)
     print_memory_row()
     print_emulator_rows(repeat)
@@ -273,15 +298,17 @@ def time_parallel(repeat, budget) -> tuple:
 
 def print_thread_rows(repeat, budget):
     serial, parallel = time_parallel(repeat, budget)
-    print(f"\ntwo tabular networks (batch 32, float64), serial vs two threads: "
-          f"{_fmt(serial).strip()} vs {_fmt(parallel).strip()} = {parallel / serial:.2f}x "
-          f"the serial time ({os.cpu_count()} cores)")
+    print(
+        f"\ntwo tabular networks (batch 32, float64), serial vs two threads: "
+        f"{_fmt(serial).strip()} vs {_fmt(parallel).strip()} = {parallel / serial:.2f}x "
+        f"the serial time ({os.cpu_count()} cores)"
+    )
 
 
 MEMORY_CHILD = """
 import resource, sys
 import numpy as np
-from nnfast import MLP, bench
+from nnfast import MLP, _solvers, bench
 sizes, n, batch = [16, 64, 64, 3], 10_000, 32
 X, y = bench._data(sizes, n, "float64")
 net = MLP(sizes, activation="tanh", seed=0)
@@ -289,7 +316,7 @@ net.fit(X[:64], y[:64], epochs=1, batch_size=batch)  # load everything once
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 net.fit(X, y, optimizer="adam", epochs=2, batch_size=batch, shuffle=True)
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-workspace = net._layout.workspace_size(batch) * 8
+workspace = _solvers.compiled(net).workspace_size(batch) * 8
 print(X.nbytes, y.nbytes, net.params.nbytes, workspace, before * 1024, after * 1024)
 """
 
@@ -300,17 +327,20 @@ def measure_fit_memory():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD], capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_CHILD], capture_output=True, text=True, check=True
+    ).stdout.split()
     x_bytes, y_bytes, p_bytes, ws_bytes, before, after = (int(v) for v in out)
     return x_bytes + y_bytes + p_bytes + ws_bytes, x_bytes + y_bytes + max(0, after - before)
 
 
 def print_memory_row():
     essential, peak = measure_fit_memory()
-    print(f"tabular fit (adam, batch 32, float64): X + y + parameters + workspace "
-          f"{essential / 1e6:.2f} MB; X + y + the fit's peak extra memory {peak / 1e6:.2f} MB "
-          f"({peak / essential:.2f}x)")
+    print(
+        f"tabular fit (adam, batch 32, float64): X + y + parameters + workspace "
+        f"{essential / 1e6:.2f} MB; X + y + the fit's peak extra memory {peak / 1e6:.2f} MB "
+        f"({peak / essential:.2f}x)"
+    )
 
 
 def print_all_threads_rows(repeat, budget, torch):
@@ -320,8 +350,12 @@ def print_all_threads_rows(repeat, budget, torch):
         torch.set_num_threads(os.cpu_count() or 1)
     print(f"\nall threads allowed for NumPy/BLAS and PyTorch ({os.cpu_count()} cores)")
     libs = ["nnfast", "numpy"] + (["torch"] if torch is not None else [])
-    print(f"{'case':<9}{'batch':>6} {'dtype':<8}" + "".join(f"{lib:>12}" for lib in libs)
-          + f"{'vs numpy':>10}" + (f"{'vs torch':>10}" if torch else ""))
+    print(
+        f"{'case':<9}{'batch':>6} {'dtype':<8}"
+        + "".join(f"{lib:>12}" for lib in libs)
+        + f"{'vs numpy':>10}"
+        + (f"{'vs torch':>10}" if torch else "")
+    )
     for case, sizes, n, batches in CASES[1:]:
         for dtype in ("float64", "float32"):
             batch = batches[-1]
@@ -365,15 +399,25 @@ def sklearn_runner(library, solver):
         from nnfast.sklearn import MLPRegressor
     else:
         from sklearn.neural_network import MLPRegressor
-    return seed_curve_fit(lambda: MLPRegressor(hidden_layer_sizes=(20, 20), activation="tanh",
-                                               solver=solver, max_iter=200, random_state=0))
+    return seed_curve_fit(
+        lambda: MLPRegressor(
+            hidden_layer_sizes=(20, 20),
+            activation="tanh",
+            solver=solver,
+            max_iter=200,
+            random_state=0,
+        )
+    )
 
 
 def time_sklearn(repeat) -> dict:
     """Best seconds per whole fit, {solver: {"nnfast": s, "sklearn": s}}, timed alternately."""
-    return {solver: best_alternating({lib: sklearn_runner(lib, solver)
-                                      for lib in ("nnfast", "sklearn")}, repeat)
-            for solver in SKLEARN_SOLVERS}
+    return {
+        solver: best_alternating(
+            {lib: sklearn_runner(lib, solver) for lib in ("nnfast", "sklearn")}, repeat
+        )
+        for solver in SKLEARN_SOLVERS
+    }
 
 
 def ensemble_runner(n_jobs):
@@ -382,8 +426,9 @@ def ensemble_runner(n_jobs):
     from nnfast.sklearn import MLPEnsembleRegressor, MLPRegressor
 
     member = MLPRegressor(hidden_layer_sizes=(20, 20), activation="tanh", max_iter=200)
-    return seed_curve_fit(lambda: MLPEnsembleRegressor(member, n_estimators=8, n_jobs=n_jobs,
-                                                       random_state=0))
+    return seed_curve_fit(
+        lambda: MLPEnsembleRegressor(member, n_estimators=8, n_jobs=n_jobs, random_state=0)
+    )
 
 
 def time_ensemble(repeat) -> dict:
@@ -398,16 +443,21 @@ def print_sklearn_rows(repeat):
     except ImportError:
         print("\nscikit-learn not installed: no nnfast.sklearn row (pip install scikit-learn)")
         return
-    print("\nMLPRegressor((20, 20), tanh, max_iter=200) on the seed curve (200 points), "
-          "whole fit")
+    print("\nMLPRegressor((20, 20), tanh, max_iter=200) on the seed curve (200 points), whole fit")
     print(f"{'solver':<8}{'nnfast':>12}{'sklearn':>12}{'speed-up':>10}")
     for solver, best in time_sklearn(repeat).items():
-        print(f"{solver:<8}{_fmt(best['nnfast']):>12}{_fmt(best['sklearn']):>12}"
-              f"{best['sklearn'] / best['nnfast']:>9.1f}x", flush=True)
+        print(
+            f"{solver:<8}{_fmt(best['nnfast']):>12}{_fmt(best['sklearn']):>12}"
+            f"{best['sklearn'] / best['nnfast']:>9.1f}x",
+            flush=True,
+        )
     best = time_ensemble(repeat)
-    print(f"MLPEnsembleRegressor, 8 such members (adam), n_jobs=1 vs n_jobs=2: "
-          f"{_fmt(best[1]).strip()} vs {_fmt(best[2]).strip()} = {best[2] / best[1]:.2f}x "
-          f"the serial time ({os.cpu_count()} cores)", flush=True)
+    print(
+        f"MLPEnsembleRegressor, 8 such members (adam), n_jobs=1 vs n_jobs=2: "
+        f"{_fmt(best[1]).strip()} vs {_fmt(best[2]).strip()} = {best[2] / best[1]:.2f}x "
+        f"the serial time ({os.cpu_count()} cores)",
+        flush=True,
+    )
 
 
 def emulator_runners():
@@ -436,8 +486,9 @@ def emulator_runners():
         "input_grad, 1 spectrum": lambda: net.input_grad(truth),
         "predict, 64 spectra": lambda: net.predict(labels),
         "input_grad, 64 spectra": lambda: net.input_grad(labels),
-        "least_squares, jac=input_grad": lambda: least_squares(residuals, start,
-                                                               jac=net.input_grad),
+        "least_squares, jac=input_grad": lambda: least_squares(
+            residuals, start, jac=net.input_grad
+        ),
         "least_squares, jac=2-point": lambda: least_squares(residuals, start, jac="2-point"),
     }
 
@@ -449,16 +500,23 @@ def print_emulator_rows(repeat):
     runners = emulator_runners()
     jacobians = ("input_grad", "2-point")
     best = best_alternating(runners, repeat, calls=20)
-    print("\nemulator MLP([5, 128, 128, 500], tanh), float64: the Jacobian (forward mode) "
-          "against predict")
+    print(
+        "\nemulator MLP([5, 128, 128, 500], tanh), float64: the Jacobian (forward mode) "
+        "against predict"
+    )
     for count, target in (("1 spectrum", 3), ("64 spectra", 4)):
         predict, jacobian = best[f"predict, {count}"], best[f"input_grad, {count}"]
-        print(f"{count:<12}predict {_fmt(predict)}  input_grad {_fmt(jacobian)}  "
-              f"{jacobian / predict:5.2f}x (target <= {target}x)")
+        print(
+            f"{count:<12}predict {_fmt(predict)}  input_grad {_fmt(jacobian)}  "
+            f"{jacobian / predict:5.2f}x (target <= {target}x)"
+        )
     exact, finite = (runners[f"least_squares, jac={jac}"]() for jac in jacobians)
     with_jac, two_point = (best[f"least_squares, jac={jac}"] for jac in jacobians)
-    print(f"least_squares, 5 labels of one noisy spectrum: jac=input_grad "
-          f"{_fmt(with_jac).strip()} ({exact.nfev} evaluations, {exact.njev} Jacobians) vs "
-          f"jac='2-point' {_fmt(two_point).strip()} ({finite.nfev} evaluations): "
-          f"{two_point / with_jac:.2f}x faster; the labels found differ by "
-          f"{np.abs(exact.x - finite.x).max():.1e} at most", flush=True)
+    print(
+        f"least_squares, 5 labels of one noisy spectrum: jac=input_grad "
+        f"{_fmt(with_jac).strip()} ({exact.nfev} evaluations, {exact.njev} Jacobians) vs "
+        f"jac='2-point' {_fmt(two_point).strip()} ({finite.nfev} evaluations): "
+        f"{two_point / with_jac:.2f}x faster; the labels found differ by "
+        f"{np.abs(exact.x - finite.x).max():.1e} at most",
+        flush=True,
+    )

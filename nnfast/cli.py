@@ -55,8 +55,9 @@ class _Progress:
             bar = "#" * filled + "." * (30 - filled)
             start = "\r" if tty else ""
             end = "\n" if epoch == self.epochs or not tty else ""
-            self.stream.write(f"{start}  {self.label} [{bar}] epoch {epoch}/{self.epochs}  "
-                              f"loss {loss:.3e}{end}")
+            self.stream.write(
+                f"{start}  {self.label} [{bar}] epoch {epoch}/{self.epochs}  loss {loss:.3e}{end}"
+            )
             self.stream.flush()
 
 
@@ -64,12 +65,19 @@ def demo(args) -> int:
     from nnfast import MLP, reference
 
     x, y, clean = noisy_curve(args.samples, args.seed)
-    settings = dict(optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size,
-                    epochs=args.epochs, shuffle=True)
+    settings = dict(
+        optimizer=args.optimizer,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        shuffle=True,
+    )
     net = MLP([1, 20, 20, 1], activation="tanh", seed=args.seed)
     print(f"nnfast demo: {net}")
-    print(f"  fitting y = sin(2x) + noise (n = {args.samples}), {args.optimizer}, "
-          f"lr = {args.lr}, batch {args.batch_size}, {args.epochs} epochs")
+    print(
+        f"  fitting y = sin(2x) + noise (n = {args.samples}), {args.optimizer}, "
+        f"lr = {args.lr}, batch {args.batch_size}, {args.epochs} epochs"
+    )
 
     started = time.perf_counter()
     history = net.fit(x, y, callback=_Progress(args.epochs, "nnfast   "), **settings)
@@ -85,17 +93,21 @@ def demo(args) -> int:
     print(f"  final training loss (MSE vs noisy data): {history.loss[-1]:.4e}")
     print(f"  MSE of the fit against the clean curve:  {np.mean((fit - clean) ** 2):.4e}")
     print(f"  largest difference nnfast vs reference:  {np.max(np.abs(fit - ref.predict(x))):.1e}")
-    print(f"  time: nnfast {nnfast_seconds:.3f} s ({1e3 * nnfast_seconds / args.epochs:.3f} ms/epoch), "
-          f"reference.py (NumPy) {ref_seconds:.3f} s ({1e3 * ref_seconds / args.epochs:.3f} ms/epoch): "
-          f"nnfast is {ref_seconds / nnfast_seconds:.1f}x faster")
+    print(
+        f"  time: nnfast {nnfast_seconds:.3f} s ({1e3 * nnfast_seconds / args.epochs:.3f} ms/epoch), "
+        f"reference.py (NumPy) {ref_seconds:.3f} s ({1e3 * ref_seconds / args.epochs:.3f} ms/epoch): "
+        f"nnfast is {ref_seconds / nnfast_seconds:.1f}x faster"
+    )
 
     if args.no_plot:
         return 0
     try:
         import matplotlib
     except ImportError:
-        print("  (no plot: matplotlib is not installed; `pip install \"nnfast[plot]\"` "
-              f"or `pip install matplotlib` to get {args.output})")
+        print(
+            '  (no plot: matplotlib is not installed; `pip install "nnfast[plot]"` '
+            f"or `pip install matplotlib` to get {args.output})"
+        )
         return 0
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -131,16 +143,22 @@ def bench(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from nnfast import __version__
 
-    parser = argparse.ArgumentParser(prog="python -m nnfast",
-                                     description="nnfast: fast multi-layer perceptrons.")
+    parser = argparse.ArgumentParser(
+        prog="python -m nnfast", description="nnfast: fast multi-layer perceptrons."
+    )
     parser.add_argument("--version", action="version", version=f"nnfast {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{demo,bench}")
 
-    p = commands.add_parser("demo", help="fit the 1-20-20-1 tanh network to a noisy curve",
-                            description="Fit the 481-parameter 1-20-20-1 tanh network to "
-                            "y = sin(2x) + noise, time it against the same training in "
-                            "plain NumPy (nnfast.reference) and plot the result.")
-    p.add_argument("--epochs", type=_positive_int, default=1000, help="training epochs (default 1000)")
+    p = commands.add_parser(
+        "demo",
+        help="fit the 1-20-20-1 tanh network to a noisy curve",
+        description="Fit the 481-parameter 1-20-20-1 tanh network to "
+        "y = sin(2x) + noise, time it against the same training in "
+        "plain NumPy (nnfast.reference) and plot the result.",
+    )
+    p.add_argument(
+        "--epochs", type=_positive_int, default=1000, help="training epochs (default 1000)"
+    )
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="adam", help="default adam")
     p.add_argument("--lr", type=_positive_float, default=5e-3, help="learning rate (default 5e-3)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="default 32")
@@ -150,15 +168,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plot", action="store_true", help="do not write the plot")
     p.set_defaults(func=demo)
 
-    p = commands.add_parser("bench", help="time nnfast against NumPy (and PyTorch if installed)",
-                            description="Per-epoch training times of nnfast, nnfast.reference "
-                            "(NumPy) and PyTorch (when installed), one thread, same arithmetic.")
-    p.add_argument("--repeat", type=_positive_int, default=5,
-                   help="timed repetitions per case; the best is reported (default 5)")
+    p = commands.add_parser(
+        "bench",
+        help="time nnfast against NumPy (and PyTorch if installed)",
+        description="Per-epoch training times of nnfast, nnfast.reference "
+        "(NumPy) and PyTorch (when installed), one thread, same arithmetic.",
+    )
+    p.add_argument(
+        "--repeat",
+        type=_positive_int,
+        default=5,
+        help="timed repetitions per case; the best is reported (default 5)",
+    )
     p.add_argument("--quick", action="store_true", help="fewer epochs per timing")
-    p.add_argument("--path", choices=("best", "avx512", "avx2", "baseline"), default="best",
-                   help="widest SIMD code path nnfast's kernels may use (default: the best "
-                   "this CPU runs; as the environment variable NNFAST_SIMD)")
+    p.add_argument(
+        "--path",
+        choices=("best", "avx512", "avx2", "baseline"),
+        default="best",
+        help="widest SIMD code path nnfast's kernels may use (default: the best "
+        "this CPU runs; as the environment variable NNFAST_SIMD)",
+    )
     p.set_defaults(func=bench)
     return parser
 

@@ -41,10 +41,28 @@ FORMAT = "nnfast.MLP"
 VERSION = 1
 _MEMBERS = ("header.npy", "params.npy")
 # What zipfile raises on damaged archives (besides BadZipFile: short reads, bad fields).
-_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
-               struct.error, NotImplementedError, UnicodeDecodeError, OverflowError)
-_FIELDS = ("format", "version", "layer_sizes", "activations", "dtype", "leaky_slope",
-           "elu_alpha", "maxout_pieces", "n_params")
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    OSError,
+    ValueError,
+    struct.error,
+    NotImplementedError,
+    UnicodeDecodeError,
+    OverflowError,
+)
+_FIELDS = (
+    "format",
+    "version",
+    "layer_sizes",
+    "activations",
+    "dtype",
+    "leaky_slope",
+    "elu_alpha",
+    "maxout_pieces",
+    "n_params",
+)
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -100,8 +118,11 @@ def _read_member(archive: zipfile.ZipFile, name: str, path, file_size: int) -> b
     if info.flag_bits & 0x1:  # zipfile would raise RuntimeError("... password required")
         _fail(path, f"member {name!r} is encrypted (nnfast writes plain members only)")
     if info.file_size > file_size or info.compress_size > file_size:
-        _fail(path, f"member {name!r} declares {info.file_size} bytes, more than the whole "
-                    f"file ({file_size} bytes): truncated or crafted")
+        _fail(
+            path,
+            f"member {name!r} declares {info.file_size} bytes, more than the whole "
+            f"file ({file_size} bytes): truncated or crafted",
+        )
     try:
         return archive.read(name)
     except _ZIP_ERRORS as err:
@@ -123,8 +144,10 @@ _NPY_KEY = re.compile(r"""\s*(['"])(\w{1,32})\1\s*:\s*""")
 _NPY_VALUES = {
     "descr": (re.compile(r"""(['"])([^'"\\]{1,32})\1"""), "a dtype string"),
     "fortran_order": (re.compile(r"(True|False)\b"), "True or False"),
-    "shape": (re.compile(r"\(\s*((?:\d{1,20}\s*,\s*){0,32}(?:\d{1,20}\s*)?)\)"),
-              "a tuple of non-negative integers"),
+    "shape": (
+        re.compile(r"\(\s*((?:\d{1,20}\s*,\s*){0,32}(?:\d{1,20}\s*)?)\)"),
+        "a tuple of non-negative integers",
+    ),
 }
 _NPY_SEPARATOR = re.compile(r"\s*(,)?\s*")
 
@@ -140,7 +163,7 @@ def _npy_header_dict(text: str) -> dict:
     while position < len(body):
         key_match = _NPY_KEY.match(body, position)
         if key_match is None:
-            raise ValueError(f"expected a quoted key at {body[position:position + 40]!r}")
+            raise ValueError(f"expected a quoted key at {body[position : position + 40]!r}")
         key = key_match.group(2)
         if key not in _NPY_KEYS:
             raise ValueError(f"unknown key {key!r} (expected {list(_NPY_KEYS)})")
@@ -149,7 +172,7 @@ def _npy_header_dict(text: str) -> dict:
         pattern, expected = _NPY_VALUES[key]
         value_match = pattern.match(body, key_match.end())
         if value_match is None:
-            value_text = body[key_match.end():key_match.end() + 40]
+            value_text = body[key_match.end() : key_match.end() + 40]
             raise ValueError(f"{key!r} is not {expected}: {value_text!r}")
         if key == "descr":
             header[key] = value_match.group(2)
@@ -158,13 +181,15 @@ def _npy_header_dict(text: str) -> dict:
         else:
             items = value_match.group(1).split(",")
             if len(items) == 1 and items[0].strip():
-                raise ValueError(f"'shape' is not a tuple (one item needs a trailing comma): "
-                                 f"{value_match.group(0)!r}")
+                raise ValueError(
+                    f"'shape' is not a tuple (one item needs a trailing comma): "
+                    f"{value_match.group(0)!r}"
+                )
             header[key] = tuple(int(item) for item in items if item.strip())
         separator = _NPY_SEPARATOR.match(body, value_match.end())
         position = separator.end()
         if separator.group(1) is None and position != len(body):
-            raise ValueError(f"expected ',' or '}}' at {body[position:position + 40]!r}")
+            raise ValueError(f"expected ',' or '}}' at {body[position : position + 40]!r}")
     missing = [key for key in _NPY_KEYS if key not in header]
     if missing:
         raise ValueError(f"{missing} missing (expected the keys {list(_NPY_KEYS)})")
@@ -186,10 +211,11 @@ def _npy_header(data: bytes) -> tuple[dict, int]:
     if length > _NPY_MAX_HEADER:
         raise ValueError(f"the header declares {length} bytes (at most {_NPY_MAX_HEADER})")
     if len(data) < start + length:
-        raise ValueError(f"the header declares {length} bytes, the member holds "
-                         f"{len(data) - start}: truncated")
+        raise ValueError(
+            f"the header declares {length} bytes, the member holds {len(data) - start}: truncated"
+        )
     try:
-        text = data[start:start + length].decode(encoding)
+        text = data[start : start + length].decode(encoding)
     except UnicodeDecodeError as err:
         raise ValueError(f"the header is not valid {encoding} ({err})") from None
     return _npy_header_dict(text), start + length
@@ -203,17 +229,25 @@ def _parse_npy(data: bytes, name: str, path, allowed_dtypes) -> np.ndarray:
         _fail(path, f"member {name!r} has an invalid .npy header ({err})")
     descr, fortran, shape = header["descr"], header["fortran_order"], header["shape"]
     if descr not in allowed_dtypes:
-        _fail(path, f"member {name!r} has dtype {descr!r}, expected one of "
-                    f"{sorted(allowed_dtypes)} (object arrays are never loaded)")
+        _fail(
+            path,
+            f"member {name!r} has dtype {descr!r}, expected one of "
+            f"{sorted(allowed_dtypes)} (object arrays are never loaded)",
+        )
     if fortran or len(shape) != 1:
-        _fail(path, f"member {name!r} has shape {shape} (fortran_order={fortran}), "
-                    "expected a 1-D array")
+        _fail(
+            path,
+            f"member {name!r} has shape {shape} (fortran_order={fortran}), expected a 1-D array",
+        )
     dtype = np.dtype(descr)  # one of the few plain dtype strings allowed above
     payload = len(data) - offset
     expected = shape[0] * dtype.itemsize
     if payload != expected:
-        _fail(path, f"member {name!r} declares {shape[0]} values ({expected} bytes) but holds "
-                    f"{payload} bytes: truncated or crafted")
+        _fail(
+            path,
+            f"member {name!r} declares {shape[0]} values ({expected} bytes) but holds "
+            f"{payload} bytes: truncated or crafted",
+        )
     return np.frombuffer(data, dtype=dtype, count=shape[0], offset=offset).copy()
 
 
@@ -224,8 +258,10 @@ def _check_header(header, path):
         _fail(path, f"header 'format' is {header.get('format')!r}, expected {FORMAT!r}")
     version = header.get("version")
     if version != VERSION or isinstance(version, bool):
-        _fail(path, f"format version {version!r} is not supported (this nnfast reads version "
-                    f"{VERSION})")
+        _fail(
+            path,
+            f"format version {version!r} is not supported (this nnfast reads version {VERSION})",
+        )
     missing = [field for field in _FIELDS if field not in header]
     if missing:
         _fail(path, f"header fields missing: {missing}")
@@ -239,8 +275,11 @@ def _check_header(header, path):
             _fail(path, f"header {field!r} is {header[field]!r}, expected a list")
     activations = header["activations"]
     if len(activations) != len(header["layer_sizes"]) - 1:
-        _fail(path, f"header has {len(activations)} activations for layer sizes "
-                    f"{header['layer_sizes']!r} (expected one per layer)")
+        _fail(
+            path,
+            f"header has {len(activations)} activations for layer sizes "
+            f"{header['layer_sizes']!r} (expected one per layer)",
+        )
     if not all(isinstance(a, str) for a in activations) or not activations:
         _fail(path, f"header 'activations' is {activations!r}, expected a list of names")
     if not isinstance(header["n_params"], int) or isinstance(header["n_params"], bool):
@@ -254,8 +293,7 @@ def load(path) -> MLP:
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if magic[:1] == b"\x80" or magic[:2] in (b"(d", b"(l", b"}q"):
-        _fail(path, "it looks like a pickle; nnfast never loads pickles (save with "
-                    "nnfast.save)")
+        _fail(path, "it looks like a pickle; nnfast never loads pickles (save with nnfast.save)")
     if magic != b"PK\x03\x04":
         _fail(path, f"expected a ZIP (.npz) archive, the file starts with {magic!r}")
     try:
@@ -277,15 +315,23 @@ def load(path) -> MLP:
     dtype = DTYPES[header["dtype"]]
     params = _parse_npy(params_data, "params.npy", path, {dtype.newbyteorder("<").str})
     try:
-        spec = build_spec(header["layer_sizes"], header["activations"][:-1],
-                          header["activations"][-1], header["leaky_slope"],
-                          header["elu_alpha"], header["maxout_pieces"])
+        spec = build_spec(
+            header["layer_sizes"],
+            header["activations"][:-1],
+            header["activations"][-1],
+            header["leaky_slope"],
+            header["elu_alpha"],
+            header["maxout_pieces"],
+        )
     except (TypeError, ValueError) as err:
         _fail(path, f"the header describes no valid network ({err})")
     if header["n_params"] != spec.n_params or params.shape[0] != spec.n_params:
-        _fail(path, f"layer sizes {list(spec.layer_sizes)} need {spec.n_params} parameters; "
-                    f"the header says {header['n_params']} and params.npy holds "
-                    f"{params.shape[0]}")
+        _fail(
+            path,
+            f"layer sizes {list(spec.layer_sizes)} need {spec.n_params} parameters; "
+            f"the header says {header['n_params']} and params.npy holds "
+            f"{params.shape[0]}",
+        )
     if not np.isfinite(params).all():
         _fail(path, "params.npy holds NaN or infinite values")
     net = MLP.__new__(MLP)

@@ -2,8 +2,9 @@
 
 Each function checks its arguments, converts them once to C-contiguous arrays of one
 floating dtype (float32 when every array input is float32, float64 otherwise) and calls
-the kernel in ``nnfast._kernels``; a misaligned input (a view at a byte offset, such as
-``np.frombuffer(buf, offset=1)``) is copied first, as the kernels load whole elements.
+its entry point in ``nnfast._kernel_entry``; a misaligned input (a view at a byte offset,
+such as ``np.frombuffer(buf, offset=1)``) is copied first, as the kernels load whole
+elements.
 ``out=`` takes a C-contiguous, writable array of the result's exact shape and dtype; when
 it is misaligned (or overlaps an input), the kernel writes an aligned temporary that is
 then copied into ``out``. The same kernels are ``cimport``-able from Cython through
@@ -19,12 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnfast import _kernels
+from nnfast import _kernel_entry, _kernels
 from nnfast._spec import ACTIVATION_CODES, HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from nnfast._validation import (
     as_kernel_array,
     as_numeric_array,
-    check_int,
     check_name,
     check_real,
 )
@@ -105,8 +105,11 @@ def _scratch(result, inputs, elementwise=False):
     for array in inputs:
         if not np.may_share_memory(result, array):
             continue
-        same = (elementwise and array.shape == result.shape
-                and array.__array_interface__["data"][0] == result.__array_interface__["data"][0])
+        same = (
+            elementwise
+            and array.shape == result.shape
+            and array.__array_interface__["data"][0] == result.__array_interface__["data"][0]
+        )
         if not same:
             return np.empty_like(result)
     return result
@@ -129,7 +132,7 @@ def matvec(A, x, out=None) -> np.ndarray:
     if A.size == 0:
         y[...] = 0
     else:
-        _compute(y, (A, x), lambda work: _kernels.matvec_into(work, A, x))
+        _compute(y, (A, x), lambda work: _kernel_entry.matvec_into(work, A, x))
     return y
 
 
@@ -138,16 +141,14 @@ def matmul(A, B, out=None) -> np.ndarray:
     arrays, dtype = _inputs({"A": A, "B": B}, {"A": (2,), "B": (2,)})
     A, B = arrays["A"], arrays["B"]
     if B.shape[0] != A.shape[1]:
-        raise ValueError(
-            f"B: expected {A.shape[1]} rows to match A {A.shape}, got shape {B.shape}"
-        )
+        raise ValueError(f"B: expected {A.shape[1]} rows to match A {A.shape}, got shape {B.shape}")
     C = _output(out, (A.shape[0], B.shape[1]), dtype)
     if C.size == 0:
         return C
     if A.shape[1] == 0:
         C[...] = 0
     else:
-        _compute(C, (A, B), lambda work: _kernels.matmul_into(work, A, B))
+        _compute(C, (A, B), lambda work: _kernel_entry.matmul_into(work, A, B))
     return C
 
 
@@ -174,46 +175,70 @@ def activation_forward(name, Z, out=None, leaky_slope=0.1, elu_alpha=1.0) -> np.
     if A.size == 0:
         return A
     m = out_shape[-1]
-    return _compute(A, (Z,), lambda work: _kernels.activation_forward_into(
-        code, work.reshape(-1, m), Z.reshape(-1, m * pieces), leaky_slope, elu_alpha, pieces),
-        elementwise=True)
+    return _compute(
+        A,
+        (Z,),
+        lambda work: _kernel_entry.activation_forward_into(
+            code, work.reshape(-1, m), Z.reshape(-1, m * pieces), leaky_slope, elu_alpha, pieces
+        ),
+        elementwise=True,
+    )
 
 
 def activation_backward(name, Z, A, dA, out=None, leaky_slope=0.1, elu_alpha=1.0) -> np.ndarray:
     """``dZ``, the gradient with respect to ``Z`` given ``A = f(Z)`` and ``dA = dL/dA``."""
     code, leaky_slope, elu_alpha = _act_args(name, leaky_slope, elu_alpha)
-    arrays, dtype = _inputs({"Z": Z, "A": A, "dA": dA},
-                            {"Z": (1, 2, 3, 4), "A": (1, 2, 3, 4), "dA": (1, 2, 3, 4)})
+    arrays, dtype = _inputs(
+        {"Z": Z, "A": A, "dA": dA}, {"Z": (1, 2, 3, 4), "A": (1, 2, 3, 4), "dA": (1, 2, 3, 4)}
+    )
     Z, A, dA = arrays["Z"], arrays["A"], arrays["dA"]
     out_shape, pieces = _pieces(name, Z)
     for arg, arr in (("A", A), ("dA", dA)):
         if arr.shape != out_shape:
-            raise ValueError(f"{arg}: expected shape {out_shape} to match Z {Z.shape}, got {arr.shape}")
+            raise ValueError(
+                f"{arg}: expected shape {out_shape} to match Z {Z.shape}, got {arr.shape}"
+            )
     dZ = _output(out, Z.shape, dtype)
     if dZ.size == 0:
         return dZ
     m = out_shape[-1]
-    return _compute(dZ, (Z, A, dA), lambda work: _kernels.activation_backward_into(
-        code, work.reshape(-1, m * pieces), Z.reshape(-1, m * pieces), A.reshape(-1, m),
-        dA.reshape(-1, m), leaky_slope, elu_alpha, pieces), elementwise=True)
+    return _compute(
+        dZ,
+        (Z, A, dA),
+        lambda work: _kernel_entry.activation_backward_into(
+            code,
+            work.reshape(-1, m * pieces),
+            Z.reshape(-1, m * pieces),
+            A.reshape(-1, m),
+            dA.reshape(-1, m),
+            leaky_slope,
+            elu_alpha,
+            pieces,
+        ),
+        elementwise=True,
+    )
 
 
-def dense_forward(X, W, b, activation="identity", out=None, leaky_slope=0.1,
-                  elu_alpha=1.0) -> np.ndarray:
+def dense_forward(
+    X, W, b, activation="identity", out=None, leaky_slope=0.1, elu_alpha=1.0
+) -> np.ndarray:
     """``f(X @ W + b)`` for ``X`` (n, n_in), ``W`` (n_in, n_out), ``b`` (n_out,); for maxout
     ``W`` is (n_in, n_out, pieces) and ``b`` (n_out, pieces)."""
     code, leaky_slope, elu_alpha = _act_args(activation, leaky_slope, elu_alpha)
     maxout = activation == "maxout"
-    arrays, dtype = _inputs({"X": X, "W": W, "b": b},
-                            {"X": (2,), "W": (3,) if maxout else (2,), "b": (2,) if maxout else (1,)})
+    arrays, dtype = _inputs(
+        {"X": X, "W": W, "b": b},
+        {"X": (2,), "W": (3,) if maxout else (2,), "b": (2,) if maxout else (1,)},
+    )
     X, W, b = arrays["X"], arrays["W"], arrays["b"]
     if W.shape[0] != X.shape[1]:
         raise ValueError(f"W: expected {X.shape[1]} rows to match X {X.shape}, got shape {W.shape}")
     if b.shape != W.shape[1:]:
         raise ValueError(f"b: expected shape {W.shape[1:]} to match W {W.shape}, got {b.shape}")
     if maxout and W.shape[2] < 1:
-        raise ValueError(f"W: maxout expects shape (n_in, n_out, pieces) with pieces >= 1, "
-                         f"got shape {W.shape}")
+        raise ValueError(
+            f"W: maxout expects shape (n_in, n_out, pieces) with pieces >= 1, got shape {W.shape}"
+        )
     n_out = W.shape[1]
     pieces = W.shape[2] if maxout else 1
     result = _output(out, (X.shape[0], n_out), dtype)
@@ -222,13 +247,30 @@ def dense_forward(X, W, b, activation="identity", out=None, leaky_slope=0.1,
     width = n_out * pieces
     if X.shape[1] == 0:
         Z = np.broadcast_to(b.reshape(width), (X.shape[0], width))
-        return activation_forward(activation, Z.reshape((X.shape[0],) + W.shape[1:]), out=result,
-                                  leaky_slope=leaky_slope, elu_alpha=elu_alpha)
+        return activation_forward(
+            activation,
+            Z.reshape((X.shape[0],) + W.shape[1:]),
+            out=result,
+            leaky_slope=leaky_slope,
+            elu_alpha=elu_alpha,
+        )
     Z = np.empty((X.shape[0], width), dtype=dtype)
     # Z is fresh and X is read whole into Z before out is written: only alignment matters.
-    return _compute(result, (), lambda work: _kernels.dense_forward_into(
-        work, Z, X, W.reshape(X.shape[1], width), b.reshape(width), code, leaky_slope,
-        elu_alpha, pieces))
+    return _compute(
+        result,
+        (),
+        lambda work: _kernel_entry.dense_forward_into(
+            work,
+            Z,
+            X,
+            W.reshape(X.shape[1], width),
+            b.reshape(width),
+            code,
+            leaky_slope,
+            elu_alpha,
+            pieces,
+        ),
+    )
 
 
 def set_simd_path(name) -> str:

@@ -1,21 +1,19 @@
 """The multi-layer perceptron: one flat parameter buffer, compiled forward, backward and fit.
 
 Every public method validates its input here, converts it once to a C-contiguous array of
-the network's dtype and hands raw buffers to the compiled modules (nnfast/_network.pyx for
-prediction and gradients, nnfast/_train.pyx for whole training epochs without the GIL).
+the network's dtype and hands it to the solver layer (nnfast/_solvers.py), which calls the
+compiled modules: nnfast/_network.pyx for prediction and gradients, nnfast/_train.pyx for
+whole training epochs without the GIL.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy as _copy
-import math
 import threading
-import time
 
 import numpy as np
 
-from nnfast import _network, _train
+from nnfast import _solvers
 from nnfast._history import History
 from nnfast._spec import LOG_VAR_RANGE, LOSS_CODES, build_spec, check_dtype, check_seed
 from nnfast._validation import (
@@ -42,77 +40,6 @@ def gaussian_mean_std(out, k):
     mean = np.ascontiguousarray(out[..., :k])
     std = np.exp(0.5 * np.clip(out[..., k:], *LOG_VAR_RANGE))
     return mean, std
-
-
-class _OptimizerState:
-    """An optimizer's buffers and hyperparameters, kept across training calls.
-
-    ``state1``/``state2`` are SGD's velocity (and an unused slot), Adam's first and second
-    moments, or Rprop's per-parameter step sizes and previous gradient; ``step`` counts the
-    updates (Adam's bias correction). ``hyper`` follows ``_train.HYPER_FIELDS`` and may be
-    changed between epochs (a learning-rate schedule sets ``lr``).
-    """
-
-    def __init__(self, name, params, lr, l2=0.0, momentum=0.9, nesterov=False, beta1=0.9,
-                 beta2=0.999, eps=1e-8, eta_plus=1.2, eta_minus=0.5, step_min=1e-6,
-                 step_max=50.0, loss_scale=1.0, l2_batch_scaled=False):
-        self.name = name
-        self.code = _train.OPTIMIZER_CODES[name]
-        self.nesterov = nesterov
-        values = dict(lr=lr, l2=l2, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
-                      eta_plus=eta_plus, eta_minus=eta_minus, step_min=step_min,
-                      step_max=step_max, loss_scale=loss_scale,
-                      l2_batch_scaled=float(l2_batch_scaled))
-        self.hyper = np.array([values[f] for f in _train.HYPER_FIELDS], dtype=np.float64)
-        self.state1 = np.zeros_like(params)
-        if name == "rprop":
-            self.state1.fill(lr)  # Rprop's initial step size
-        self.state2 = np.zeros_like(params) if name in ("adam", "rprop") else self.state1[:1]
-        self.step = np.zeros(1, dtype=np.longlong)
-
-    def __getitem__(self, field):
-        return float(self.hyper[_train.HYPER_FIELDS.index(field)])
-
-    def __setitem__(self, field, value):
-        self.hyper[_train.HYPER_FIELDS.index(field)] = value
-
-
-class _Compiled:
-    """The compiled entry points specialised for one dtype.
-
-    Calling a fused Cython function picks its specialisation from the argument types on
-    every call, which costs more than predicting one sample; a network looks them up once.
-    """
-
-    def __init__(self, ctype):
-        self.predict = _network.predict[ctype]
-        self.loss = _network.loss[ctype]
-        self.loss_and_grad = _network.loss_and_grad[ctype]
-        self.input_grad = _network.input_grad[ctype]
-        self.train = _train.train[ctype]
-
-
-_COMPILED = {np.dtype(np.float64): _Compiled("double"), np.dtype(np.float32): _Compiled("float")}
-
-_BLAS_CONTROLLER = None
-
-
-def _one_blas_thread():
-    """A context in which BLAS runs on one thread (needs threadpoolctl, which comes with
-    scikit-learn; without it, a context that does nothing).
-
-    SciPy's L-BFGS-B makes a few tiny BLAS calls per iteration. With OpenBLAS's default
-    thread pool each costs far more than the arithmetic: here a 481-parameter fit ran its
-    iterations 2-6x slower on an idle machine and up to 100x slower on a busy one.
-    """
-    global _BLAS_CONTROLLER
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return contextlib.nullcontext()
-    if _BLAS_CONTROLLER is None:  # scanning the loaded libraries takes milliseconds: once
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
 class _ViewList(list):
@@ -178,10 +105,20 @@ class MLP:
         ``b`` is ``(n_out,)`` (``(n_out, k)`` for maxout).
     """
 
-    def __init__(self, layer_sizes, activation="tanh", output_activation="identity",
-                 dtype="float64", seed=None, leaky_slope=0.1, elu_alpha=1.0, maxout_pieces=2):
-        spec = build_spec(layer_sizes, activation, output_activation, leaky_slope, elu_alpha,
-                          maxout_pieces)
+    def __init__(
+        self,
+        layer_sizes,
+        activation="tanh",
+        output_activation="identity",
+        dtype="float64",
+        seed=None,
+        leaky_slope=0.1,
+        elu_alpha=1.0,
+        maxout_pieces=2,
+    ):
+        spec = build_spec(
+            layer_sizes, activation, output_activation, leaky_slope, elu_alpha, maxout_pieces
+        )
         dtype = check_dtype(dtype)
         rng = check_seed(seed)
         self._setup(spec, dtype, spec.init_params(rng, dtype), rng)
@@ -192,8 +129,7 @@ class MLP:
         self._dtype = dtype
         self._params = params
         self._rng = rng
-        self._layout = _network.Layout(spec)
-        self._compiled = _COMPILED[dtype]
+        self._compiled = _solvers.CompiledNetwork(spec, dtype, params)
         self._fit_lock = threading.Lock()
         weights, biases = spec.views(params)
         self._weights = _ViewList(weights, "weights")
@@ -259,7 +195,7 @@ class MLP:
             f"n_params={self.n_params})"
         )
 
-    def copy(self) -> "MLP":
+    def copy(self) -> MLP:
         """An independent network with the same structure, parameters and random state."""
         clone = MLP.__new__(MLP)
         clone._setup(self._spec, self._dtype, self._params.copy(), _copy.deepcopy(self._rng))
@@ -267,11 +203,18 @@ class MLP:
         return clone
 
     def __getstate__(self):
-        return {"spec": self._spec, "dtype": self._dtype.name, "params": self._params,
-                "rng": self._rng, "seed": self._seed}
+        return {
+            "spec": self._spec,
+            "dtype": self._dtype.name,
+            "params": self._params,
+            "rng": self._rng,
+            "seed": self._seed,
+        }
 
     def __setstate__(self, state):
-        self._setup(state["spec"], np.dtype(state["dtype"]), np.array(state["params"]), state["rng"])
+        self._setup(
+            state["spec"], np.dtype(state["dtype"]), np.array(state["params"]), state["rng"]
+        )
         self._seed = state["seed"]
 
     # ---- input checks ----------------------------------------------------------------------
@@ -312,7 +255,8 @@ class MLP:
         spec = self._spec
         X, single = as_matrix(X, "X", self._dtype, spec.layer_sizes[0], True)
         out = np.empty((X.shape[0], spec.layer_sizes[-1]), dtype=self._dtype)
-        self._compiled.predict(self._layout, self._params, X, out)
+        compiled = self._compiled
+        compiled.fast_predict(compiled.layout, self._params, X, out)
         if single:
             out = out[0]
         if not return_std:
@@ -357,7 +301,7 @@ class MLP:
         X, single = self._check_X(X)
         n_in, n_out = self.layer_sizes[0], self.layer_sizes[-1]
         J = np.empty((X.shape[0], n_out, n_in), dtype=self._dtype)
-        self._compiled.input_grad(self._layout, self._params, X, J)
+        self._compiled.input_grad_into(X, J)
         return J[0] if single else J
 
     def loss(self, X, y, loss="mse", l2=0.0, sample_weight=None) -> float:
@@ -384,24 +328,41 @@ class MLP:
           is ``mse / 2``. :meth:`predict` with ``return_std=True`` returns ``(μ, e^(c/2))``.
         """
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
-        return float(self._compiled.loss(self._layout, self._params, X, Y, w, LOSS_CODES[loss],
-                                         inv_wsum, l2))
+        return float(self._compiled.loss(X, Y, w, LOSS_CODES[loss], inv_wsum, l2))
 
     def loss_and_grad(self, X, y, loss="mse", l2=0.0, sample_weight=None):
         """``(loss, grad)``: the value of :meth:`loss` and its gradient in the layout of
         ``params``."""
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
         grad = np.empty_like(self._params)
-        value = self._compiled.loss_and_grad(self._layout, self._params, X, Y, w,
-                                             LOSS_CODES[loss], inv_wsum, grad, l2)
+        value = self._compiled.loss_and_grad(X, Y, w, LOSS_CODES[loss], inv_wsum, grad, l2)
         return float(value), grad
 
     # ---- training --------------------------------------------------------------------------
 
-    def fit(self, X, y, loss="mse", optimizer="adam", lr=1e-3, batch_size=32, epochs=100,
-            shuffle=True, l2=0.0, sample_weight=None, momentum=0.9, nesterov=False,
-            beta1=0.9, beta2=0.999, eps=1e-8, validation_data=None, callback=None,
-            verbose=False, max_fun=15000, tol=1e-5) -> History:
+    def fit(
+        self,
+        X,
+        y,
+        loss="mse",
+        optimizer="adam",
+        lr=1e-3,
+        batch_size=32,
+        epochs=100,
+        shuffle=True,
+        l2=0.0,
+        sample_weight=None,
+        momentum=0.9,
+        nesterov=False,
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+        validation_data=None,
+        callback=None,
+        verbose=False,
+        max_fun=15000,
+        tol=1e-5,
+    ) -> History:
         """Train in place by mini-batch ``sgd`` (with ``momentum``, ``nesterov``), ``adam``,
         full-batch ``rprop`` (iRprop-, with ``lr`` as the initial step size) or ``lbfgs``.
 
@@ -426,7 +387,7 @@ class MLP:
         A loss (or weights) that becomes NaN or infinite raises ``FloatingPointError`` after
         restoring the weights of the last finite epoch; the exception carries ``.history``.
         """
-        X, Y, w, loss, l2, _ = self._check_data(X, y, loss, sample_weight, l2)
+        X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
         check_name(optimizer, "optimizer", OPTIMIZERS)
         lr = check_real(lr, "lr", low=0, low_open=True)
         n = X.shape[0]
@@ -474,211 +435,44 @@ class MLP:
             )
         try:
             if optimizer == "lbfgs":
-                return self._run_lbfgs(X, Y, w, loss, l2, 1.0 / (n if w is None else
-                                                                 float(w.sum(dtype=np.float64))),
-                                       epochs, max_fun, tol, validation, callback, verbose)[0]
-            state = _OptimizerState(optimizer, self._params, lr, l2, momentum, nesterov,
-                                    beta1, beta2, eps)
-            return self._run(X, Y, w, loss, state, batch, epochs, shuffle, validation,
-                             callback, verbose)
+                return _solvers.run_lbfgs(
+                    self,
+                    X,
+                    Y,
+                    w,
+                    loss,
+                    l2,
+                    inv_wsum,
+                    epochs,
+                    max_fun,
+                    tol,
+                    validation,
+                    callback,
+                    verbose,
+                )[0]
+            state = _solvers.make_optimizer(
+                optimizer,
+                self._params,
+                lr,
+                momentum=momentum,
+                nesterov=nesterov,
+                beta1=beta1,
+                beta2=beta2,
+                eps=eps,
+            )
+            loop = _solvers.EpochLoop(
+                self,
+                X,
+                Y,
+                w,
+                _solvers.make_objective(loss, l2=l2),
+                state,
+                batch,
+                shuffle=self._rng.permutation if shuffle else None,
+                validation=validation,
+                verbose=verbose,
+                callback=callback,
+            )
+            return loop.run(epochs)
         finally:
             self._fit_lock.release()
-
-    def _run(self, X, Y, w, loss, state, batch, epochs, shuffle, validation=None,
-             callback=None, verbose=False, permutation=None, order=None, rule=None,
-             rng=None) -> History:
-        """Train on validated arrays with a given (possibly resumed) optimizer state.
-
-        With ``shuffle``, ``permutation(n)`` gives the row order of each epoch (default: the
-        network's generator). The scikit-learn estimators instead pass ``rng``, their
-        ``RandomState``, and ``order``, their current row order, which is shuffled in place
-        before each epoch as ``sklearn.utils.shuffle`` does; ``rule`` = [tol, patience,
-        best, count] is their stopping rule on the training loss (see ``_train.train``).
-        Without a callback, validation or verbose output, and with ``rng`` or without
-        shuffling, the epochs run in compiled loops without the GIL (4096 epochs per call);
-        otherwise Python is called between epochs.
-        """
-        n = X.shape[0]
-        history = History()
-        if order is None:
-            order = np.arange(n, dtype=np.intp)
-        if permutation is None:
-            permutation = self._rng.permutation
-        backup = np.empty_like(self._params)
-        first_step = int(state.step[0])
-        started = time.perf_counter()
-        compiled = (rng is not None or not shuffle) and callback is None and \
-            validation is None and not verbose
-        losses = np.empty(min(epochs, 4096) if compiled else 0)
-
-        def epoch_end(epoch, value):
-            # The driver reports NaN when the loss or the weights stopped being finite.
-            if not math.isfinite(value):
-                self._params[...] = backup
-                history.stop_reason = "diverged"
-                return False
-            history.loss.append(value)
-            if validation is not None:
-                Xv, Yv, inv_wsum_v = validation
-                val = self._compiled.loss(self._layout, self._params, Xv, Yv, None,
-                                          LOSS_CODES[loss], inv_wsum_v, state["l2"])
-                history.val_loss.append(float(val))
-            if verbose:
-                val_text = f"  val_loss {history.val_loss[-1]:.6g}" if validation else ""
-                print(f"epoch {epoch:>{len(str(epochs))}}/{epochs}  loss {value:.6g}{val_text}"
-                      f"  ({time.perf_counter() - started:.2f} s)", flush=True)
-            if callback is not None and callback(epoch, value) is False:
-                history.stop_reason = "callback"
-                return False
-            if shuffle and epoch < epochs:
-                order[:] = permutation(n)
-            return True
-
-        def record(count):
-            """The losses of a compiled run's first `count` epochs into the history;
-            returns count."""
-            history.loss.extend(float(value) for value in losses[:count])
-            if count and not math.isfinite(history.loss[-1]):
-                history.loss.pop()
-                self._params[...] = backup
-                history.stop_reason = "diverged"
-            elif rule is not None and rule[3] > rule[1]:
-                history.stop_reason = "converged"
-            return count
-
-        if shuffle and epochs > 0 and not compiled:
-            order[:] = permutation(n)
-
-        def train(count, hook):
-            return self._compiled.train(
-                self._layout, self._params, X, Y, w, order, shuffle, batch, count,
-                LOSS_CODES[loss], state.code, state.nesterov, state.hyper, state.state1,
-                state.state2, state.step, backup, hook, None if hook else losses, rule,
-                rng if shuffle and not hook else None)
-
-        try:
-            if not compiled:
-                train(epochs, epoch_end)
-            # Compiled runs of up to len(losses) epochs: any `epochs` (sys.maxsize, say)
-            # needs no more memory than that.
-            while compiled and history.epochs < epochs and history.stop_reason == "completed":
-                count = min(epochs - history.epochs, len(losses))
-                if record(train(count, None)) < count:
-                    break
-        except KeyboardInterrupt as err:
-            # The driver restores the weights of the last complete epoch when Ctrl-C comes
-            # within an epoch. One that came after its last check is delivered by Python
-            # as soon as the epoch's hook is entered, before the epoch is recorded: the
-            # weights are then one epoch ahead of the History. The
-            # optimizer's step counter tells; the weights that epoch started from are in
-            # `backup`. An epoch whose validation loss was not recorded yet is dropped too.
-            if validation is not None:
-                del history.loss[len(history.val_loss):]
-            epochs_run = (int(state.step[0]) - first_step) // -(-n // min(batch, n))
-            if compiled:
-                record(epochs_run - history.epochs)
-            elif epochs_run > history.epochs:
-                self._params[...] = backup
-            history.stop_reason = "interrupted"
-            err.history = history
-            raise
-        if history.stop_reason == "diverged":
-            err = FloatingPointError(
-                f"fit: the training loss or the weights became NaN or infinite in epoch "
-                f"{history.epochs + 1} "
-                f"(optimizer={state.name!r}, lr={state['lr']!r}); the weights of the last finite epoch "
-                "were kept. A smaller lr usually helps."
-            )
-            err.history = history
-            raise err
-        return history
-
-    def _run_lbfgs(self, X, Y, w, loss, l2, inv_wsum, max_iter, max_fun, tol, validation=None,
-                   callback=None, verbose=False, label="iteration"):
-        """Full-batch L-BFGS-B on validated arrays; returns ``(History, scipy result)``.
-
-        The objective is ``data_loss * (inv_wsum · Σw) + 0.5 · l2 · ΣW²``: ``inv_wsum`` is
-        ``1 / Σw`` for :meth:`loss` and may carry an extra scale (the estimators' loss
-        conventions). scipy's float64 vector is copied into ``params`` on each call — the
-        compiled loss and gradient run on the flat buffer itself, nothing is repacked.
-        """
-        import scipy.optimize
-
-        history = History()
-        if max_iter == 0:
-            return history, None
-        params = self._params
-        start = params.copy()
-        last_good = start.copy()  # the last accepted iterate: restored on failure
-        grad = np.empty_like(params)
-        code = LOSS_CODES[loss]
-        stopped_by_callback = False
-        started = time.perf_counter()
-
-        def objective(x):
-            params[...] = x
-            value = self._compiled.loss_and_grad(self._layout, params, X, Y, w, code, inv_wsum,
-                                                 grad, l2)
-            # float64 and a fresh array: scipy keeps references to returned gradients.
-            return value, grad.astype(np.float64)
-
-        def iteration_end(intermediate_result):  # scipy passes the result by this name
-            nonlocal stopped_by_callback
-            value = float(intermediate_result.fun)
-            if not (np.isfinite(value) and np.isfinite(intermediate_result.x).all()):
-                raise StopIteration
-            last_good[...] = intermediate_result.x
-            history.loss.append(value)
-            if validation is not None:
-                params[...] = intermediate_result.x
-                Xv, Yv, inv_wsum_v = validation
-                val = self._compiled.loss(self._layout, params, Xv, Yv, None, code, inv_wsum_v, l2)
-                history.val_loss.append(float(val))
-            epoch = len(history.loss)
-            if verbose:
-                val_text = f"  val_loss {history.val_loss[-1]:.6g}" if validation else ""
-                print(f"{label} {epoch:>{len(str(max_iter))}}/{max_iter}  loss {value:.6g}"
-                      f"{val_text}  ({time.perf_counter() - started:.2f} s)", flush=True)
-            if callback is not None and callback(epoch, value) is False:
-                stopped_by_callback = True
-                raise StopIteration
-
-        try:
-            with np.errstate(over="ignore", invalid="ignore"), _one_blas_thread():
-                result = scipy.optimize.minimize(
-                    objective, start.astype(np.float64), method="L-BFGS-B", jac=True,
-                    callback=iteration_end,
-                    options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
-                )
-        except KeyboardInterrupt as err:
-            params[...] = last_good
-            history.stop_reason = "interrupted"
-            err.history = history
-            raise
-        x = result.x.astype(self._dtype)
-        if np.isfinite(result.fun) and np.isfinite(x).all():
-            params[...] = x
-        else:
-            params[...] = last_good
-        if stopped_by_callback:
-            history.stop_reason = "callback"
-        elif not (np.isfinite(result.fun) and np.isfinite(x).all()) or (
-                result.status != 0 and history.loss and not np.isfinite(history.loss[-1])):
-            history.stop_reason = "diverged"
-        elif result.status == 0:
-            history.stop_reason = "converged"
-        elif result.nit >= max_iter:
-            history.stop_reason = "completed"
-        elif result.nfev >= max_fun:
-            history.stop_reason = "max_fun"
-        else:
-            history.stop_reason = "stalled"
-        if history.stop_reason == "diverged":
-            err = FloatingPointError(
-                "fit: the L-BFGS loss or the weights became NaN or infinite after "
-                f"{history.epochs} iterations; the weights of the last finite iteration were "
-                "kept. Scaling the inputs and targets usually helps."
-            )
-            err.history = history
-            raise err
-        return history, result

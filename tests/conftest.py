@@ -172,9 +172,16 @@ def kink_pattern(ref_net, X):
 
 def reference_of(net):
     """The NumPy reference network holding exactly ``net``'s parameters, in ``net.dtype``."""
-    return reference.MLP(net.layer_sizes, list(net.activations[:-1]), net.activations[-1],
-                         dtype=net.dtype, params=net.params, leaky_slope=net.leaky_slope,
-                         elu_alpha=net.elu_alpha, maxout_pieces=net.maxout_pieces)
+    return reference.MLP(
+        net.layer_sizes,
+        list(net.activations[:-1]),
+        net.activations[-1],
+        dtype=net.dtype,
+        params=net.params,
+        leaky_slope=net.leaky_slope,
+        elu_alpha=net.elu_alpha,
+        maxout_pieces=net.maxout_pieces,
+    )
 
 
 def assert_gradient_matches_fd(grad, fd, value, dtype):
@@ -183,8 +190,7 @@ def assert_gradient_matches_fd(grad, fd, value, dtype):
     dtype = np.dtype(dtype)
     noise = FD_NOISE_FACTOR * eps(dtype) * abs(value) / FD_STEP[dtype]
     scale = np.abs(fd).max()
-    np.testing.assert_allclose(grad, fd, rtol=FD_RTOL[dtype],
-                               atol=FD_RTOL[dtype] * scale + noise)
+    np.testing.assert_allclose(grad, fd, rtol=FD_RTOL[dtype], atol=FD_RTOL[dtype] * scale + noise)
 
 
 def jacobian_magnitude(ref_net, X):
@@ -222,8 +228,9 @@ def jacobian_magnitude(ref_net, X):
             if below.activation in ("sigmoid", "tanh"):
                 dZ = dA  # derivative from A: an absolute error of a few eps (saturation)
             else:
-                dZ = reference.activation_backward(below.activation, Z, A, dA,
-                                                   spec.leaky_slope, spec.elu_alpha)
+                dZ = reference.activation_backward(
+                    below.activation, Z, A, dA, spec.leaky_slope, spec.elu_alpha
+                )
     return dA
 
 
@@ -248,12 +255,13 @@ def autoencoder_reference(model):
     name = {"logistic": "sigmoid"}.get(model.activation, model.activation)
     sizes = [W.shape[0] for W in model.coefs_] + [model.coefs_[-1].shape[1]]
     half = len(model.coefs_) // 2  # layers of the encoder (and of the decoder)
-    flat = np.concatenate([a.ravel() for pair in zip(model.coefs_, model.intercepts_)
-                           for a in pair])
+    flat = np.concatenate(
+        [a.ravel() for pair in zip(model.coefs_, model.intercepts_) for a in pair]
+    )
     split = sum(W.size + b.size for W, b in zip(model.coefs_[:half], model.intercepts_[:half]))
     hidden = [name] * (half - 1)
     dtype = model.coefs_[0].dtype
-    encoder = reference.MLP(sizes[:half + 1], hidden, dtype=dtype, params=flat[:split])
+    encoder = reference.MLP(sizes[: half + 1], hidden, dtype=dtype, params=flat[:split])
     decoder = reference.MLP(sizes[half:], hidden, dtype=dtype, params=flat[split:])
     whole = reference.MLP(sizes, hidden + ["identity"] + hidden, dtype=dtype, params=flat)
     return encoder, decoder, whole

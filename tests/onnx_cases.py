@@ -86,5 +86,10 @@ def targets(kind, labels, n, rng):
     return names[np.arange(n) % k][rng.permutation(n)]
 
 
-CLASSIFICATIONS = [("binary", "int"), ("binary", "string"), ("multiclass", "int"),
-                   ("multiclass", "string"), ("multilabel", "int")]
+CLASSIFICATIONS = [
+    ("binary", "int"),
+    ("binary", "string"),
+    ("multiclass", "int"),
+    ("multiclass", "string"),
+    ("multilabel", "int"),
+]

@@ -12,11 +12,10 @@ A misaligned ``out=`` of nnfast.kernels is written through an aligned temporary.
 
 import numpy as np
 import pytest
+from test_entry_checks import misaligned, offsets
 
 import nnfast
 from nnfast import kernels
-
-from test_entry_checks import misaligned, offsets
 
 DTYPES = (np.float64, np.float32)
 
@@ -33,8 +32,10 @@ def data(dtype, n=12, n_in=3, n_out=2, seed=0):
     return X, y, w
 
 
-@pytest.fixture(params=[(d, o) for d in DTYPES for o in offsets(d)],
-                ids=lambda p: f"{np.dtype(p[0]).name}-offset{p[1]}")
+@pytest.fixture(
+    params=[(d, o) for d in DTYPES for o in offsets(d)],
+    ids=lambda p: f"{np.dtype(p[0]).name}-offset{p[1]}",
+)
 def layout(request):
     return request.param
 
@@ -75,8 +76,13 @@ def test_mlp_fit_with_misaligned_data_weights_and_validation(layout, optimizer):
     fitted = []
     for arrays in [(X, y, w, Xv, yv), [misaligned(a, offset) for a in (X, y, w, Xv, yv)]]:
         net = nnfast.MLP([3, 6, 2], dtype=dtype, seed=4)
-        history = net.fit(arrays[0], arrays[1], sample_weight=arrays[2],
-                          validation_data=(arrays[3], arrays[4]), **settings)
+        history = net.fit(
+            arrays[0],
+            arrays[1],
+            sample_weight=arrays[2],
+            validation_data=(arrays[3], arrays[4]),
+            **settings,
+        )
         fitted.append((bits(net.params), history.loss, history.val_loss))
     assert fitted[0] == fitted[1]
 
@@ -131,18 +137,23 @@ def test_kernels_activations_and_dense_layers(layout, name):
     shape = (4, 3, 2) if name == "maxout" else (4, 3)
     Z = rng.standard_normal(shape).astype(dtype)
     assert_same_with_misaligned_inputs_and_out(
-        lambda Z, out=None: kernels.activation_forward(name, Z, out=out), dict(Z=Z), offset)
+        lambda Z, out=None: kernels.activation_forward(name, Z, out=out), dict(Z=Z), offset
+    )
     A = kernels.activation_forward(name, Z)
     dA = rng.standard_normal(A.shape).astype(dtype)
     assert_same_with_misaligned_inputs_and_out(
         lambda Z, A, dA, out=None: kernels.activation_backward(name, Z, A, dA, out=out),
-        dict(Z=Z, A=A, dA=dA), offset)
+        dict(Z=Z, A=A, dA=dA),
+        offset,
+    )
     X = rng.standard_normal((5, 4)).astype(dtype)
     W = rng.standard_normal((4,) + shape[1:]).astype(dtype)
     b = rng.standard_normal(shape[1:]).astype(dtype)
     assert_same_with_misaligned_inputs_and_out(
         lambda X, W, b, out=None: kernels.dense_forward(X, W, b, name, out=out),
-        dict(X=X, W=W, b=b), offset)
+        dict(X=X, W=W, b=b),
+        offset,
+    )
 
 
 def test_kernels_out_overlapping_a_misaligned_input(layout):
@@ -165,7 +176,8 @@ def fitted_pair(make, fit_args, offset):
     aligned = make().fit(*fit_args)
     shifted = make().fit(*[misaligned(a, offset) for a in fit_args])
     assert bits(np.concatenate([c.ravel() for c in shifted.coefs_])) == bits(
-        np.concatenate([c.ravel() for c in aligned.coefs_]))
+        np.concatenate([c.ravel() for c in aligned.coefs_])
+    )
     return aligned, shifted
 
 
@@ -178,8 +190,13 @@ def test_estimators_with_misaligned_inputs(layout, solver):
     dtype, offset = layout
     X, y, _ = data(dtype, n=30)
     Xu = misaligned(X, offset)
-    options = dict(hidden_layer_sizes=(5,), max_iter=4, solver=solver, random_state=0,
-                   dtype=np.dtype(dtype).name)
+    options = dict(
+        hidden_layer_sizes=(5,),
+        max_iter=4,
+        solver=solver,
+        random_state=0,
+        dtype=np.dtype(dtype).name,
+    )
     regressor, shifted = fitted_pair(lambda: MLPRegressor(**options), (X, y[:, 0]), offset)
     assert bits(shifted.predict(Xu)) == bits(regressor.predict(X))
     assert regressor.score(Xu, y[:, 0]) == regressor.score(X, y[:, 0])
@@ -191,14 +208,11 @@ def test_estimators_with_misaligned_inputs(layout, solver):
     codes = encoder.transform(X)
     assert bits(encoder.transform(Xu)) == bits(codes)
     assert bits(encoder.inverse_transform(misaligned(codes, offset))) == bits(
-        encoder.inverse_transform(codes))
+        encoder.inverse_transform(codes)
+    )
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "nnfast/sklearn.py (_BaseMLP._fit) converts sample_weight with np.ascontiguousarray, "
-    "which keeps a misaligned view: the compiled loss refuses it (the estimator "
-    "restructuring switches it to nnfast._validation.as_kernel_array)"))
 def test_estimator_sample_weight_misaligned():
     from nnfast.sklearn import MLPRegressor
 

@@ -17,9 +17,10 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DTYPES, assert_net_close, autoencoder_reference
 from sklearn.base import clone
 from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
@@ -27,8 +28,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nnfast.sklearn import MLPAutoencoder, MLPRegressor
-
-from conftest import DTYPES, assert_net_close, autoencoder_reference
 
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -38,7 +37,7 @@ def curved_surface(n, seed=0, noise=0.01):
     map, plus Gaussian noise. Returns X (n, 10) and the surface coordinates (n, 2)."""
     rng = np.random.default_rng(seed)
     u, v = rng.uniform(-1, 1, (2, n))
-    F = np.c_[u, v, np.sin(np.pi * u), np.cos(np.pi * v), u * v, u ** 2 - v ** 2]
+    F = np.c_[u, v, np.sin(np.pi * u), np.cos(np.pi * v), u * v, u**2 - v**2]
     Q, _ = np.linalg.qr(rng.normal(size=(10, F.shape[1])))
     return F @ Q.T + noise * rng.normal(size=(n, 10)), np.c_[u, v]
 
@@ -70,9 +69,15 @@ def test_held_out_reconstruction_error_is_well_below_pcas(manifold, n_components
     X, _ = manifold(1500)
     X_train, X_test = X[:1000], X[1000:]
     pca = PCA(n_components).fit(X_train)
-    ae = MLPAutoencoder(n_components, hidden_layer_sizes=(32, 16), activation="tanh",
-                        learning_rate_init=0.01, max_iter=500, tol=1e-6,
-                        random_state=0).fit(X_train)
+    ae = MLPAutoencoder(
+        n_components,
+        hidden_layer_sizes=(32, 16),
+        activation="tanh",
+        learning_rate_init=0.01,
+        max_iter=500,
+        tol=1e-6,
+        random_state=0,
+    ).fit(X_train)
     pca_error = reconstruction_mse(pca, X_test)
     ae_error = reconstruction_mse(ae, X_test)
     assert ae_error < 0.5 * pca_error, (ae_error, pca_error)
@@ -84,8 +89,16 @@ def test_linear_autoencoder_reconstructs_as_well_as_pca_and_no_better():
     PCA's reconstruction is the best such map: L-BFGS reaches PCA's training error."""
     X, _ = curved_surface(300)
     pca_error = reconstruction_mse(PCA(2).fit(X), X)
-    ae = MLPAutoencoder(2, hidden_layer_sizes=(6,), activation="identity", solver="lbfgs",
-                        alpha=0.0, max_iter=2000, tol=1e-12, random_state=0).fit(X)
+    ae = MLPAutoencoder(
+        2,
+        hidden_layer_sizes=(6,),
+        activation="identity",
+        solver="lbfgs",
+        alpha=0.0,
+        max_iter=2000,
+        tol=1e-12,
+        random_state=0,
+    ).fit(X)
     ae_error = reconstruction_mse(ae, X)
     assert pca_error * (1 - 1e-9) <= ae_error <= pca_error * 1.001
 
@@ -101,14 +114,14 @@ def test_training_is_mlp_regressors_of_x_onto_x(solver):
     """With identity activations the autoencoder's layer stack is one MLPRegressor can
     build: the same initial weights, batches and updates give the same model, bit for bit."""
     X, _ = curved_surface(150)
-    common = dict(activation="identity", solver=solver, max_iter=15, random_state=0,
-                  alpha=1e-3)
+    common = dict(activation="identity", solver=solver, max_iter=15, random_state=0, alpha=1e-3)
     ae = MLPAutoencoder(2, hidden_layer_sizes=(7, 5), **common).fit(X)
     regressor = MLPRegressor(hidden_layer_sizes=(7, 5, 2, 5, 7), **common).fit(X, X)
     assert ae.n_iter_ == regressor.n_iter_ and ae.loss_ == regressor.loss_
     assert getattr(ae, "loss_curve_", None) == getattr(regressor, "loss_curve_", None)
-    for a, b in zip(ae.coefs_ + ae.intercepts_, regressor.coefs_ + regressor.intercepts_,
-                    strict=True):
+    for a, b in zip(
+        ae.coefs_ + ae.intercepts_, regressor.coefs_ + regressor.intercepts_, strict=True
+    ):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(ae.inverse_transform(ae.transform(X)), regressor.predict(X))
     assert ae.n_layers_ == 7 and ae.out_activation_ == "identity" and ae.n_outputs_ == 10
@@ -121,8 +134,16 @@ def test_loss_is_half_the_squared_reconstruction_error_plus_l2(dtype):
     X -> transform -> inverse_transform and from coefs_, in float64."""
     X, _ = curved_surface(200)
     alpha = 0.1
-    ae = MLPAutoencoder(2, hidden_layer_sizes=(9,), activation="tanh", solver="lbfgs",
-                        alpha=alpha, max_iter=30, random_state=0, dtype=dtype).fit(X)
+    ae = MLPAutoencoder(
+        2,
+        hidden_layer_sizes=(9,),
+        activation="tanh",
+        solver="lbfgs",
+        alpha=alpha,
+        max_iter=30,
+        random_state=0,
+        dtype=dtype,
+    ).fit(X)
     squared = (ae.inverse_transform(ae.transform(X)).astype(np.float64) - X) ** 2
     l2 = sum(float((W.astype(np.float64) ** 2).sum()) for W in ae.coefs_)
     expected = 0.5 * squared.sum(axis=1).mean() + 0.5 * alpha * l2 / len(X)
@@ -135,21 +156,29 @@ def test_loss_is_half_the_squared_reconstruction_error_plus_l2(dtype):
 def test_zero_sample_weights_are_dropped_samples():
     X, _ = curved_surface(200)
     outliers = np.random.default_rng(1).normal(5.0, 1.0, (20, 10))
-    params = dict(hidden_layer_sizes=(8,), activation="tanh", solver="lbfgs", max_iter=20,
-                  random_state=0)
+    params = dict(
+        hidden_layer_sizes=(8,), activation="tanh", solver="lbfgs", max_iter=20, random_state=0
+    )
     plain = MLPAutoencoder(2, **params).fit(X)
-    weighted = MLPAutoencoder(2, **params).fit(np.vstack([X, outliers]),
-                                                sample_weight=np.r_[np.ones(200), np.zeros(20)])
-    np.testing.assert_allclose(weighted.transform(X), plain.transform(X), rtol=1e-7,
-                               atol=1e-9)
+    weighted = MLPAutoencoder(2, **params).fit(
+        np.vstack([X, outliers]), sample_weight=np.r_[np.ones(200), np.zeros(20)]
+    )
+    np.testing.assert_allclose(weighted.transform(X), plain.transform(X), rtol=1e-7, atol=1e-9)
 
 
 def test_early_stopping_scores_the_reconstruction_and_keeps_the_best_weights():
     """The held-out split is scikit-learn's: drawn from the RandomState after the initial
     weights (drawn here again to advance a twin RandomState the same way)."""
     X, _ = curved_surface(300)
-    ae = MLPAutoencoder(2, hidden_layer_sizes=(16,), activation="tanh", early_stopping=True,
-                        learning_rate_init=0.01, max_iter=300, random_state=0).fit(X)
+    ae = MLPAutoencoder(
+        2,
+        hidden_layer_sizes=(16,),
+        activation="tanh",
+        early_stopping=True,
+        learning_rate_init=0.01,
+        max_iter=300,
+        random_state=0,
+    ).fit(X)
     assert len(ae.validation_scores_) == ae.n_iter_ < 300
     assert max(ae.validation_scores_) == ae.best_validation_score_ < 0
     assert ae.best_validation_score_ > ae.validation_scores_[0]
@@ -182,24 +211,34 @@ def test_partial_fit_warm_start_and_verbose():
 # Each half runs the right layers
 # ------------------------------------------------------------------------------------------
 
+
 @quiet
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n_features,hidden,n_components,activation", [
-    (3, (17,), 1, "tanh"),
-    (17, (65, 3), 3, "relu"),
-    (65, (1,), 17, "maxout"),
-    (1, (3,), 1, "logistic"),
-    (17, (), 3, "elu"),
-    (3, (3, 17, 1), 2, "leaky_relu"),
-])
+@pytest.mark.parametrize(
+    "n_features,hidden,n_components,activation",
+    [
+        (3, (17,), 1, "tanh"),
+        (17, (65, 3), 3, "relu"),
+        (65, (1,), 17, "maxout"),
+        (1, (3,), 1, "logistic"),
+        (17, (), 3, "elu"),
+        (3, (3, 17, 1), 2, "leaky_relu"),
+    ],
+)
 def test_halves_match_the_reference(dtype, n_features, hidden, n_components, activation):
     """transform is the encoder ``activation`` layers then a linear bottleneck,
     inverse_transform the mirrored decoder with a linear output, as nnfast.reference
     computes them from coefs_ / intercepts_ (set to random values first)."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(65, n_features))
-    ae = MLPAutoencoder(n_components, hidden_layer_sizes=hidden, activation=activation,
-                        max_iter=1, random_state=0, dtype=np.dtype(dtype).name).fit(X)
+    ae = MLPAutoencoder(
+        n_components,
+        hidden_layer_sizes=hidden,
+        activation=activation,
+        max_iter=1,
+        random_state=0,
+        dtype=np.dtype(dtype).name,
+    ).fit(X)
     for array in ae.coefs_ + ae.intercepts_:
         array[...] = rng.normal(0.0, 0.5, array.shape)
     widths = [n_features, *hidden, n_components, *hidden[::-1], n_features]
@@ -255,8 +294,14 @@ def test_pipeline_and_grid_search_over_n_components():
     and so does a grid search scoring the autoencoder's own reconstruction."""
     X, uv = curved_surface(600)
     y = uv[:, 0] + uv[:, 1] ** 2
-    ae = MLPAutoencoder(hidden_layer_sizes=(32, 16), activation="tanh", learning_rate_init=0.01,
-                        max_iter=500, tol=1e-6, random_state=0)
+    ae = MLPAutoencoder(
+        hidden_layer_sizes=(32, 16),
+        activation="tanh",
+        learning_rate_init=0.01,
+        max_iter=500,
+        tol=1e-6,
+        random_state=0,
+    )
     pipe = make_pipeline(StandardScaler(), ae, KNeighborsRegressor())
     grid = GridSearchCV(pipe, {"mlpautoencoder__n_components": [1, 2]}, cv=3).fit(X, y)
     assert grid.best_params_ == {"mlpautoencoder__n_components": 2}
@@ -272,8 +317,9 @@ def test_pipeline_and_grid_search_over_n_components():
 @pytest.mark.parametrize("dumper", ["pickle", "joblib"])
 def test_clone_pickle_and_joblib_round_trip(dumper, tmp_path):
     X, _ = curved_surface(80)
-    model = MLPAutoencoder(2, hidden_layer_sizes=(6, 3), activation="maxout", max_iter=20,
-                           random_state=0).fit(X)
+    model = MLPAutoencoder(
+        2, hidden_layer_sizes=(6, 3), activation="maxout", max_iter=20, random_state=0
+    ).fit(X)
     if dumper == "pickle":
         loaded = pickle.loads(pickle.dumps(model))
     else:
@@ -296,8 +342,9 @@ def test_dataframes_feature_names_and_pandas_output():
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(10)], index=np.arange(50) + 100)
     ae = MLPAutoencoder(2, hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(frame)
     np.testing.assert_array_equal(ae.feature_names_in_, frame.columns)
-    np.testing.assert_array_equal(ae.get_feature_names_out(),
-                                  ["mlpautoencoder0", "mlpautoencoder1"])
+    np.testing.assert_array_equal(
+        ae.get_feature_names_out(), ["mlpautoencoder0", "mlpautoencoder1"]
+    )
     ae.set_output(transform="pandas")
     codes = ae.transform(frame)
     assert isinstance(codes, pd.DataFrame)
@@ -323,16 +370,25 @@ def test_docstring_example_runs():
 # ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("params,match", [
-    (dict(n_components=0), r"The 'n_components' parameter of MLPAutoencoder must be an int "
-                           r"in the range \[1, inf\)"),
-    (dict(n_components=1.5), "The 'n_components' parameter of MLPAutoencoder must be"),
-    (dict(n_components=11), r"n_components: expected an integer from 1 to n_features = 10 "
-                            r"\(the number of columns of X\), got 11"),
-    (dict(hidden_layer_sizes=(3, 0)), r"hidden_layer_sizes must be > 0, got \[3, 0\]"),
-    (dict(activation="softplus"), "The 'activation' parameter of MLPAutoencoder must be"),
-    (dict(solver="newton"), "The 'solver' parameter of MLPAutoencoder must be"),
-])
+@pytest.mark.parametrize(
+    "params,match",
+    [
+        (
+            dict(n_components=0),
+            r"The 'n_components' parameter of MLPAutoencoder must be an int "
+            r"in the range \[1, inf\)",
+        ),
+        (dict(n_components=1.5), "The 'n_components' parameter of MLPAutoencoder must be"),
+        (
+            dict(n_components=11),
+            r"n_components: expected an integer from 1 to n_features = 10 "
+            r"\(the number of columns of X\), got 11",
+        ),
+        (dict(hidden_layer_sizes=(3, 0)), r"hidden_layer_sizes must be > 0, got \[3, 0\]"),
+        (dict(activation="softplus"), "The 'activation' parameter of MLPAutoencoder must be"),
+        (dict(solver="newton"), "The 'solver' parameter of MLPAutoencoder must be"),
+    ],
+)
 def test_invalid_parameters_name_the_parameter(params, match):
     X, _ = curved_surface(20)
     with pytest.raises(ValueError, match=match):
@@ -362,15 +418,21 @@ def test_bad_input_is_refused_and_changes_nothing():
         ae.inverse_transform(np.array([[0.0, np.nan]]))
     with pytest.raises(ValueError, match="X has 9 features, but MLPAutoencoder is expecting 10"):
         ae.transform(X[:, :9])
-    with pytest.raises(ValueError, match=r"X has 3 features, but MLPAutoencoder.inverse_transform "
-                                         r"expects codes of n_components = 2 features"):
+    with pytest.raises(
+        ValueError,
+        match=r"X has 3 features, but MLPAutoencoder.inverse_transform "
+        r"expects codes of n_components = 2 features",
+    ):
         ae.inverse_transform(np.zeros((4, 3)))
     with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
         ae.inverse_transform(np.zeros(2))
     small = MLPAutoencoder(2, hidden_layer_sizes=(4,), max_iter=3, dtype="float32").fit(X)
     for call, width in ((small.transform, 10), (small.inverse_transform, 2)):
-        with pytest.raises(ValueError, match=r"X: expected values that fit in float32 .* "
-                                             r"got 1e\+39 at index \(1, 0\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"X: expected values that fit in float32 .* "
+            r"got 1e\+39 at index \(1, 0\)",
+        ):
             call(np.r_[np.zeros((1, width)), np.full((1, width), 1e39)])
     # A refit refused for its X (too few columns for n_components) keeps the fitted model.
     with pytest.raises(ValueError, match="n_features = 1"):

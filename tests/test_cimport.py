@@ -40,8 +40,14 @@ def test_a_cython_module_cimports_and_runs_the_kernels(tmp_path):
     (tmp_path / "user_kernels.pyx").write_text(SOURCE)
     (tmp_path / "setup.py").write_text(SETUP)
     env = dict(os.environ, PYTHONPATH=str(Path(nnfast.__file__).resolve().parents[1]))
-    build = subprocess.run([sys.executable, "setup.py"], cwd=tmp_path, capture_output=True,
-                           text=True, timeout=300, env=env)
+    build = subprocess.run(
+        [sys.executable, "setup.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert build.returncode == 0, build.stderr[-3000:]
     sys.path.insert(0, str(tmp_path))
     try:

@@ -13,8 +13,9 @@ from nnfast import bench, cli
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "nnfast", *args], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nnfast", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_demo_trains_times_and_writes_the_plot(tmp_path):
@@ -31,9 +32,14 @@ def test_demo_trains_times_and_writes_the_plot(tmp_path):
 def test_demo_without_plot_writes_nothing(tmp_path):
     # Run from an empty directory, with nnfast importable from where this suite found it.
     env = dict(os.environ, PYTHONPATH=str(Path(nnfast.__file__).resolve().parents[1]))
-    result = subprocess.run([sys.executable, "-m", "nnfast", "demo", "--epochs", "3",
-                             "--no-plot"], capture_output=True, text=True, cwd=tmp_path,
-                            env=env, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "nnfast", "demo", "--epochs", "3", "--no-plot"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert not list(tmp_path.iterdir())
 
@@ -45,14 +51,17 @@ def test_demo_help_lists_its_options():
         assert option in result.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--epochs", "0"], "--epochs: expected a positive integer, got '0'"),
-    (["--epochs", "ten"], "--epochs: expected a positive integer, got 'ten'"),
-    (["--lr", "-1"], "--lr: expected a positive number, got '-1'"),
-    (["--lr", "nan"], "--lr: expected a positive number, got 'nan'"),
-    (["--seed", "-2"], "--seed: expected an integer >= 0, got '-2'"),
-    (["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--epochs", "0"], "--epochs: expected a positive integer, got '0'"),
+        (["--epochs", "ten"], "--epochs: expected a positive integer, got 'ten'"),
+        (["--lr", "-1"], "--lr: expected a positive number, got '-1'"),
+        (["--lr", "nan"], "--lr: expected a positive number, got 'nan'"),
+        (["--seed", "-2"], "--seed: expected an integer >= 0, got '-2'"),
+        (["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+    ],
+)
 def test_bad_values_are_argparse_errors(args, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["demo", *args])
@@ -76,8 +85,7 @@ def test_bench_runners_train_the_same_network(library):
     run_epochs(1)
     X, y = bench._data(sizes, n, "float64")
     ref = reference.MLP(sizes, activation="tanh", seed=0)
-    ref.fit(X, y, optimizer="sgd", lr=bench.LR, momentum=0.0, batch_size=8, shuffle=False,
-            epochs=1)
+    ref.fit(X, y, optimizer="sgd", lr=bench.LR, momentum=0.0, batch_size=8, shuffle=False, epochs=1)
     np.testing.assert_allclose(run_epochs.model.params, ref.params, rtol=1e-12, atol=1e-15)
 
 
@@ -92,8 +100,9 @@ def test_version_from_the_entry_point_and_python_m():
 
     import nnfast
 
-    out = subprocess.run([sys.executable, "-m", "nnfast", "--version"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "nnfast", "--version"], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == f"nnfast {nnfast.__version__}"
     from importlib.metadata import version
 

@@ -20,15 +20,23 @@ from nnfast.sklearn import MLPEnsembleRegressor, MLPRegressor
 # 50 L-BFGS iterations do not converge: expected, and irrelevant to where the fits run.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-MEMBER = MLPRegressor(hidden_layer_sizes=(8,), activation="tanh", solver="lbfgs",
-                      max_iter=50, random_state=0)
+MEMBER = MLPRegressor(
+    hidden_layer_sizes=(8,), activation="tanh", solver="lbfgs", max_iter=50, random_state=0
+)
 
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -51,8 +59,7 @@ def test_ensemble_members_train_on_the_workers(client):
     X, y = data()
     local = MLPEnsembleRegressor(MEMBER, n_estimators=4, bootstrap=True, random_state=0)
     local.fit(X, y)
-    remote = MLPEnsembleRegressor(MEMBER, n_estimators=4, bootstrap=True, random_state=0,
-                                  n_jobs=-1)
+    remote = MLPEnsembleRegressor(MEMBER, n_estimators=4, bootstrap=True, random_state=0, n_jobs=-1)
     with get_task_stream(client) as stream, joblib.parallel_backend("dask"):
         remote.fit(X, y)
     ran_on_workers(stream.data, client, "_fit_member")
@@ -69,5 +76,6 @@ def test_grid_search_fits_on_the_workers(client):
         remote.fit(X, y)
     ran_on_workers(stream.data, client, "fit_and_score")
     assert remote.best_params_ == local.best_params_
-    np.testing.assert_array_equal(remote.cv_results_["mean_test_score"],
-                                  local.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(
+        remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
+    )

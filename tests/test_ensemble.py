@@ -40,8 +40,9 @@ def as_arrays(estimators, method, X):
 
 
 # scikit-learn's own checks, with the default members (the checks require a good fit).
-@parametrize_with_checks([MLPEnsembleRegressor(n_estimators=2),
-                          MLPEnsembleClassifier(n_estimators=2)])
+@parametrize_with_checks(
+    [MLPEnsembleRegressor(n_estimators=2), MLPEnsembleClassifier(n_estimators=2)]
+)
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -80,12 +81,14 @@ def test_members_get_different_seeds_and_reproducible_ones():
 @pytest.mark.parametrize("bootstrap", [False, True])
 def test_threads_give_the_serial_result_bit_for_bit(bootstrap):
     X, y = noisy_curve()
-    fits = [MLPEnsembleRegressor(SMALL_REGRESSOR, n_estimators=4, bootstrap=bootstrap,
-                                 n_jobs=n_jobs, random_state=1).fit(X, y)
-            for n_jobs in (1, 2)]
+    fits = [
+        MLPEnsembleRegressor(
+            SMALL_REGRESSOR, n_estimators=4, bootstrap=bootstrap, n_jobs=n_jobs, random_state=1
+        ).fit(X, y)
+        for n_jobs in (1, 2)
+    ]
     for serial, threaded in zip(*(f.estimators_ for f in fits)):
-        for a, b in zip(serial.coefs_ + serial.intercepts_,
-                        threaded.coefs_ + threaded.intercepts_):
+        for a, b in zip(serial.coefs_ + serial.intercepts_, threaded.coefs_ + threaded.intercepts_):
             np.testing.assert_array_equal(a, b)
 
 
@@ -93,8 +96,9 @@ def test_threads_give_the_serial_result_bit_for_bit(bootstrap):
 def test_bootstrap_fits_each_member_on_a_resample():
     X, y = noisy_curve(n=60)
     plain = MLPEnsembleRegressor(SMALL_REGRESSOR, n_estimators=2, random_state=3).fit(X, y)
-    boot = MLPEnsembleRegressor(SMALL_REGRESSOR, n_estimators=2, bootstrap=True,
-                                random_state=3).fit(X, y)
+    boot = MLPEnsembleRegressor(
+        SMALL_REGRESSOR, n_estimators=2, bootstrap=True, random_state=3
+    ).fit(X, y)
     # Same seeds, different rows: the members differ from the plain ones.
     for p, b in zip(plain.estimators_, boot.estimators_):
         assert p.random_state == b.random_state
@@ -107,8 +111,11 @@ def test_sample_weight_reaches_the_members():
     w = np.linspace(0.1, 2, 80)
     ensemble = MLPEnsembleRegressor(SMALL_REGRESSOR, n_estimators=2, random_state=0)
     ensemble.fit(X, y, sample_weight=w)
-    member = clone(SMALL_REGRESSOR).set_params(
-        random_state=ensemble.estimators_[0].random_state).fit(X, y, sample_weight=w)
+    member = (
+        clone(SMALL_REGRESSOR)
+        .set_params(random_state=ensemble.estimators_[0].random_state)
+        .fit(X, y, sample_weight=w)
+    )
     np.testing.assert_array_equal(member.predict(X), ensemble.estimators_[0].predict(X))
 
 
@@ -133,8 +140,9 @@ def test_bootstrap_member_missing_a_class_gives_it_probability_zero():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(30, 2))
     y = np.array([0] * 15 + [1] * 14 + [2])  # class 2 has one sample: resamples miss it
-    ensemble = MLPEnsembleClassifier(SMALL_CLASSIFIER, n_estimators=6, bootstrap=True,
-                                     random_state=0).fit(X, y)
+    ensemble = MLPEnsembleClassifier(
+        SMALL_CLASSIFIER, n_estimators=6, bootstrap=True, random_state=0
+    ).fit(X, y)
     missing = [m for m in ensemble.estimators_ if len(m.classes_) < 3]
     assert missing, "with this seed some resample misses class 2"
     proba = ensemble.predict_proba(X)
@@ -153,8 +161,7 @@ def test_multilabel_classifier():
     X = rng.normal(size=(100, 3))
     Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
     member = MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.01, max_iter=200)
-    ensemble = MLPEnsembleClassifier(member,
-                                     n_estimators=2, random_state=0).fit(X, Y)
+    ensemble = MLPEnsembleClassifier(member, n_estimators=2, random_state=0).fit(X, Y)
     proba = ensemble.predict_proba(X)
     assert proba.shape == (100, 2)
     np.testing.assert_array_equal(ensemble.predict(X), (proba > 0.5).astype(int))
@@ -166,11 +173,13 @@ def test_pickle_clone_and_grid_search():
     X, y = noisy_curve()
     ensemble = MLPEnsembleRegressor(SMALL_REGRESSOR, n_estimators=2, random_state=0).fit(X, y)
     again = pickle.loads(pickle.dumps(ensemble))
-    np.testing.assert_array_equal(again.predict(X, return_std=True),
-                                  ensemble.predict(X, return_std=True))
+    np.testing.assert_array_equal(
+        again.predict(X, return_std=True), ensemble.predict(X, return_std=True)
+    )
     assert clone(ensemble).get_params()["n_estimators"] == 2
-    search = GridSearchCV(MLPEnsembleRegressor(SMALL_REGRESSOR, random_state=0),
-                          {"n_estimators": [1, 2]}, cv=2).fit(X, y)
+    search = GridSearchCV(
+        MLPEnsembleRegressor(SMALL_REGRESSOR, random_state=0), {"n_estimators": [1, 2]}, cv=2
+    ).fit(X, y)
     assert search.best_params_["n_estimators"] in (1, 2)
 
 
@@ -199,8 +208,9 @@ def test_a_failed_member_fit_leaves_a_fitted_ensemble_unchanged():
     X, y = noisy_curve()
     ensemble = MLPEnsembleRegressor(SMALL_REGRESSOR, n_estimators=2, random_state=0).fit(X, y)
     before = ensemble.estimators_
-    ensemble.set_params(estimator=clone(SMALL_REGRESSOR).set_params(validation_fraction=0.9,
-                                                                     early_stopping=True))
+    ensemble.set_params(
+        estimator=clone(SMALL_REGRESSOR).set_params(validation_fraction=0.9, early_stopping=True)
+    )
     with pytest.raises(ValueError, match="train set will be empty"):
         ensemble.fit(X[:3], y[:3])
     assert ensemble.estimators_ is before
@@ -213,6 +223,7 @@ class _ConfigRecorder(MLPRegressor):
         import threading
 
         from sklearn import get_config
+
         self.seen_ = (get_config()["working_memory"], threading.get_ident())
         return super().fit(X, y, sample_weight=sample_weight)
 
@@ -223,11 +234,13 @@ def test_members_run_under_the_callers_sklearn_config(n_jobs):
     import threading
 
     from sklearn import config_context
+
     X, y = noisy_curve(n=40)
     template = _ConfigRecorder(hidden_layer_sizes=(3,), max_iter=5)
     with config_context(working_memory=123):
-        ensemble = MLPEnsembleRegressor(template, n_estimators=4, n_jobs=n_jobs,
-                                        random_state=0).fit(X, y)
+        ensemble = MLPEnsembleRegressor(
+            template, n_estimators=4, n_jobs=n_jobs, random_state=0
+        ).fit(X, y)
     assert [m.seen_[0] for m in ensemble.estimators_] == [123] * 4
     threads = {m.seen_[1] for m in ensemble.estimators_}
     if n_jobs == 1:
@@ -249,6 +262,7 @@ def test_skipped_parameter_validation_still_leaves_nnfast_checks():
     """Under skip_parameter_validation an impossible layer size still reaches nnfast's own
     checks (never a kernel): a clear ValueError, no crash."""
     from sklearn import config_context
+
     X, y = noisy_curve(n=20)
     with config_context(skip_parameter_validation=True):
         with pytest.raises(ValueError, match="layer"):
@@ -259,8 +273,9 @@ def test_skipped_parameter_validation_still_leaves_nnfast_checks():
 def test_return_std_must_be_a_bool():
     X, y = noisy_curve(n=40)
     ensemble = MLPEnsembleRegressor(SMALL_REGRESSOR, n_estimators=2, random_state=0).fit(X, y)
-    classifier = MLPEnsembleClassifier(SMALL_CLASSIFIER, n_estimators=2,
-                                       random_state=0).fit(X, y > 0)
+    classifier = MLPEnsembleClassifier(SMALL_CLASSIFIER, n_estimators=2, random_state=0).fit(
+        X, y > 0
+    )
     for method in (ensemble.predict, classifier.predict_proba):
         for value in ("yes", 1, None):
             with pytest.raises(TypeError, match="return_std: expected True or False"):

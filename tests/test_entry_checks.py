@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import nnfast
-from nnfast import _kernels, _network
+from nnfast import _kernel_entry, _network
 from nnfast._spec import ACTIVATION_CODES, LOSS_CODES
 
 DTYPES = (np.float64, np.float32)
@@ -24,7 +24,7 @@ def misaligned(array, offset=1):
     array = np.ascontiguousarray(array)
     buffer = np.zeros(array.nbytes + 128, dtype=np.uint8)
     start = (-buffer.ctypes.data) % 64 + offset
-    view = buffer[start:start + array.nbytes].view(array.dtype).reshape(array.shape)
+    view = buffer[start : start + array.nbytes].view(array.dtype).reshape(array.shape)
     view[...] = array
     assert not view.flags.aligned and view.flags.c_contiguous and view.flags.writeable
     return view
@@ -55,37 +55,50 @@ def case(request):
 
 
 def call(entry, net, a):
-    layout, mse = net._layout, LOSS_CODES["mse"]
+    layout, mse = net._compiled.layout, LOSS_CODES["mse"]
     if entry == "predict":
         return _network.predict(layout, a["params"], a["X"], a["out"])
     if entry == "input_grad":
         return _network.input_grad(layout, a["params"], a["X"], a["J"])
     if entry == "loss":
-        return _network.loss(layout, a["params"], a["X"], a["Y"], a["w"], a.get("loss", mse),
-                             0.25)
-    return _network.loss_and_grad(layout, a["params"], a["X"], a["Y"], a["w"],
-                                  a.get("loss", mse), 0.25, a["grad"])
+        return _network.loss(layout, a["params"], a["X"], a["Y"], a["w"], a.get("loss", mse), 0.25)
+    return _network.loss_and_grad(
+        layout, a["params"], a["X"], a["Y"], a["w"], a.get("loss", mse), 0.25, a["grad"]
+    )
 
 
 ENTRIES = ("predict", "input_grad", "loss", "loss_and_grad")
-USES = {"predict": ("params", "X", "out"), "input_grad": ("params", "X", "J"),
-        "loss": ("params", "X", "Y", "w"), "loss_and_grad": ("params", "X", "Y", "w", "grad")}
+USES = {
+    "predict": ("params", "X", "out"),
+    "input_grad": ("params", "X", "J"),
+    "loss": ("params", "X", "Y", "w"),
+    "loss_and_grad": ("params", "X", "Y", "w", "grad"),
+}
 
 
 def wrong_sizes(a, n_params):
     """(argument, replacement) pairs: each one size the entry points rely on, wrong."""
     dtype = a["X"].dtype
     return [
-        ("params", np.zeros(n_params - 1, dtype)), ("params", np.zeros(n_params + 1, dtype)),
-        ("X", np.zeros((4, 2), dtype)), ("X", np.zeros((4, 64), dtype)),
-        ("out", np.empty((5, 2), dtype)), ("out", np.empty((3, 2), dtype)),
-        ("out", np.empty((4, 1), dtype)), ("out", np.empty((4, 3), dtype)),
-        ("J", np.empty((5, 2, 3), dtype)), ("J", np.empty((4, 3, 3), dtype)),
-        ("J", np.empty((4, 2, 2), dtype)), ("J", np.empty((4, 2, 4), dtype)),
-        ("Y", np.zeros((5, 2), dtype)), ("Y", np.zeros((4, 1), dtype)),
+        ("params", np.zeros(n_params - 1, dtype)),
+        ("params", np.zeros(n_params + 1, dtype)),
+        ("X", np.zeros((4, 2), dtype)),
+        ("X", np.zeros((4, 64), dtype)),
+        ("out", np.empty((5, 2), dtype)),
+        ("out", np.empty((3, 2), dtype)),
+        ("out", np.empty((4, 1), dtype)),
+        ("out", np.empty((4, 3), dtype)),
+        ("J", np.empty((5, 2, 3), dtype)),
+        ("J", np.empty((4, 3, 3), dtype)),
+        ("J", np.empty((4, 2, 2), dtype)),
+        ("J", np.empty((4, 2, 4), dtype)),
+        ("Y", np.zeros((5, 2), dtype)),
+        ("Y", np.zeros((4, 1), dtype)),
         ("Y", np.zeros((4, 3), dtype)),
-        ("w", np.ones(3, dtype)), ("w", np.ones(5, dtype)),
-        ("grad", np.empty(n_params - 1, dtype)), ("grad", np.empty(n_params + 1, dtype)),
+        ("w", np.ones(3, dtype)),
+        ("w", np.ones(5, dtype)),
+        ("grad", np.empty(n_params - 1, dtype)),
+        ("grad", np.empty(n_params + 1, dtype)),
     ]
 
 
@@ -141,13 +154,13 @@ def test_every_pointer_is_checked_for_alignment(case, entry):
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_a_missing_layout_is_a_type_error(case, entry):
     _, a = case
-    fake = type("Fake", (), {"_layout": None})()
+    fake = type("Fake", (), {"_compiled": type("NoLayout", (), {"layout": None})()})()
     with pytest.raises(TypeError):
         call(entry, fake, a)
 
 
 # ------------------------------------------------------------------------------------------
-# nnfast._kernels: the *_into functions
+# nnfast._kernel_entry: the *_into functions
 # ------------------------------------------------------------------------------------------
 
 
@@ -161,42 +174,61 @@ def kernel_calls(dtype):
     n, m, k, pieces = 3, 4, 5, 2
     act = ACTIVATION_CODES
     return {
-        "matvec_into": (lambda y, A, x: _kernels.matvec_into(y, A, x),
-                        dict(y=r(m), A=r(m, k), x=r(k))),
-        "matmul_into": (lambda C, A, B: _kernels.matmul_into(C, A, B),
-                        dict(C=r(n, m), A=r(n, k), B=r(k, m))),
+        "matvec_into": (
+            lambda y, A, x: _kernel_entry.matvec_into(y, A, x),
+            dict(y=r(m), A=r(m, k), x=r(k)),
+        ),
+        "matmul_into": (
+            lambda C, A, B: _kernel_entry.matmul_into(C, A, B),
+            dict(C=r(n, m), A=r(n, k), B=r(k, m)),
+        ),
         "dense_forward_into": (
-            lambda out, Z, X, W, b: _kernels.dense_forward_into(
-                out, Z, X, W, b, act["maxout"], 0.1, 1.0, pieces),
-            dict(out=r(n, m), Z=r(n, m * pieces), X=r(n, k), W=r(k, m * pieces),
-                 b=r(m * pieces))),
+            lambda out, Z, X, W, b: _kernel_entry.dense_forward_into(
+                out, Z, X, W, b, act["maxout"], 0.1, 1.0, pieces
+            ),
+            dict(out=r(n, m), Z=r(n, m * pieces), X=r(n, k), W=r(k, m * pieces), b=r(m * pieces)),
+        ),
         "activation_forward_into": (
-            lambda A, Z: _kernels.activation_forward_into(act["maxout"], A, Z, 0.1, 1.0,
-                                                          pieces),
-            dict(A=r(n, m), Z=r(n, m * pieces))),
+            lambda A, Z: _kernel_entry.activation_forward_into(
+                act["maxout"], A, Z, 0.1, 1.0, pieces
+            ),
+            dict(A=r(n, m), Z=r(n, m * pieces)),
+        ),
         "activation_backward_into": (
-            lambda dZ, Z, A, dA: _kernels.activation_backward_into(
-                act["maxout"], dZ, Z, A, dA, 0.1, 1.0, pieces),
-            dict(dZ=r(n, m * pieces), Z=r(n, m * pieces), A=r(n, m), dA=r(n, m))),
+            lambda dZ, Z, A, dA: _kernel_entry.activation_backward_into(
+                act["maxout"], dZ, Z, A, dA, 0.1, 1.0, pieces
+            ),
+            dict(dZ=r(n, m * pieces), Z=r(n, m * pieces), A=r(n, m), dA=r(n, m)),
+        ),
         "loss_delta_into": (
-            lambda dZ, Z, A, Y, w: _kernels.loss_delta_into(
-                LOSS_CODES["mse"], act["identity"], dZ, Z, A, Y, w, 1 / n),
-            dict(dZ=r(n, m), Z=r(n, m), A=r(n, m), Y=r(n, m), w=np.ones(n, dtype))),
+            lambda dZ, Z, A, Y, w: _kernel_entry.loss_delta_into(
+                LOSS_CODES["mse"], act["identity"], dZ, Z, A, Y, w, 1 / n
+            ),
+            dict(dZ=r(n, m), Z=r(n, m), A=r(n, m), Y=r(n, m), w=np.ones(n, dtype)),
+        ),
         "sgd_update_into": (
-            lambda params, velocity, grad: _kernels.sgd_update_into(
-                params, velocity, grad, 0.1, 0.9, False),
-            dict(params=r(k), velocity=r(k), grad=r(k))),
+            lambda params, velocity, grad: _kernel_entry.sgd_update_into(
+                params, velocity, grad, 0.1, 0.9, False
+            ),
+            dict(params=r(k), velocity=r(k), grad=r(k)),
+        ),
         "adam_update_into": (
-            lambda params, m, v, grad: _kernels.adam_update_into(
-                params, m, v, grad, 0.1, 0.9, 0.999, 1e-8),
-            dict(params=r(k), m=r(k), v=np.abs(r(k)), grad=r(k))),
+            lambda params, m, v, grad: _kernel_entry.adam_update_into(
+                params, m, v, grad, 0.1, 0.9, 0.999, 1e-8
+            ),
+            dict(params=r(k), m=r(k), v=np.abs(r(k)), grad=r(k)),
+        ),
         "rprop_update_into": (
-            lambda params, step, prev_grad, grad: _kernels.rprop_update_into(
-                params, step, prev_grad, grad, 1.2, 0.5, 1e-6, 50.0),
-            dict(params=r(k), step=np.abs(r(k)), prev_grad=r(k), grad=r(k))),
-        "fastmath_into": (lambda out, x: _kernels.fastmath_into("tanh", out, x),
-                          dict(out=r(k), x=r(k))),
-        "all_finite": (lambda x: _kernels.all_finite(x), dict(x=r(k))),
+            lambda params, step, prev_grad, grad: _kernel_entry.rprop_update_into(
+                params, step, prev_grad, grad, 1.2, 0.5, 1e-6, 50.0
+            ),
+            dict(params=r(k), step=np.abs(r(k)), prev_grad=r(k), grad=r(k)),
+        ),
+        "fastmath_into": (
+            lambda out, x: _kernel_entry.fastmath_into("tanh", out, x),
+            dict(out=r(k), x=r(k)),
+        ),
+        "all_finite": (lambda x: _kernel_entry.all_finite(x), dict(x=r(k))),
     }
 
 
@@ -228,10 +260,10 @@ def test_kernel_entry_points_check_alignment_and_sizes(name, dtype):
 def test_kernel_activation_codes_and_pieces_are_checked():
     A, Z = np.zeros((2, 3)), np.zeros((2, 6))
     with pytest.raises(ValueError, match="^activation: expected a code"):
-        _kernels.activation_forward_into(99, A, Z, 0.1, 1.0, 2)
+        _kernel_entry.activation_forward_into(99, A, Z, 0.1, 1.0, 2)
     with pytest.raises(ValueError, match="^pieces: expected 1"):
-        _kernels.activation_forward_into(ACTIVATION_CODES["tanh"], A, Z, 0.1, 1.0, 2)
+        _kernel_entry.activation_forward_into(ACTIVATION_CODES["tanh"], A, Z, 0.1, 1.0, 2)
     with pytest.raises(ValueError, match="^pieces: expected 1"):
-        _kernels.activation_forward_into(ACTIVATION_CODES["maxout"], A, Z[:, :0], 0.1, 1.0, 0)
+        _kernel_entry.activation_forward_into(ACTIVATION_CODES["maxout"], A, Z[:, :0], 0.1, 1.0, 0)
     with pytest.raises(ValueError, match="^loss: expected a code"):
-        _kernels.loss_delta_into(7, 0, A, A, A, A, None, 1.0)
+        _kernel_entry.loss_delta_into(7, 0, A, A, A, A, None, 1.0)

@@ -60,7 +60,9 @@ def assert_refused(net, exc, call, *fragments):
     before = snapshot(net) if net is not None else None
     with pytest.raises((TypeError, ValueError)) as info:
         call()
-    assert type(info.value) is exc, f"expected {exc.__name__}, got {info.type.__name__}: {info.value}"
+    assert type(info.value) is exc, (
+        f"expected {exc.__name__}, got {info.type.__name__}: {info.value}"
+    )
     message = str(info.value)
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in message {message!r}"
@@ -102,8 +104,11 @@ X_CASES = {
     "NaN": (nan_at((N, N_IN), (2, 1)), ValueError, ["X", "finite", "nan", "(2, 1)"]),
     "inf": (nan_at((N, N_IN), (5, 0), np.inf), ValueError, ["X", "finite", "inf", "(5, 0)"]),
     "-inf": (nan_at((N, N_IN), (0, 2), -np.inf), ValueError, ["X", "finite", "-inf"]),
-    "NaN float32": (nan_at((N, N_IN), (1, 1)).astype(np.float32), ValueError,
-                    ["X", "finite", "nan"]),
+    "NaN float32": (
+        nan_at((N, N_IN), (1, 1)).astype(np.float32),
+        ValueError,
+        ["X", "finite", "nan"],
+    ),
     "complex": (np.zeros((N, N_IN), dtype=complex), TypeError, ["X", "real", "complex"]),
     "object": (np.zeros((N, N_IN), dtype=object), TypeError, ["X", "real", "object"]),
     "strings": (np.full((N, N_IN), "1.0"), TypeError, ["X", "real", "<U3"]),
@@ -133,12 +138,14 @@ def test_1d_X_for_predict_is_one_sample_of_the_right_width():
 @pytest.mark.parametrize("method", DATA_METHODS)
 def test_1d_X_is_refused_where_samples_are_needed(method):
     net = make_net("reg")
-    assert_refused(net, ValueError, call_method(net, method, np.zeros(N_IN), np.zeros(2)),
-                   "X", "2-D", "(3,)")
+    assert_refused(
+        net, ValueError, call_method(net, method, np.zeros(N_IN), np.zeros(2)), "X", "2-D", "(3,)"
+    )
 
 
-OVERFLOW_CASES = [("X", "predict")] + [(where, method) for method in DATA_METHODS
-                                         for where in ("X", "y", "sample_weight")]
+OVERFLOW_CASES = [("X", "predict")] + [
+    (where, method) for method in DATA_METHODS for where in ("X", "y", "sample_weight")
+]
 
 
 @pytest.mark.parametrize("where,method", OVERFLOW_CASES)
@@ -154,8 +161,9 @@ def test_value_too_large_for_float32(where, method):
     else:
         w[3] = 1e300
     kwargs = {} if method == "predict" else {"sample_weight": w}
-    assert_refused(net, ValueError, call_method(net, method, X, y, **kwargs),
-                   where, "float32", "1e+300")
+    assert_refused(
+        net, ValueError, call_method(net, method, X, y, **kwargs), where, "float32", "1e+300"
+    )
 
 
 def test_value_too_large_for_float32_in_validation_data():
@@ -163,8 +171,15 @@ def test_value_too_large_for_float32_in_validation_data():
     X, y = clean_data("reg")
     X_val = X.copy()
     X_val[0, 0] = 1e39
-    assert_refused(net, ValueError, lambda: net.fit(X, y, validation_data=(X_val, y)),
-                   "validation_data", "X", "float32", "1e+39")
+    assert_refused(
+        net,
+        ValueError,
+        lambda: net.fit(X, y, validation_data=(X_val, y)),
+        "validation_data",
+        "X",
+        "float32",
+        "1e+39",
+    )
 
 
 def test_value_too_large_for_float32_in_params_and_layers():
@@ -172,9 +187,13 @@ def test_value_too_large_for_float32_in_params_and_layers():
     huge = np.zeros(net.n_params)
     huge[4] = -1e300
     assert_refused(net, ValueError, lambda: setattr(net, "params", huge), "params", "-1e+300")
-    assert_refused(net, ValueError,
-                   lambda: net.weights.__setitem__(0, np.full((N_IN, 5), 1e39)),
-                   "weights[0]", "float32")
+    assert_refused(
+        net,
+        ValueError,
+        lambda: net.weights.__setitem__(0, np.full((N_IN, 5), 1e39)),
+        "weights[0]",
+        "float32",
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -195,29 +214,53 @@ Y_CASES = {
     "object": ("reg", np.zeros((N, 2), dtype=object), TypeError, ["y", "real", "object"]),
     "None": ("reg", None, TypeError, ["y", "None"]),
     "strings": ("reg", [["0", "1"]] * N, TypeError, ["y", "real"]),
-    "label out of range": ("clf", np.array([0, 1, 2, 4, 1, 0]), ValueError,
-                           ["y", "[0, 4)", "4"]),
-    "label far out of range": ("clf", np.array([0, 1, 2, 3, 100, 0]), ValueError,
-                               ["y", "[0, 4)", "100"]),
-    "negative label": ("clf", np.array([0, -1, 2, 3, 1, 0]), ValueError,
-                       ["y", "[0, 4)", "-1"]),
-    "non-integer label": ("clf", np.array([0.0, 1.5, 2.0, 3.0, 1.0, 0.0]), ValueError,
-                          ["y", "integer", "1.5"]),
-    "NaN label": ("clf", np.array([0.0, np.nan, 2.0, 3.0, 1.0, 0.0]), ValueError,
-                  ["y", "finite", "nan"]),
-    "inf label": ("clf", np.array([0.0, 1.0, np.inf, 3.0, 1.0, 0.0]), ValueError,
-                  ["y", "finite", "inf"]),
+    "label out of range": ("clf", np.array([0, 1, 2, 4, 1, 0]), ValueError, ["y", "[0, 4)", "4"]),
+    "label far out of range": (
+        "clf",
+        np.array([0, 1, 2, 3, 100, 0]),
+        ValueError,
+        ["y", "[0, 4)", "100"],
+    ),
+    "negative label": ("clf", np.array([0, -1, 2, 3, 1, 0]), ValueError, ["y", "[0, 4)", "-1"]),
+    "non-integer label": (
+        "clf",
+        np.array([0.0, 1.5, 2.0, 3.0, 1.0, 0.0]),
+        ValueError,
+        ["y", "integer", "1.5"],
+    ),
+    "NaN label": (
+        "clf",
+        np.array([0.0, np.nan, 2.0, 3.0, 1.0, 0.0]),
+        ValueError,
+        ["y", "finite", "nan"],
+    ),
+    "inf label": (
+        "clf",
+        np.array([0.0, 1.0, np.inf, 3.0, 1.0, 0.0]),
+        ValueError,
+        ["y", "finite", "inf"],
+    ),
     "boolean labels": ("clf", np.array([True, False] * 3), TypeError, ["y", "integer", "bool"]),
     "labels wrong count": ("clf", np.array([0, 1, 2]), ValueError, ["y", "6 rows", "(3,)"]),
-    "label column": ("clf", np.zeros((N, 1), dtype=int), ValueError,
-                     ["y", "(6, 4)", "(6, 1)"]),
-    "rows not summing to 1": ("clf", np.full((N, 4), 0.2), ValueError,
-                              ["y", "summing to 1", "0.8"]),
-    "one row not summing to 1": ("clf", np.eye(4)[[0, 1, 2, 3, 1, 0]] + np.eye(4)[[3]] * 0.5
-                                 * (np.arange(N) == 4)[:, None], ValueError,
-                                 ["y", "summing to 1", "1.5", "row 4"]),
-    "negative probability": ("clf", np.tile([1.5, -0.5, 0.0, 0.0], (N, 1)), ValueError,
-                             ["y", "[0, 1]", "-0.5"]),
+    "label column": ("clf", np.zeros((N, 1), dtype=int), ValueError, ["y", "(6, 4)", "(6, 1)"]),
+    "rows not summing to 1": (
+        "clf",
+        np.full((N, 4), 0.2),
+        ValueError,
+        ["y", "summing to 1", "0.8"],
+    ),
+    "one row not summing to 1": (
+        "clf",
+        np.eye(4)[[0, 1, 2, 3, 1, 0]] + np.eye(4)[[3]] * 0.5 * (np.arange(N) == 4)[:, None],
+        ValueError,
+        ["y", "summing to 1", "1.5", "row 4"],
+    ),
+    "negative probability": (
+        "clf",
+        np.tile([1.5, -0.5, 0.0, 0.0], (N, 1)),
+        ValueError,
+        ["y", "[0, 1]", "-0.5"],
+    ),
     "bce above 1": ("bin", np.tile([0.5, 1.5], (N, 1)), ValueError, ["y", "[0, 1]", "1.5"]),
     "bce below 0": ("bin", np.tile([-0.25, 0.5], (N, 1)), ValueError, ["y", "[0, 1]", "-0.25"]),
     "bce labels 1-D": ("bin", np.zeros(N), ValueError, ["y", "(6, 2)", "(6,)"]),
@@ -242,13 +285,22 @@ W_CASES = {
     "too short": (np.ones(N - 1), ValueError, ["sample_weight", "(6,)", "(5,)"]),
     "column": (np.ones((N, 1)), ValueError, ["sample_weight", "(6,)", "(6, 1)"]),
     "scalar": (1.0, ValueError, ["sample_weight", "(6,)", "()"]),
-    "negative": (np.array([1.0, 2.0, -1.0, 1.0, 1.0, 1.0]), ValueError,
-                 ["sample_weight", ">= 0", "-1"]),
+    "negative": (
+        np.array([1.0, 2.0, -1.0, 1.0, 1.0, 1.0]),
+        ValueError,
+        ["sample_weight", ">= 0", "-1"],
+    ),
     "all zero": (np.zeros(N), ValueError, ["sample_weight", "positive", "zero"]),
-    "NaN": (np.array([1.0, np.nan, 1.0, 1.0, 1.0, 1.0]), ValueError,
-            ["sample_weight", "finite", "nan"]),
-    "inf": (np.array([1.0, 1.0, 1.0, 1.0, 1.0, np.inf]), ValueError,
-            ["sample_weight", "finite", "inf"]),
+    "NaN": (
+        np.array([1.0, np.nan, 1.0, 1.0, 1.0, 1.0]),
+        ValueError,
+        ["sample_weight", "finite", "nan"],
+    ),
+    "inf": (
+        np.array([1.0, 1.0, 1.0, 1.0, 1.0, np.inf]),
+        ValueError,
+        ["sample_weight", "finite", "inf"],
+    ),
     "complex": (np.ones(N, dtype=complex), TypeError, ["sample_weight", "real", "complex"]),
     "object": (np.ones(N, dtype=object), TypeError, ["sample_weight", "real", "object"]),
     "strings": (["1"] * N, TypeError, ["sample_weight", "real"]),
@@ -267,19 +319,49 @@ def test_bad_sample_weight(case, method):
 LOSS_CASES = {
     # id: (net kind, loss, l2, exception, fragments)
     "unknown loss": ("reg", "hinge", 0.0, ValueError, ["loss", "mse", "'hinge'"]),
-    "misspelt loss": ("clf", "crossentropy", 0.0, ValueError, ["loss", "cross_entropy",
-                                                               "'crossentropy'"]),
-    "ce without softmax": ("reg", "cross_entropy", 0.0, ValueError,
-                           ["loss", "softmax", "'identity'"]),
+    "misspelt loss": (
+        "clf",
+        "crossentropy",
+        0.0,
+        ValueError,
+        ["loss", "cross_entropy", "'crossentropy'"],
+    ),
+    "ce without softmax": (
+        "reg",
+        "cross_entropy",
+        0.0,
+        ValueError,
+        ["loss", "softmax", "'identity'"],
+    ),
     "ce with sigmoid": ("bin", "cross_entropy", 0.0, ValueError, ["loss", "softmax", "'sigmoid'"]),
-    "bce without sigmoid": ("reg", "binary_cross_entropy", 0.0, ValueError,
-                            ["loss", "sigmoid", "'identity'"]),
-    "bce with softmax": ("clf", "binary_cross_entropy", 0.0, ValueError,
-                         ["loss", "sigmoid", "'softmax'"]),
-    "gaussian_nll with sigmoid": ("bin", "gaussian_nll", 0.0, ValueError,
-                                  ["loss", "'identity'", "'sigmoid'"]),
-    "gaussian_nll with softmax": ("clf", "gaussian_nll", 0.0, ValueError,
-                                  ["loss", "'identity'", "'softmax'"]),
+    "bce without sigmoid": (
+        "reg",
+        "binary_cross_entropy",
+        0.0,
+        ValueError,
+        ["loss", "sigmoid", "'identity'"],
+    ),
+    "bce with softmax": (
+        "clf",
+        "binary_cross_entropy",
+        0.0,
+        ValueError,
+        ["loss", "sigmoid", "'softmax'"],
+    ),
+    "gaussian_nll with sigmoid": (
+        "bin",
+        "gaussian_nll",
+        0.0,
+        ValueError,
+        ["loss", "'identity'", "'sigmoid'"],
+    ),
+    "gaussian_nll with softmax": (
+        "clf",
+        "gaussian_nll",
+        0.0,
+        ValueError,
+        ["loss", "'identity'", "'softmax'"],
+    ),
     "l2 negative": ("reg", "mse", -0.1, ValueError, ["l2", "[0, inf]", "-0.1"]),
     "l2 NaN": ("reg", "mse", float("nan"), ValueError, ["l2", "[0, inf]", "nan"]),
     "l2 inf": ("reg", "mse", float("inf"), ValueError, ["l2", "inf"]),
@@ -326,8 +408,11 @@ FIT_CASES = {
     "lr int too large for a float": (dict(lr=10**400), ValueError, ["lr", "finite", "too large"]),
     "l2 int too large for a float": (dict(l2=10**400), ValueError, ["l2", "finite", "too large"]),
     "momentum 1": (dict(optimizer="sgd", momentum=1.0), ValueError, ["momentum", "[0, 1)", "1.0"]),
-    "momentum negative": (dict(optimizer="sgd", momentum=-0.1), ValueError,
-                          ["momentum", "[0, 1)", "-0.1"]),
+    "momentum negative": (
+        dict(optimizer="sgd", momentum=-0.1),
+        ValueError,
+        ["momentum", "[0, 1)", "-0.1"],
+    ),
     "momentum NaN": (dict(momentum=float("nan")), ValueError, ["momentum", "nan"]),
     "nesterov string": (dict(nesterov="yes"), TypeError, ["nesterov", "True or False", "'yes'"]),
     "beta1 1": (dict(beta1=1.0), ValueError, ["beta1", "[0, 1)", "1.0"]),
@@ -362,28 +447,61 @@ def _val(kind="reg", n=4, seed=5):
 
 VALIDATION_CASES = {
     "array": (lambda: _val()[0], TypeError, ["validation_data", "(X_val, y_val)", "ndarray"]),
-    "one element": (lambda: (_val()[0],), ValueError,
-                    ["validation_data", "(X_val, y_val)", "length 1"]),
-    "three elements": (lambda: (*_val(), np.ones(4)), ValueError,
-                       ["validation_data", "(X_val, y_val)", "length 3"]),
-    "dict": (lambda: {"X": _val()[0], "y": _val()[1]}, TypeError,
-             ["validation_data", "(X_val, y_val)", "dict"]),
-    "X NaN": (lambda: (nan_at((4, N_IN), (1, 2)), _val()[1]), ValueError,
-              ["validation_data", "X", "finite", "nan"]),
-    "X inf": (lambda: (nan_at((4, N_IN), (0, 0), np.inf), _val()[1]), ValueError,
-              ["validation_data", "X", "finite", "inf"]),
-    "X width": (lambda: (np.zeros((4, 2)), _val()[1]), ValueError,
-                ["validation_data", "X", "(n_samples, 3)", "(4, 2)"]),
-    "X empty": (lambda: (np.zeros((0, N_IN)), np.zeros((0, 2))), ValueError,
-                ["validation_data", "X", "at least one sample"]),
-    "X complex": (lambda: (np.zeros((4, N_IN), dtype=complex), _val()[1]), TypeError,
-                  ["validation_data", "X", "complex"]),
-    "y NaN": (lambda: (_val()[0], nan_at((4, 2), (3, 1))), ValueError,
-              ["validation_data", "y", "finite", "nan"]),
-    "y rows": (lambda: (_val()[0], np.zeros((3, 2))), ValueError,
-               ["validation_data", "y", "4 rows", "(3, 2)"]),
-    "y columns": (lambda: (_val()[0], np.zeros((4, 1))), ValueError,
-                  ["validation_data", "y", "(4, 2)", "(4, 1)"]),
+    "one element": (
+        lambda: (_val()[0],),
+        ValueError,
+        ["validation_data", "(X_val, y_val)", "length 1"],
+    ),
+    "three elements": (
+        lambda: (*_val(), np.ones(4)),
+        ValueError,
+        ["validation_data", "(X_val, y_val)", "length 3"],
+    ),
+    "dict": (
+        lambda: {"X": _val()[0], "y": _val()[1]},
+        TypeError,
+        ["validation_data", "(X_val, y_val)", "dict"],
+    ),
+    "X NaN": (
+        lambda: (nan_at((4, N_IN), (1, 2)), _val()[1]),
+        ValueError,
+        ["validation_data", "X", "finite", "nan"],
+    ),
+    "X inf": (
+        lambda: (nan_at((4, N_IN), (0, 0), np.inf), _val()[1]),
+        ValueError,
+        ["validation_data", "X", "finite", "inf"],
+    ),
+    "X width": (
+        lambda: (np.zeros((4, 2)), _val()[1]),
+        ValueError,
+        ["validation_data", "X", "(n_samples, 3)", "(4, 2)"],
+    ),
+    "X empty": (
+        lambda: (np.zeros((0, N_IN)), np.zeros((0, 2))),
+        ValueError,
+        ["validation_data", "X", "at least one sample"],
+    ),
+    "X complex": (
+        lambda: (np.zeros((4, N_IN), dtype=complex), _val()[1]),
+        TypeError,
+        ["validation_data", "X", "complex"],
+    ),
+    "y NaN": (
+        lambda: (_val()[0], nan_at((4, 2), (3, 1))),
+        ValueError,
+        ["validation_data", "y", "finite", "nan"],
+    ),
+    "y rows": (
+        lambda: (_val()[0], np.zeros((3, 2))),
+        ValueError,
+        ["validation_data", "y", "4 rows", "(3, 2)"],
+    ),
+    "y columns": (
+        lambda: (_val()[0], np.zeros((4, 1))),
+        ValueError,
+        ["validation_data", "y", "(4, 2)", "(4, 1)"],
+    ),
     "y None": (lambda: (_val()[0], None), TypeError, ["validation_data", "y", "None"]),
 }
 
@@ -393,17 +511,23 @@ def test_bad_validation_data(case):
     make_validation, exc, fragments = VALIDATION_CASES[case]
     net = make_net("reg")
     X, y = clean_data("reg")
-    assert_refused(net, exc, lambda: net.fit(X, y, epochs=2, validation_data=make_validation()),
-                   *fragments)
+    assert_refused(
+        net, exc, lambda: net.fit(X, y, epochs=2, validation_data=make_validation()), *fragments
+    )
 
 
 def test_bad_validation_labels_for_cross_entropy():
     net = make_net("clf")
     X, y = clean_data("clf")
-    assert_refused(net, ValueError,
-                   lambda: net.fit(X, y, loss="cross_entropy",
-                                   validation_data=(X[:3], np.array([0, 4, 1]))),
-                   "validation_data", "y", "[0, 4)", "4")
+    assert_refused(
+        net,
+        ValueError,
+        lambda: net.fit(X, y, loss="cross_entropy", validation_data=(X[:3], np.array([0, 4, 1]))),
+        "validation_data",
+        "y",
+        "[0, 4)",
+        "4",
+    )
 
 
 def test_errors_are_raised_before_training_starts():
@@ -411,13 +535,23 @@ def test_errors_are_raised_before_training_starts():
     net = make_net("reg")
     X, y = clean_data("reg")
     calls = []
-    assert_refused(net, ValueError,
-                   lambda: net.fit(X, y, callback=lambda e, v: calls.append(e),
-                                   validation_data=(X, np.full((N, 2), np.nan))),
-                   "validation_data")
-    assert_refused(net, TypeError, lambda: net.fit(X, y, verbose="loud",
-                                                   callback=lambda e, v: calls.append(e)),
-                   "verbose")
+    assert_refused(
+        net,
+        ValueError,
+        lambda: net.fit(
+            X,
+            y,
+            callback=lambda e, v: calls.append(e),
+            validation_data=(X, np.full((N, 2), np.nan)),
+        ),
+        "validation_data",
+    )
+    assert_refused(
+        net,
+        TypeError,
+        lambda: net.fit(X, y, verbose="loud", callback=lambda e, v: calls.append(e)),
+        "verbose",
+    )
     assert calls == []
     # ... and the network still trains exactly like an untouched twin.
     twin = make_net("reg")
@@ -434,46 +568,96 @@ CONSTRUCTOR_CASES = {
     "layer_sizes one size": (dict(layer_sizes=[3]), ValueError, ["layer_sizes", "at least 2", "1"]),
     "layer_sizes empty": (dict(layer_sizes=[]), ValueError, ["layer_sizes", "at least 2", "0"]),
     "layer_sizes int": (dict(layer_sizes=5), TypeError, ["layer_sizes", "sequence", "int"]),
-    "layer_sizes string": (dict(layer_sizes="1 20 1"), TypeError,
-                           ["layer_sizes", "sequence", "str"]),
+    "layer_sizes string": (
+        dict(layer_sizes="1 20 1"),
+        TypeError,
+        ["layer_sizes", "sequence", "str"],
+    ),
     "layer_sizes None": (dict(layer_sizes=None), TypeError, ["layer_sizes", "sequence", "None"]),
-    "layer_sizes float": (dict(layer_sizes=[3, 2.5, 1]), TypeError,
-                          ["layer_sizes", "integer", "2.5", "position 1"]),
-    "layer_sizes float 2.0": (dict(layer_sizes=[3, 2.0, 1]), TypeError,
-                              ["layer_sizes", "integer", "2.0"]),
-    "layer_sizes bool": (dict(layer_sizes=[3, True, 1]), TypeError,
-                         ["layer_sizes", "integer", "True"]),
-    "layer_sizes string item": (dict(layer_sizes=[3, "4", 1]), TypeError,
-                                ["layer_sizes", "integer", "'4'"]),
-    "layer_sizes zero": (dict(layer_sizes=[3, 0, 1]), ValueError,
-                         ["layer_sizes", ">= 1", "0", "position 1"]),
-    "layer_sizes zero input": (dict(layer_sizes=[0, 4, 1]), ValueError,
-                               ["layer_sizes", ">= 1", "position 0"]),
-    "layer_sizes negative": (dict(layer_sizes=[3, 4, -1]), ValueError,
-                             ["layer_sizes", ">= 1", "-1"]),
-    "layer_sizes too many parameters": (dict(layer_sizes=[3, 10**20, 1]), ValueError,
-                                        ["layer_sizes", "parameters", str(10**20)]),
-    "activation unknown": (dict(activation="swish"), ValueError,
-                           ["activation", "tanh", "'swish'"]),
-    "activation softmax hidden": (dict(activation="softmax"), ValueError,
-                                  ["activation", "relu", "'softmax'"]),
-    "activation list too short": (dict(layer_sizes=[3, 4, 5, 1], activation=["relu"]),
-                                  ValueError, ["activation", "2", "1", "['relu']"]),
-    "activation list too long": (dict(activation=["relu", "tanh"]), ValueError,
-                                 ["activation", "(1)", "2"]),
-    "activation list unknown": (dict(layer_sizes=[3, 4, 5, 1], activation=["relu", "gelu"]),
-                                ValueError, ["activation", "'gelu'"]),
+    "layer_sizes float": (
+        dict(layer_sizes=[3, 2.5, 1]),
+        TypeError,
+        ["layer_sizes", "integer", "2.5", "position 1"],
+    ),
+    "layer_sizes float 2.0": (
+        dict(layer_sizes=[3, 2.0, 1]),
+        TypeError,
+        ["layer_sizes", "integer", "2.0"],
+    ),
+    "layer_sizes bool": (
+        dict(layer_sizes=[3, True, 1]),
+        TypeError,
+        ["layer_sizes", "integer", "True"],
+    ),
+    "layer_sizes string item": (
+        dict(layer_sizes=[3, "4", 1]),
+        TypeError,
+        ["layer_sizes", "integer", "'4'"],
+    ),
+    "layer_sizes zero": (
+        dict(layer_sizes=[3, 0, 1]),
+        ValueError,
+        ["layer_sizes", ">= 1", "0", "position 1"],
+    ),
+    "layer_sizes zero input": (
+        dict(layer_sizes=[0, 4, 1]),
+        ValueError,
+        ["layer_sizes", ">= 1", "position 0"],
+    ),
+    "layer_sizes negative": (
+        dict(layer_sizes=[3, 4, -1]),
+        ValueError,
+        ["layer_sizes", ">= 1", "-1"],
+    ),
+    "layer_sizes too many parameters": (
+        dict(layer_sizes=[3, 10**20, 1]),
+        ValueError,
+        ["layer_sizes", "parameters", str(10**20)],
+    ),
+    "activation unknown": (dict(activation="swish"), ValueError, ["activation", "tanh", "'swish'"]),
+    "activation softmax hidden": (
+        dict(activation="softmax"),
+        ValueError,
+        ["activation", "relu", "'softmax'"],
+    ),
+    "activation list too short": (
+        dict(layer_sizes=[3, 4, 5, 1], activation=["relu"]),
+        ValueError,
+        ["activation", "2", "1", "['relu']"],
+    ),
+    "activation list too long": (
+        dict(activation=["relu", "tanh"]),
+        ValueError,
+        ["activation", "(1)", "2"],
+    ),
+    "activation list unknown": (
+        dict(layer_sizes=[3, 4, 5, 1], activation=["relu", "gelu"]),
+        ValueError,
+        ["activation", "'gelu'"],
+    ),
     "activation list non-str": (dict(activation=[3]), ValueError, ["activation", "3"]),
     "activation int": (dict(activation=3), TypeError, ["activation", "name", "int"]),
     "activation None": (dict(activation=None), TypeError, ["activation", "name", "None"]),
-    "activation unknown no hidden": (dict(layer_sizes=[3, 1], activation="swish"), ValueError,
-                                     ["activation", "'swish'"]),
-    "output unknown": (dict(output_activation="relu"), ValueError,
-                       ["output_activation", "softmax", "'relu'"]),
-    "output None": (dict(output_activation=None), ValueError,
-                    ["output_activation", "softmax", "None"]),
-    "softmax one output": (dict(layer_sizes=[3, 4, 1], output_activation="softmax"),
-                           ValueError, ["output_activation", "softmax", "2", "1"]),
+    "activation unknown no hidden": (
+        dict(layer_sizes=[3, 1], activation="swish"),
+        ValueError,
+        ["activation", "'swish'"],
+    ),
+    "output unknown": (
+        dict(output_activation="relu"),
+        ValueError,
+        ["output_activation", "softmax", "'relu'"],
+    ),
+    "output None": (
+        dict(output_activation=None),
+        ValueError,
+        ["output_activation", "softmax", "None"],
+    ),
+    "softmax one output": (
+        dict(layer_sizes=[3, 4, 1], output_activation="softmax"),
+        ValueError,
+        ["output_activation", "softmax", "2", "1"],
+    ),
     "dtype int32": (dict(dtype="int32"), ValueError, ["dtype", "float32", "'int32'"]),
     "dtype float16": (dict(dtype="float16"), ValueError, ["dtype", "float64", "'float16'"]),
     "dtype np.float16": (dict(dtype=np.float16), ValueError, ["dtype", "float64", "float16"]),
@@ -483,19 +667,33 @@ CONSTRUCTOR_CASES = {
     "seed string": (dict(seed="x"), TypeError, ["seed", "integer", "'x'"]),
     "seed float": (dict(seed=1.5), TypeError, ["seed", "integer", "1.5"]),
     "seed bool": (dict(seed=True), TypeError, ["seed", "integer", "True"]),
-    "maxout_pieces 0": (dict(activation="maxout", maxout_pieces=0), ValueError,
-                        ["maxout_pieces", ">= 1", "0"]),
-    "maxout_pieces negative": (dict(maxout_pieces=-2), ValueError,
-                               ["maxout_pieces", ">= 1", "-2"]),
-    "maxout_pieces float": (dict(maxout_pieces=2.0), TypeError,
-                            ["maxout_pieces", "integer", "2.0"]),
-    "leaky_slope negative": (dict(activation="leaky_relu", leaky_slope=-0.1), ValueError,
-                             ["leaky_slope", "[0, 1]", "-0.1"]),
+    "maxout_pieces 0": (
+        dict(activation="maxout", maxout_pieces=0),
+        ValueError,
+        ["maxout_pieces", ">= 1", "0"],
+    ),
+    "maxout_pieces negative": (dict(maxout_pieces=-2), ValueError, ["maxout_pieces", ">= 1", "-2"]),
+    "maxout_pieces float": (
+        dict(maxout_pieces=2.0),
+        TypeError,
+        ["maxout_pieces", "integer", "2.0"],
+    ),
+    "leaky_slope negative": (
+        dict(activation="leaky_relu", leaky_slope=-0.1),
+        ValueError,
+        ["leaky_slope", "[0, 1]", "-0.1"],
+    ),
     "leaky_slope above 1": (dict(leaky_slope=1.5), ValueError, ["leaky_slope", "[0, 1]", "1.5"]),
-    "leaky_slope NaN": (dict(leaky_slope=float("nan")), ValueError,
-                        ["leaky_slope", "[0, 1]", "nan"]),
-    "leaky_slope string": (dict(leaky_slope="0.1"), TypeError,
-                           ["leaky_slope", "real number", "str"]),
+    "leaky_slope NaN": (
+        dict(leaky_slope=float("nan")),
+        ValueError,
+        ["leaky_slope", "[0, 1]", "nan"],
+    ),
+    "leaky_slope string": (
+        dict(leaky_slope="0.1"),
+        TypeError,
+        ["leaky_slope", "real number", "str"],
+    ),
     "elu_alpha negative": (dict(elu_alpha=-1.0), ValueError, ["elu_alpha", ">= 0", "-1.0"]),
     "elu_alpha inf": (dict(elu_alpha=float("inf")), ValueError, ["elu_alpha", "finite", "inf"]),
     "elu_alpha None": (dict(elu_alpha=None), TypeError, ["elu_alpha", "real number", "None"]),
@@ -521,8 +719,10 @@ def test_valid_constructor_edge_values_are_accepted():
     assert nnfast.MLP([2, 3, 1], activation="leaky_relu", leaky_slope=1).leaky_slope == 1.0
     assert nnfast.MLP([2, 3, 1], activation="elu", elu_alpha=0).elu_alpha == 0.0
     assert nnfast.MLP([2, 3, 1], activation="maxout", maxout_pieces=1).maxout_pieces == 1
-    assert nnfast.MLP([2, 3, 1], seed=0).params.tobytes() == \
-        nnfast.MLP([2, 3, 1], seed=np.uint8(0)).params.tobytes()
+    assert (
+        nnfast.MLP([2, 3, 1], seed=0).params.tobytes()
+        == nnfast.MLP([2, 3, 1], seed=np.uint8(0)).params.tobytes()
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -534,12 +734,28 @@ def results(net, X, y, loss="mse", sample_weight=None, l2=0.01):
     """Everything the public methods compute from (X, y), as exact bytes."""
     twin = net.copy()
     value, grad = twin.loss_and_grad(X, y, loss=loss, l2=l2, sample_weight=sample_weight)
-    history = twin.fit(X, y, loss=loss, l2=l2, sample_weight=sample_weight, epochs=3,
-                       batch_size=4, shuffle=True, optimizer="adam", lr=0.01,
-                       validation_data=(X, y))
-    return (net.predict(X).tobytes(),
-            twin.loss(X, y, loss=loss, l2=l2, sample_weight=sample_weight),
-            value, grad.tobytes(), twin.params.tobytes(), history.loss, history.val_loss)
+    history = twin.fit(
+        X,
+        y,
+        loss=loss,
+        l2=l2,
+        sample_weight=sample_weight,
+        epochs=3,
+        batch_size=4,
+        shuffle=True,
+        optimizer="adam",
+        lr=0.01,
+        validation_data=(X, y),
+    )
+    return (
+        net.predict(X).tobytes(),
+        twin.loss(X, y, loss=loss, l2=l2, sample_weight=sample_weight),
+        value,
+        grad.tobytes(),
+        twin.params.tobytes(),
+        history.loss,
+        history.val_loss,
+    )
 
 
 def base_data(n=9):
@@ -628,8 +844,7 @@ def test_float32_X_for_float64_net_equals_its_float64_values():
     net = make_net("reg")
     X, y = base_data()
     X32, y32 = X.astype(np.float32), y.astype(np.float32)
-    assert results(net, X32, y32) == results(net, X32.astype(np.float64),
-                                             y32.astype(np.float64))
+    assert results(net, X32, y32) == results(net, X32.astype(np.float64), y32.astype(np.float64))
     X16 = X.astype(np.float16)
     assert results(net, X16, y) == results(net, X16.astype(np.float64), y)
 
@@ -639,7 +854,8 @@ def test_float64_X_for_float32_net_equals_float32_X():
     X, y = base_data()
     w = np.linspace(0.5, 2.0, X.shape[0])
     assert results(net, X, y, sample_weight=w) == results(
-        net, X.astype(np.float32), y.astype(np.float32), sample_weight=w.astype(np.float32))
+        net, X.astype(np.float32), y.astype(np.float32), sample_weight=w.astype(np.float32)
+    )
     assert net.predict(X).dtype == np.float32
     # float32 data for a float32 network, even read-only, is used as it is.
     X32 = read_only(X.astype(np.float32))
@@ -666,8 +882,14 @@ def test_label_encodings_are_equivalent():
     net = make_net("clf")
     X, labels = clean_data("clf")
     expected = results(net, X, labels, loss="cross_entropy")
-    for variant in (labels.astype(np.int8), labels.astype(np.uint8), labels.astype(np.float64),
-                    labels.astype(np.float32), labels.tolist(), labels[::-1].copy()[::-1]):
+    for variant in (
+        labels.astype(np.int8),
+        labels.astype(np.uint8),
+        labels.astype(np.float64),
+        labels.astype(np.float32),
+        labels.tolist(),
+        labels[::-1].copy()[::-1],
+    ):
         assert results(net, X, variant, loss="cross_entropy") == expected
     one_hot = np.eye(4)[labels]
     assert results(net, X, one_hot, loss="cross_entropy") == expected
@@ -679,11 +901,30 @@ def test_scalars_of_numpy_types_are_accepted():
     net = make_net("reg")
     X, y = clean_data("reg")
     twin = net.copy()
-    net.fit(X, y, lr=np.float32(0.01), batch_size=np.int64(2), epochs=np.int32(2),
-            shuffle=np.bool_(True), l2=np.float64(0.01), momentum=np.float64(0.5),
-            beta1=np.float32(0.9), eps=np.float64(1e-8))
-    twin.fit(X, y, lr=float(np.float32(0.01)), batch_size=2, epochs=2, shuffle=True, l2=0.01,
-             momentum=0.5, beta1=float(np.float32(0.9)), eps=1e-8)
+    net.fit(
+        X,
+        y,
+        lr=np.float32(0.01),
+        batch_size=np.int64(2),
+        epochs=np.int32(2),
+        shuffle=np.bool_(True),
+        l2=np.float64(0.01),
+        momentum=np.float64(0.5),
+        beta1=np.float32(0.9),
+        eps=np.float64(1e-8),
+    )
+    twin.fit(
+        X,
+        y,
+        lr=float(np.float32(0.01)),
+        batch_size=2,
+        epochs=2,
+        shuffle=True,
+        l2=0.01,
+        momentum=0.5,
+        beta1=float(np.float32(0.9)),
+        eps=1e-8,
+    )
     assert net.params.tobytes() == twin.params.tobytes()
     assert net.loss(X, y, l2=1) == twin.loss(X, y, l2=1.0)  # int l2
 
@@ -692,4 +933,4 @@ def test_maxout_pieces_too_large_for_an_index_is_refused_even_without_maxout():
     """Found by the long fuzz run: 10**30 pieces with no maxout layer reached the C layer
     table and raised OverflowError instead of a ValueError naming the argument."""
     with pytest.raises(ValueError, match=r"maxout_pieces: expected an integer in \[1, "):
-        nnfast.MLP([1, 1], maxout_pieces=10 ** 30)
+        nnfast.MLP([1, 1], maxout_pieces=10**30)

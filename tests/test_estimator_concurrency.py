@@ -93,15 +93,22 @@ STRESS = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("same_width", ["same", "other"])
-@pytest.mark.parametrize("kind,method", [
-    ("MLPRegressor", "predict"),
-    ("MLPRegressor", "input_grad"),
-    ("MLPClassifier", "predict_proba"),
-    ("MLPAutoencoder", "transform"),
-])
+@pytest.mark.parametrize(
+    "kind,method",
+    [
+        ("MLPRegressor", "predict"),
+        ("MLPRegressor", "input_grad"),
+        ("MLPClassifier", "predict_proba"),
+        ("MLPAutoencoder", "transform"),
+    ],
+)
 def test_a_read_during_a_refit_uses_one_whole_model(kind, method, same_width):
-    result = subprocess.run([sys.executable, "-c", STRESS, kind, method, same_width],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", STRESS, kind, method, same_width],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, (
         f"child exited with {result.returncode}\nstdout:\n{result.stdout}\n"
         f"stderr:\n{result.stderr[-4000:]}"
@@ -132,8 +139,9 @@ def test_two_concurrent_fits_of_one_ensemble_refuse_the_second():
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, size=(3000, 8))
     y = np.tanh(X.sum(axis=1))
-    member = MLPRegressor(hidden_layer_sizes=(128, 128), max_iter=10, random_state=0,
-                          tol=0.0, n_iter_no_change=1000)
+    member = MLPRegressor(
+        hidden_layer_sizes=(128, 128), max_iter=10, random_state=0, tol=0.0, n_iter_no_change=1000
+    )
     ensemble = MLPEnsembleRegressor(member, n_estimators=4, random_state=0)
     thread, errors = _hold_a_fit(ensemble, X, y)
     with pytest.raises(RuntimeError, match="MLPEnsembleRegressor is already being fitted"):
@@ -197,8 +205,9 @@ def test_partial_fit_works_on_a_copy_until_it_is_done():
 def test_autoencoder_warm_start_continues_from_the_fitted_weights():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(50, 4))
-    model = MLPAutoencoder(n_components=2, hidden_layer_sizes=(5,), max_iter=3,
-                           random_state=0, warm_start=True)
+    model = MLPAutoencoder(
+        n_components=2, hidden_layer_sizes=(5,), max_iter=3, random_state=0, warm_start=True
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X)

@@ -1,4 +1,4 @@
-"""The vectorised math functions of nnfast/src/fastmath.h, through nnfast._kernels.
+"""The vectorised math functions of nnfast/src/fastmath.h, through nnfast._kernel_entry.
 
 ``fastmath_into(name, out, x, alpha)`` runs tanh, sigmoid, exp or elu over a 1-D array with
 the code path chosen by ``nnfast.kernels.set_simd_path`` (baseline SSE2, AVX2+FMA, AVX-512).
@@ -21,9 +21,9 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import SIMD_PATHS, simd_path
-from nnfast import _kernels as K
+
+from nnfast import _kernel_entry
 from nnfast.kernels import activation_forward
 
 MAX_ULP = 4.0
@@ -34,7 +34,7 @@ FUNCS = ("tanh", "sigmoid", "exp", "elu")
 ELU_ALPHAS = (1.0, 1.6732632423543772, 0.1)
 LENGTHS = (0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 129, 1000)
 
-assert tuple(K.FASTMATH_FUNCTIONS) == FUNCS
+assert tuple(_kernel_entry.FASTMATH_FUNCTIONS) == FUNCS
 
 # The float64 references are computed in np.longdouble, which must be wider than float64 for
 # that to mean anything: on x86-64 Linux it is the 80-bit x87 format (64-bit mantissa, 11 bits
@@ -44,9 +44,9 @@ assert tuple(K.FASTMATH_FUNCTIONS) == FUNCS
 LONGDOUBLE_IS_WIDE = np.finfo(np.longdouble).nmant >= 63
 try:
     import mpmath
-except ImportError:                             # pragma: no cover - optional
+except ImportError:  # pragma: no cover - optional
     mpmath = None
-MPMATH_STRIDE = 25                              # subsample for the mpmath fallback
+MPMATH_STRIDE = 25  # subsample for the mpmath fallback
 HAVE_F64_REFERENCE = LONGDOUBLE_IS_WIDE or mpmath is not None
 
 
@@ -60,7 +60,7 @@ def path(request):
 def call(func, x, alpha=1.0, out=None):
     if out is None:
         out = np.empty_like(x)
-    K.fastmath_into(func, out, x, alpha)
+    _kernel_entry.fastmath_into(func, out, x, alpha)
     return out
 
 
@@ -78,6 +78,7 @@ def same(got, want):
 
 # ---- references and ulp errors ------------------------------------------------------------
 
+
 def reference(func, x, alpha=1.0):
     """func(x) in more precision: np.longdouble for float64 x, float64 for float32 x.
 
@@ -88,7 +89,7 @@ def reference(func, x, alpha=1.0):
     wide = np.longdouble if x.dtype == np.float64 else np.float64
     xw = x.astype(wide)
     a = wide(x.dtype.type(alpha))
-    with np.errstate(all="ignore"):           # exp overflow -> inf on purpose
+    with np.errstate(all="ignore"):  # exp overflow -> inf on purpose
         if func == "tanh":
             return np.tanh(xw)
         if func == "sigmoid":
@@ -129,9 +130,32 @@ def ulp_error(got, ref):
 # reduction's rounding boundaries), the tanh clamps (20, 10) and where tanh rounds to 1, the elu
 # clamp (40), exp's overflow/underflow thresholds and clamps in float64 (709.78, 745.13, 746,
 # 710) and float32 (88.72, 103.97, 104, 89, 87.33), and a few ordinary values.
-THRESHOLDS = (0.0, 0.3465735902799727, 0.6931471805599453, 1.0397207708399179, 20.0, 19.06,
-              10.0, 9.01, 40.0, 38.0, 17.3, 746.0, 745.13, 744.44, 709.78, 710.0, 708.39,
-              88.72, 89.0, 103.97, 104.0, 87.33, 0.6, 1e-8)
+THRESHOLDS = (
+    0.0,
+    0.3465735902799727,
+    0.6931471805599453,
+    1.0397207708399179,
+    20.0,
+    19.06,
+    10.0,
+    9.01,
+    40.0,
+    38.0,
+    17.3,
+    746.0,
+    745.13,
+    744.44,
+    709.78,
+    710.0,
+    708.39,
+    88.72,
+    89.0,
+    103.97,
+    104.0,
+    87.33,
+    0.6,
+    1e-8,
+)
 
 _inputs_cache = {}
 
@@ -144,7 +168,7 @@ def accuracy_inputs(dt, func):
     fi = np.finfo(dt)
     utype = np.uint64 if dt == np.float64 else np.uint32
     rng = np.random.default_rng(20240611)
-    parts = [np.linspace(-30, 30, 150_001)]                         # dense sweep
+    parts = [np.linspace(-30, 30, 150_001)]  # dense sweep
     # log-uniform magnitudes, smallest subnormal to (just below) the largest finite value
     e = rng.uniform(np.log2(float(fi.smallest_subnormal)), fi.maxexp - 1e-6, 100_000)
     parts.append(np.exp2(e) * rng.choice([-1.0, 1.0], e.size))
@@ -160,9 +184,10 @@ def accuracy_inputs(dt, func):
     raw = rng.integers(0, np.iinfo(utype).max, 40_000, dtype=utype, endpoint=True)
     if dt == np.float32:
         # plus a stride through all 2^32 float32 patterns
-        raw = np.concatenate([raw, np.arange(7, 2 ** 32, 86_243, dtype=np.uint64).astype(utype)])
-    expo, mant = ((0x7FF0000000000000, 0x000FFFFFFFFFFFFF) if dt == np.float64 else
-                  (0x7F800000, 0x007FFFFF))
+        raw = np.concatenate([raw, np.arange(7, 2**32, 86_243, dtype=np.uint64).astype(utype)])
+    expo, mant = (
+        (0x7FF0000000000000, 0x000FFFFFFFFFFFFF) if dt == np.float64 else (0x7F800000, 0x007FFFFF)
+    )
     raw = raw[~(((raw & utype(expo)) == expo) & ((raw & utype(mant)) != 0))]
     x = np.concatenate([x, raw.view(dt)])
     # +-64 ulps around each threshold, both signs
@@ -172,9 +197,21 @@ def accuracy_inputs(dt, func):
         up, down = np.nextafter(up, dt(np.inf)), np.nextafter(down, dt(-np.inf))
         ladder += [up, down]
     near = np.concatenate(ladder)
-    specials = np.array([np.inf, -np.inf, fi.max, -fi.max, fi.smallest_normal,
-                         -fi.smallest_normal, fi.smallest_subnormal, -fi.smallest_subnormal,
-                         0.0, -0.0], dtype=dt)
+    specials = np.array(
+        [
+            np.inf,
+            -np.inf,
+            fi.max,
+            -fi.max,
+            fi.smallest_normal,
+            -fi.smallest_normal,
+            fi.smallest_subnormal,
+            -fi.smallest_subnormal,
+            0.0,
+            -0.0,
+        ],
+        dtype=dt,
+    )
     x = np.concatenate([x, near, -near, specials])
     assert not np.isnan(x).any() and x.dtype == dt
     _inputs_cache[key] = x
@@ -199,7 +236,7 @@ def mp_ulp_error(func, x, got, alpha=1.0):
                 r = mpmath.exp(c)
             else:
                 r = mpmath.mpf(xi) if xi >= 0 else a * mpmath.expm1(c)
-            rounded = abs(float(r))             # correctly rounded (to nearest)
+            rounded = abs(float(r))  # correctly rounded (to nearest)
             ulp = math.ulp(fi.max if rounded == math.inf else math.nextafter(rounded, 0.0))
             g = min(max(mpmath.mpf(gi), -big), big)
             err[i] = float(abs(g - min(max(r, -big), big)) / ulp)
@@ -224,18 +261,20 @@ def ulp_errors(func, x, got, alpha=1.0):
 def assert_accurate(func, x, got, alpha=1.0, what=""):
     x, got, err = ulp_errors(func, x, got, alpha)
     i = int(np.argmax(err))
-    assert err[i] <= MAX_ULP, (f"{func} {x.dtype} alpha={alpha} {what}: {err[i]:.2f} ulp at "
-                               f"x={x[i]!r}: got {got[i]!r}")
+    assert err[i] <= MAX_ULP, (
+        f"{func} {x.dtype} alpha={alpha} {what}: {err[i]:.2f} ulp at x={x[i]!r}: got {got[i]!r}"
+    )
     return err[i]
 
 
 # ---- accuracy -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dt", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("func", FUNCS)
 def test_accuracy(path, func, dt):
     x = accuracy_inputs(dt, func)
-    for alpha in (ELU_ALPHAS if func == "elu" else (1.0,)):
+    for alpha in ELU_ALPHAS if func == "elu" else (1.0,):
         got = call(func, x, alpha)
         nan = np.isnan(got)
         assert not nan.any(), f"{func}: NaN from non-NaN inputs {x[nan][:10]}"
@@ -247,29 +286,51 @@ def test_accuracy(path, func, dt):
 
 # ---- special values -----------------------------------------------------------------------
 
+
 def check_cases(func, dt, cases, alpha=1.0):
     """(input, expected) pairs, exactly (signed zeros, NaN); as one array and one by one."""
     x = np.array([v for v, _ in cases], dtype=dt)
     want = np.array([w for _, w in cases], dtype=dt)
     got = call(func, x, alpha)
     ok = same(got, want)
-    assert ok.all(), (f"{func}({x[~ok].tolist()}, alpha={alpha}) = {got[~ok].tolist()}, "
-                      f"want {want[~ok].tolist()}")
-    for i in range(x.size):                   # n = 1: the short-array path
-        one = call(func, x[i:i + 1], alpha)
-        assert same(one, want[i:i + 1]).all(), f"{func}({x[i]!r}) = {one[0]!r}, want {want[i]!r}"
+    assert ok.all(), (
+        f"{func}({x[~ok].tolist()}, alpha={alpha}) = {got[~ok].tolist()}, want {want[~ok].tolist()}"
+    )
+    for i in range(x.size):  # n = 1: the short-array path
+        one = call(func, x[i : i + 1], alpha)
+        assert same(one, want[i : i + 1]).all(), f"{func}({x[i]!r}) = {one[0]!r}, want {want[i]!r}"
 
 
 @pytest.mark.parametrize("dt", DTYPES, ids=DTYPE_IDS)
 def test_special_tanh(path, dt):
     fi = np.finfo(dt)
-    cases = [(0.0, 0.0), (-0.0, -0.0), (np.inf, 1.0), (-np.inf, -1.0), (np.nan, np.nan),
-             (-np.nan, np.nan), (fi.max, 1.0), (-fi.max, -1.0), (1e30, 1.0), (-1e30, -1.0),
-             (20.0, 1.0), (-25.0, -1.0), (9.5 if dt == np.float32 else 19.5, 1.0),
-             (-9.5 if dt == np.float32 else -19.5, -1.0)]
+    cases = [
+        (0.0, 0.0),
+        (-0.0, -0.0),
+        (np.inf, 1.0),
+        (-np.inf, -1.0),
+        (np.nan, np.nan),
+        (-np.nan, np.nan),
+        (fi.max, 1.0),
+        (-fi.max, -1.0),
+        (1e30, 1.0),
+        (-1e30, -1.0),
+        (20.0, 1.0),
+        (-25.0, -1.0),
+        (9.5 if dt == np.float32 else 19.5, 1.0),
+        (-9.5 if dt == np.float32 else -19.5, -1.0),
+    ]
     # denormals and tiny normals: tanh(x) == x exactly
-    for v in (fi.smallest_subnormal, -fi.smallest_subnormal, fi.smallest_normal / 3,
-              -fi.smallest_normal / 7, fi.smallest_normal, -fi.smallest_normal, 1e-30, -1e-30):
+    for v in (
+        fi.smallest_subnormal,
+        -fi.smallest_subnormal,
+        fi.smallest_normal / 3,
+        -fi.smallest_normal / 7,
+        fi.smallest_normal,
+        -fi.smallest_normal,
+        1e-30,
+        -1e-30,
+    ):
         cases.append((v, v))
     check_cases("tanh", dt, cases)
 
@@ -277,9 +338,21 @@ def test_special_tanh(path, dt):
 @pytest.mark.parametrize("dt", DTYPES, ids=DTYPE_IDS)
 def test_special_sigmoid(path, dt):
     fi = np.finfo(dt)
-    cases = [(np.inf, 1.0), (-np.inf, 0.0), (np.nan, np.nan), (-np.nan, np.nan), (0.0, 0.5),
-             (-0.0, 0.5), (-1000.0, 0.0), (1000.0, 1.0), (fi.max, 1.0), (-fi.max, 0.0),
-             (40.0, 1.0), (fi.smallest_subnormal, 0.5), (-fi.smallest_subnormal, 0.5)]
+    cases = [
+        (np.inf, 1.0),
+        (-np.inf, 0.0),
+        (np.nan, np.nan),
+        (-np.nan, np.nan),
+        (0.0, 0.5),
+        (-0.0, 0.5),
+        (-1000.0, 0.0),
+        (1000.0, 1.0),
+        (fi.max, 1.0),
+        (-fi.max, 0.0),
+        (40.0, 1.0),
+        (fi.smallest_subnormal, 0.5),
+        (-fi.smallest_subnormal, 0.5),
+    ]
     check_cases("sigmoid", dt, cases)
     # large negative x: the correct tiny (denormal) value, never 0 too early or NaN
     v = np.array([-740.0 if dt == np.float64 else -100.0], dtype=dt)
@@ -297,10 +370,22 @@ def test_special_exp(path, dt):
     fi = np.finfo(dt)
     over = 710.0 if dt == np.float64 else 89.0
     under = -746.0 if dt == np.float64 else -104.0
-    cases = [(np.nan, np.nan), (-np.nan, np.nan), (np.inf, np.inf), (-np.inf, 0.0),
-             (0.0, 1.0), (-0.0, 1.0), (over, np.inf), (1000.0, np.inf), (fi.max, np.inf),
-             (under, 0.0), (-1000.0, 0.0), (-fi.max, 0.0), (fi.smallest_subnormal, 1.0),
-             (-fi.smallest_subnormal, 1.0)]
+    cases = [
+        (np.nan, np.nan),
+        (-np.nan, np.nan),
+        (np.inf, np.inf),
+        (-np.inf, 0.0),
+        (0.0, 1.0),
+        (-0.0, 1.0),
+        (over, np.inf),
+        (1000.0, np.inf),
+        (fi.max, np.inf),
+        (under, 0.0),
+        (-1000.0, 0.0),
+        (-fi.max, 0.0),
+        (fi.smallest_subnormal, 1.0),
+        (-fi.smallest_subnormal, 1.0),
+    ]
     check_cases("exp", dt, cases)
     # the largest finite result: just below log(max) no early overflow
     top = np.log(np.longdouble(fi.max) if dt == np.float64 else np.float64(fi.max))
@@ -322,22 +407,40 @@ def test_special_exp(path, dt):
 def test_special_elu(path, dt, alpha):
     fi = np.finfo(dt)
     a = float(dt(alpha))
-    cases = [(np.inf, np.inf), (-np.inf, -a), (np.nan, np.nan), (-np.nan, np.nan), (0.0, 0.0),
-             (-0.0, -0.0), (5.0, 5.0), (fi.max, fi.max), (-fi.max, -a), (-1000.0, -a),
-             (fi.smallest_subnormal, fi.smallest_subnormal)]
+    cases = [
+        (np.inf, np.inf),
+        (-np.inf, -a),
+        (np.nan, np.nan),
+        (-np.nan, np.nan),
+        (0.0, 0.0),
+        (-0.0, -0.0),
+        (5.0, 5.0),
+        (fi.max, fi.max),
+        (-fi.max, -a),
+        (-1000.0, -a),
+        (fi.smallest_subnormal, fi.smallest_subnormal),
+    ]
     check_cases("elu", dt, cases, alpha)
 
 
 @pytest.mark.parametrize("dt", DTYPES, ids=DTYPE_IDS)
 def test_nan_payloads(path, dt):
     """Quiet and signalling NaNs of either sign, with payloads, give NaN; neighbours intact."""
-    raw = ([0x7FF0000000000001, 0xFFF0000000000001, 0x7FF8000000000123, 0xFFF8000000000000,
-            0x7FF7FFFFFFFFFFFF] if dt == np.float64 else
-           [0x7F800001, 0xFF800001, 0x7FC00123, 0xFFC00000, 0x7FBFFFFF])
+    raw = (
+        [
+            0x7FF0000000000001,
+            0xFFF0000000000001,
+            0x7FF8000000000123,
+            0xFFF8000000000000,
+            0x7FF7FFFFFFFFFFFF,
+        ]
+        if dt == np.float64
+        else [0x7F800001, 0xFF800001, 0x7FC00123, 0xFFC00000, 0x7FBFFFFF]
+    )
     nans = np.array(raw, dtype=np.uint64 if dt == np.float64 else np.uint32).view(dt)
     x = np.zeros(40, dtype=dt)
     x[3::8] = nans
-    assert np.array_equal(bits(x[3::8]), bits(nans))         # copied as they are
+    assert np.array_equal(bits(x[3::8]), bits(nans))  # copied as they are
     for func in FUNCS:
         got = call(func, x, 1.5)
         assert np.isnan(got[3::8]).all(), func
@@ -349,6 +452,7 @@ def test_nan_payloads(path, dt):
 
 # ---- lengths (vector tails), unaligned views, in place --------------------------------------
 
+
 @pytest.mark.parametrize("dt", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("func", FUNCS)
 def test_lengths_alignment_inplace(path, func, dt):
@@ -359,9 +463,9 @@ def test_lengths_alignment_inplace(path, func, dt):
     pool[7::19] = np.inf
     pool[9::23] = -np.inf
     pool = pool.astype(dt)
-    pool.flags.writeable = False            # the input is const: read-only arrays work
+    pool.flags.writeable = False  # the input is const: read-only arrays work
     alpha = 1.25
-    full = call(func, pool, alpha)          # one long call: the expected values
+    full = call(func, pool, alpha)  # one long call: the expected values
     # ... which are themselves right
     finite = ~np.isnan(pool)
     assert np.array_equal(np.isnan(full), ~finite)
@@ -369,41 +473,43 @@ def test_lengths_alignment_inplace(path, func, dt):
         assert_accurate(func, pool[finite], full[finite], alpha)
     sentinel = dt(-12345.5)
     for n in LENGTHS:
-        for off in (0, 1, 3):               # element offsets: unaligned for every vector width
+        for off in (0, 1, 3):  # element offsets: unaligned for every vector width
             start = 11 + off
-            src = pool[start:start + n]
-            want = bits(full[start:start + n])
+            src = pool[start : start + n]
+            want = bits(full[start : start + n])
             # out of place into an unaligned view, with sentinels on both sides
             buf = np.full(n + 2 + off, sentinel, dtype=dt)
-            out = buf[1 + off:1 + off + n]
+            out = buf[1 + off : 1 + off + n]
             assert out.ndim == 1 and out.flags.c_contiguous and out.base is buf
             call(func, src, alpha, out=out)
             assert np.array_equal(bits(out), want), ("out of place", n, off)
-            assert (buf[:1 + off] == sentinel).all() and buf[-1] == sentinel, (n, off)
+            assert (buf[: 1 + off] == sentinel).all() and buf[-1] == sentinel, (n, off)
             # in place (out is x), unaligned
             buf2 = np.full(n + 2 + off, sentinel, dtype=dt)
-            y = buf2[1 + off:1 + off + n]
+            y = buf2[1 + off : 1 + off + n]
             y[:] = src
-            K.fastmath_into(func, y, y, alpha)
+            _kernel_entry.fastmath_into(func, y, y, alpha)
             assert np.array_equal(bits(y), want), ("in place", n, off)
-            assert (buf2[:1 + off] == sentinel).all() and buf2[-1] == sentinel, (n, off)
+            assert (buf2[: 1 + off] == sentinel).all() and buf2[-1] == sentinel, (n, off)
 
 
 # ---- API (the choice of path itself: tests/test_simd_paths.py) ---------------------------
 
+
 def test_fastmath_into_rejects_bad_arguments():
     x = np.zeros(3)
     with pytest.raises(ValueError, match="name"):
-        K.fastmath_into("sin", x, x)
+        _kernel_entry.fastmath_into("sin", x, x)
     with pytest.raises(ValueError, match="expected 3 values"):
-        K.fastmath_into("tanh", np.zeros(2), x)
-    with pytest.raises(ValueError):                        # mixed dtypes
-        K.fastmath_into("tanh", np.zeros(3, dtype=np.float32), x)
-    with pytest.raises(ValueError):                        # not contiguous
-        K.fastmath_into("tanh", x, np.zeros(6)[::2])
+        _kernel_entry.fastmath_into("tanh", np.zeros(2), x)
+    with pytest.raises(ValueError):  # mixed dtypes
+        _kernel_entry.fastmath_into("tanh", np.zeros(3, dtype=np.float32), x)
+    with pytest.raises(ValueError):  # not contiguous
+        _kernel_entry.fastmath_into("tanh", x, np.zeros(6)[::2])
 
 
 # ---- the activations use these functions ------------------------------------------------
+
 
 @pytest.mark.parametrize("dt", DTYPES, ids=DTYPE_IDS)
 def test_activation_forward_uses_fastmath(path, dt):
@@ -428,4 +534,4 @@ def test_activation_forward_uses_fastmath(path, dt):
 def test_unknown_name_is_refused_even_for_empty_arrays():
     empty = np.empty(0)
     with pytest.raises(ValueError, match="name"):
-        K.fastmath_into("bogus", empty, empty)
+        _kernel_entry.fastmath_into("bogus", empty, empty)

@@ -90,8 +90,9 @@ def test_each_mode_with_one_activation_per_layer(mode, dtype):
     net = random_net(sizes, ["maxout", "elu", "leaky_relu", "relu"], "softmax", dtype, seed=5)
     X = inputs_away_from_kinks(net, np.random.default_rng(5), 7)
     J = compiled_jacobian(net, X, mode)
-    assert_gradient_matches_fd(J, jacobian_by_central_differences(net, X),
-                               np.abs(net.predict(X)).max(), dtype)
+    assert_gradient_matches_fd(
+        J, jacobian_by_central_differences(net, X), np.abs(net.predict(X)).max(), dtype
+    )
     reference = reference_of(net)
     assert_jacobian_close(J, reference.input_grad(X), jacobian_magnitude(reference, X), dtype)
 
@@ -114,8 +115,9 @@ def test_both_modes_match_finite_differences(hidden, output, dtype):
         fd = jacobian_by_central_differences(net, X)
         assert np.abs(fd).max() > 1e-4  # not all saturated (17 softmax outputs: ~1e-3)
         for mode in MODES:
-            assert_gradient_matches_fd(compiled_jacobian(net, X, mode), fd,
-                                       np.abs(net.predict(X)).max(), dtype)
+            assert_gradient_matches_fd(
+                compiled_jacobian(net, X, mode), fd, np.abs(net.predict(X)).max(), dtype
+            )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -142,8 +144,10 @@ def test_kink_conventions_at_exact_kinks(hidden, dtype):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("hidden,output", [("tanh", "identity"), ("maxout", "softmax"),
-                                           ("elu", "sigmoid"), ("relu", "exp")])
+@pytest.mark.parametrize(
+    "hidden,output",
+    [("tanh", "identity"), ("maxout", "softmax"), ("elu", "sigmoid"), ("relu", "exp")],
+)
 def test_a_rows_jacobian_does_not_depend_on_the_other_rows(hidden, output, dtype, mode):
     # Bit for bit: alone, among others, at another position, in another chunk (forward
     # mode takes 128 samples of 3 inputs at a time, reverse mode 1024).
@@ -179,9 +183,13 @@ def test_the_first_outputs_only(mode):
 
 def test_auto_takes_forward_mode_exactly_when_there_are_fewer_inputs_than_outputs():
     # In float32 the two modes round differently, which tells them apart.
-    for sizes, m, expected in [([3, 17, 4], 4, "forward"), ([4, 17, 4], 4, "reverse"),
-                               ([5, 17, 4], 4, "reverse"), ([3, 17, 8], 2, "reverse"),
-                               ([3, 17, 8], 4, "forward")]:
+    for sizes, m, expected in [
+        ([3, 17, 4], 4, "forward"),
+        ([4, 17, 4], 4, "reverse"),
+        ([5, 17, 4], 4, "reverse"),
+        ([3, 17, 8], 2, "reverse"),
+        ([3, 17, 8], 4, "forward"),
+    ]:
         net = random_net(sizes, "tanh", "identity", np.float32, seed=sum(sizes) + m)
         X = np.random.default_rng(m).normal(size=(64, sizes[0]))
         forward, reverse = (compiled_jacobian(net, X, mode, m) for mode in MODES)
@@ -204,10 +212,12 @@ def test_emulator_shape_in_both_modes():
     X = np.random.default_rng(3).normal(size=(64, 5))
     forward = compiled_jacobian(net, X, "forward")
     reference = reference_of(net)
-    assert_jacobian_close(forward, reference.input_grad(X), jacobian_magnitude(reference, X),
-                          np.float64)
-    assert_jacobian_close(forward, compiled_jacobian(net, X, "reverse"),
-                          jacobian_magnitude(reference, X), np.float64)
+    assert_jacobian_close(
+        forward, reference.input_grad(X), jacobian_magnitude(reference, X), np.float64
+    )
+    assert_jacobian_close(
+        forward, compiled_jacobian(net, X, "reverse"), jacobian_magnitude(reference, X), np.float64
+    )
 
 
 def test_the_emulator_benchmark_fits_the_same_labels_both_ways():

@@ -17,14 +17,14 @@ import warnings
 import numpy as np
 import pytest
 import scipy.stats
-
-import nnfast
-from conftest import (DTYPES, ODD_SIZES, RTOL, assert_close, central_differences, no_warnings,
-                      rtol)
-from nnfast import _kernels, reference as ref
-from nnfast._spec import ACTIVATION_CODES, LOG_VAR_RANGE, LOSS_CODES
+from conftest import DTYPES, ODD_SIZES, RTOL, assert_close, central_differences, no_warnings, rtol
 from test_gradients import KINKED, assert_gradient_matches_fd, random_params
 from test_gradients import central_differences as network_differences
+
+import nnfast
+from nnfast import _kernel_entry, _losses
+from nnfast import reference as ref
+from nnfast._spec import ACTIVATION_CODES, LOG_VAR_RANGE, LOSS_CODES
 
 LOW, HIGH = LOG_VAR_RANGE
 
@@ -32,8 +32,9 @@ LOW, HIGH = LOG_VAR_RANGE
 def run_kernel(Z, Y, w):
     dZ = np.full_like(Z, np.nan)
     inv = 1.0 / (Z.shape[0] if w is None else float(w.sum(dtype=np.float64)))
-    value = _kernels.loss_delta_into(LOSS_CODES["gaussian_nll"], ACTIVATION_CODES["identity"],
-                                     dZ, Z, Z, Y, w, inv)
+    value = _kernel_entry.loss_delta_into(
+        LOSS_CODES["gaussian_nll"], ACTIVATION_CODES["identity"], dZ, Z, Z, Y, w, inv
+    )
     return value, dZ
 
 
@@ -68,8 +69,7 @@ def gaussian_case(n, k, rng, dtype, outside=True):
 
 
 def test_clip_range_is_shared_by_the_kernel_and_the_python_side():
-    assert _kernels.GAUSSIAN_NLL_LOG_VAR_RANGE == LOG_VAR_RANGE == (-30.0, 30.0)
-
+    assert _losses.GAUSSIAN_NLL_LOG_VAR_RANGE == LOG_VAR_RANGE == (-30.0, 30.0)
 
 
 def test_reference_is_the_gaussian_nll_without_its_constant_and_its_gradient():
@@ -131,9 +131,11 @@ def test_kernel_gradient_matches_central_differences(dtype):
     Z, Y = gaussian_case(17, 3, rng, np.float64)
     w = rng.uniform(0.2, 2.0, size=17)
     _, dZ = run_kernel(Z.astype(dtype), Y.astype(dtype), w.astype(dtype))
-    fd = central_differences(lambda Zs: run_kernel(Zs, Y.astype(dtype).astype(float),
-                                                   w.astype(dtype).astype(float))[0],
-                             Z.astype(dtype).astype(np.float64), 1e-6)
+    fd = central_differences(
+        lambda Zs: run_kernel(Zs, Y.astype(dtype).astype(float), w.astype(dtype).astype(float))[0],
+        Z.astype(dtype).astype(np.float64),
+        1e-6,
+    )
     assert_close(dZ, fd, dtype, factor=1e3 if dtype == np.float64 else 1.0)
 
 
@@ -143,15 +145,28 @@ def test_kernel_extremes_are_finite(dtype):
     inf · 0 = NaN); huge and zero residuals give finite values; at the clip edges the
     gradient is the inside one."""
     big = 1e8
-    Z = np.array([[0.0, 1e3], [0.0, -1e3], [big, -1e3], [big, 1e3], [0.0, LOW], [0.0, HIGH],
-                  [-big, 0.0], [1.0, -40.0]], dtype=dtype)
+    Z = np.array(
+        [
+            [0.0, 1e3],
+            [0.0, -1e3],
+            [big, -1e3],
+            [big, 1e3],
+            [0.0, LOW],
+            [0.0, HIGH],
+            [-big, 0.0],
+            [1.0, -40.0],
+        ],
+        dtype=dtype,
+    )
     Y = np.array([[0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [1.0]], dtype=dtype)
     with no_warnings():
         value, dZ = run_kernel(Z, Y, None)
     assert math.isfinite(value) and np.isfinite(dZ).all()
     e_low, e_high = math.exp(-LOW), math.exp(-HIGH)
-    per_row = np.array([HIGH, LOW, LOW + big**2 * e_low, HIGH + big**2 * e_high, LOW, HIGH,
-                        big**2, LOW]) * 0.5
+    per_row = (
+        np.array([HIGH, LOW, LOW + big**2 * e_low, HIGH + big**2 * e_high, LOW, HIGH, big**2, LOW])
+        * 0.5
+    )
     assert value == pytest.approx(per_row.mean(), rel=1e-12)
     n = Z.shape[0]
     expected_dmu = np.array([0, 0, big * e_low, big * e_high, 0, 0, -big, 0]) / n
@@ -227,12 +242,20 @@ def snapshot(net):
 
 REFUSALS = {
     # id: (layer_sizes, output activation, y columns, fragments of the message)
-    "odd width": ([3, 4, 3], "identity", 1, ["loss", "'gaussian_nll'", "even",
-                                               "layer_sizes[-1] = 3"]),
+    "odd width": (
+        [3, 4, 3],
+        "identity",
+        1,
+        ["loss", "'gaussian_nll'", "even", "layer_sizes[-1] = 3"],
+    ),
     "tanh output": ([3, 4, 2], "tanh", 1, ["loss", "output_activation='identity'", "'tanh'"]),
     "softmax output": ([3, 4, 2], "softmax", 1, ["loss", "'identity'", "'softmax'"]),
-    "y as wide as the output": ([3, 4, 4], "identity", 4, ["y", "expected shape (6, 2)",
-                                                            "got (6, 4)", "log-variances"]),
+    "y as wide as the output": (
+        [3, 4, 4],
+        "identity",
+        4,
+        ["y", "expected shape (6, 2)", "got (6, 4)", "log-variances"],
+    ),
     "y too narrow": ([3, 4, 4], "identity", 1, ["y", "(6, 2)", "got (6, 1)"]),
 }
 
@@ -249,11 +272,20 @@ def test_refusals_name_the_argument_and_change_nothing(case, method):
         "loss_and_grad": lambda: net.loss_and_grad(X, y, "gaussian_nll"),
         "fit": lambda: net.fit(X, y, "gaussian_nll", epochs=2),
         "fit lbfgs": lambda: net.fit(X, y, "gaussian_nll", optimizer="lbfgs", epochs=2),
-        "validation": lambda: net.fit(X, rng.normal(size=(6, sizes[-1] // 2)), "gaussian_nll",
-                                      epochs=2, validation_data=(X, y)),
+        "validation": lambda: net.fit(
+            X,
+            rng.normal(size=(6, sizes[-1] // 2)),
+            "gaussian_nll",
+            epochs=2,
+            validation_data=(X, y),
+        ),
     }
-    if method == "validation" and y_cols != sizes[-1] // 2 and sizes[-1] % 2 == 0 \
-            and output == "identity":
+    if (
+        method == "validation"
+        and y_cols != sizes[-1] // 2
+        and sizes[-1] % 2 == 0
+        and output == "identity"
+    ):
         fragments = ["validation_data y"] + fragments[1:]
     before = snapshot(net)
     with pytest.raises(ValueError) as info:
@@ -265,10 +297,15 @@ def test_refusals_name_the_argument_and_change_nothing(case, method):
 
 def test_predict_return_std_refusals():
     X = np.ones((2, 3))
-    for net in (nnfast.MLP([3, 4, 3], seed=0), nnfast.MLP([3, 4, 2], output_activation="sigmoid",
-                                                           seed=0)):
-        with pytest.raises(ValueError, match=r"return_std: .*output_activation='identity' and an "
-                                             r"even number of outputs"):
+    for net in (
+        nnfast.MLP([3, 4, 3], seed=0),
+        nnfast.MLP([3, 4, 2], output_activation="sigmoid", seed=0),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=r"return_std: .*output_activation='identity' and an "
+            r"even number of outputs",
+        ):
             net.predict(X, return_std=True)
         assert net.predict(X, return_std=False).shape == (2, net.layer_sizes[-1])
     net = nnfast.MLP([3, 4, 2], seed=0)
@@ -322,11 +359,22 @@ def test_fit_matches_reference(optimizer, dtype):
     net = random_params([3, 6, 4], "tanh", "identity", dtype, seed=9, scale=0.4)
     oracle = ref.MLP([3, 6, 4], "tanh", "identity", dtype=dtype, seed=9, params=net.params)
     net._rng = np.random.default_rng(10)
-    kwargs = dict(loss="gaussian_nll", optimizer=optimizer, lr=0.01, batch_size=8, epochs=5,
-                  l2=1e-3, sample_weight=w)
+    kwargs = dict(
+        loss="gaussian_nll",
+        optimizer=optimizer,
+        lr=0.01,
+        batch_size=8,
+        epochs=5,
+        l2=1e-3,
+        sample_weight=w,
+    )
     history = net.fit(X, y, **kwargs)
-    history_ref = oracle.fit(X.astype(dtype), y.astype(dtype), rng=np.random.default_rng(10),
-                             **{**kwargs, "sample_weight": w.astype(dtype)})
+    history_ref = oracle.fit(
+        X.astype(dtype),
+        y.astype(dtype),
+        rng=np.random.default_rng(10),
+        **{**kwargs, "sample_weight": w.astype(dtype)},
+    )
     tol = 1e-10 if dtype == np.float64 else 1e-4
     np.testing.assert_allclose(history.loss, history_ref.loss, rtol=tol)
     np.testing.assert_allclose(net.params, oracle.params, rtol=tol, atol=tol)
@@ -337,8 +385,9 @@ def test_fit_learns_the_noise_and_is_calibrated(optimizer):
     x, y, _ = heteroscedastic(2000, seed=0)
     x_test, y_test, sd_test = heteroscedastic(4000, seed=1)
     net = nnfast.MLP([1, 32, 32, 2], activation="tanh", seed=0)
-    settings = dict(lr=3e-3, batch_size=64, epochs=300) if optimizer == "adam" else \
-        dict(epochs=1000)
+    settings = (
+        dict(lr=3e-3, batch_size=64, epochs=300) if optimizer == "adam" else dict(epochs=1000)
+    )
     history = net.fit(x, y, loss="gaussian_nll", optimizer=optimizer, **settings)
     assert history.loss[-1] < history.loss[0] - 1.0
     mean, std = net.predict(x_test, return_std=True)
@@ -355,13 +404,20 @@ def test_fit_over_more_than_one_chunk_with_validation():
     x, y, _ = heteroscedastic(2500, seed=2)
     Y = np.hstack([y, -2 * y])
     net = nnfast.MLP([1, 8, 4], seed=3)
-    history = net.fit(x, Y, loss="gaussian_nll", optimizer="lbfgs", epochs=30,
-                      validation_data=(x[:100], Y[:100]))
+    history = net.fit(
+        x, Y, loss="gaussian_nll", optimizer="lbfgs", epochs=30, validation_data=(x[:100], Y[:100])
+    )
     assert history.loss[-1] == pytest.approx(net.loss(x, Y, "gaussian_nll"), rel=1e-12)
-    assert history.val_loss[-1] == pytest.approx(net.loss(x[:100], Y[:100], "gaussian_nll"),
-                                                 rel=1e-12)
-    value = sum(net.loss(x[s], Y[s], "gaussian_nll") * len(range(2500)[s])
-                for s in (slice(0, 1024), slice(1024, 2048), slice(2048, 2500))) / 2500
+    assert history.val_loss[-1] == pytest.approx(
+        net.loss(x[:100], Y[:100], "gaussian_nll"), rel=1e-12
+    )
+    value = (
+        sum(
+            net.loss(x[s], Y[s], "gaussian_nll") * len(range(2500)[s])
+            for s in (slice(0, 1024), slice(1024, 2048), slice(2048, 2500))
+        )
+        / 2500
+    )
     assert net.loss(x, Y, "gaussian_nll") == pytest.approx(value, rel=1e-12)
 
 
@@ -373,8 +429,14 @@ sk = pytest.importorskip("nnfast.sklearn", reason="scikit-learn is not installed
 
 
 def regressor(**params):
-    defaults = dict(loss="gaussian_nll", hidden_layer_sizes=(16,), activation="tanh",
-                    random_state=0, max_iter=100, learning_rate_init=0.01)
+    defaults = dict(
+        loss="gaussian_nll",
+        hidden_layer_sizes=(16,),
+        activation="tanh",
+        random_state=0,
+        max_iter=100,
+        learning_rate_init=0.01,
+    )
     return sk.MLPRegressor(**{**defaults, **params})
 
 
@@ -408,27 +470,36 @@ def test_regressor_objective_is_the_nll_summed_over_targets_plus_alpha():
     x, y, _ = heteroscedastic(50, seed=5)
     Y = np.hstack([y, -y])
     w = np.random.default_rng(5).uniform(0.5, 2.0, size=50)
-    model = fit_quietly(regressor(solver="lbfgs", alpha=0.01, max_iter=20), x, Y,
-                        sample_weight=w)
+    model = fit_quietly(regressor(solver="lbfgs", alpha=0.01, max_iter=20), x, Y, sample_weight=w)
     out = model._forward(x)
     mu, c = out[:, :2], np.clip(out[:, 2:], LOW, HIGH)
     nll = (0.5 * (c + (Y - mu) ** 2 * np.exp(-c))).sum(axis=1)
-    penalty = 0.5 * 0.01 * sum((W ** 2).sum() for W in model.coefs_) / w.sum()
+    penalty = 0.5 * 0.01 * sum((W**2).sum() for W in model.coefs_) / w.sum()
     assert model.loss_ == pytest.approx(w @ nll / w.sum() + penalty, rel=1e-10)
     # Integer weights are repeated rows.
     counts = np.arange(50) % 3 + 1
     weighted = fit_quietly(regressor(solver="lbfgs", max_iter=20), x, Y, sample_weight=counts)
-    repeated = fit_quietly(regressor(solver="lbfgs", max_iter=20), np.repeat(x, counts, axis=0),
-                           np.repeat(Y, counts, axis=0))
+    repeated = fit_quietly(
+        regressor(solver="lbfgs", max_iter=20),
+        np.repeat(x, counts, axis=0),
+        np.repeat(Y, counts, axis=0),
+    )
     assert weighted.loss_ == pytest.approx(repeated.loss_, rel=1e-8)
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs", "rprop"])
 def test_regressor_every_solver_learns_the_noise(solver):
     x, y, _ = heteroscedastic(400, seed=6)
-    model = fit_quietly(regressor(solver=solver, max_iter=300, hidden_layer_sizes=(16, 16),
-                                  learning_rate_init=0.01 if solver != "sgd" else 0.003),
-                        x, y.ravel())
+    model = fit_quietly(
+        regressor(
+            solver=solver,
+            max_iter=300,
+            hidden_layer_sizes=(16, 16),
+            learning_rate_init=0.01 if solver != "sgd" else 0.003,
+        ),
+        x,
+        y.ravel(),
+    )
     x_test, y_test, sd_test = heteroscedastic(2000, seed=7)
     mean, std = model.predict(x_test, return_std=True)
     assert model.score(x_test, y_test.ravel()) > 0.85
@@ -473,7 +544,9 @@ def test_regressor_pickle_dtype_and_return_std_refusals():
         model.predict(x, return_std="yes")
     for loss in ("squared_error", "poisson"):
         other = fit_quietly(regressor(loss=loss, max_iter=3), x, np.abs(y.ravel()))
-        with pytest.raises(ValueError, match=f"return_std=True needs a model fitted with "
-                                             f"loss='gaussian_nll'.*loss='{loss}'"):
+        with pytest.raises(
+            ValueError,
+            match=f"return_std=True needs a model fitted with loss='gaussian_nll'.*loss='{loss}'",
+        ):
             other.predict(x, return_std=True)
         assert other.predict(x, return_std=False).shape == (40,)

@@ -9,13 +9,26 @@ runs every other test. tests/test_simd_paths.py tests the choosing itself.
 
 import numpy as np
 import pytest
-
 from conftest import SIMD_PATHS, simd_path
+
 from nnfast import MLP, kernels, reference
 
-SHAPES = [(1, 1, 1), (1, 20, 20), (3, 17, 65), (9, 5, 2), (32, 1, 20), (32, 20, 1),
-          (32, 20, 20), (33, 64, 3), (65, 17, 65), (128, 784, 10), (256, 64, 64),
-          (1, 300, 200), (40, 512, 37), (300, 1000, 5)]
+SHAPES = [
+    (1, 1, 1),
+    (1, 20, 20),
+    (3, 17, 65),
+    (9, 5, 2),
+    (32, 1, 20),
+    (32, 20, 1),
+    (32, 20, 20),
+    (33, 64, 3),
+    (65, 17, 65),
+    (128, 784, 10),
+    (256, 64, 64),
+    (1, 300, 200),
+    (40, 512, 37),
+    (300, 1000, 5),
+]
 ORDER_SHAPES = [(9, 5, 2), (9, 20, 20), (9, 20, 1), (13, 64, 3), (33, 17, 65), (3, 300, 7)]
 
 
@@ -49,9 +62,9 @@ def test_each_element_is_computed_independently(path, dtype):
         C = kernels.matmul(A, B)
         assert np.array_equal(kernels.matmul(A[::-1], B)[::-1], C), (m, k, n)
         for i in range(m):
-            assert np.array_equal(kernels.matmul(A[i:i + 1], B)[0], C[i]), (m, k, n, i)
+            assert np.array_equal(kernels.matmul(A[i : i + 1], B)[0], C[i]), (m, k, n, i)
         for j in range(n):
-            assert np.array_equal(kernels.matmul(A, B[:, j:j + 1])[:, 0], C[:, j]), (m, k, n, j)
+            assert np.array_equal(kernels.matmul(A, B[:, j : j + 1])[:, 0], C[:, j]), (m, k, n, j)
 
 
 def test_a_network_trains_like_the_reference(path):

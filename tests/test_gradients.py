@@ -13,9 +13,17 @@ nnfast.reference.MLP.
 
 import numpy as np
 import pytest
+from conftest import (
+    DTYPES,
+    FD_STEP,
+    NET_RTOL,
+    assert_gradient_matches_fd,
+    assert_net_close,
+    eps,
+    kink_pattern,
+    reference_of,
+)
 
-from conftest import (DTYPES, FD_STEP, NET_RTOL, assert_gradient_matches_fd, assert_net_close,
-                      eps, kink_pattern, reference_of)
 from nnfast import MLP
 from nnfast import reference as ref
 from nnfast._spec import HIDDEN_ACTIVATIONS
@@ -83,8 +91,14 @@ def central_differences(net, X, y, loss, w, check_kinks):
     params = net.params
     fd = np.empty(net.n_params)
     if check_kinks:
-        shadow = ref.MLP(net.layer_sizes, list(net.activations[:-1]), net.activations[-1],
-                         dtype="float64", params=params.astype(np.float64), **NET_KWARGS)
+        shadow = ref.MLP(
+            net.layer_sizes,
+            list(net.activations[:-1]),
+            net.activations[-1],
+            dtype="float64",
+            params=params.astype(np.float64),
+            **NET_KWARGS,
+        )
         base, margin = kink_pattern(shadow, X)
         if margin < 1e-4:  # float32 rounding of Z must not decide the side either
             return None
@@ -195,8 +209,7 @@ def test_same_seed_same_params_as_reference(hidden, output, dtype):
         reference = ref.MLP(sizes, hidden, output, dtype=dtype, seed=seed, **NET_KWARGS)
         assert net.params.dtype == dtype and net.n_params == reference.n_params
         np.testing.assert_array_equal(net.params, reference.params)
-        for W, W_ref, b, b_ref in zip(net.weights, reference.weights, net.biases,
-                                      reference.biases):
+        for W, W_ref, b, b_ref in zip(net.weights, reference.weights, net.biases, reference.biases):
             np.testing.assert_array_equal(W, W_ref)
             np.testing.assert_array_equal(b, b_ref)
     other = MLP(sizes, hidden, output, dtype=dtype, seed=seed + 1, **NET_KWARGS)
@@ -260,8 +273,9 @@ def test_chunked_gradient_equals_sum_over_rows(dtype):
     parts = [slice(0, 700), slice(700, 1024), slice(1024, 1025), slice(1025, 2500)]
     total = sum(float(w[s].sum()) for s in parts)
     value_sum = sum(net.loss(X[s], y[s], "cross_entropy", 0.0, w[s]) * w[s].sum() for s in parts)
-    grad_sum = sum(net.loss_and_grad(X[s], y[s], "cross_entropy", 0.0, w[s])[1].astype(float)
-                   * w[s].sum() for s in parts)
-    assert value == pytest.approx(value_sum / total, rel=NET_RTOL[np.dtype(dtype)],
-                                  abs=0)
+    grad_sum = sum(
+        net.loss_and_grad(X[s], y[s], "cross_entropy", 0.0, w[s])[1].astype(float) * w[s].sum()
+        for s in parts
+    )
+    assert value == pytest.approx(value_sum / total, rel=NET_RTOL[np.dtype(dtype)], abs=0)
     assert_net_close(grad, grad_sum / total, dtype)

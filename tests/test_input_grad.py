@@ -12,10 +12,19 @@
 
 import numpy as np
 import pytest
+from conftest import (
+    DTYPES,
+    FD_STEP,
+    ODD_SIZES,
+    assert_gradient_matches_fd,
+    assert_jacobian_close,
+    assert_net_close,
+    central_differences,
+    jacobian_magnitude,
+    kink_pattern,
+    reference_of,
+)
 
-from conftest import (DTYPES, FD_STEP, ODD_SIZES, assert_gradient_matches_fd,
-                      assert_jacobian_close, assert_net_close, central_differences,
-                      jacobian_magnitude, kink_pattern, reference_of)
 from nnfast import MLP
 from nnfast import reference as ref
 from nnfast._spec import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
@@ -47,8 +56,14 @@ def inputs_away_from_kinks(net, rng, n):
     once). Networks without kinks take the first draw."""
     n_in = net.layer_sizes[0]
     h = FD_STEP[net.dtype]
-    shadow = ref.MLP(net.layer_sizes, list(net.activations[:-1]), net.activations[-1],
-                     dtype="float64", params=net.params.astype(np.float64), **NET_KWARGS)
+    shadow = ref.MLP(
+        net.layer_sizes,
+        list(net.activations[:-1]),
+        net.activations[-1],
+        dtype="float64",
+        params=net.params.astype(np.float64),
+        **NET_KWARGS,
+    )
     for attempt in range(20):
         X = rng.normal(size=(n, n_in)).astype(net.dtype)
         if not set(net.activations) & set(KINKED):
@@ -107,8 +122,9 @@ def test_input_grad_with_one_activation_per_layer(dtype):
     net = random_net(sizes, ["maxout", "elu", "leaky_relu", "relu"], "softmax", dtype, seed=5)
     X = inputs_away_from_kinks(net, np.random.default_rng(5), 7)
     J = net.input_grad(X)
-    assert_gradient_matches_fd(J, jacobian_by_central_differences(net, X),
-                               np.abs(net.predict(X)).max(), dtype)
+    assert_gradient_matches_fd(
+        J, jacobian_by_central_differences(net, X), np.abs(net.predict(X)).max(), dtype
+    )
     reference = reference_of(net)
     assert_jacobian_close(J, reference.input_grad(X), jacobian_magnitude(reference, X), dtype)
 
@@ -186,8 +202,9 @@ def test_softmax_jacobian_rows_sum_to_zero():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("hidden,output", [("tanh", "softmax"), ("maxout", "sigmoid"),
-                                           ("relu", "identity")])
+@pytest.mark.parametrize(
+    "hidden,output", [("tanh", "softmax"), ("maxout", "sigmoid"), ("relu", "identity")]
+)
 def test_chunked_input_grad_equals_rows_one_by_one(hidden, output, dtype):
     # 2500 rows: two full chunks of 1024 and a short one, long enough to release the GIL.
     net = random_net([3, 17, 9, 3], hidden, output, dtype, seed=9, scale=0.5)

@@ -16,21 +16,28 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import assert_gradient_matches_fd, central_differences, no_warnings
 from scipy.stats import norm
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.inspection import partial_dependence, permutation_importance
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from conftest import assert_gradient_matches_fd, central_differences, no_warnings
 from nnfast.sklearn import MLPClassifier, MLPRegressor
 
 N_FEATURES = 5
 # In the pipeline, features on different scales give the StandardScaler work to do.
 PIPELINE_SCALES = np.array([1.0, 10.0, 0.1, 100.0, 1.0])
 # Small and fast: adam's tol rule stops each fit within 300 epochs (no ConvergenceWarning).
-SETTINGS = dict(hidden_layer_sizes=(10,), activation="tanh", solver="adam",
-                learning_rate_init=0.01, max_iter=1000, tol=1e-3, random_state=0)
+SETTINGS = dict(
+    hidden_layer_sizes=(10,),
+    activation="tanh",
+    solver="adam",
+    learning_rate_init=0.01,
+    max_iter=1000,
+    tol=1e-3,
+    random_state=0,
+)
 
 
 def informative_data(kind, n=1000, seed=0, scales=None):
@@ -67,6 +74,7 @@ KINDS = ["regressor", "binary", "multiclass"]
 # ------------------------------------------------------------------------------------------
 # sklearn.inspection
 # ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("pipeline", [False, True], ids=["estimator", "pipeline"])
 @pytest.mark.parametrize("kind", KINDS)
@@ -143,6 +151,7 @@ def test_inspection_by_feature_name_on_a_dataframe():
 # input_grad of the estimators
 # ------------------------------------------------------------------------------------------
 
+
 def fd_jacobian(function, X):
     """(n, n_columns, n_features): central differences of ``function`` (predict or
     predict_proba of one sample per row) in float64."""
@@ -156,20 +165,35 @@ def small_model(kind, targets, dtype=None):
     samples of 5 features; returns the model and 9 rows to differentiate at."""
     X, y = informative_data("multiclass", n=60, seed=1)
     rng = np.random.default_rng(1)
-    y = {"one output": X[:, 0], "two outputs": np.column_stack([X[:, 0], X[:, 1] / 10]),
-         "binary": y == 2, "multiclass": y,
-         "multilabel": np.column_stack([y == 2, y == 0, rng.random(60) < 0.5])}[targets]
+    y = {
+        "one output": X[:, 0],
+        "two outputs": np.column_stack([X[:, 0], X[:, 1] / 10]),
+        "binary": y == 2,
+        "multiclass": y,
+        "multilabel": np.column_stack([y == 2, y == 0, rng.random(60) < 0.5]),
+    }[targets]
     Model = MLPRegressor if kind == "regressor" else MLPClassifier
-    model = Model(hidden_layer_sizes=(7, 4), activation="tanh", max_iter=30,
-                  learning_rate_init=0.01, random_state=2, dtype=dtype)
+    model = Model(
+        hidden_layer_sizes=(7, 4),
+        activation="tanh",
+        max_iter=30,
+        learning_rate_init=0.01,
+        random_state=2,
+        dtype=dtype,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
     return model, X[:9]
 
 
-CASES = [("regressor", "one output"), ("regressor", "two outputs"), ("classifier", "binary"),
-         ("classifier", "multiclass"), ("classifier", "multilabel")]
+CASES = [
+    ("regressor", "one output"),
+    ("regressor", "two outputs"),
+    ("classifier", "binary"),
+    ("classifier", "multiclass"),
+    ("classifier", "multilabel"),
+]
 
 
 @pytest.mark.parametrize("kind,targets", CASES)
@@ -219,8 +243,15 @@ def refusal(call):
 def test_input_grad_checks_X_as_predict_does(kind, targets):
     model, X = small_model(kind, targets)
     predict = model.predict if kind == "regressor" else model.predict_proba
-    bad_inputs = [X[:, :3], X[0], np.full((2, N_FEATURES), np.nan), np.zeros((0, N_FEATURES)),
-                  np.ones((2, N_FEATURES), dtype=complex), [["a"] * N_FEATURES], None]
+    bad_inputs = [
+        X[:, :3],
+        X[0],
+        np.full((2, N_FEATURES), np.nan),
+        np.zeros((0, N_FEATURES)),
+        np.ones((2, N_FEATURES), dtype=complex),
+        [["a"] * N_FEATURES],
+        None,
+    ]
     for bad in bad_inputs:
         expected = refusal(lambda: predict(bad))
         assert expected is not None and expected[0] in (ValueError, TypeError)

@@ -23,8 +23,16 @@ from nnfast._spec import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 
 
 def random_net(hidden, output, dtype, seed=0):
-    net = nnfast.MLP([3, 5, 4, 2], activation=hidden, output_activation=output, dtype=dtype,
-                     seed=seed, leaky_slope=0.05, elu_alpha=0.7, maxout_pieces=3)
+    net = nnfast.MLP(
+        [3, 5, 4, 2],
+        activation=hidden,
+        output_activation=output,
+        dtype=dtype,
+        seed=seed,
+        leaky_slope=0.05,
+        elu_alpha=0.7,
+        maxout_pieces=3,
+    )
     # Random finite values of every magnitude, including subnormals and -0.0.
     rng = np.random.default_rng(seed)
     values = rng.normal(size=net.n_params) * 10.0 ** rng.integers(-30, 30, net.n_params)
@@ -46,10 +54,17 @@ def npy(array, allow_pickle=False):
 
 
 def header_of(net, **changes):
-    header = {"format": "nnfast.MLP", "version": 1, "layer_sizes": list(net.layer_sizes),
-              "activations": list(net.activations), "dtype": net.dtype.name,
-              "leaky_slope": net.leaky_slope, "elu_alpha": net.elu_alpha,
-              "maxout_pieces": net.maxout_pieces, "n_params": net.n_params}
+    header = {
+        "format": "nnfast.MLP",
+        "version": 1,
+        "layer_sizes": list(net.layer_sizes),
+        "activations": list(net.activations),
+        "dtype": net.dtype.name,
+        "leaky_slope": net.leaky_slope,
+        "elu_alpha": net.elu_alpha,
+        "maxout_pieces": net.maxout_pieces,
+        "n_params": net.n_params,
+    }
     header.update(changes)
     return header
 
@@ -66,8 +81,13 @@ def crafted(path, net, header=None, params=None, **changes):
     header = header_of(net, **changes) if header is None else header
     text = header if isinstance(header, bytes) else json.dumps(header).encode()
     params = net.params if params is None else params
-    return write_zip(path, {"header.npy": npy(np.frombuffer(text, dtype=np.uint8)),
-                            "params.npy": params if isinstance(params, bytes) else npy(params)})
+    return write_zip(
+        path,
+        {
+            "header.npy": npy(np.frombuffer(text, dtype=np.uint8)),
+            "params.npy": params if isinstance(params, bytes) else npy(params),
+        },
+    )
 
 
 def refused(path, *fragments):
@@ -238,11 +258,16 @@ def test_wrong_format_or_version(saved, tmp_path):
 def test_object_arrays_never_unpickled(saved, tmp_path, marker):
     net = saved[0]
     payload = np.array([Marker(), 1.0], dtype=object)
-    refused(crafted(tmp_path / "obj.npz", net, params=npy(payload, allow_pickle=True)),
-            "dtype '|O'", "object arrays are never loaded")
+    refused(
+        crafted(tmp_path / "obj.npz", net, params=npy(payload, allow_pickle=True)),
+        "dtype '|O'",
+        "object arrays are never loaded",
+    )
     header = np.array([Marker()], dtype=object)
-    path = write_zip(tmp_path / "objhdr.npz", {"header.npy": npy(header, allow_pickle=True),
-                                                "params.npy": npy(net.params)})
+    path = write_zip(
+        tmp_path / "objhdr.npz",
+        {"header.npy": npy(header, allow_pickle=True), "params.npy": npy(net.params)},
+    )
     refused(path, "header.npy", "dtype '|O'")
 
 
@@ -259,31 +284,46 @@ def test_huge_declared_shapes_are_refused_before_allocating(saved, tmp_path):
     # A .npy header claiming 10^15 float64 values (8 PB) followed by a few bytes.
     buffer = io.BytesIO()
     np.lib.format.write_array_header_1_0(
-        buffer, {"descr": "<f8", "fortran_order": False, "shape": (10**15,)})
+        buffer, {"descr": "<f8", "fortran_order": False, "shape": (10**15,)}
+    )
     fake = buffer.getvalue() + bytes(32)
-    refused(crafted(tmp_path / "huge.npz", net, params=fake),
-            "declares 1000000000000000 values", "holds 32 bytes")
+    refused(
+        crafted(tmp_path / "huge.npz", net, params=fake),
+        "declares 1000000000000000 values",
+        "holds 32 bytes",
+    )
     # A ZIP entry whose central directory claims ~4 GB uncompressed.
     good = tmp_path / "good.npz"
     nnfast.save(net, good)
     data = bytearray(good.read_bytes())
     central = data.index(b"PK\x01\x02")
-    data[central + 24:central + 28] = struct.pack("<I", 0xFFFFFFF0)
+    data[central + 24 : central + 28] = struct.pack("<I", 0xFFFFFFF0)
     path = tmp_path / "zipsize.npz"
     path.write_bytes(bytes(data))
     refused(path, "declares 4294967280 bytes, more than the whole file")
     # A network so large that its parameters could not be in the file.
-    refused(crafted(tmp_path / "layers.npz", net, layer_sizes=[10**6, 10**6, 10**6, 10**6],
-                    n_params=3 * 10**12), "parameters; the header says 3000000000000",
-            "params.npy holds 94")
+    refused(
+        crafted(
+            tmp_path / "layers.npz",
+            net,
+            layer_sizes=[10**6, 10**6, 10**6, 10**6],
+            n_params=3 * 10**12,
+        ),
+        "parameters; the header says 3000000000000",
+        "params.npy holds 94",
+    )
 
 
 def test_wrong_dtypes(saved, tmp_path):
     net = saved[0]
-    refused(crafted(tmp_path / "int.npz", net, params=np.zeros(net.n_params, np.int64)),
-            "dtype '<i8'")
-    refused(crafted(tmp_path / "f32.npz", net, params=np.zeros(net.n_params, np.float32)),
-            "dtype '<f4'", "'<f8'")
+    refused(
+        crafted(tmp_path / "int.npz", net, params=np.zeros(net.n_params, np.int64)), "dtype '<i8'"
+    )
+    refused(
+        crafted(tmp_path / "f32.npz", net, params=np.zeros(net.n_params, np.float32)),
+        "dtype '<f4'",
+        "'<f8'",
+    )
     refused(crafted(tmp_path / "f16.npz", net, dtype="float16"), "'dtype' is 'float16'")
     refused(crafted(tmp_path / "big.npz", net, params=np.zeros(net.n_params, ">f8")), "'>f8'")
     fortran = npy(np.asfortranarray(np.zeros((2, 3))))
@@ -292,10 +332,15 @@ def test_wrong_dtypes(saved, tmp_path):
 
 def test_params_length_mismatch(saved, tmp_path):
     net = saved[0]
-    refused(crafted(tmp_path / "short.npz", net, params=net.params[:-1]),
-            f"need {net.n_params} parameters", f"holds {net.n_params - 1}")
-    refused(crafted(tmp_path / "count.npz", net, n_params=net.n_params + 1),
-            f"the header says {net.n_params + 1}")
+    refused(
+        crafted(tmp_path / "short.npz", net, params=net.params[:-1]),
+        f"need {net.n_params} parameters",
+        f"holds {net.n_params - 1}",
+    )
+    refused(
+        crafted(tmp_path / "count.npz", net, n_params=net.n_params + 1),
+        f"the header says {net.n_params + 1}",
+    )
     nan = net.params.copy()
     nan[5] = np.nan
     refused(crafted(tmp_path / "nan.npz", net, params=nan), "NaN or infinite")
@@ -305,33 +350,53 @@ def test_bad_headers(saved, tmp_path):
     net = saved[0]
     refused(crafted(tmp_path / "json.npz", net, header=b"{not json"), "not valid UTF-8 JSON")
     refused(crafted(tmp_path / "utf.npz", net, header=b"\xff\xfe"), "not valid UTF-8 JSON")
-    refused(crafted(tmp_path / "deep.npz", net, header=b"[" * 100000 + b"]" * 100000),
-            "not valid UTF-8 JSON")
+    refused(
+        crafted(tmp_path / "deep.npz", net, header=b"[" * 100000 + b"]" * 100000),
+        "not valid UTF-8 JSON",
+    )
     refused(crafted(tmp_path / "list.npz", net, header=b"[1, 2]"), "header is a list")
     header = header_of(net)
     del header["elu_alpha"]
     refused(crafted(tmp_path / "missing.npz", net, header=header), "missing: ['elu_alpha']")
-    refused(crafted(tmp_path / "extra.npz", net, header={**header_of(net), "code": "rm"}),
-            "unknown header fields: ['code']")
-    refused(crafted(tmp_path / "act.npz", net, activations=["maxout", "gelu", "softmax"]),
-            "describes no valid network", "gelu")
+    refused(
+        crafted(tmp_path / "extra.npz", net, header={**header_of(net), "code": "rm"}),
+        "unknown header fields: ['code']",
+    )
+    refused(
+        crafted(tmp_path / "act.npz", net, activations=["maxout", "gelu", "softmax"]),
+        "describes no valid network",
+        "gelu",
+    )
     refused(crafted(tmp_path / "nacts.npz", net, activations=["tanh"]), "1 activations")
     refused(crafted(tmp_path / "sizes.npz", net, layer_sizes="3,5,4,2"), "expected a list")
-    refused(crafted(tmp_path / "neg.npz", net, layer_sizes=[3, -5, 4, 2]),
-            "describes no valid network")
+    refused(
+        crafted(tmp_path / "neg.npz", net, layer_sizes=[3, -5, 4, 2]), "describes no valid network"
+    )
 
 
 def test_wrong_members(saved, tmp_path):
     net = saved[0]
     header = npy(np.frombuffer(json.dumps(header_of(net)).encode(), dtype=np.uint8))
     refused(write_zip(tmp_path / "one.npz", {"header.npy": header}), "expected the members")
-    refused(write_zip(tmp_path / "three.npz", {"header.npy": header, "params.npy": npy(net.params),
-                                               "evil.py": b"print(1)"}), "'evil.py'")
-    refused(write_zip(tmp_path / "deflate.npz", {"header.npy": header,
-                                                 "params.npy": npy(net.params)},
-                      compression=zipfile.ZIP_DEFLATED), "is compressed")
-    refused(crafted(tmp_path / "npyv9.npz", net, params=b"\x93NUMPY\x09\x00" + b"\x00" * 40),
-            "params.npy")
+    refused(
+        write_zip(
+            tmp_path / "three.npz",
+            {"header.npy": header, "params.npy": npy(net.params), "evil.py": b"print(1)"},
+        ),
+        "'evil.py'",
+    )
+    refused(
+        write_zip(
+            tmp_path / "deflate.npz",
+            {"header.npy": header, "params.npy": npy(net.params)},
+            compression=zipfile.ZIP_DEFLATED,
+        ),
+        "is compressed",
+    )
+    refused(
+        crafted(tmp_path / "npyv9.npz", net, params=b"\x93NUMPY\x09\x00" + b"\x00" * 40),
+        "params.npy",
+    )
     (tmp_path / "text.npz").write_text("hello")
     refused(tmp_path / "text.npz", "expected a ZIP (.npz) archive")
 
@@ -342,8 +407,7 @@ def raw_npy(header_text, payload=b"", version=(1, 0)):
     length_format = "<H" if version == (1, 0) else "<I"
     before = 8 + struct.calcsize(length_format)
     body += b" " * ((-(before + len(body) + 1)) % 64) + b"\n"
-    return (b"\x93NUMPY" + bytes(version) + struct.pack(length_format, len(body)) + body
-            + payload)
+    return b"\x93NUMPY" + bytes(version) + struct.pack(length_format, len(body)) + body + payload
 
 
 def params_header(shape="(94,)", descr="'<f8'", fortran="False"):
@@ -363,8 +427,9 @@ NUMPY_PARSER_ESCAPES = {
 
 @pytest.mark.parametrize("warning_filter", ["error", "always"])
 @pytest.mark.parametrize("escape", NUMPY_PARSER_ESCAPES)
-def test_npy_headers_that_numpys_parser_mishandles_are_a_value_error(saved, tmp_path, escape,
-                                                                     warning_filter):
+def test_npy_headers_that_numpys_parser_mishandles_are_a_value_error(
+    saved, tmp_path, escape, warning_filter
+):
     """Each header once escaped as its own exception (or loaded with a UserWarning, which
     warnings-as-errors turns into an exception): now a ValueError, and no warning."""
     net, _, _ = saved
@@ -395,8 +460,10 @@ def test_npy_header_refusals_name_the_problem(saved, tmp_path):
         (params_header() + "{}", "header"),
         ("{'descr': '<f8', 'fortran_order': False}", "['shape'] missing"),
         ("{'descr': '<f8', 'fortran_order': False, 'shape': (94,), 'x': 1}", "unknown key 'x'"),
-        ("{'descr': '<f8', 'descr': '<f8', 'fortran_order': False, 'shape': (94,)}",
-         "key 'descr' twice"),
+        (
+            "{'descr': '<f8', 'descr': '<f8', 'fortran_order': False, 'shape': (94,)}",
+            "key 'descr' twice",
+        ),
         ("[1, 2]", "header"),
         ("", "header"),
     ]
@@ -420,17 +487,18 @@ def test_npy_versions_1_2_and_3_load(saved, tmp_path, version):
     loaded = nnfast.load(crafted(tmp_path / "v.npz", net, params=buffer.getvalue()))
     assert bits(loaded.params) == bits(net.params)
     # Hand-written headers: keys in any order, double quotes, no trailing comma.
-    text = "{\"shape\": (94,), \"fortran_order\": False, \"descr\": \"<f8\"}"
-    loaded = nnfast.load(crafted(tmp_path / "h.npz", net,
-                                 params=raw_npy(text, bits(net.params), version)))
+    text = '{"shape": (94,), "fortran_order": False, "descr": "<f8"}'
+    loaded = nnfast.load(
+        crafted(tmp_path / "h.npz", net, params=raw_npy(text, bits(net.params), version))
+    )
     assert bits(loaded.params) == bits(net.params)
 
 
 def test_saved_network_keeps_training(saved, tmp_path):
     net = nnfast.MLP([1, 8, 1], seed=0)
     x = np.linspace(-1, 1, 20)[:, None]
-    net.fit(x, x ** 2, epochs=5)
+    net.fit(x, x**2, epochs=5)
     nnfast.save(net, tmp_path / "a.npz")
     loaded = nnfast.load(tmp_path / "a.npz")
-    loaded.fit(x, x ** 2, epochs=5, shuffle=False)
-    assert loaded.loss(x, x ** 2) < net.loss(x, x ** 2)
+    loaded.fit(x, x**2, epochs=5, shuffle=False)
+    assert loaded.loss(x, x**2) < net.loss(x, x**2)

@@ -36,8 +36,13 @@ def data(loss, n=40, n_in=3, n_out=2, seed=0):
 CASES = {
     "tanh-mse-l2-weights": ([3, 8, 2], "tanh", "identity", "mse", True),
     "relu-softmax": ([3, 9, 3], "relu", "softmax", "cross_entropy", False),
-    "elu-sigmoid-bce": ([3, 6, 5, 2], ["elu", "leaky_relu"], "sigmoid", "binary_cross_entropy",
-                        True),
+    "elu-sigmoid-bce": (
+        [3, 6, 5, 2],
+        ["elu", "leaky_relu"],
+        "sigmoid",
+        "binary_cross_entropy",
+        True,
+    ),
 }
 
 
@@ -57,7 +62,8 @@ def test_lbfgs_matches_reference(case):
     np.testing.assert_allclose(net.params, oracle.params, rtol=1e-6, atol=1e-8)
     # The history is the objective at each iterate, ending at the returned parameters.
     assert history.loss[-1] == pytest.approx(
-        net.loss(X, y, loss, kwargs.get("l2", 0.0), kwargs.get("sample_weight")), rel=1e-12)
+        net.loss(X, y, loss, kwargs.get("l2", 0.0), kwargs.get("sample_weight")), rel=1e-12
+    )
     assert history.loss[-1] < 0.9 * start
 
 
@@ -114,8 +120,15 @@ def test_lbfgs_callback_validation_and_verbose(capsys):
         return epoch < 4
 
     net = nnfast.MLP([3, 8, 2], seed=0)
-    history = net.fit(X, y, optimizer="lbfgs", epochs=50, callback=callback, verbose=True,
-                      validation_data=(X[:10], y[:10]))
+    history = net.fit(
+        X,
+        y,
+        optimizer="lbfgs",
+        epochs=50,
+        callback=callback,
+        verbose=True,
+        validation_data=(X[:10], y[:10]),
+    )
     assert history.stop_reason == "callback" and history.epochs == 4
     assert [e for e, _ in seen] == [1, 2, 3, 4]
     assert [v for _, v in seen] == history.loss
@@ -136,13 +149,16 @@ def test_lbfgs_divergence_keeps_the_weights_and_raises():
     np.testing.assert_array_equal(net.params, before)
 
 
-@pytest.mark.parametrize("kwargs,exc,fragments", [
-    (dict(max_fun=0), ValueError, ["max_fun", ">= 1", "0"]),
-    (dict(max_fun=2.5), TypeError, ["max_fun", "float"]),
-    (dict(tol=-1.0), ValueError, ["tol", "[0, inf]", "-1.0"]),
-    (dict(tol="small"), TypeError, ["tol", "real number", "'small'"]),
-    (dict(optimizer="LBFGS"), ValueError, ["optimizer", "'lbfgs'", "'LBFGS'"]),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,fragments",
+    [
+        (dict(max_fun=0), ValueError, ["max_fun", ">= 1", "0"]),
+        (dict(max_fun=2.5), TypeError, ["max_fun", "float"]),
+        (dict(tol=-1.0), ValueError, ["tol", "[0, inf]", "-1.0"]),
+        (dict(tol="small"), TypeError, ["tol", "real number", "'small'"]),
+        (dict(optimizer="LBFGS"), ValueError, ["optimizer", "'lbfgs'", "'LBFGS'"]),
+    ],
+)
 def test_lbfgs_bad_arguments(kwargs, exc, fragments):
     X, y = data("mse")
     net = nnfast.MLP([3, 8, 2], seed=0)
@@ -159,18 +175,27 @@ def test_scipy_blas_runs_on_one_thread_during_the_fit():
     """SciPy's L-BFGS-B makes tiny BLAS calls that a thread pool slows down many times:
     the fit limits BLAS to one thread (threadpoolctl) and restores the limit after."""
     threadpoolctl = pytest.importorskip(
-        "threadpoolctl", reason="the limit needs threadpoolctl (installed with scikit-learn)")
+        "threadpoolctl", reason="the limit needs threadpoolctl (installed with scikit-learn)"
+    )
     import scipy.optimize  # noqa: F401  (loads SciPy's BLAS before it is inspected)
 
     def blas_threads():
-        return [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
-                if lib["user_api"] == "blas"]
+        return [
+            lib["num_threads"]
+            for lib in threadpoolctl.threadpool_info()
+            if lib["user_api"] == "blas"
+        ]
 
     before = blas_threads()
     seen = []
     X = np.linspace(-1, 1, 20)[:, None]
     net = nnfast.MLP([1, 3, 1], seed=0)
-    net.fit(X, X ** 2, optimizer="lbfgs", epochs=3,
-            callback=lambda epoch, loss: seen.append(blas_threads()))
+    net.fit(
+        X,
+        X**2,
+        optimizer="lbfgs",
+        epochs=3,
+        callback=lambda epoch, loss: seen.append(blas_threads()),
+    )
     assert seen and all(threads == [1] * len(before) for threads in seen)
     assert blas_threads() == before

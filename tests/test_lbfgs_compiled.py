@@ -103,14 +103,19 @@ def test_regularised_logistic_regression_reaches_scipys_minimiser():
     assert loose.fun == pytest.approx(theirs.fun, rel=1e-8)
 
 
-@pytest.mark.parametrize("x0", [[-1.2, 1.0], np.full(10, -1.0), np.linspace(-2, 2, 10)],
-                         ids=["2-D", "10-D", "10-D-spread"])
+@pytest.mark.parametrize(
+    "x0",
+    [[-1.2, 1.0], np.full(10, -1.0), np.linspace(-2, 2, 10)],
+    ids=["2-D", "10-D", "10-D-spread"],
+)
 def test_rosenbrock_in_no_more_than_one_and_a_half_times_scipys_evaluations(x0):
     x0 = np.asarray(x0, dtype=float)
     ours = minimize(rosenbrock, x0)
     theirs = scipy_run(rosenbrock, x0)
-    print(f"Rosenbrock {x0.size}-D: nnfast {ours.nit} iterations, {ours.nfev} evaluations; "
-          f"scipy {theirs.nit}, {theirs.nfev}")
+    print(
+        f"Rosenbrock {x0.size}-D: nnfast {ours.nit} iterations, {ours.nfev} evaluations; "
+        f"scipy {theirs.nit}, {theirs.nfev}"
+    )
     assert ours.nfev <= 1.5 * theirs.nfev
     np.testing.assert_allclose(ours.x, np.ones_like(x0), atol=1e-4)
     assert ours.fun <= max(10 * theirs.fun, 1e-9)
@@ -131,8 +136,8 @@ def test_accepted_steps_satisfy_the_strong_wolfe_conditions(problem):
         f1, g1 = fun(after)
         s = after - before
         assert g0 @ s < 0
-        assert f1 <= f0 + 1e-3 * (g0 @ s) + 1e-12 * abs(f0)           # sufficient decrease
-        assert abs(g1 @ s) <= 0.9 * abs(g0 @ s) * (1 + 1e-9) + 1e-15   # curvature
+        assert f1 <= f0 + 1e-3 * (g0 @ s) + 1e-12 * abs(f0)  # sufficient decrease
+        assert abs(g1 @ s) <= 0.9 * abs(g0 @ s) * (1 + 1e-9) + 1e-15  # curvature
 
 
 def test_max_iter_edge_cases():
@@ -267,14 +272,17 @@ def test_callback_stops_and_exceptions_propagate():
         minimize(lambda x: (0.0, np.zeros(3)), x0)
 
 
-@pytest.mark.parametrize("kwargs,fragment", [
-    ({"max_iter": -1}, "max_iter >= 0"),
-    ({"max_fun": 0}, "max_fun"),
-    ({"memory": 0}, "memory"),
-    ({"max_line_search": 0}, "max_line_search"),
-    ({"gtol": -1.0}, "gtol >= 0"),
-    ({"ftol": np.nan}, "ftol >= 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,fragment",
+    [
+        ({"max_iter": -1}, "max_iter >= 0"),
+        ({"max_fun": 0}, "max_fun"),
+        ({"memory": 0}, "memory"),
+        ({"max_line_search": 0}, "max_line_search"),
+        ({"gtol": -1.0}, "gtol >= 0"),
+        ({"ftol": np.nan}, "ftol >= 0"),
+    ],
+)
 def test_bad_arguments(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
         minimize(rosenbrock, np.zeros(2), **kwargs)
@@ -292,6 +300,7 @@ def test_memory_one_still_converges_and_stop_reasons_are_named():
 
 # ---- the network driver ----------------------------------------------------------------------
 
+
 def layout(net):
     """The network's C layer table (kept by its CompiledNetwork once the solver layer
     exists)."""
@@ -299,8 +308,7 @@ def layout(net):
     return compiled.layout if hasattr(compiled, "layout") else net._layout
 
 
-def network_problem(dtype="float64", sizes=(3, 16, 2), n=120, seed=0, sample_weight=None,
-                    l2=0.0):
+def network_problem(dtype="float64", sizes=(3, 16, 2), n=120, seed=0, sample_weight=None, l2=0.0):
     """A network and its validated (X, Y, w, l2, 1 / weight sum)."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, sizes[0]))
@@ -310,13 +318,28 @@ def network_problem(dtype="float64", sizes=(3, 16, 2), n=120, seed=0, sample_wei
     return net, (X, Y, w, l2, inv_wsum)
 
 
-def run_fit(net, data, max_iter=50, max_fun=15000, gtol=1e-5, ftol=DEFAULT_FTOL, memory=10,
-            hook=None):
+def run_fit(
+    net, data, max_iter=50, max_fun=15000, gtol=1e-5, ftol=DEFAULT_FTOL, memory=10, hook=None
+):
     X, Y, w, l2, inv_wsum = data
     losses = np.full(min(max_iter, max_fun), np.nan)
     iterations, evaluations, code, final = fit_lbfgs(
-        layout(net), net.params, X, Y, w, LOSS_CODES["mse"], inv_wsum, l2, max_iter,
-        max_fun, gtol, ftol, memory, losses, hook)
+        layout(net),
+        net.params,
+        X,
+        Y,
+        w,
+        LOSS_CODES["mse"],
+        inv_wsum,
+        l2,
+        max_iter,
+        max_fun,
+        gtol,
+        ftol,
+        memory,
+        losses,
+        hook,
+    )
     assert np.isnan(losses[iterations:]).all()
     return iterations, evaluations, STOP_REASONS[code], final, losses[:iterations]
 
@@ -334,13 +357,18 @@ def test_network_fit_follows_scipy_on_the_same_loss():
         value, grad = twin.loss_and_grad(X, Y, l2=l2, sample_weight=w)
         return value, grad
 
-    def record(intermediate_result):   # scipy passes the result by this name
+    def record(intermediate_result):  # scipy passes the result by this name
         scipy_losses.append(intermediate_result.fun)
 
-    scipy.optimize.minimize(objective, start, jac=True, method="L-BFGS-B", callback=record,
-                            options={"maxiter": 25, "gtol": 0.0, "ftol": 0.0})
-    iterations, _, reason, final, losses = run_fit(net, data, max_iter=25, gtol=0.0,
-                                                   ftol=0.0)
+    scipy.optimize.minimize(
+        objective,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        callback=record,
+        options={"maxiter": 25, "gtol": 0.0, "ftol": 0.0},
+    )
+    iterations, _, reason, final, losses = run_fit(net, data, max_iter=25, gtol=0.0, ftol=0.0)
     assert (iterations, reason) == (25, "max_iter")
     np.testing.assert_allclose(losses, scipy_losses, rtol=1e-6)
     assert final == losses[-1]
@@ -379,7 +407,7 @@ def test_hook_sees_each_iterate_and_can_stop_or_raise():
     assert (iterations, reason) == (3, "callback")
     assert [i for i, _, _ in seen] == [1, 2, 3]
     assert [v for _, v, _ in seen] == list(losses)
-    for _, value, measured in seen:   # params hold the iterate while the hook runs
+    for _, value, measured in seen:  # params hold the iterate while the hook runs
         assert measured == pytest.approx(value, rel=1e-12)
 
     def broken(iteration, value):
@@ -394,8 +422,9 @@ def test_hook_sees_each_iterate_and_can_stop_or_raise():
 
 def test_network_max_fun_limits_the_iterations():
     net, data = network_problem()
-    iterations, evaluations, reason, _, _ = run_fit(net, data, max_iter=500, max_fun=7,
-                                                    gtol=0.0, ftol=0.0)
+    iterations, evaluations, reason, _, _ = run_fit(
+        net, data, max_iter=500, max_fun=7, gtol=0.0, ftol=0.0
+    )
     assert reason == "max_fun" and iterations <= 7 < evaluations
 
 
@@ -413,8 +442,22 @@ def test_fit_lbfgs_rechecks_sizes():
     losses = np.zeros(10)
 
     def call(params=None, X=X, Y=Y, w=w, max_iter=10, max_fun=10, memory=5, losses=losses):
-        fit_lbfgs(layout(net), net.params if params is None else params, X, Y, w, code,
-                  inv_wsum, l2, max_iter, max_fun, 1e-5, 0.0, memory, losses)
+        fit_lbfgs(
+            layout(net),
+            net.params if params is None else params,
+            X,
+            Y,
+            w,
+            code,
+            inv_wsum,
+            l2,
+            max_iter,
+            max_fun,
+            1e-5,
+            0.0,
+            memory,
+            losses,
+        )
 
     with pytest.raises(ValueError, match="params must hold"):
         call(params=np.zeros(net.n_params + 1))
@@ -435,13 +478,27 @@ def test_fit_lbfgs_rechecks_sizes():
 def test_sigint_stops_a_long_fit_at_the_last_iterate():
     net, data = network_problem(sizes=(8, 64, 64, 2), n=3000)
     X, Y = data[:2]
-    losses = np.full(10 ** 6, np.nan)
+    losses = np.full(10**6, np.nan)
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt) as info:
-            fit_lbfgs(layout(net), net.params, X, Y, None, LOSS_CODES["mse"], 1 / 3000, 0.0,
-                      10 ** 6, 10 ** 7, 0.0, 0.0, 10, losses)
+            fit_lbfgs(
+                layout(net),
+                net.params,
+                X,
+                Y,
+                None,
+                LOSS_CODES["mse"],
+                1 / 3000,
+                0.0,
+                10**6,
+                10**7,
+                0.0,
+                0.0,
+                10,
+                losses,
+            )
     finally:
         timer.cancel()
     iterations, evaluations = info.value.lbfgs_state
@@ -462,7 +519,7 @@ def test_a_python_thread_runs_while_a_network_fits():
         n = 0
         while inside.is_set():
             n += 1
-            time.sleep(0)   # releases the GIL, so the fit can take it back
+            time.sleep(0)  # releases the GIL, so the fit can take it back
         counts.append(n)
 
     counter = threading.Thread(target=count)
@@ -479,7 +536,9 @@ def test_a_python_thread_runs_while_a_network_fits():
         inside.clear()
         sys.setswitchinterval(interval)
     counter.join()
-    print(f"{iterations} iterations in {elapsed * 1e3:.1f} ms beside a counting thread "
-          f"({counts[0]} counts)")
+    print(
+        f"{iterations} iterations in {elapsed * 1e3:.1f} ms beside a counting thread "
+        f"({counts[0]} counts)"
+    )
     assert iterations == 30
     assert counts[0] > 0

@@ -34,8 +34,13 @@ def child_environment():
 
 
 def test_the_committed_seed_corpus_is_what_the_target_writes(tmp_path):
-    done = subprocess.run([sys.executable, str(TARGET), "--write-corpus", str(tmp_path)],
-                          env=child_environment(), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(TARGET), "--write-corpus", str(tmp_path)],
+        env=child_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     written = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     committed = {p.name: p.read_bytes() for p in CORPUS.iterdir()}
@@ -48,20 +53,31 @@ def test_fuzzing_load_raises_nothing_but_value_error(tmp_path):
     pytest.importorskip("atheris", reason="atheris is not installed (pip install atheris)")
     new_inputs = tmp_path / "new"
     new_inputs.mkdir()
-    command = [sys.executable, str(TARGET), "-seed=1", f"-max_total_time={SECONDS}",
-               "-timeout=20", "-rss_limit_mb=2048", f"-artifact_prefix={tmp_path}/",
-               str(new_inputs), str(CORPUS)]
-    child = subprocess.run(command, env=child_environment(), capture_output=True, text=True,
-                           timeout=SECONDS + 300)
+    command = [
+        sys.executable,
+        str(TARGET),
+        "-seed=1",
+        f"-max_total_time={SECONDS}",
+        "-timeout=20",
+        "-rss_limit_mb=2048",
+        f"-artifact_prefix={tmp_path}/",
+        str(new_inputs),
+        str(CORPUS),
+    ]
+    child = subprocess.run(
+        command, env=child_environment(), capture_output=True, text=True, timeout=SECONDS + 300
+    )
     sys.stderr.write(child.stderr[-20000:])
     report = child.stdout[-5000:] + child.stderr[-20000:]
     if child.returncode < 0:
-        raise AssertionError(f"the fuzzer was killed by "
-                             f"{signal.Signals(-child.returncode).name}:\n{report}")
+        raise AssertionError(
+            f"the fuzzer was killed by {signal.Signals(-child.returncode).name}:\n{report}"
+        )
     findings = sorted(p.name for p in tmp_path.iterdir() if p.name != "new")
     assert child.returncode == 0 and not findings, (
         f"fuzzing nnfast.load found an input that raises something else than ValueError "
-        f"(saved as {findings}):\n{report}")
+        f"(saved as {findings}):\n{report}"
+    )
     runs = re.search(r"Done (\d+) runs", child.stderr)
     assert runs is not None, report
     # Far fewer than the ~5,000 per second seen here would mean the inputs never ran.

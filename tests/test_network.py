@@ -30,8 +30,7 @@ def random_params(sizes, activation, output, seed, scale=0.5, **kwargs):
     return np.random.default_rng(seed + 7919).normal(0.0, scale, spec.n_params)
 
 
-def twin_networks(sizes, activation="tanh", output="identity", dtype="float64", seed=0,
-                  **kwargs):
+def twin_networks(sizes, activation="tanh", output="identity", dtype="float64", seed=0, **kwargs):
     """An nnfast.MLP and a reference.MLP with identical parameters and generator states."""
     params = random_params(sizes, activation, output, seed, **kwargs)
     net = nnfast.MLP(sizes, activation, output, dtype=dtype, seed=seed, **kwargs)
@@ -118,8 +117,9 @@ def test_maxout_shapes_and_views():
 
 
 def test_per_layer_activation_lists():
-    net = nnfast.MLP([2, 6, 5, 4, 3], activation=["relu", "elu", "sigmoid"],
-                     output_activation="softmax", seed=2)
+    net = nnfast.MLP(
+        [2, 6, 5, 4, 3], activation=["relu", "elu", "sigmoid"], output_activation="softmax", seed=2
+    )
     assert net.activations == ("relu", "elu", "sigmoid", "softmax")
     oracle = ref.MLP([2, 6, 5, 4, 3], ["relu", "elu", "sigmoid"], "softmax", seed=2)
     X = np.random.default_rng(0).normal(size=(9, 2))
@@ -137,8 +137,12 @@ def test_dtype_attribute(dtype):
 
 
 def test_same_seed_same_params_and_equal_to_reference():
-    kwargs = dict(activation=["leaky_relu", "maxout", "tanh"], output_activation="sigmoid",
-                  leaky_slope=0.2, maxout_pieces=3)
+    kwargs = dict(
+        activation=["leaky_relu", "maxout", "tanh"],
+        output_activation="sigmoid",
+        leaky_slope=0.2,
+        maxout_pieces=3,
+    )
     a = nnfast.MLP([4, 8, 6, 5, 2], seed=123, **kwargs)
     b = nnfast.MLP([4, 8, 6, 5, 2], seed=123, **kwargs)
     c = nnfast.MLP([4, 8, 6, 5, 2], seed=124, **kwargs)
@@ -157,33 +161,39 @@ def test_unseeded_networks_differ():
 
 def test_glorot_and_he_limits():
     # Wide layers so that the largest |W| comes close to the limit of its distribution.
-    net = nnfast.MLP([60, 200, 150, 40, 10], activation=["relu", "tanh", "elu"],
-                     output_activation="softmax", seed=5)
+    net = nnfast.MLP(
+        [60, 200, 150, 40, 10],
+        activation=["relu", "tanh", "elu"],
+        output_activation="softmax",
+        seed=5,
+    )
     limits = [
-        np.sqrt(6 / 60),            # relu: He, fan-in only
-        np.sqrt(6 / (200 + 150)),   # tanh: Glorot
-        np.sqrt(6 / 150),           # elu: He
-        np.sqrt(6 / (40 + 10)),     # softmax output: Glorot
+        np.sqrt(6 / 60),  # relu: He, fan-in only
+        np.sqrt(6 / (200 + 150)),  # tanh: Glorot
+        np.sqrt(6 / 150),  # elu: He
+        np.sqrt(6 / (40 + 10)),  # softmax output: Glorot
     ]
     for W, b, limit in zip(net.weights, net.biases, limits):
         assert np.abs(W).max() <= limit
         assert np.abs(W).max() > 0.97 * limit
         assert abs(W.mean()) < 0.05 * limit  # centred
-        assert not b.any()                    # biases start at zero
+        assert not b.any()  # biases start at zero
     maxout = nnfast.MLP([30, 40, 1], activation="maxout", maxout_pieces=4, seed=0)
     assert 0.97 * np.sqrt(6 / 30) < np.abs(maxout.weights[0]).max() <= np.sqrt(6 / 30)
-    leaky = nnfast.MLP([30, 400, 1], activation="leaky_relu", output_activation="sigmoid",
-                       seed=0)
+    leaky = nnfast.MLP([30, 400, 1], activation="leaky_relu", output_activation="sigmoid", seed=0)
     assert 0.97 * np.sqrt(6 / 30) < np.abs(leaky.weights[0]).max() <= np.sqrt(6 / 30)
     assert np.abs(leaky.weights[1]).max() <= np.sqrt(6 / 401)
 
 
 def test_repr():
     net = nnfast.MLP([1, 20, 20, 1], activation="tanh")
-    assert repr(net) == ("MLP([1, 20, 20, 1], activation='tanh', output_activation='identity', "
-                         "dtype='float64', n_params=481)")
-    mixed = nnfast.MLP([2, 3, 4, 2], activation=["relu", "elu"], output_activation="softmax",
-                       dtype="float32")
+    assert repr(net) == (
+        "MLP([1, 20, 20, 1], activation='tanh', output_activation='identity', "
+        "dtype='float64', n_params=481)"
+    )
+    mixed = nnfast.MLP(
+        [2, 3, 4, 2], activation=["relu", "elu"], output_activation="softmax", dtype="float32"
+    )
     text = repr(mixed)
     assert "['relu', 'elu']" in text and "'softmax'" in text and "'float32'" in text
     assert "n_params=" + str(mixed.n_params) in text
@@ -258,7 +268,8 @@ def test_predict_loss_and_grad_match_reference(sizes, activation, output, loss):
     np.testing.assert_allclose(net.predict(X), oracle.predict(X), rtol=1e-12, atol=1e-13)
     for l2, sw in [(0.0, None), (0.3, w)]:
         assert net.loss(X, y, loss, l2, sw) == pytest.approx(
-            oracle.loss(X, y, loss, l2, sw), rel=1e-12)
+            oracle.loss(X, y, loss, l2, sw), rel=1e-12
+        )
         value, grad = net.loss_and_grad(X, y, loss, l2, sw)
         value_ref, grad_ref = oracle.loss_and_grad(X, y, loss, l2, sw)
         assert value == pytest.approx(value_ref, rel=1e-12)
@@ -275,7 +286,8 @@ def test_more_than_1024_rows_predict_loss_and_grad():
     np.testing.assert_array_equal(pred[1024:2048], net.predict(X[1024:2048]))
     np.testing.assert_array_equal(pred[-1], net.predict(X[-1]))
     assert net.loss(X, y, "cross_entropy", sample_weight=w) == pytest.approx(
-        oracle.loss(X, y, "cross_entropy", sample_weight=w), rel=1e-11)
+        oracle.loss(X, y, "cross_entropy", sample_weight=w), rel=1e-11
+    )
     value, grad = net.loss_and_grad(X, y, "cross_entropy", l2=0.01, sample_weight=w)
     value_ref, grad_ref = oracle.loss_and_grad(X, y, "cross_entropy", l2=0.01, sample_weight=w)
     assert value == pytest.approx(value_ref, rel=1e-11)
@@ -319,15 +331,23 @@ def test_fit_matches_reference(name, opt, batch_size):
     assert len(history.loss) == 5
     np.testing.assert_allclose(history.loss, history_ref.loss, rtol=1e-9, atol=0)
     np.testing.assert_allclose(net.params, oracle.params, rtol=1e-9, atol=1e-11)
-    assert not np.allclose(net.params, random_params(sizes, activation, output, 21,
-                                                     maxout_pieces=2))  # training moved them
+    assert not np.allclose(
+        net.params, random_params(sizes, activation, output, 21, maxout_pieces=2)
+    )  # training moved them
 
 
 def test_fit_cross_entropy_with_probability_rows_matches_reference():
     net, oracle = twin_networks([4, 10, 3], "tanh", "softmax", seed=2)
     X, y = make_data("cross_entropy", 37, 4, 3, seed=1, labels=False)
-    kwargs = dict(loss="cross_entropy", optimizer="adam", lr=0.02, batch_size=8, epochs=5,
-                  shuffle=False, l2=0.05)
+    kwargs = dict(
+        loss="cross_entropy",
+        optimizer="adam",
+        lr=0.02,
+        batch_size=8,
+        epochs=5,
+        shuffle=False,
+        l2=0.05,
+    )
     history = net.fit(X, y, **kwargs)
     history_ref = oracle.fit(X, y, **kwargs)
     np.testing.assert_allclose(history.loss, history_ref.loss, rtol=1e-9)
@@ -422,13 +442,22 @@ def test_digits_classifier_reaches_95_percent():
 
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, random_state=0, stratify=y)
+        X, y, test_size=0.25, random_state=0, stratify=y
+    )
     mean, std = X_train.mean(axis=0), X_train.std(axis=0) + 1e-8
     X_train, X_test = (X_train - mean) / std, (X_test - mean) / std
     net = nnfast.MLP([64, 64, 10], activation="relu", output_activation="softmax", seed=0)
-    history = net.fit(X_train, y_train, loss="cross_entropy", optimizer="adam", lr=3e-3,
-                      batch_size=32, epochs=40, l2=1e-4,
-                      validation_data=(X_test, y_test))
+    history = net.fit(
+        X_train,
+        y_train,
+        loss="cross_entropy",
+        optimizer="adam",
+        lr=3e-3,
+        batch_size=32,
+        epochs=40,
+        l2=1e-4,
+        validation_data=(X_test, y_test),
+    )
     accuracy = np.mean(net.predict(X_test).argmax(axis=1) == y_test)
     assert accuracy >= 0.95, f"test accuracy {accuracy}"
     assert history.val_loss[-1] < history.val_loss[0]
@@ -464,15 +493,27 @@ def test_validation_loss_equals_loss_on_validation_data():
     X, y = regression_data(80, seed=1)
     X_val, y_val = regression_data(25, seed=2)
     net = nnfast.MLP([2, 8, 1], seed=1)
-    history = net.fit(X, y, epochs=6, l2=0.05, validation_data=(X_val, y_val),
-                      sample_weight=np.linspace(0.5, 1.5, 80))
+    history = net.fit(
+        X,
+        y,
+        epochs=6,
+        l2=0.05,
+        validation_data=(X_val, y_val),
+        sample_weight=np.linspace(0.5, 1.5, 80),
+    )
     assert len(history.val_loss) == 6
     assert history.val_loss[-1] == pytest.approx(net.loss(X_val, y_val, l2=0.05), rel=1e-12)
     # After each epoch: compare with stopping training earlier.
     for epochs in (1, 3):
         early = nnfast.MLP([2, 8, 1], seed=1)
-        h = early.fit(X, y, epochs=epochs, l2=0.05, validation_data=[X_val, y_val],
-                      sample_weight=np.linspace(0.5, 1.5, 80))
+        h = early.fit(
+            X,
+            y,
+            epochs=epochs,
+            l2=0.05,
+            validation_data=[X_val, y_val],
+            sample_weight=np.linspace(0.5, 1.5, 80),
+        )
         assert h.val_loss == history.val_loss[:epochs]
         assert h.val_loss[-1] == pytest.approx(early.loss(X_val, y_val, l2=0.05), rel=1e-12)
 
@@ -480,10 +521,12 @@ def test_validation_loss_equals_loss_on_validation_data():
 def test_validation_loss_for_labels():
     X, y = make_data("cross_entropy", 40, 3, 4, seed=0)
     net = nnfast.MLP([3, 6, 4], output_activation="softmax", seed=0)
-    history = net.fit(X[:30], y[:30], loss="cross_entropy", epochs=3,
-                      validation_data=(X[30:], y[30:]))
+    history = net.fit(
+        X[:30], y[:30], loss="cross_entropy", epochs=3, validation_data=(X[30:], y[30:])
+    )
     assert history.val_loss[-1] == pytest.approx(
-        net.loss(X[30:], y[30:], loss="cross_entropy"), rel=1e-12)
+        net.loss(X[30:], y[30:], loss="cross_entropy"), rel=1e-12
+    )
 
 
 def test_callback_receives_epoch_and_loss_and_can_stop():
@@ -632,8 +675,15 @@ def test_divergence_never_leaves_non_finite_weights(lr):
     assert info.value.history.stop_reason == "diverged"
     assert np.isfinite(net.params).all()
     again = nnfast.MLP([2, 5, 1], seed=0)
-    again.fit(X, 100 * y, optimizer="sgd", lr=lr, batch_size=None,
-              epochs=info.value.history.epochs, shuffle=False)
+    again.fit(
+        X,
+        100 * y,
+        optimizer="sgd",
+        lr=lr,
+        batch_size=None,
+        epochs=info.value.history.epochs,
+        shuffle=False,
+    )
     assert bits(again.params) == bits(net.params)
 
 
@@ -643,8 +693,7 @@ def test_fit_does_not_modify_its_inputs():
     X_val, y_val = make_data("mse", 10, 3, 2, seed=1)
     copies = [a.copy() for a in (X, y, w, X_val, y_val)]
     net = nnfast.MLP([3, 6, 2], seed=0)
-    net.fit(X, y, sample_weight=w, validation_data=(X_val, y_val), epochs=3, batch_size=7,
-            l2=0.1)
+    net.fit(X, y, sample_weight=w, validation_data=(X_val, y_val), epochs=3, batch_size=7, l2=0.1)
     net.loss_and_grad(X, y, sample_weight=w, l2=0.1)
     net.predict(X)
     for before, after in zip(copies, (X, y, w, X_val, y_val)):
@@ -707,9 +756,14 @@ def test_assigning_a_layer_copies_into_the_buffer():
         net.biases[0] = np.ones(4)
     with pytest.raises(ValueError, match="weights"):
         net.weights[0] = np.full((2, 3), np.inf)
-    for mutate in (lambda: net.weights.append(W), lambda: net.biases.pop(),
-                   lambda: net.weights.insert(0, W), lambda: net.weights.clear(),
-                   lambda: net.weights.extend([W]), lambda: net.weights.__delitem__(0)):
+    for mutate in (
+        lambda: net.weights.append(W),
+        lambda: net.biases.pop(),
+        lambda: net.weights.insert(0, W),
+        lambda: net.weights.clear(),
+        lambda: net.weights.extend([W]),
+        lambda: net.weights.__delitem__(0),
+    ):
         with pytest.raises(TypeError, match="weights|biases"):
             mutate()
     with pytest.raises(TypeError):
@@ -725,8 +779,15 @@ def test_assigning_a_layer_copies_into_the_buffer():
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_pickle_round_trip(dtype):
-    net = nnfast.MLP([3, 6, 5, 2], activation=["maxout", "elu"], output_activation="softmax",
-                     dtype=dtype, seed=7, maxout_pieces=3, elu_alpha=0.5)
+    net = nnfast.MLP(
+        [3, 6, 5, 2],
+        activation=["maxout", "elu"],
+        output_activation="softmax",
+        dtype=dtype,
+        seed=7,
+        maxout_pieces=3,
+        elu_alpha=0.5,
+    )
     X, y = make_data("cross_entropy", 20, 3, 2, seed=0)
     net.fit(X, y, loss="cross_entropy", epochs=2)
     clone = pickle.loads(pickle.dumps(net))

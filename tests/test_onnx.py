@@ -43,8 +43,16 @@ SKLEARN_HIDDEN = ("identity", "logistic", "tanh", "relu", "leaky_relu", "elu", "
 
 def random_net(sizes, hidden, output, dtype, seed):
     """A network with random weights and biases (not zero, as MLP initialises them)."""
-    net = nnfast.MLP(sizes, activation=hidden, output_activation=output, dtype=dtype,
-                     seed=seed, leaky_slope=0.3, elu_alpha=0.7, maxout_pieces=3)
+    net = nnfast.MLP(
+        sizes,
+        activation=hidden,
+        output_activation=output,
+        dtype=dtype,
+        seed=seed,
+        leaky_slope=0.3,
+        elu_alpha=0.7,
+        maxout_pieces=3,
+    )
     rng = np.random.default_rng(seed)
     net.params = net.params + rng.normal(scale=0.3, size=net.n_params)
     return net
@@ -76,33 +84,46 @@ def test_mlp_one_activation_per_layer_and_wide_inputs(dtype):
     layers = [6, 7, 5, 8, 6, 4, 5, 4, 3]
     net = random_net(layers, list(HIDDEN), "softmax", dtype, 0)
     for X in batches((20 * rng.normal(size=(17, 6))).astype(dtype)):
-        assert_matches(f"MLP all activations {dtype}", run(nnfast.to_onnx(net), X)["Y"],
-                       net.predict(X), dtype)
+        assert_matches(
+            f"MLP all activations {dtype}", run(nnfast.to_onnx(net), X)["Y"], net.predict(X), dtype
+        )
     for sizes in ([4, 2], [4, 1], [4, 3, 1]):
         net = random_net(sizes, "elu", "identity", dtype, 1)
         X = rng.normal(size=(17, 4)).astype(dtype)
-        assert_matches(f"MLP {sizes} {dtype}", run(nnfast.to_onnx(net), X)["Y"],
-                       net.predict(X), dtype)
+        assert_matches(
+            f"MLP {sizes} {dtype}", run(nnfast.to_onnx(net), X)["Y"], net.predict(X), dtype
+        )
 
 
 def test_mlp_maxout_with_one_piece_and_extreme_parameters():
     rng = np.random.default_rng(3)
-    for kwargs in ({"maxout_pieces": 1}, {"maxout_pieces": 5}, {"leaky_slope": 0.0},
-                   {"leaky_slope": 1.0}, {"elu_alpha": 0.0}, {"elu_alpha": 3.0}):
+    for kwargs in (
+        {"maxout_pieces": 1},
+        {"maxout_pieces": 5},
+        {"leaky_slope": 0.0},
+        {"leaky_slope": 1.0},
+        {"elu_alpha": 0.0},
+        {"elu_alpha": 3.0},
+    ):
         for activation in ("maxout", "leaky_relu", "elu"):
             net = nnfast.MLP([3, 6, 2], activation=activation, seed=0, **kwargs)
             net.params = net.params + rng.normal(size=net.n_params)
             X = rng.normal(size=(17, 3))
-            assert_matches("MLP extreme parameters float64", run(nnfast.to_onnx(net), X)["Y"],
-                           net.predict(X), "float64")
+            assert_matches(
+                "MLP extreme parameters float64",
+                run(nnfast.to_onnx(net), X)["Y"],
+                net.predict(X),
+                "float64",
+            )
 
 
 @pytest.mark.parametrize(("net_dtype", "dtype"), [("float64", "float32"), ("float32", "float64")])
 def test_dtype_overrides_the_networks(net_dtype, dtype):
     net = random_net([4, 8, 2], "tanh", "sigmoid", net_dtype, 0)
     model = nnfast.to_onnx(net, dtype=dtype)
-    assert model.graph.input[0].type.tensor_type.elem_type == \
-        onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.helper.np_dtype_to_tensor_dtype(
+        np.dtype(dtype)
+    )
     X = np.random.default_rng(0).normal(size=(17, 4))
     got = run(model, X.astype(dtype))["Y"]
     assert got.dtype == np.dtype(dtype)
@@ -125,8 +146,13 @@ def test_model_metadata():
 # ---- regressor, autoencoder --------------------------------------------------------------------
 
 
-REGRESSIONS = [("squared_error", 1), ("squared_error", 3), ("poisson", 1), ("gaussian_nll", 1),
-               ("gaussian_nll", 2)]
+REGRESSIONS = [
+    ("squared_error", 1),
+    ("squared_error", 3),
+    ("poisson", 1),
+    ("gaussian_nll", 1),
+    ("gaussian_nll", 2),
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -138,8 +164,18 @@ def test_regressor(activation, loss, n_targets, dtype):
     X = rng.normal(size=(40, 5))
     Y = np.abs(rng.normal(size=(40, n_targets))) + 0.1
     y = Y[:, 0] if n_targets == 1 else Y
-    model = fitted(sk.MLPRegressor(loss=loss, hidden_layer_sizes=(12, 7), activation=activation,
-                                   max_iter=3, random_state=0, dtype=dtype), X, y)
+    model = fitted(
+        sk.MLPRegressor(
+            loss=loss,
+            hidden_layer_sizes=(12, 7),
+            activation=activation,
+            max_iter=3,
+            random_state=0,
+            dtype=dtype,
+        ),
+        X,
+        y,
+    )
     exported = nnfast.to_onnx(model)
     gaussian = loss == "gaussian_nll"
     assert [o.name for o in exported.graph.output] == ["variable"] + ["std"] * gaussian
@@ -160,15 +196,20 @@ def test_regressor_std_clips_the_log_variance(dtype):
     # predict's std is exp(clip(s, -30, 30) / 2): log-variances far outside the clip.
     sk = estimators()
     X = np.random.default_rng(11).normal(size=(17, 3))
-    model = fitted(sk.MLPRegressor(loss="gaussian_nll", hidden_layer_sizes=(5,), max_iter=2,
-                                   random_state=0, dtype=dtype), X, X[:, :2])
+    model = fitted(
+        sk.MLPRegressor(
+            loss="gaussian_nll", hidden_layer_sizes=(5,), max_iter=2, random_state=0, dtype=dtype
+        ),
+        X,
+        X[:, :2],
+    )
     model.intercepts_[-1][2:] = [45.0, -45.0]
     mean, std = model.predict(X, return_std=True)
-    np.testing.assert_allclose(std, np.broadcast_to([np.exp(15), np.exp(-15)], std.shape),
-                               rtol=1e-6)  # every row clipped
+    np.testing.assert_allclose(
+        std, np.broadcast_to([np.exp(15), np.exp(-15)], std.shape), rtol=1e-6
+    )  # every row clipped
     got = run(nnfast.to_onnx(model), X.astype(dtype))
-    assert_matches(f"MLPRegressor gaussian_nll clipped {dtype} mean", got["variable"], mean,
-                   dtype)
+    assert_matches(f"MLPRegressor gaussian_nll clipped {dtype} mean", got["variable"], mean, dtype)
     assert_matches(f"MLPRegressor gaussian_nll clipped {dtype} std", got["std"], std, dtype)
 
 
@@ -178,13 +219,25 @@ def test_regressor_std_clips_the_log_variance(dtype):
 def test_autoencoder_transform(activation, hidden_layer_sizes, dtype):
     sk = estimators()
     X = np.random.default_rng(5).normal(size=(40, 5)).astype(dtype)
-    model = fitted(sk.MLPAutoencoder(n_components=3, hidden_layer_sizes=hidden_layer_sizes,
-                                     activation=activation, max_iter=3, random_state=0), X)
+    model = fitted(
+        sk.MLPAutoencoder(
+            n_components=3,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            max_iter=3,
+            random_state=0,
+        ),
+        X,
+    )
     exported = nnfast.to_onnx(model)
     for Xb in batches(X):
         got = run(exported, Xb)["variable"]
-        assert_matches(f"MLPAutoencoder {activation} {hidden_layer_sizes} {dtype}", got,
-                       model.transform(Xb), dtype)
+        assert_matches(
+            f"MLPAutoencoder {activation} {hidden_layer_sizes} {dtype}",
+            got,
+            model.transform(Xb),
+            dtype,
+        )
 
 
 # ---- classifier ----------------------------------------------------------------------------------
@@ -198,22 +251,37 @@ def test_classifier(activation, kind, labels, dtype):
     rng = np.random.default_rng(6)
     X = 2 * rng.normal(size=(60, 4))
     y = targets(kind, labels, 60, rng)
-    model = fitted(sk.MLPClassifier(hidden_layer_sizes=(10, 6), activation=activation,
-                                    max_iter=3, random_state=0, dtype=dtype), X, y)
+    model = fitted(
+        sk.MLPClassifier(
+            hidden_layer_sizes=(10, 6),
+            activation=activation,
+            max_iter=3,
+            random_state=0,
+            dtype=dtype,
+        ),
+        X,
+        y,
+    )
     exported = nnfast.to_onnx(model)
     assert [o.name for o in exported.graph.output] == ["label", "probabilities"]
     label_type = exported.graph.output[0].type.tensor_type.elem_type
     assert label_type == (onnx.TensorProto.STRING if labels == "string" else onnx.TensorProto.INT64)
     for Xb in batches(X.astype(dtype)):
         got = run(exported, Xb)
-        assert_matches(f"MLPClassifier {activation} {kind} {dtype}", got["probabilities"],
-                       model.predict_proba(Xb), dtype)
+        assert_matches(
+            f"MLPClassifier {activation} {kind} {dtype}",
+            got["probabilities"],
+            model.predict_proba(Xb),
+            dtype,
+        )
         np.testing.assert_array_equal(got["label"], model.predict(Xb))
         assert got["label"].shape == model.predict(Xb).shape
 
 
-@pytest.mark.parametrize("classes", [np.array([False, True]), np.array([0.0, 1.0, 2.0]),
-                                     np.array([3, 9], dtype=np.uint8)])
+@pytest.mark.parametrize(
+    "classes",
+    [np.array([False, True]), np.array([0.0, 1.0, 2.0]), np.array([3, 9], dtype=np.uint8)],
+)
 def test_classifier_bool_float_and_unsigned_classes_become_int64(classes):
     sk = estimators()
     rng = np.random.default_rng(7)
@@ -235,10 +303,12 @@ def test_ensemble_regressor_mean_and_std(loss, dtype):
     rng = np.random.default_rng(8)
     X = rng.normal(size=(40, 4))
     Y = rng.normal(size=(40, 2))
-    member = sk.MLPRegressor(loss=loss, hidden_layer_sizes=(8,), activation="tanh", max_iter=3,
-                             dtype=dtype)
-    model = fitted(sk.MLPEnsembleRegressor(member, n_estimators=4, bootstrap=True,
-                                           random_state=0), X, Y)
+    member = sk.MLPRegressor(
+        loss=loss, hidden_layer_sizes=(8,), activation="tanh", max_iter=3, dtype=dtype
+    )
+    model = fitted(
+        sk.MLPEnsembleRegressor(member, n_estimators=4, bootstrap=True, random_state=0), X, Y
+    )
     exported = nnfast.to_onnx(model)
     for Xb in batches(X.astype(dtype)):
         got = run(exported, Xb)
@@ -254,14 +324,17 @@ def test_ensemble_classifier(kind, labels, dtype):
     rng = np.random.default_rng(9)
     X = 2 * rng.normal(size=(40, 4))
     y = targets(kind, labels, 40, rng)
-    member = sk.MLPClassifier(hidden_layer_sizes=(8,), activation="elu", max_iter=3,
-                              dtype=dtype)
+    member = sk.MLPClassifier(hidden_layer_sizes=(8,), activation="elu", max_iter=3, dtype=dtype)
     model = fitted(sk.MLPEnsembleClassifier(member, n_estimators=3, random_state=0), X, y)
     exported = nnfast.to_onnx(model)
     for Xb in batches(X.astype(dtype)):
         got = run(exported, Xb)
-        assert_matches(f"MLPEnsembleClassifier {kind} {dtype}", got["probabilities"],
-                       model.predict_proba(Xb), dtype)
+        assert_matches(
+            f"MLPEnsembleClassifier {kind} {dtype}",
+            got["probabilities"],
+            model.predict_proba(Xb),
+            dtype,
+        )
         np.testing.assert_array_equal(got["label"], model.predict(Xb))
 
 
@@ -271,12 +344,17 @@ def test_ensemble_classifier_members_that_missed_a_class():
     X = rng.normal(size=(30, 3))
     y = np.array(["a", "b", "c"])[np.r_[0, 1, rng.integers(0, 2, 27), 2]]  # "c": one sample
     member = sk.MLPClassifier(hidden_layer_sizes=(6,), max_iter=3)
-    model = fitted(sk.MLPEnsembleClassifier(member, n_estimators=6, bootstrap=True,
-                                            random_state=1), X, y)
+    model = fitted(
+        sk.MLPEnsembleClassifier(member, n_estimators=6, bootstrap=True, random_state=1), X, y
+    )
     assert {len(m.classes_) for m in model.estimators_} > {3}, "no member missed a class"
     got = run(nnfast.to_onnx(model), X)
-    assert_matches("MLPEnsembleClassifier missing classes float64", got["probabilities"],
-                   model.predict_proba(X), "float64")
+    assert_matches(
+        "MLPEnsembleClassifier missing classes float64",
+        got["probabilities"],
+        model.predict_proba(X),
+        "float64",
+    )
     np.testing.assert_array_equal(got["label"], model.predict(X))
 
 
@@ -300,8 +378,13 @@ def test_refuses_unfitted_and_inconsistent_estimators():
     from sklearn.exceptions import NotFittedError
     from sklearn.linear_model import LinearRegression
 
-    for unfitted in (sk.MLPRegressor(), sk.MLPClassifier(), sk.MLPAutoencoder(),
-                     sk.MLPEnsembleRegressor(), sk.MLPEnsembleClassifier()):
+    for unfitted in (
+        sk.MLPRegressor(),
+        sk.MLPClassifier(),
+        sk.MLPAutoencoder(),
+        sk.MLPEnsembleRegressor(),
+        sk.MLPEnsembleClassifier(),
+    ):
         with pytest.raises(NotFittedError, match="model: expected a fitted"):
             nnfast.to_onnx(unfitted)
     X = np.random.default_rng(0).normal(size=(20, 3))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import nnfast
-from nnfast import _kernels, reference
+from nnfast import _kernel_entry, reference
 
 
 def rprop_scalar(params, step, prev, grad, eta_plus=1.2, eta_minus=0.5, lo=1e-6, hi=50.0):
@@ -36,7 +36,7 @@ def test_rprop_kernel_and_reference_match_scalar_rule(size, dtype):
     ref = (params.copy(), step.copy(), prev.copy())
     reference.rprop_update(*ref, grad)
     kernel = (params.copy(), step.copy(), prev.copy())
-    _kernels.rprop_update_into(*kernel, grad, 1.2, 0.5, 1e-6, 50.0)
+    _kernel_entry.rprop_update_into(*kernel, grad, 1.2, 0.5, 1e-6, 50.0)
     rtol = 1e-6 if dtype == np.float32 else 1e-15
     for want, got_ref, got_kernel in zip(expected, ref, kernel):
         np.testing.assert_allclose(got_ref, want, rtol=rtol)
@@ -51,8 +51,9 @@ def test_rprop_fit_matches_reference_and_uses_full_batches(batch_size):
     y = np.tanh(X @ rng.standard_normal((3, 2)))
     net = nnfast.MLP([3, 17, 2], activation="tanh", seed=5)
     ref = reference.MLP([3, 17, 2], activation="tanh", seed=5)
-    kwargs = dict(optimizer="rprop", lr=0.01, epochs=20, batch_size=batch_size, l2=1e-3,
-                  shuffle=False)
+    kwargs = dict(
+        optimizer="rprop", lr=0.01, epochs=20, batch_size=batch_size, l2=1e-3, shuffle=False
+    )
     history = net.fit(X, y, **kwargs)
     ref_history = ref.fit(X, y, **kwargs)
     np.testing.assert_allclose(net.params, ref.params, rtol=1e-9, atol=1e-12)

@@ -51,17 +51,24 @@ def regressor():
     return MLPRegressor(hidden_layer_sizes=(16,), activation="tanh", max_iter=30, random_state=0)
 
 
-@pytest.mark.parametrize("scalers", [
-    [StandardScaler()],
-    [MinMaxScaler()],
-    [MaxAbsScaler()],
-    [RobustScaler()],
-    [StandardScaler(with_mean=False), "passthrough", MaxAbsScaler()],
-    [make_pipeline(RobustScaler(with_centering=False), MinMaxScaler((-1, 1))), StandardScaler()],
-    [StandardScaler(with_std=False), RobustScaler(with_scaling=False)],
-])
-@pytest.mark.parametrize("target", [None, StandardScaler(), MinMaxScaler(), MaxAbsScaler(),
-                                    RobustScaler()])
+@pytest.mark.parametrize(
+    "scalers",
+    [
+        [StandardScaler()],
+        [MinMaxScaler()],
+        [MaxAbsScaler()],
+        [RobustScaler()],
+        [StandardScaler(with_mean=False), "passthrough", MaxAbsScaler()],
+        [
+            make_pipeline(RobustScaler(with_centering=False), MinMaxScaler((-1, 1))),
+            StandardScaler(),
+        ],
+        [StandardScaler(with_std=False), RobustScaler(with_scaling=False)],
+    ],
+)
+@pytest.mark.parametrize(
+    "target", [None, StandardScaler(), MinMaxScaler(), MaxAbsScaler(), RobustScaler()]
+)
 def test_pipeline_and_target_transformer_match_central_differences(scalers, target):
     steps = [(f"s{i}", s) for i, s in enumerate(scalers)] + [("mlp", regressor())]
     model = Pipeline(steps)
@@ -77,8 +84,9 @@ def test_pipeline_and_target_transformer_match_central_differences(scalers, targ
 
 
 def test_single_target_gives_one_output_row():
-    model = TransformedTargetRegressor(make_pipeline(StandardScaler(), regressor()),
-                                       transformer=StandardScaler())
+    model = TransformedTargetRegressor(
+        make_pipeline(StandardScaler(), regressor()), transformer=StandardScaler()
+    )
     fit(model, X, Y[:, 0])
     J = input_grad(model, X[:5])
     assert J.shape == (5, 1, 3)
@@ -87,12 +95,14 @@ def test_single_target_gives_one_output_row():
 
 def test_classifier_probabilities_through_a_scaler():
     y = np.where(X[:, 0] > 0, "star", np.where(X[:, 1] > 5000, "galaxy", "quasar"))
-    model = fit(make_pipeline(StandardScaler(),
-                              MLPClassifier((8,), max_iter=30, random_state=0)), X, y)
+    model = fit(
+        make_pipeline(StandardScaler(), MLPClassifier((8,), max_iter=30, random_state=0)), X, y
+    )
     J = input_grad(model, X[:6])
     assert J.shape == (6, 3, 3)
-    np.testing.assert_allclose(J, central_differences(model.predict_proba, X[:6]), rtol=1e-5,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        J, central_differences(model.predict_proba, X[:6]), rtol=1e-5, atol=1e-12
+    )
     np.testing.assert_allclose(J.sum(axis=1), 0, atol=1e-12)  # probabilities sum to one
 
 
@@ -113,12 +123,17 @@ def test_identity_target_transformer():
     np.testing.assert_array_equal(input_grad(model, X[:3]), model.regressor_.input_grad(X[:3]))
 
 
-@pytest.mark.parametrize("model,name", [
-    (make_pipeline(PCA(2), regressor()), "PCA"),
-    (make_pipeline(FunctionTransformer(np.log1p), regressor()), "FunctionTransformer"),
-    (TransformedTargetRegressor(regressor(), func=np.log1p, inverse_func=np.expm1),
-     "FunctionTransformer"),
-])
+@pytest.mark.parametrize(
+    "model,name",
+    [
+        (make_pipeline(PCA(2), regressor()), "PCA"),
+        (make_pipeline(FunctionTransformer(np.log1p), regressor()), "FunctionTransformer"),
+        (
+            TransformedTargetRegressor(regressor(), func=np.log1p, inverse_func=np.expm1),
+            "FunctionTransformer",
+        ),
+    ],
+)
 def test_steps_that_cannot_be_differentiated_are_named(model, name):
     fit(model, np.abs(X), np.abs(Y))
     with pytest.raises(TypeError, match=name):
@@ -133,6 +148,12 @@ def test_a_model_without_input_grad_is_refused():
 
 
 def test_float32_networks_keep_their_dtype():
-    model = fit(make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0,
-                                                             dtype="float32")), X, Y)
+    model = fit(
+        make_pipeline(
+            StandardScaler(),
+            MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0, dtype="float32"),
+        ),
+        X,
+        Y,
+    )
     assert input_grad(model, X[:2]).dtype == np.float32

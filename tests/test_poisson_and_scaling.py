@@ -9,10 +9,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import central_differences
 
 import nnfast
-from conftest import central_differences
-from nnfast import _kernels, _network, kernels, reference as ref
+from nnfast import _kernel_entry, _solvers, kernels
+from nnfast import reference as ref
 from nnfast._spec import LOSS_CODES, build_spec
 
 
@@ -69,7 +70,8 @@ def test_poisson_reference_is_the_half_deviance_and_its_gradient():
             total += w[i] * ((y * math.log(y / a) if y > 0 else 0.0) - y + a)
     assert value == pytest.approx(total / (w.sum() * 2), rel=1e-13)
     fd = central_differences(
-        lambda Zs: ref.loss_and_delta("poisson", "exp", Zs, np.exp(Zs), Y, w)[0], Z, 1e-6)
+        lambda Zs: ref.loss_and_delta("poisson", "exp", Zs, np.exp(Zs), Y, w)[0], Z, 1e-6
+    )
     np.testing.assert_allclose(dZ, fd, rtol=1e-6, atol=1e-10)
 
 
@@ -82,7 +84,7 @@ def test_poisson_loss_kernel_matches_reference(dtype):
     w = rng.uniform(0.0, 2.0, size=9).astype(dtype)
     dZ = np.empty_like(Z)
     code, act = LOSS_CODES["poisson"], nnfast._spec.ACTIVATION_CODES["exp"]
-    value = _kernels.loss_delta_into(code, act, dZ, Z, A, Y, w, 1 / float(w.sum()))
+    value = _kernel_entry.loss_delta_into(code, act, dZ, Z, A, Y, w, 1 / float(w.sum()))
     value_ref, dZ_ref = ref.loss_and_delta("poisson", "exp", Z, A, Y, w)
     rtol = 2e-6 if dtype == np.float32 else 1e-13
     assert value == pytest.approx(value_ref, rel=rtol)
@@ -123,8 +125,9 @@ def test_poisson_fit_matches_reference_and_learns():
     net = nnfast.MLP([3, 8, 1], "relu", "exp", seed=1)
     net.params = params
     oracle = ref.MLP([3, 8, 1], "relu", "exp", seed=1, params=params)
-    kwargs = dict(loss="poisson", optimizer="adam", lr=0.01, batch_size=16, epochs=40,
-                  shuffle=False, l2=1e-3)
+    kwargs = dict(
+        loss="poisson", optimizer="adam", lr=0.01, batch_size=16, epochs=40, shuffle=False, l2=1e-3
+    )
     history = net.fit(X, y, **kwargs)
     history_ref = oracle.fit(X, y, **kwargs)
     np.testing.assert_allclose(history.loss, history_ref.loss, rtol=1e-9)
@@ -154,7 +157,9 @@ def manual_epoch(oracle, X, y, loss, batch, lr, l2, loss_scale, w=None):
         grad *= loss_scale
         l2_batch = l2 / wsum
         grad[mask] += l2_batch * oracle.params[mask]
-        value = loss_scale * data + 0.5 * l2_batch * float(oracle.params[mask] @ oracle.params[mask])
+        value = loss_scale * data + 0.5 * l2_batch * float(
+            oracle.params[mask] @ oracle.params[mask]
+        )
         oracle.params -= lr * grad
         total += value * wsum
         weight += wsum
@@ -163,7 +168,7 @@ def manual_epoch(oracle, X, y, loss, batch, lr, l2, loss_scale, w=None):
 
 @pytest.mark.parametrize("weighted", [False, True])
 def test_loss_scale_and_batch_scaled_l2_in_the_driver(weighted):
-    """hyper["loss_scale"] multiplies the data loss and gradient; hyper["l2_batch_scaled"]
+    """Objective.loss_scale multiplies the data loss and gradient; Objective.l2_batch_scaled
     divides l2 by each batch's total weight (the last batch is smaller)."""
     sizes = [3, 7, 2]
     params = params_for(sizes, "tanh", "identity", seed=9)
@@ -174,9 +179,9 @@ def test_loss_scale_and_batch_scaled_l2_in_the_driver(weighted):
     X, y = rng.normal(size=(23, 3)), rng.normal(size=(23, 2))
     w = rng.uniform(0.5, 2.0, size=23) if weighted else None
     Xc, Yc, wc, loss, _, _ = net._check_data(X, y, "mse", w, 0.0)
-    state = nnfast.network._OptimizerState("sgd", net.params, lr=0.05, l2=0.7, momentum=0.0,
-                                           loss_scale=1.5, l2_batch_scaled=True)
-    history = net._run(Xc, Yc, wc, loss, state, batch=10, epochs=3, shuffle=False)
+    state = _solvers.SGD(net.params, lr=0.05, momentum=0.0)
+    objective = _solvers.make_objective(loss, loss_scale=1.5, l2=0.7, l2_batch_scaled=True)
+    history = _solvers.EpochLoop(net, Xc, Yc, wc, objective, state, batch_size=10).run(3)
     expected = [manual_epoch(oracle, X, y, "mse", 10, 0.05, 0.7, 1.5, w) for _ in range(3)]
     np.testing.assert_allclose(history.loss, expected, rtol=1e-12)
     np.testing.assert_allclose(net.params, oracle.params, rtol=1e-11, atol=1e-13)

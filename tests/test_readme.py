@@ -18,8 +18,11 @@ def test_readme_has_a_tour():
 
 def test_readme_first_shell_block_has_two_commands():
     block = re.search(r"^```(?:bash|sh)\n(.*?)^```", README.read_text(), flags=re.S | re.M)
-    commands = [line for line in block.group(1).splitlines()
-                if line.strip() and not line.strip().startswith("#")]
+    commands = [
+        line
+        for line in block.group(1).splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
     assert len(commands) == 2
     assert "python -m nnfast demo" in commands[0]
     assert "pytest" in commands[1]

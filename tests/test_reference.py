@@ -12,10 +12,10 @@ import warnings
 
 import numpy as np
 import pytest
-
 from conftest import central_differences
-from nnfast._spec import HIDDEN_ACTIVATIONS, build_spec, check_seed
+
 from nnfast import reference as ref
+from nnfast._spec import HIDDEN_ACTIVATIONS, build_spec, check_seed
 
 OUTPUT_AND_LOSS = [
     ("identity", "mse"),
@@ -35,8 +35,17 @@ def make_net(sizes, hidden, output, seed=0, dtype="float64", scale=0.6):
     """A reference network with random weights AND biases (biases start at zero otherwise)."""
     spec = build_spec(sizes, hidden, output, LEAKY_SLOPE, ELU_ALPHA, PIECES)
     params = np.random.default_rng(seed + 1000).normal(0.0, scale, spec.n_params)
-    return ref.MLP(sizes, hidden, output, dtype=dtype, seed=seed, leaky_slope=LEAKY_SLOPE,
-                   elu_alpha=ELU_ALPHA, maxout_pieces=PIECES, params=params)
+    return ref.MLP(
+        sizes,
+        hidden,
+        output,
+        dtype=dtype,
+        seed=seed,
+        leaky_slope=LEAKY_SLOPE,
+        elu_alpha=ELU_ALPHA,
+        maxout_pieces=PIECES,
+        params=params,
+    )
 
 
 def make_targets(loss, n, n_out, rng):
@@ -156,8 +165,10 @@ def naive_predict_one(net, x):
         out = []
         for j in range(layer.n_out):
             if layer.activation == "maxout":
-                pieces = [sum(a[i] * W[i, j, p] for i in range(layer.n_in)) + b[j, p]
-                          for p in range(layer.pieces)]
+                pieces = [
+                    sum(a[i] * W[i, j, p] for i in range(layer.n_in)) + b[j, p]
+                    for p in range(layer.pieces)
+                ]
                 out.append(max(pieces))
             else:
                 out.append(sum(a[i] * W[i, j] for i in range(layer.n_in)) + b[j])
@@ -179,8 +190,9 @@ def naive_loss(net, X, Y, loss, l2, w):
         elif loss == "cross_entropy":
             ell = -sum(t * math.log(p) for p, t in zip(yhat, y_row))
         else:
-            ell = -sum(t * math.log(p) + (1 - t) * math.log(1 - p)
-                       for p, t in zip(yhat, y_row)) / len(yhat)
+            ell = -sum(
+                t * math.log(p) + (1 - t) * math.log(1 - p) for p, t in zip(yhat, y_row)
+            ) / len(yhat)
         total += w_i * ell
     penalty = 0.5 * l2 * sum(float((W**2).sum()) for W in net.weights)
     return total / sum(w) + penalty
@@ -200,7 +212,8 @@ def test_predict_and_loss_match_naive_python(hidden, output, loss):
     np.testing.assert_allclose(net.predict(X[2]), expected[2], rtol=1e-12, atol=1e-14)
     assert net.predict(X[2]).shape == (3,)
     assert net.loss(X, Y, loss, 0.25, w) == pytest.approx(
-        naive_loss(net, X, Y, loss, 0.25, w), rel=1e-12)
+        naive_loss(net, X, Y, loss, 0.25, w), rel=1e-12
+    )
 
 
 def test_dense_forward_is_one_layer_of_the_network():
@@ -233,7 +246,8 @@ def test_activation_backward_matches_finite_differences(name):
     assert dZ.shape == Z.shape
 
     fd = central_differences(
-        lambda Zs: (dA * ref.activation_forward(name, Zs, **PARAMS)).sum(), Z, 1e-6)
+        lambda Zs: (dA * ref.activation_forward(name, Zs, **PARAMS)).sum(), Z, 1e-6
+    )
     np.testing.assert_allclose(dZ, fd, rtol=1e-6, atol=1e-8)
 
 
@@ -244,8 +258,9 @@ def test_activation_values():
     np.testing.assert_allclose(f("tanh"), np.tanh(z))
     np.testing.assert_array_equal(f("relu"), [0, 0, 0, 0.5, 2])
     np.testing.assert_allclose(f("leaky_relu"), [-0.1, -0.025, 0, 0.5, 2])
-    np.testing.assert_allclose(f("elu"), [ELU_ALPHA * math.expm1(-2), ELU_ALPHA * math.expm1(-0.5),
-                                          0, 0.5, 2])
+    np.testing.assert_allclose(
+        f("elu"), [ELU_ALPHA * math.expm1(-2), ELU_ALPHA * math.expm1(-0.5), 0, 0.5, 2]
+    )
     assert f("softmax").sum() == pytest.approx(1.0)
     np.testing.assert_array_equal(f("identity"), z)
 
@@ -266,8 +281,9 @@ def test_kink_conventions():
     leaky = ref.activation_backward("leaky_relu", Z, None, dA, leaky_slope=0.2)
     np.testing.assert_allclose(leaky, [[0.2, 0.2, 1]])
     A = ref.activation_forward("elu", Z, elu_alpha=0.5)
-    np.testing.assert_allclose(ref.activation_backward("elu", Z, A, dA, elu_alpha=0.5),
-                               [[0.5 * math.exp(-1), 1, 1]])
+    np.testing.assert_allclose(
+        ref.activation_backward("elu", Z, A, dA, elu_alpha=0.5), [[0.5 * math.exp(-1), 1, 1]]
+    )
 
 
 def raise_on_warnings():
@@ -323,8 +339,9 @@ def test_float32_activations_stay_float32(name):
     rng = np.random.default_rng(1)
     Z = rng.normal(size=(3, 4, 2) if name == "maxout" else (3, 4)).astype(np.float32)
     A = ref.activation_forward(name, Z, leaky_slope=np.float64(0.1), elu_alpha=np.float64(1.0))
-    dZ = ref.activation_backward(name, Z, A, np.ones_like(A), leaky_slope=np.float64(0.1),
-                                 elu_alpha=np.float64(1.0))
+    dZ = ref.activation_backward(
+        name, Z, A, np.ones_like(A), leaky_slope=np.float64(0.1), elu_alpha=np.float64(1.0)
+    )
     assert A.dtype == np.float32 and dZ.dtype == np.float32
 
 
@@ -347,7 +364,8 @@ def test_cross_entropy_labels_equal_one_hot():
     # Against the textbook definition: mean of -log p(label).
     P = net.predict(X)
     assert net.loss(X, labels, "cross_entropy") == pytest.approx(
-        -np.log(P[np.arange(10), labels]).mean(), rel=1e-12)
+        -np.log(P[np.arange(10), labels]).mean(), rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("output,loss", OUTPUT_AND_LOSS)
@@ -358,8 +376,9 @@ def test_integer_weights_equal_repeated_samples(output, loss):
     Y = make_targets(loss, 6, 3, rng)
     counts = np.array([1, 3, 0, 2, 1, 4])
     weighted = net.loss_and_grad(X, Y, loss, 0.2, counts.astype(float))
-    repeated = net.loss_and_grad(np.repeat(X, counts, axis=0), np.repeat(Y, counts, axis=0),
-                                 loss, 0.2)
+    repeated = net.loss_and_grad(
+        np.repeat(X, counts, axis=0), np.repeat(Y, counts, axis=0), loss, 0.2
+    )
     assert weighted[0] == pytest.approx(repeated[0], rel=1e-12)
     np.testing.assert_allclose(weighted[1], repeated[1], rtol=1e-10, atol=1e-14)
     # Uniform weights are the unweighted mean.
@@ -369,8 +388,9 @@ def test_integer_weights_equal_repeated_samples(output, loss):
 def test_zero_total_weight_gives_zero_loss_and_delta():
     Z = np.array([[0.5, -0.2]])
     A = ref.activation_forward("sigmoid", Z)
-    value, dZ = ref.loss_and_delta("binary_cross_entropy", "sigmoid", Z, A, np.ones_like(Z),
-                                   sample_weight=np.zeros(1))
+    value, dZ = ref.loss_and_delta(
+        "binary_cross_entropy", "sigmoid", Z, A, np.ones_like(Z), sample_weight=np.zeros(1)
+    )
     assert value == 0.0
     np.testing.assert_array_equal(dZ, np.zeros_like(Z))
 
@@ -486,8 +506,17 @@ def test_adam_update_matches_scalar_rule():
             x -= 0.01 * math.sqrt(1 - 0.999**t) / (1 - 0.9**t) * mi / (math.sqrt(vi) + 1e-8)
         assert p[i] == pytest.approx(x, rel=1e-12)
     p32, m32, v32 = (np.ones(4, np.float32) for _ in range(3))
-    ref.adam_update(p32, m32, v32, np.ones(4, np.float32), np.int64(2), np.float64(0.1),
-                    np.float64(0.9), np.float64(0.999), np.float64(1e-8))
+    ref.adam_update(
+        p32,
+        m32,
+        v32,
+        np.ones(4, np.float32),
+        np.int64(2),
+        np.float64(0.1),
+        np.float64(0.9),
+        np.float64(0.999),
+        np.float64(1e-8),
+    )
     ref.sgd_update(p32, m32, np.ones(4, np.float32), np.float64(0.1), np.float64(0.9), True)
     assert p32.dtype == m32.dtype == v32.dtype == np.float32
 
@@ -518,8 +547,17 @@ def test_one_full_batch_epoch_is_one_gradient_step():
         net = ref.MLP([1, 6, 1], activation="elu", seed=3)
         start = net.params.copy()
         loss0, grad = net.loss_and_grad(X, y, l2=0.01)
-        history = net.fit(X, y, optimizer=optimizer, lr=0.1, momentum=0.0, batch_size=None,
-                          epochs=1, shuffle=False, l2=0.01)
+        history = net.fit(
+            X,
+            y,
+            optimizer=optimizer,
+            lr=0.1,
+            momentum=0.0,
+            batch_size=None,
+            epochs=1,
+            shuffle=False,
+            l2=0.01,
+        )
         if optimizer == "sgd":
             expected = start - 0.1 * grad
         else:  # t = 1: lr_t = lr sqrt(1 - b2) / (1 - b1), m = (1 - b1) g, v = (1 - b2) g²
@@ -536,13 +574,22 @@ def test_fit_batches_follow_the_permutation_and_weights():
     net = make_net([2, 4, 1], "tanh", "identity", seed=1)
     manual = ref.MLP([2, 4, 1], params=net.params)
 
-    history = net.fit(X, y, optimizer="sgd", lr=0.1, momentum=0.5, batch_size=3, epochs=1,
-                      sample_weight=w, rng=np.random.default_rng(42))
+    history = net.fit(
+        X,
+        y,
+        optimizer="sgd",
+        lr=0.1,
+        momentum=0.5,
+        batch_size=3,
+        epochs=1,
+        sample_weight=w,
+        rng=np.random.default_rng(42),
+    )
 
     order = np.random.default_rng(42).permutation(7)
     velocity, total, wsum = np.zeros(manual.n_params), 0.0, 0.0
     for start in range(0, 7, 3):
-        idx = order[start:start + 3]
+        idx = order[start : start + 3]
         value, grad = manual.loss_and_grad(X[idx], y[idx], sample_weight=w[idx])
         ref.sgd_update(manual.params, velocity, grad, 0.1, 0.5, False)
         total += value * w[idx].sum()
@@ -569,8 +616,9 @@ def test_fit_callback_validation_and_verbose(capsys):
         seen.append((epoch, loss))
         return epoch < 3
 
-    history = net.fit(X, y, epochs=10, validation_data=(X[:5], y[:5]), callback=callback,
-                      verbose=True)
+    history = net.fit(
+        X, y, epochs=10, validation_data=(X[:5], y[:5]), callback=callback, verbose=True
+    )
     assert history.stop_reason == "callback" and history.epochs == 3
     assert [e for e, _ in seen] == [1, 2, 3] and [l for _, l in seen] == history.loss
     assert len(history.val_loss) == 3
@@ -585,8 +633,7 @@ def test_fit_divergence_keeps_last_finite_weights():
     snapshots = [net.params.copy()]
     callback = lambda epoch, loss: snapshots.append(net.params.copy())
     with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match="epoch") as info:
-        net.fit(X, y * 100, optimizer="sgd", lr=10.0, batch_size=4, epochs=200,
-                callback=callback)
+        net.fit(X, y * 100, optimizer="sgd", lr=10.0, batch_size=4, epochs=200, callback=callback)
     history = info.value.history
     assert history.stop_reason == "diverged"
     assert len(snapshots) == history.epochs + 1

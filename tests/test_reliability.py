@@ -40,6 +40,7 @@ def data(n=64, n_in=3, n_out=2, seed=0):
 # Divergence
 # ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("lr", [1.0, 3.0])
 def test_divergence_in_shuffled_mini_batches_keeps_the_last_finite_epoch(lr, dtype):
@@ -63,8 +64,9 @@ def test_sklearn_estimator_divergence_keeps_finite_weights():
     from nnfast.sklearn import MLPRegressor
 
     X, y = data()
-    model = MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=1e30,
-                         max_iter=20, random_state=0)
+    model = MLPRegressor(
+        hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=1e30, max_iter=20, random_state=0
+    )
     with pytest.raises(ValueError, match="non-finite"):
         model.fit(X * 1e3, y)
     assert all(np.isfinite(W).all() for W in model.coefs_)
@@ -73,6 +75,7 @@ def test_sklearn_estimator_divergence_keeps_finite_weights():
 # ------------------------------------------------------------------------------------------
 # Ctrl-C
 # ------------------------------------------------------------------------------------------
+
 
 def test_sigint_during_a_long_fit_stops_after_a_complete_epoch():
     """SIGINT from another thread during fit(epochs=10**6): KeyboardInterrupt within one
@@ -89,12 +92,12 @@ def test_sigint_during_a_long_fit_stops_after_a_complete_epoch():
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt) as info:
-            net.fit(X, y, epochs=10 ** 6, callback=record, **kwargs)
+            net.fit(X, y, epochs=10**6, callback=record, **kwargs)
     finally:
         timer.cancel()
     history = info.value.history
     assert history.stop_reason == "interrupted"
-    assert 1 <= history.epochs < 10 ** 6
+    assert 1 <= history.epochs < 10**6
     # Stopped within one epoch of the signal: at most the epoch that was running finished.
     assert epochs_seen[-1] == history.epochs
     assert len(history.loss) == history.epochs
@@ -115,8 +118,9 @@ def test_sigint_during_one_very_long_epoch_stops_within_a_second():
     net = nnfast.MLP([8, 512, 512, 2], seed=0)  # ~2.7 s per epoch (release build, 1 core)
     initial = bits(net.params)
     sent = []
-    timer = threading.Timer(0.2, lambda: (sent.append(time.perf_counter()),
-                                          os.kill(os.getpid(), signal.SIGINT)))
+    timer = threading.Timer(
+        0.2, lambda: (sent.append(time.perf_counter()), os.kill(os.getpid(), signal.SIGINT))
+    )
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt) as info:
@@ -166,7 +170,7 @@ def test_sigint_during_lbfgs_keeps_the_last_accepted_iterate():
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt) as info:
-            net.fit(X, y, optimizer="lbfgs", epochs=10 ** 6, tol=0.0, max_fun=10 ** 7)
+            net.fit(X, y, optimizer="lbfgs", epochs=10**6, tol=0.0, max_fun=10**7)
     finally:
         timer.cancel()
     assert info.value.history.stop_reason == "interrupted"
@@ -179,19 +183,23 @@ def test_sigint_during_lbfgs_keeps_the_last_accepted_iterate():
 # Memory
 # ------------------------------------------------------------------------------------------
 
+
 def _rss_bytes():
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/statm"),
-                    reason="reads the resident set size from /proc (Linux only)")
+@pytest.mark.skipif(
+    not os.path.exists("/proc/self/statm"),
+    reason="reads the resident set size from /proc (Linux only)",
+)
 def test_repeated_calls_do_not_grow_memory():
     X, y = data(n=100, n_in=4, n_out=3)
     labels = np.argmax(y, axis=1)
     reg = nnfast.MLP([4, 16, 3], seed=0)
-    clf = nnfast.MLP([4, 16, 3], activation="relu", output_activation="softmax",
-                     dtype="float32", seed=0)
+    clf = nnfast.MLP(
+        [4, 16, 3], activation="relu", output_activation="softmax", dtype="float32", seed=0
+    )
     w = np.linspace(0.5, 1.5, 100)
 
     def one_round():
@@ -208,12 +216,13 @@ def test_repeated_calls_do_not_grow_memory():
     for _ in range(10_000 if LONG else 3_000):
         one_round()
     grown = _rss_bytes() - before
-    assert grown < 5 * 2 ** 20, f"memory grew by {grown / 2 ** 20:.1f} MB"
+    assert grown < 5 * 2**20, f"memory grew by {grown / 2**20:.1f} MB"
 
 
 # ------------------------------------------------------------------------------------------
 # Threads
 # ------------------------------------------------------------------------------------------
+
 
 def test_eight_threads_predicting_with_one_network_match_serial_results():
     net = nnfast.MLP([8, 64, 64, 3], activation="tanh", seed=3)
@@ -295,8 +304,13 @@ def test_same_seed_gives_bit_identical_weights_across_processes():
     outputs = []
     for hash_seed in ("1", "2"):
         env = dict(os.environ, PYTHONHASHSEED=hash_seed)
-        child = subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT], env=env,
-                               capture_output=True, text=True, timeout=300)
+        child = subprocess.run(
+            [sys.executable, "-c", _TRAIN_SCRIPT],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert child.returncode == 0, child.stderr
         outputs.append(child.stdout.split())
     assert len(outputs[0]) == 8
@@ -310,6 +324,7 @@ def test_same_seed_gives_bit_identical_weights_across_processes():
 # ------------------------------------------------------------------------------------------
 # Direct mutation of the parameters
 # ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_replacing_parameters_with_wrong_dtypes_or_sizes_is_refused(dtype):
@@ -364,6 +379,7 @@ def test_non_finite_values_written_into_params_in_place_are_caught_by_fit():
 # Regressions found by the fuzzing (tests/fuzz/)
 # ------------------------------------------------------------------------------------------
 
+
 def test_sample_weights_with_a_subnormal_sum_give_the_weighted_mean():
     """[0, 5e-324, ...] has a positive sum whose inverse overflows: the loss was NaN."""
     X, y = data(n=4)
@@ -386,8 +402,9 @@ def test_a_mini_batch_of_subnormal_weights_trains_like_any_weight(shuffle):
     runs = []
     for last in (5e-324, 1.0):
         net = nnfast.MLP([3, 4, 2], seed=0)
-        net.fit(X, y, sample_weight=[1.0, 2.0, 1.0, 1.0, last], batch_size=1, epochs=3,
-                shuffle=shuffle)
+        net.fit(
+            X, y, sample_weight=[1.0, 2.0, 1.0, 1.0, last], batch_size=1, epochs=3, shuffle=shuffle
+        )
         runs.append(bits(net.params))
     assert runs[0] == runs[1]
 
@@ -396,6 +413,7 @@ def test_the_reference_trains_a_subnormal_weight_batch_like_nnfast():
     """Found by the long fuzz run: the NumPy reference computed 1 / 5e-324 for a one-sample
     batch and reported divergence where nnfast (rightly) trains as with weight 1."""
     from nnfast import reference
+
     X, y = data(n=5)
     w = [1.0, 2.0, 1.0, 1.0, 5e-324]
     net = nnfast.MLP([3, 4, 2], seed=0)
@@ -411,12 +429,22 @@ def test_load_refuses_a_header_dtype_that_is_not_a_string(tmp_path):
     import json
     import zipfile
 
-    header = {"format": "nnfast.MLP", "version": 1, "layer_sizes": [1, 1],
-              "activations": ["identity"], "dtype": ["float64"], "leaky_slope": 0.1,
-              "elu_alpha": 1.0, "maxout_pieces": 2, "n_params": 2}
+    header = {
+        "format": "nnfast.MLP",
+        "version": 1,
+        "layer_sizes": [1, 1],
+        "activations": ["identity"],
+        "dtype": ["float64"],
+        "leaky_slope": 0.1,
+        "elu_alpha": 1.0,
+        "maxout_pieces": 2,
+        "n_params": 2,
+    }
     members = {}
-    for name, array in (("header.npy", np.frombuffer(json.dumps(header).encode(), np.uint8)),
-                        ("params.npy", np.zeros(2))):
+    for name, array in (
+        ("header.npy", np.frombuffer(json.dumps(header).encode(), np.uint8)),
+        ("params.npy", np.zeros(2)),
+    ):
         buffer = io.BytesIO()
         np.lib.format.write_array(buffer, array, allow_pickle=False)
         members[name] = buffer.getvalue()
@@ -428,7 +456,6 @@ def test_load_refuses_a_header_dtype_that_is_not_a_string(tmp_path):
         nnfast.load(path)
 
 
-
 def test_an_estimator_fitted_from_two_threads_at_once_refuses_the_second():
     import threading
 
@@ -438,9 +465,10 @@ def test_an_estimator_fitted_from_two_threads_at_once_refuses_the_second():
     X = rng.uniform(-1, 1, size=(4000, 8))
     y = np.tanh(X.sum(axis=1))
     # About half a second of training: long enough to be caught in the middle of it.
-    model = MLPRegressor(hidden_layer_sizes=(256, 256), max_iter=20, random_state=0,
-                         tol=0.0, n_iter_no_change=1000)
-    started, errors = threading.Event(), []
+    model = MLPRegressor(
+        hidden_layer_sizes=(256, 256), max_iter=20, random_state=0, tol=0.0, n_iter_no_change=1000
+    )
+    errors = []
 
     def first_fit():
         try:
@@ -468,14 +496,21 @@ def test_an_estimator_fitted_from_two_threads_at_once_refuses_the_second():
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("kind,bad_fit", [
-    ("MLPRegressor", lambda m, X, y: m.fit(X.iloc[:, :3], y, sample_weight=-np.ones(len(y)))),
-    ("MLPRegressor", lambda m, X, y: m.set_params(loss="poisson").fit(X.iloc[:, :3], -abs(y))),
-    ("MLPClassifier", lambda m, X, y: m.fit(X.iloc[:, :3], np.arange(len(y)) % 3,
-                                            sample_weight=np.zeros(len(y)))),
-    ("MLPAutoencoder", lambda m, X, y: m.fit(X.iloc[:, :3], sample_weight=-np.ones(len(y)))),
-    ("MLPAutoencoder", lambda m, X, y: m.set_params(warm_start=True, n_components=3).fit(X)),
-])
+@pytest.mark.parametrize(
+    "kind,bad_fit",
+    [
+        ("MLPRegressor", lambda m, X, y: m.fit(X.iloc[:, :3], y, sample_weight=-np.ones(len(y)))),
+        ("MLPRegressor", lambda m, X, y: m.set_params(loss="poisson").fit(X.iloc[:, :3], -abs(y))),
+        (
+            "MLPClassifier",
+            lambda m, X, y: m.fit(
+                X.iloc[:, :3], np.arange(len(y)) % 3, sample_weight=np.zeros(len(y))
+            ),
+        ),
+        ("MLPAutoencoder", lambda m, X, y: m.fit(X.iloc[:, :3], sample_weight=-np.ones(len(y)))),
+        ("MLPAutoencoder", lambda m, X, y: m.set_params(warm_start=True, n_components=3).fit(X)),
+    ],
+)
 def test_a_refit_refused_for_its_input_keeps_the_fitted_estimator(kind, bad_fit):
     """scikit-learn's input checks record n_features_in_ (and classes_) as they go: a refit
     refused after them used to leave n_features_in_ = 3 beside a network of 6 inputs, so that
@@ -499,7 +534,8 @@ def test_a_refit_refused_for_its_input_keeps_the_fitted_estimator(kind, bad_fit)
     assert model.n_features_in_ == 6 and list(model.feature_names_in_) == list("abcdef")
     assert bits(model._net.params) == params
     np.testing.assert_array_equal(
-        (model.transform if kind == "MLPAutoencoder" else model.predict)(X), out)
+        (model.transform if kind == "MLPAutoencoder" else model.predict)(X), out
+    )
 
 
 def test_unbounded_compiled_fit_interrupted_keeps_history_and_weights_in_step():
@@ -512,25 +548,32 @@ def test_unbounded_compiled_fit_interrupted_keeps_history_and_weights_in_step():
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt) as info:
-            net.fit(X, y, optimizer="sgd", lr=1e-3, batch_size=None, shuffle=False,
-                    epochs=sys.maxsize)
+            net.fit(
+                X, y, optimizer="sgd", lr=1e-3, batch_size=None, shuffle=False, epochs=sys.maxsize
+            )
     finally:
         timer.cancel()
     history = info.value.history
     assert history.stop_reason == "interrupted"
     assert history.epochs > 4096, "several compiled runs must have completed"
     again = nnfast.MLP([3, 4, 2], seed=1)
-    rerun = again.fit(X, y, optimizer="sgd", lr=1e-3, batch_size=None, shuffle=False,
-                      epochs=history.epochs)
+    rerun = again.fit(
+        X, y, optimizer="sgd", lr=1e-3, batch_size=None, shuffle=False, epochs=history.epochs
+    )
     assert rerun.loss == history.loss
     assert bits(again.params) == bits(net.params)
 
 
-@pytest.mark.xfail(strict=True, raises=SystemError, reason=(
-    "nnfast/_train.pyx train(), compiled run without a hook: signal_raised() leaves the "
-    "KeyboardInterrupt set, and the `with rng lock / nullcontext()` block is then left "
-    "with that exception pending, which Python turns into SystemError (found by the "
-    "sanitizer pass, where one compiled run outlasts SIGNAL_CHECK_SECONDS)"))
+@pytest.mark.xfail(
+    strict=True,
+    raises=SystemError,
+    reason=(
+        "nnfast/_train.pyx train(), compiled run without a hook: signal_raised() leaves the "
+        "KeyboardInterrupt set, and the `with rng lock / nullcontext()` block is then left "
+        "with that exception pending, which Python turns into SystemError (found by the "
+        "sanitizer pass, where one compiled run outlasts SIGNAL_CHECK_SECONDS)"
+    ),
+)
 def test_ctrl_c_inside_one_long_compiled_run_is_a_keyboard_interrupt():
     """One compiled run (4096 epochs of 4000 samples) takes seconds, so Ctrl-C is seen by
     the check inside the run rather than between runs."""
@@ -540,8 +583,9 @@ def test_ctrl_c_inside_one_long_compiled_run_is_a_keyboard_interrupt():
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt) as info:
-            net.fit(X, y, optimizer="sgd", lr=1e-3, batch_size=None, shuffle=False,
-                    epochs=sys.maxsize)
+            net.fit(
+                X, y, optimizer="sgd", lr=1e-3, batch_size=None, shuffle=False, epochs=sys.maxsize
+            )
     finally:
         timer.cancel()
     assert info.value.history.stop_reason == "interrupted"

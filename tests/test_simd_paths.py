@@ -22,17 +22,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import SIMD_PATHS
 
 import nnfast
-from conftest import SIMD_PATHS
-from nnfast import _kernels, kernels
+from nnfast import _kernel_entry, _kernels, kernels
 
 FAMILIES = ("products", "fast_math", "elementwise")
 # The features each family's code for a path is compiled for (cpu.h's target attributes).
 NEEDS = {
     "products": {"avx2": {"avx2", "fma"}, "avx512": {"avx512f", "avx2", "fma"}},
-    "fast_math": {"avx2": {"avx2", "fma"},
-                  "avx512": {"avx512f", "avx512dq", "avx512bw", "avx512vl", "avx2", "fma"}},
+    "fast_math": {
+        "avx2": {"avx2", "fma"},
+        "avx512": {"avx512f", "avx512dq", "avx512bw", "avx512vl", "avx2", "fma"},
+    },
     "elementwise": {"avx2": {"avx2"}, "avx512": {"avx512f"}},
 }
 KNOWN_FEATURES = ("sse2", "avx", "fma", "avx2", "avx512f", "avx512dq", "avx512bw", "avx512vl")
@@ -66,8 +68,9 @@ def _child(code, **environment):
     env = dict(os.environ, PYTHONPATH=str(Path(nnfast.__file__).resolve().parents[1]))
     env.pop("NNFAST_SIMD", None)
     env.update(environment)
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture
@@ -80,8 +83,10 @@ def restore_path():
 
 @pytest.mark.parametrize("name", SIMD_PATHS + ("best",))
 def test_the_environment_variable_picks_the_path_of_every_family(name):
-    with_limit = _child("import json; from nnfast import kernels; "
-                        "print(json.dumps(kernels.simd_paths()))", NNFAST_SIMD=name)
+    with_limit = _child(
+        "import json; from nnfast import kernels; print(json.dumps(kernels.simd_paths()))",
+        NNFAST_SIMD=name,
+    )
     assert with_limit.returncode == 0, with_limit.stderr
     got = json.loads(with_limit.stdout)
     assert set(got) == set(FAMILIES)
@@ -96,8 +101,9 @@ def test_the_environment_variable_picks_the_path_of_every_family(name):
 
 
 def test_without_the_variable_every_family_runs_its_widest_path():
-    result = _child("import json; from nnfast import kernels; "
-                    "print(json.dumps(kernels.simd_paths()))")
+    result = _child(
+        "import json; from nnfast import kernels; print(json.dumps(kernels.simd_paths()))"
+    )
     assert result.returncode == 0, result.stderr
     previous = kernels.set_simd_path("best")
     try:
@@ -109,8 +115,10 @@ def test_without_the_variable_every_family_runs_its_widest_path():
 def test_a_bad_environment_value_is_a_value_error_naming_it():
     result = _child("import nnfast", NNFAST_SIMD="avx1024")
     assert result.returncode != 0
-    assert ("ValueError: NNFAST_SIMD: expected one of ('best', 'avx512', 'avx2', 'baseline'), "
-            "got 'avx1024'") in result.stderr
+    assert (
+        "ValueError: NNFAST_SIMD: expected one of ('best', 'avx512', 'avx2', 'baseline'), "
+        "got 'avx1024'"
+    ) in result.stderr
 
 
 @pytest.mark.parametrize("bad", ["avx1024", "AVX2", "", "sse2", 2, None, b"avx2"])
@@ -139,7 +147,7 @@ def test_the_setter_returns_the_previous_setting_and_the_getter_follows(restore_
         # avx2 where the family ran avx2 or wider, what it ran otherwise
         assert path == ("avx2" if widest[family] != "baseline" else "baseline"), family
     assert kernels.set_simd_path("avx512") == "avx2"
-    assert kernels.simd_paths() == widest    # avx512 is the widest path: no limit
+    assert kernels.simd_paths() == widest  # avx512 is the widest path: no limit
     assert kernels.set_simd_path("best") == "avx512"
     assert kernels.simd_paths() == widest
 
@@ -150,8 +158,7 @@ def test_each_family_runs_the_widest_path_its_cpu_features_allow(restore_path):
         pytest.skip("no /proc/cpuinfo flags to compare with")
     flags = set(info["flags"].split())
     kernels.set_simd_path("best")
-    expected = {family: _best_path(family, flags) if X86 else "baseline"
-                for family in FAMILIES}
+    expected = {family: _best_path(family, flags) if X86 else "baseline" for family in FAMILIES}
     assert kernels.simd_paths() == expected
 
 
@@ -220,7 +227,7 @@ def test_the_setter_switches_the_code_that_runs(restore_path):
         if paths["products"] != name or paths["fast_math"] != name:
             pytest.skip(f"CPU lacks {name}")
         tanh = np.empty_like(x)
-        _kernels.fastmath_into("tanh", tanh, x)
+        _kernel_entry.fastmath_into("tanh", tanh, x)
         results[name] = (kernels.matmul(A, B), tanh)
     (product_baseline, tanh_baseline), (product_avx2, tanh_avx2) = results.values()
     assert not np.array_equal(product_baseline, product_avx2)

@@ -129,20 +129,36 @@ def test_one_import_switch_gives_the_same_scores():
 # ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("params", [
-    dict(solver="adam"),
-    dict(solver="sgd", nesterovs_momentum=False, momentum=0.5, batch_size=37),
-    dict(solver="sgd", learning_rate="invscaling", power_t=0.3, learning_rate_init=0.05),
-    dict(solver="sgd", learning_rate="adaptive", learning_rate_init=0.05, tol=1e-2,
-         n_iter_no_change=2),
-    dict(solver="lbfgs", alpha=0.1),
-    dict(solver="adam", shuffle=False, activation="logistic", alpha=1.0),
-], ids=["adam", "sgd-momentum", "invscaling", "adaptive", "lbfgs", "logistic-noshuffle"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(solver="adam"),
+        dict(solver="sgd", nesterovs_momentum=False, momentum=0.5, batch_size=37),
+        dict(solver="sgd", learning_rate="invscaling", power_t=0.3, learning_rate_init=0.05),
+        dict(
+            solver="sgd",
+            learning_rate="adaptive",
+            learning_rate_init=0.05,
+            tol=1e-2,
+            n_iter_no_change=2,
+        ),
+        dict(solver="lbfgs", alpha=0.1),
+        dict(solver="adam", shuffle=False, activation="logistic", alpha=1.0),
+    ],
+    ids=["adam", "sgd-momentum", "invscaling", "adaptive", "lbfgs", "logistic-noshuffle"],
+)
 def test_regressor_matches_sklearn(params):
     X, y = curve()
-    ref, ours = fit_both("MLPRegressor", X, y, hidden_layer_sizes=(20, 20),
-                         activation=params.pop("activation", "tanh"), max_iter=40,
-                         random_state=1, **params)
+    ref, ours = fit_both(
+        "MLPRegressor",
+        X,
+        y,
+        hidden_layer_sizes=(20, 20),
+        activation=params.pop("activation", "tanh"),
+        max_iter=40,
+        random_state=1,
+        **params,
+    )
     assert_same_model(ref, ours, rtol=1e-7 if params["solver"] == "lbfgs" else 1e-9)
     if params["solver"] != "lbfgs":
         np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-9)
@@ -156,9 +172,16 @@ def test_verbose_output_reads_like_sklearn():
     outputs = []
     for module in (skl, nns):
         buffer = io.StringIO()
-        model = module.MLPRegressor(hidden_layer_sizes=(5,), solver="sgd",
-                                    learning_rate="adaptive", tol=0.5, n_iter_no_change=1,
-                                    max_iter=12, random_state=0, verbose=True)
+        model = module.MLPRegressor(
+            hidden_layer_sizes=(5,),
+            solver="sgd",
+            learning_rate="adaptive",
+            tol=0.5,
+            n_iter_no_change=1,
+            max_iter=12,
+            random_state=0,
+            verbose=True,
+        )
         with redirect_stdout(buffer), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X, y)
@@ -185,8 +208,9 @@ def test_classifier_matches_sklearn(target):
         y = np.column_stack([y == 0, y == 2, X[:, 0] > 0]).astype(int)
     elif target == "strings":
         y = np.array(["setosa", "versicolor", "virginica"])[y]
-    ref, ours = fit_both("MLPClassifier", X, y, hidden_layer_sizes=(8,), max_iter=30,
-                         random_state=3, batch_size=32)
+    ref, ours = fit_both(
+        "MLPClassifier", X, y, hidden_layer_sizes=(8,), max_iter=30, random_state=3, batch_size=32
+    )
     assert ours.out_activation_ == ref.out_activation_
     assert ours.n_outputs_ == ref.n_outputs_ and ours.n_layers_ == ref.n_layers_ == 3
     assert_same_model(ref, ours)
@@ -203,16 +227,24 @@ def test_multi_output_and_poisson_regression_match_sklearn():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(80, 3))
     Y = np.column_stack([np.sin(X[:, 0]), X[:, 1] * X[:, 2]])
-    ref, ours = fit_both("MLPRegressor", X, Y, hidden_layer_sizes=(10,), max_iter=25,
-                         random_state=0, batch_size=16)
+    ref, ours = fit_both(
+        "MLPRegressor", X, Y, hidden_layer_sizes=(10,), max_iter=25, random_state=0, batch_size=16
+    )
     # Same training (the gradient is of the sum over outputs); loss_ differs by definition:
     # nnfast reports that sum, scikit-learn the mean over outputs (see the module docstring).
     for a, b in zip(ref.coefs_ + ref.intercepts_, ours.coefs_ + ours.intercepts_):
         np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
     assert ours.predict(X).shape == (80, 2)
     counts = rng.poisson(np.exp(0.5 * X[:, 0]))
-    ref, ours = fit_both("MLPRegressor", X, counts, loss="poisson", hidden_layer_sizes=(6,),
-                         max_iter=30, random_state=0)
+    ref, ours = fit_both(
+        "MLPRegressor",
+        X,
+        counts,
+        loss="poisson",
+        hidden_layer_sizes=(6,),
+        max_iter=30,
+        random_state=0,
+    )
     assert ours.out_activation_ == "exp"
     assert_same_model(ref, ours)
     with pytest.raises(ValueError, match="negative which is not allowed for Poisson"):
@@ -222,9 +254,18 @@ def test_multi_output_and_poisson_regression_match_sklearn():
 def test_early_stopping_restores_the_best_weights_like_sklearn():
     X, y = load_digits(return_X_y=True)
     X = X / 16
-    ref, ours = fit_both("MLPClassifier", X[:600], y[:600], hidden_layer_sizes=(20,),
-                         solver="sgd", learning_rate_init=0.3, early_stopping=True,
-                         n_iter_no_change=3, max_iter=200, random_state=0)
+    ref, ours = fit_both(
+        "MLPClassifier",
+        X[:600],
+        y[:600],
+        hidden_layer_sizes=(20,),
+        solver="sgd",
+        learning_rate_init=0.3,
+        early_stopping=True,
+        n_iter_no_change=3,
+        max_iter=200,
+        random_state=0,
+    )
     assert ours.n_iter_ < 200 and ours.n_iter_ == ref.n_iter_
     assert ours.best_loss_ is None
     np.testing.assert_allclose(ours.validation_scores_, ref.validation_scores_)
@@ -255,8 +296,9 @@ def test_partial_fit_and_warm_start_match_sklearn():
     x, t = curve(100)
     models = []
     for module in (skl, nns):
-        model = module.MLPRegressor(hidden_layer_sizes=(8,), max_iter=10, warm_start=True,
-                                    random_state=0)
+        model = module.MLPRegressor(
+            hidden_layer_sizes=(8,), max_iter=10, warm_start=True, random_state=0
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(x, t)
@@ -274,8 +316,14 @@ def test_alpha_is_scaled_by_the_batch_size_like_sklearn():
     w = np.linspace(0.5, 2.0, 107)
     models = []
     for module in (skl, nns):
-        model = module.MLPRegressor(hidden_layer_sizes=(7,), alpha=3.0, batch_size=20,
-                                    max_iter=5, random_state=0, shuffle=False)
+        model = module.MLPRegressor(
+            hidden_layer_sizes=(7,),
+            alpha=3.0,
+            batch_size=20,
+            max_iter=5,
+            random_state=0,
+            shuffle=False,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             models.append(model.fit(X, y, sample_weight=w))
@@ -301,13 +349,16 @@ def test_convergence_warnings():
     assert model.n_iter_ == 12  # no improvement > tol in epochs 2..12: 11 > n_iter_no_change
 
 
-@pytest.mark.parametrize("params,match", [
-    (dict(alpha=-1.0), "The 'alpha' parameter of MLPRegressor must be a float in the range"),
-    (dict(solver="newton"), "The 'solver' parameter of MLPRegressor must be a str among"),
-    (dict(activation="softplus"), "The 'activation' parameter of MLPRegressor must be"),
-    (dict(dtype="float16"), "The 'dtype' parameter of MLPRegressor must be"),
-    (dict(hidden_layer_sizes=(3, 0)), r"hidden_layer_sizes must be > 0, got \[3, 0\]"),
-])
+@pytest.mark.parametrize(
+    "params,match",
+    [
+        (dict(alpha=-1.0), "The 'alpha' parameter of MLPRegressor must be a float in the range"),
+        (dict(solver="newton"), "The 'solver' parameter of MLPRegressor must be a str among"),
+        (dict(activation="softplus"), "The 'activation' parameter of MLPRegressor must be"),
+        (dict(dtype="float16"), "The 'dtype' parameter of MLPRegressor must be"),
+        (dict(hidden_layer_sizes=(3, 0)), r"hidden_layer_sizes must be > 0, got \[3, 0\]"),
+    ],
+)
 def test_invalid_parameters_name_the_parameter(params, match):
     X, y = curve(20)
     with pytest.raises(ValueError, match=match):
@@ -335,10 +386,16 @@ def test_other_errors():
     with pytest.raises(ValueError, match=r"warm_start/partial_fit: .* layer sizes \[1, 3, 1\]"):
         model.fit(X, (y > 0).astype(int))
     with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"):
-        MLPRegressor(hidden_layer_sizes=(3,), solver="sgd", learning_rate_init=10.0,
-                     momentum=0.0, max_iter=50).fit(X, y * 1e30)
+        MLPRegressor(
+            hidden_layer_sizes=(3,),
+            solver="sgd",
+            learning_rate_init=10.0,
+            momentum=0.0,
+            max_iter=50,
+        ).fit(X, y * 1e30)
     with pytest.raises(TypeError, match="dense data is required|Sparse data was passed"):
         import scipy.sparse
+
         MLPRegressor().fit(scipy.sparse.csr_matrix(X), y)
 
 
@@ -351,10 +408,14 @@ def test_other_errors():
 def test_pipeline_grid_search_cross_val_score_clone():
     X, y = load_breast_cancer(return_X_y=True)
     X, y = X[::3], y[::3]
-    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(5,), max_iter=30,
-                                                         random_state=0))
-    grid = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1.0],
-                               "mlpclassifier__solver": ["adam", "lbfgs"]}, cv=3)
+    pipe = make_pipeline(
+        StandardScaler(), MLPClassifier(hidden_layer_sizes=(5,), max_iter=30, random_state=0)
+    )
+    grid = GridSearchCV(
+        pipe,
+        {"mlpclassifier__alpha": [1e-4, 1.0], "mlpclassifier__solver": ["adam", "lbfgs"]},
+        cv=3,
+    )
     grid.fit(X, y)
     assert grid.best_score_ > 0.85
     assert set(grid.best_params_) == {"mlpclassifier__alpha", "mlpclassifier__solver"}
@@ -370,8 +431,9 @@ def test_pipeline_grid_search_cross_val_score_clone():
 @pytest.mark.parametrize("dumper", ["pickle", "joblib"])
 def test_pickle_and_joblib_round_trip(dumper, tmp_path):
     X, y = load_iris(return_X_y=True)
-    model = MLPClassifier(hidden_layer_sizes=(6,), activation="maxout", max_iter=20,
-                          random_state=0).fit(X, y)
+    model = MLPClassifier(
+        hidden_layer_sizes=(6,), activation="maxout", max_iter=20, random_state=0
+    ).fit(X, y)
     if dumper == "pickle":
         loaded = pickle.loads(pickle.dumps(model))
     else:
@@ -431,11 +493,17 @@ def test_dataframes_keep_feature_names():
 @pytest.mark.parametrize("activation", ["leaky_relu", "elu", "maxout"])
 def test_nnfast_activations(activation):
     X, y = curve(100)
-    model = MLPRegressor(hidden_layer_sizes=(16, 8), activation=activation, solver="lbfgs",
-                         max_iter=200, random_state=0).fit(X, y)
+    model = MLPRegressor(
+        hidden_layer_sizes=(16, 8),
+        activation=activation,
+        solver="lbfgs",
+        max_iter=200,
+        random_state=0,
+    ).fit(X, y)
     assert model.score(X, y) > 0.9
-    expected = [(1, 16, 2), (16, 8, 2), (8, 1)] if activation == "maxout" else \
-        [(1, 16), (16, 8), (8, 1)]
+    expected = (
+        [(1, 16, 2), (16, 8, 2), (8, 1)] if activation == "maxout" else [(1, 16), (16, 8), (8, 1)]
+    )
     assert [c.shape for c in model.coefs_] == expected
 
 
@@ -443,8 +511,14 @@ def test_rprop_solver_and_dtype():
     X, y = curve(100)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = MLPRegressor(hidden_layer_sizes=(20, 20), activation="tanh", solver="rprop",
-                             learning_rate_init=0.01, max_iter=300, random_state=0).fit(X, y)
+        model = MLPRegressor(
+            hidden_layer_sizes=(20, 20),
+            activation="tanh",
+            solver="rprop",
+            learning_rate_init=0.01,
+            max_iter=300,
+            random_state=0,
+        ).fit(X, y)
     assert model.score(X, y) > 0.95
     assert model.n_iter_ == len(model.loss_curve_)
     model32 = MLPRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
@@ -469,22 +543,24 @@ def test_import_without_scikit_learn():
         "except ImportError as err:\n"
         "    print('ImportError:', err)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "ImportError: nnfast.sklearn needs scikit-learn" in done.stdout
     assert "pip install scikit-learn" in done.stdout
 
 
 @quiet
-@pytest.mark.parametrize("params", [
-    dict(solver="adam"),
-    dict(solver="sgd", learning_rate="adaptive", tol=1e-2, n_iter_no_change=2),
-    dict(solver="sgd", shuffle=False, momentum=0.5),
-    dict(solver="rprop", tol=1e-3),
-    dict(solver="adam", tol=0.5, n_iter_no_change=3),  # the rule stops the run early
-    dict(solver="adam", n_iter_no_change=np.inf),
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(solver="adam"),
+        dict(solver="sgd", learning_rate="adaptive", tol=1e-2, n_iter_no_change=2),
+        dict(solver="sgd", shuffle=False, momentum=0.5),
+        dict(solver="rprop", tol=1e-3),
+        dict(solver="adam", tol=0.5, n_iter_no_change=3),  # the rule stops the run early
+        dict(solver="adam", n_iter_no_change=np.inf),
+    ],
+)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_compiled_epochs_equal_the_per_epoch_hooks_bit_for_bit(params, weighted):
     """Without verbose output or early stopping, the epochs run in one compiled loop that
@@ -494,16 +570,26 @@ def test_compiled_epochs_equal_the_per_epoch_hooks_bit_for_bit(params, weighted)
     w = np.linspace(0.5, 2, 150) if weighted else None
     models = []
     for verbose in (False, True):
-        model = MLPRegressor(hidden_layer_sizes=(7,), activation="tanh", max_iter=60,
-                             random_state=2, verbose=verbose, **params)
+        model = MLPRegressor(
+            hidden_layer_sizes=(7,),
+            activation="tanh",
+            max_iter=60,
+            random_state=2,
+            verbose=verbose,
+            **params,
+        )
         with redirect_stdout(io.StringIO()):
             model.fit(X, y, sample_weight=w)
             model.partial_fit(X, y)
         models.append(model)
     fast, hooked = models
     assert fast.loss_curve_ == hooked.loss_curve_
-    assert (fast.n_iter_, fast.t_, fast.best_loss_, fast._no_improvement_count) == \
-        (hooked.n_iter_, hooked.t_, hooked.best_loss_, hooked._no_improvement_count)
+    assert (fast.n_iter_, fast.t_, fast.best_loss_, fast._no_improvement_count) == (
+        hooked.n_iter_,
+        hooked.t_,
+        hooked.best_loss_,
+        hooked._no_improvement_count,
+    )
     assert type(fast.best_loss_) is type(hooked.best_loss_) is float
     for a, b in zip(fast.coefs_ + fast.intercepts_, hooked.coefs_ + hooked.intercepts_):
         np.testing.assert_array_equal(a, b)
@@ -514,6 +600,7 @@ def test_shuffle_like_sklearn_draws_what_sklearn_draws():
     from sklearn.utils import shuffle
 
     from nnfast import _train
+
     for n in (0, 1, 2, 3, 17, 200, 65537):
         for seed in range(3):
             ours, theirs = np.random.RandomState(seed), np.random.RandomState(seed)

@@ -26,9 +26,15 @@ def noisy_curve(n, rng):
 
 
 def member(seed=0):
-    return MLPRegressor(loss="gaussian_nll", hidden_layer_sizes=(32, 32), activation="tanh",
-                        learning_rate_init=0.003, max_iter=500, n_iter_no_change=50,
-                        random_state=seed)
+    return MLPRegressor(
+        loss="gaussian_nll",
+        hidden_layer_sizes=(32, 32),
+        activation="tanh",
+        learning_rate_init=0.003,
+        max_iter=500,
+        n_iter_no_change=50,
+        random_state=seed,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +53,11 @@ def coverage(model, X, y):
 @pytest.mark.parametrize("kind", ["gaussian_nll", "ensemble of gaussian_nll"])
 def test_one_std_intervals_are_calibrated(data, kind):
     X, y, X_test, y_test = data
-    model = member() if kind == "gaussian_nll" else MLPEnsembleRegressor(
-        member(), n_estimators=5, n_jobs=2, random_state=0)
+    model = (
+        member()
+        if kind == "gaussian_nll"
+        else MLPEnsembleRegressor(member(), n_estimators=5, n_jobs=2, random_state=0)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
@@ -64,8 +73,12 @@ def test_ensemble_of_squared_error_members_reports_the_spread_of_the_fit(data):
     and it grows outside the training range."""
     X, y, X_test, y_test = data
     ensemble = MLPEnsembleRegressor(
-        MLPRegressor(hidden_layer_sizes=(32, 32), activation="tanh", learning_rate_init=0.01,
-                     max_iter=100), n_estimators=5, random_state=0)
+        MLPRegressor(
+            hidden_layer_sizes=(32, 32), activation="tanh", learning_rate_init=0.01, max_iter=100
+        ),
+        n_estimators=5,
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ensemble.fit(X, y)
@@ -78,9 +91,14 @@ def test_example_script_writes_the_readme_plot(tmp_path):
     out = tmp_path / "uncertainty.png"
     # The script imports the nnfast of this checkout, installed or not.
     path = os.pathsep.join([str(ROOT)] + os.environ.get("PYTHONPATH", "").split(os.pathsep))
-    run = subprocess.run([sys.executable, str(ROOT / "examples" / "uncertainty.py"), str(out)],
-                         capture_output=True, text=True, cwd=ROOT, timeout=600,
-                         env={**os.environ, "PYTHONPATH": path.rstrip(os.pathsep)})
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "uncertainty.py"), str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": path.rstrip(os.pathsep)},
+    )
     assert run.returncode == 0, run.stderr
     assert out.stat().st_size > 10_000
     assert run.stdout.count("within ±1 std") == 2, run.stdout

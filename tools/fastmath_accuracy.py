@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's nnfast
 
-from nnfast import _kernels, kernels  # noqa: E402
+from nnfast import _kernel_entry, _kernels, kernels  # noqa: E402
 
 FUNCTIONS = ("tanh", "sigmoid", "exp", "elu")
 
@@ -122,7 +122,7 @@ def ulp_errors_mpmath(got, exact):
 def run(function, x, path):
     kernels.set_simd_path(path)
     out = np.empty_like(x)
-    _kernels.fastmath_into(function, out, x, 1.0)
+    _kernel_entry.fastmath_into(function, out, x, 1.0)
     return out
 
 
@@ -133,10 +133,17 @@ def describe(errors, x):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, default=20_000,
-                        help="float64 inputs checked against mpmath (default 20000)")
-    parser.add_argument("--paths", default="avx512,avx2,baseline",
-                        help="code paths to scan, widest first (default all)")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=20_000,
+        help="float64 inputs checked against mpmath (default 20000)",
+    )
+    parser.add_argument(
+        "--paths",
+        default="avx512,avx2,baseline",
+        help="code paths to scan, widest first (default all)",
+    )
     args = parser.parse_args(argv)
     previous = kernels.set_simd_path("best")
     paths = []
@@ -153,29 +160,39 @@ def main(argv=None) -> int:
         print("(mpmath is not installed: no float64 reference at 113 bits; pip install mpmath)")
     wide_long_double = np.finfo(np.longdouble).nmant >= 63
     cpu = _kernels.cpu_info()
-    print(f"CPU: {cpu['brand']} (family {cpu['family']}, model {cpu['model']}); "
-          f"paths: {', '.join(paths)}")
+    print(
+        f"CPU: {cpu['brand']} (family {cpu['family']}, model {cpu['model']}); "
+        f"paths: {', '.join(paths)}"
+    )
     try:
         for function in FUNCTIONS:
             x32 = inputs(np.float32, function)
             ref32 = numpy_reference(function, x32, np.float64)
             x64 = inputs(np.float64, function)
             finite = x64[np.isfinite(x64)]
-            sample = finite[np.random.default_rng(1).choice(finite.size,
-                                                            min(args.samples, finite.size),
-                                                            replace=False)]
+            sample = finite[
+                np.random.default_rng(1).choice(
+                    finite.size, min(args.samples, finite.size), replace=False
+                )
+            ]
             exact = mpmath_reference(function, sample) if mpmath is not None else None
             ref64 = numpy_reference(function, x64, np.longdouble) if wide_long_double else None
             for path in paths:
-                print(f"{function:<8}{path:<9}float32 vs float64     "
-                      + describe(ulp_errors_numpy(run(function, x32, path), ref32), x32))
+                print(
+                    f"{function:<8}{path:<9}float32 vs float64     "
+                    + describe(ulp_errors_numpy(run(function, x32, path), ref32), x32)
+                )
                 if exact is not None:
                     got = run(function, sample, path)
-                    print(f"{'':17}float64 vs mpmath      "
-                          + describe(ulp_errors_mpmath(got, exact), sample))
+                    print(
+                        f"{'':17}float64 vs mpmath      "
+                        + describe(ulp_errors_mpmath(got, exact), sample)
+                    )
                 if ref64 is not None:
-                    print(f"{'':17}float64 vs long double "
-                          + describe(ulp_errors_numpy(run(function, x64, path), ref64), x64))
+                    print(
+                        f"{'':17}float64 vs long double "
+                        + describe(ulp_errors_numpy(run(function, x64, path), ref64), x64)
+                    )
     finally:
         kernels.set_simd_path(previous)
     return 0

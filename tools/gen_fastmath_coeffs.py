@@ -64,8 +64,9 @@ def remez(degree, a, iterations=40):
     [-a, a], and that error."""
     n = degree + 2  # coefficients and the levelled error E
     # Start from Chebyshev points, none at 0, where the weight vanishes.
-    points = [a * mp.cos(mp.pi * (n - 1 - j + mp.mpf("0.25")) / (n - mp.mpf("0.5")))
-              for j in range(n)]
+    points = [
+        a * mp.cos(mp.pi * (n - 1 - j + mp.mpf("0.25")) / (n - mp.mpf("0.5"))) for j in range(n)
+    ]
     # |relative error of P| = |r^2 / expm1(r)| |Q - target|: a weight >= 0 (written with
     # the sign r^2 / expm1(r) has, the error would change sign at 0 without an extremum
     # there, and the alternation would be counted wrong).
@@ -122,8 +123,9 @@ def round_to(x, bits):
 
 
 def max_relative_error(c, a, samples=4001):
-    return max(abs(relative_error(c, a * (2 * mp.mpf(k) / (samples - 1) - 1)))
-               for k in range(samples))
+    return max(
+        abs(relative_error(c, a * (2 * mp.mpf(k) / (samples - 1) - 1))) for k in range(samples)
+    )
 
 
 def committed_coefficients(function):
@@ -153,24 +155,35 @@ def main() -> int:
         generated = [round_to(c, bits) for c in exact]
         committed = committed_coefficients(function)
         if len(committed) != degree + 1:
-            raise SystemExit(f"{function}: expected {degree + 1} coefficients in {HEADER}, "
-                             f"found {len(committed)}")
-        print(f"{dtype}: Q of degree {degree} for (expm1(r) - r)/r^2 on "
-              f"|r| <= {mp.nstr(HALF_WIDTH, 3)}")
+            raise SystemExit(
+                f"{function}: expected {degree + 1} coefficients in {HEADER}, "
+                f"found {len(committed)}"
+            )
+        print(
+            f"{dtype}: Q of degree {degree} for (expm1(r) - r)/r^2 on "
+            f"|r| <= {mp.nstr(HALF_WIDTH, 3)}"
+        )
         print(f"  {'':4}{'generated':>26}{'committed':>26}{'ulps apart':>18}")
         for i, (g, c) in enumerate(zip(generated, committed)):
-            print(f"  c{i:<3}{hex_literal(g, bits):>26}{hex_literal(c, bits):>26}"
-                  f"{ulps(g, c, bits):>18.0f}")
+            print(
+                f"  c{i:<3}{hex_literal(g, bits):>26}{hex_literal(c, bits):>26}"
+                f"{ulps(g, c, bits):>18.0f}"
+            )
         same = sum(g == c for g, c in zip(generated, committed))
         print(f"  {same} of {degree + 1} coefficients identical")
-        for label, c in (("minimax, unrounded", exact), ("generated", generated),
-                         ("committed", committed)):
+        for label, c in (
+            ("minimax, unrounded", exact),
+            ("generated", generated),
+            ("committed", committed),
+        ):
             err = max_relative_error([mp.mpf(x) for x in c], HALF_WIDTH)
-            print(f"  max relative error of P, {label:<18}: {mp.nstr(err, 3):>9} "
-                  f"= {float(err) / 2.0 ** (1 - bits):.4f} ulp")
+            print(
+                f"  max relative error of P, {label:<18}: {mp.nstr(err, 3):>9} "
+                f"= {float(err) / 2.0 ** (1 - bits):.4f} ulp"
+            )
         print("  as C (Estrin pairs a_i = c_2i + c_2i+1 r):")
         for i in range(0, degree + 1, 2):
-            pair = " + ".join(hex_literal(x, bits) for x in generated[i:i + 2])
+            pair = " + ".join(hex_literal(x, bits) for x in generated[i : i + 2])
             print(f"    {pair}")
         print()
     return 0

@@ -18,9 +18,16 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 def main() -> int:
     modules = sorted(f"nnfast.{path.stem}" for path in (ROOT / "nnfast").glob("*.pyx"))
-    command = [sys.executable, "-m", "mypy.stubtest", *modules,
-               "--allowlist", str(ROOT / "tools" / "stubtest-allowlist.txt"),
-               "--mypy-config-file", str(ROOT / "pyproject.toml")]
+    command = [
+        sys.executable,
+        "-m",
+        "mypy.stubtest",
+        *modules,
+        "--allowlist",
+        str(ROOT / "tools" / "stubtest-allowlist.txt"),
+        "--mypy-config-file",
+        str(ROOT / "pyproject.toml"),
+    ]
     print("+", " ".join(command[1:]), flush=True)
     return subprocess.call(command, cwd=ROOT)
 

@@ -28,7 +28,7 @@ try:
 except ImportError as err:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
         "nnfast.sklearn needs scikit-learn, which is not installed: "
-        "pip install scikit-learn (or pip install \"nnfast[sklearn]\")"
+        'pip install scikit-learn (or pip install "nnfast[sklearn]")'
     ) from err
 
 import sys
@@ -39,8 +39,14 @@ from nnfast.sklearn._ensemble import MLPEnsembleClassifier, MLPEnsembleRegressor
 from nnfast.sklearn._jacobian import input_grad
 from nnfast.sklearn._multilayer_perceptron import MLPClassifier, MLPRegressor
 
-__all__ = ["MLPAutoencoder", "MLPClassifier", "MLPEnsembleClassifier", "MLPEnsembleRegressor",
-           "MLPRegressor", "input_grad"]
+__all__ = [
+    "MLPAutoencoder",
+    "MLPClassifier",
+    "MLPEnsembleClassifier",
+    "MLPEnsembleRegressor",
+    "MLPRegressor",
+    "input_grad",
+]
 
 # skl2onnx converts Pipelines holding these estimators once their converters are registered:
 # now if skl2onnx is imported, else right after its import (importing it here would add

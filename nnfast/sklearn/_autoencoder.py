@@ -11,11 +11,11 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from nnfast import _network
-from nnfast._spec import build_spec
+from nnfast import _solvers
 from nnfast._validation import as_finite
 from nnfast.sklearn import _state
 from nnfast.sklearn._base import _HIDDEN, _BaseMLP
+
 
 def _negative_mse(X, X_reconstructed, sample_weight=None):
     """Minus the mean over samples and features of the squared reconstruction error."""
@@ -102,24 +102,62 @@ dtype
         "n_components": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, n_components=2, hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None):
+    def __init__(
+        self,
+        n_components=2,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dtype=None,
+    ):
         self.n_components = n_components
         super().__init__(
-            hidden_layer_sizes, activation, solver=solver, alpha=alpha,
-            batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-            dtype=dtype)
+            hidden_layer_sizes,
+            activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            dtype=dtype,
+        )
 
     # ---- the mirrored layer stack (hooks of _BaseMLP) --------------------------------------
 
@@ -141,8 +179,7 @@ dtype
         # X is checked, and n_components against its width, before validate_data records
         # n_features_in_: a refused X leaves a fitted autoencoder as it was. (Without reset,
         # validate_data refuses a width other than the fitted one.)
-        checked = check_array(X, dtype=(np.float64, np.float32), estimator=self,
-                              input_name="X")
+        checked = check_array(X, dtype=(np.float64, np.float32), estimator=self, input_name="X")
         n_features = checked.shape[1]
         if reset and self.n_components > n_features:
             raise ValueError(
@@ -178,17 +215,12 @@ dtype
         """
         self._sync_params()
         net = self._net
-        spec = net._spec
-        middle = len(spec.layers) // 2
-        layers = spec.layers[middle:] if decoder else spec.layers[:middle]
-        sizes = spec.layer_sizes[middle:] if decoder else spec.layer_sizes[:middle + 1]
-        activations = [layer.activation for layer in layers]
-        half = build_spec(sizes, activations[:-1], activations[-1], spec.leaky_slope,
-                          spec.elu_alpha, spec.maxout_pieces)
-        params = net.params[layers[0].w_offset:layers[-1].end]
+        n_layers = len(net.layer_sizes) - 1
+        middle = n_layers // 2
+        first, stop = (middle, n_layers) if decoder else (0, middle)
         X = as_finite(X, "X", net.dtype)  # 1e39 is finite, but infinity in float32
-        out = np.empty((X.shape[0], half.n_out), dtype=net.dtype)
-        _network.predict(_network.Layout(half), params, X, out)
+        out = np.empty((X.shape[0], net.layer_sizes[stop]), dtype=net.dtype)
+        _solvers.predict_layers_into(net, first, stop, X, out)
         return out
 
     # ---- public methods ----------------------------------------------------------------------

@@ -22,17 +22,23 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-from nnfast import _network
-from nnfast._validation import as_finite
+from nnfast import _solvers
+from nnfast._validation import as_finite, as_kernel_array
+from nnfast.network import MLP
 from nnfast.sklearn import _state
-from nnfast.network import MLP, _OptimizerState
 
 _ITERATIVE_SOLVERS = ("sgd", "adam", "rprop")
 # scikit-learn's activation names -> nnfast's.
-_HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
-           "leaky_relu": "leaky_relu", "elu": "elu", "maxout": "maxout"}
-_OUTPUT_NAME = {"identity": "identity", "exp": "exp", "softmax": "softmax",
-                "logistic": "sigmoid"}
+_HIDDEN = {
+    "identity": "identity",
+    "logistic": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+    "leaky_relu": "leaky_relu",
+    "elu": "elu",
+    "maxout": "maxout",
+}
+_OUTPUT_NAME = {"identity": "identity", "exp": "exp", "softmax": "softmax", "logistic": "sigmoid"}
 
 
 class _BaseMLP(BaseEstimator):
@@ -70,11 +76,34 @@ class _BaseMLP(BaseEstimator):
         "dtype": [None, StrOptions({"float32", "float64"})],
     }
 
-    def __init__(self, hidden_layer_sizes, activation, *, solver, alpha, batch_size,
-                 learning_rate, learning_rate_init, power_t, max_iter, shuffle, random_state,
-                 tol, verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
-                 validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun,
-                 dtype):
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        *,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_fun,
+        dtype,
+    ):
         # The estimators spell out their own signatures (scikit-learn reads get_params from
         # them) and pass the shared parameters on to this one assignment body.
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -112,7 +141,7 @@ class _BaseMLP(BaseEstimator):
 
     def _bind_views(self):
         """coefs_ / intercepts_ become views into the network's flat parameter buffer."""
-        weights, biases = self._net._spec.views(self._net.params)
+        weights, biases = list(self._net.weights), list(self._net.biases)
         self._views = (weights, biases)
         self.coefs_ = list(weights)
         self.intercepts_ = list(biases)
@@ -120,18 +149,20 @@ class _BaseMLP(BaseEstimator):
     def _sync_params(self):
         """Copy coefs_ / intercepts_ into the network if the user replaced any of them."""
         weights, biases = self._views
-        for name, current, views in (("coefs_", self.coefs_, weights),
-                                     ("intercepts_", self.intercepts_, biases)):
+        for name, current, views in (
+            ("coefs_", self.coefs_, weights),
+            ("intercepts_", self.intercepts_, biases),
+        ):
             if len(current) != len(views):
-                raise ValueError(f"{name}: expected {len(views)} arrays (one per layer), "
-                                 f"got {len(current)}")
+                raise ValueError(
+                    f"{name}: expected {len(views)} arrays (one per layer), got {len(current)}"
+                )
             for i, (array, view) in enumerate(zip(current, views)):
                 if array is view:
                     continue
                 array = np.asarray(array)
                 if array.shape != view.shape:
-                    raise ValueError(f"{name}[{i}]: expected shape {view.shape}, "
-                                     f"got {array.shape}")
+                    raise ValueError(f"{name}[{i}]: expected shape {view.shape}, got {array.shape}")
                 view[...] = array
         self.coefs_ = list(weights)
         self.intercepts_ = list(biases)
@@ -165,17 +196,16 @@ class _BaseMLP(BaseEstimator):
         """nnfast's activation name of each of the n_hidden hidden layers (a tuple)."""
         return (_HIDDEN[self.activation],) * n_hidden
 
-    def _init_params(self, spec, dtype):
-        """scikit-learn's initialisation, drawn from self._random_state in its order."""
+    def _init_params(self, net):
+        """scikit-learn's initialisation of net, drawn from self._random_state in its order:
+        per layer W then b, uniform in ±sqrt(factor / (fan_in + fan_out))."""
         factor = 2.0 if self.activation == "logistic" else 6.0
-        params = np.empty(spec.n_params, dtype=np.float64)
-        for layer in spec.layers:
-            bound = np.sqrt(factor / (layer.n_in + layer.n_out))
-            params[layer.w_offset:layer.b_offset] = self._random_state.uniform(
-                -bound, bound, (layer.n_in, layer.width)).ravel()
-            params[layer.b_offset:layer.end] = self._random_state.uniform(
-                -bound, bound, layer.width)
-        return params.astype(dtype)
+        draws = []
+        for W, b in zip(net.weights, net.biases):  # W (n_in, n_out[, pieces])
+            bound = np.sqrt(factor / (W.shape[0] + W.shape[1]))
+            draws.append(self._random_state.uniform(-bound, bound, (W.shape[0], b.size)).ravel())
+            draws.append(self._random_state.uniform(-bound, bound, b.size))
+        return np.concatenate(draws).astype(net.dtype)
 
     def _initialize(self, y, layer_units, dtype):
         self.n_iter_ = 0
@@ -184,9 +214,13 @@ class _BaseMLP(BaseEstimator):
         self._predicts_std = self._gaussian_nll()
         self.n_layers_ = len(layer_units)
         self.out_activation_ = self._output_activation()
-        self._net = MLP(layer_units, activation=self._hidden_activations(len(layer_units) - 2),
-                        output_activation=_OUTPUT_NAME[self.out_activation_], dtype=dtype)
-        self._net.params = self._init_params(self._net._spec, dtype)
+        self._net = MLP(
+            layer_units,
+            activation=self._hidden_activations(len(layer_units) - 2),
+            output_activation=_OUTPUT_NAME[self.out_activation_],
+            dtype=dtype,
+        )
+        self._net.params = self._init_params(self._net)
         self._bind_views()
         self._best_params = self._net.params.copy()
         self._optimizer = None
@@ -219,8 +253,12 @@ class _BaseMLP(BaseEstimator):
                     f"to {self.activation!r}, which changes the number of parameters; refit"
                 )
             params = net.params.copy()  # same shapes: continue with the new activation
-            self._net = MLP(layer_units, activation=hidden, output_activation=net.activations[-1],
-                            dtype=net.dtype)
+            self._net = MLP(
+                layer_units,
+                activation=hidden,
+                output_activation=net.activations[-1],
+                dtype=net.dtype,
+            )
             self._net.params = params
             self._bind_views()
 
@@ -303,14 +341,18 @@ class _BaseMLP(BaseEstimator):
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
-        dtype = (np.dtype(self.dtype) if self.dtype is not None else X.dtype) if first_pass \
+        dtype = (
+            (np.dtype(self.dtype) if self.dtype is not None else X.dtype)
+            if first_pass
             else self._net.dtype
+        )
         # A value too large for a float32 network is refused, not turned into infinity.
         X, Y = as_finite(X, "X", dtype), as_finite(y, "y", dtype)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype,
-                                                 ensure_non_negative=True)
-            sample_weight = np.ascontiguousarray(sample_weight)
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=dtype, ensure_non_negative=True
+            )
+            sample_weight = as_kernel_array(sample_weight, sample_weight.dtype)
         # gaussian_nll: a mean and a log-variance unit per target.
         layer_units = [X.shape[1]] + hidden + [y.shape[1] * (2 if self._gaussian_nll() else 1)]
         if not first_pass and self._gaussian_nll() != self._predicts_std:
@@ -349,9 +391,19 @@ class _BaseMLP(BaseEstimator):
             if verbose:
                 print(f"Iteration {iteration}, loss = {value:.8f}")
 
-        history, result = self._net._run_lbfgs(
-            X, Y, w, loss, self.alpha / weight_sum, scale / weight_sum, self.max_iter,
-            self.max_fun, self.tol, callback=report)
+        history, result = _solvers.run_lbfgs(
+            self._net,
+            X,
+            Y,
+            w,
+            loss,
+            self.alpha / weight_sum,
+            scale / weight_sum,
+            self.max_iter,
+            self.max_fun,
+            self.tol,
+            callback=report,
+        )
         self.n_iter_ = min(result.nit, self.max_iter)
         self.loss_ = float(result.fun)
         if result.status != 0:
@@ -364,185 +416,174 @@ class _BaseMLP(BaseEstimator):
                 f"to improve the convergence (max_iter={self.max_iter}).\nYou might also want "
                 "to scale the data as shown in:\n"
                 "    https://scikit-learn.org/stable/modules/preprocessing.html",
-                ConvergenceWarning, stacklevel=3)
+                ConvergenceWarning,
+                stacklevel=3,
+            )
 
     def _fit_iterative(self, X, Y, w, incremental):
-        net = self._net
-        if not incremental or self._optimizer is None:
-            self._optimizer = _OptimizerState(
-                self.solver, net.params, self.learning_rate_init, l2=self.alpha,
-                momentum=self.momentum if self.solver == "sgd" else 0.0,
-                nesterov=self.nesterovs_momentum, beta1=self.beta_1, beta2=self.beta_2,
-                eps=self.epsilon, l2_batch_scaled=True)
-        state = self._optimizer
-        state["l2"] = self.alpha
-        loss, state["loss_scale"] = self._loss_setup()
+        """sgd, adam or rprop: max_iter epochs (one for partial_fit) until scikit-learn's
+        stopping rule ends the run."""
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        early_stopping = self.early_stopping
-        if early_stopping:
-            # scikit-learn stratifies on the binarized labels (bool): the same split as on
-            # Y in the network's dtype, and the same message for a class of one member.
-            stratify = Y.astype(bool) if is_classifier(self) and self.n_outputs_ == 1 else None
-            arrays = (X, Y) if w is None else (X, Y, w)
-            split = train_test_split(*arrays, random_state=self._random_state,
-                                     test_size=self.validation_fraction, stratify=stratify)
-            X_train, X_val, Y_train, Y_val = split[:4]
-            w_train, w_val = (None, None) if w is None else (split[4], split[5])
-            if X_val.shape[0] < 2:
-                raise ValueError("The validation set is too small. Increase "
-                                 "'validation_fraction' or the size of your dataset.")
-            X_train, Y_train = np.ascontiguousarray(X_train), np.ascontiguousarray(Y_train)
-            w_train = None if w_train is None else np.ascontiguousarray(w_train)
-            y_val = self._targets_for_score(Y_val)
-        else:
-            X_train, Y_train, w_train = X, Y, w
-        n = X_train.shape[0]
-        if self.solver == "rprop":
-            batch = n
-        elif self.batch_size == "auto":
-            batch = min(200, n)
-        else:
-            if self.batch_size > n:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
-                              "It is going to be clipped", stacklevel=3)
-            batch = int(np.clip(self.batch_size, 1, n))
-
-        # scikit-learn's shuffle: sample_idx = shuffle(sample_idx, random_state) per epoch.
-        rs = self._random_state
-        sample_idx = np.arange(n, dtype=np.intp)
-
-        def permutation(_n):
-            nonlocal sample_idx
-            indices = np.arange(n)
-            rs.shuffle(indices)
-            sample_idx = sample_idx[indices]
-            return sample_idx
-
-        verbose = self.verbose
-        max_iter = self.max_iter
-        epochs = 1 if incremental else max_iter
-        stopped = False
+        optimizer = self._optimizer_state(incremental)
+        loss, loss_scale = self._loss_setup()
+        objective = _solvers.make_objective(
+            loss, loss_scale=loss_scale, l2=self.alpha, l2_batch_scaled=True
+        )
+        X, Y, w, validation = self._validation_split(X, Y, w)
+        n = X.shape[0]
+        batch = self._batch_rows(n)
         self.n_iter_ = 0
-
-        def stop_or_go_on():
-            """scikit-learn's reaction to no improvement for n_iter_no_change epochs."""
-            what = ("Validation score" if early_stopping else "Training loss")
-            msg = (f"{what} did not improve more than tol={self.tol:f} for "
-                   f"{self.n_iter_no_change} consecutive epochs.")
-            if self._trigger_stopping(msg, verbose):
-                return False
-            self._no_improvement_count = 0
-            return True
-
-        def epoch_end(epoch, value):
-            nonlocal stopped
-            self.n_iter_ += 1
-            self.loss_ = value
-            self.t_ += n
-            self.loss_curve_.append(value)
-            if verbose:
-                print(f"Iteration {self.n_iter_}, loss = {value:.8f}")
-            if early_stopping:
-                self._update_validation(X_val, y_val, w_val)
-            else:
-                self._update_training_loss()
-            if self.solver == "sgd" and self.learning_rate == "invscaling":
-                state["lr"] = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
-            if self._no_improvement_count > self.n_iter_no_change:
-                stopped = not stop_or_go_on()
-                return not stopped
-            return True
-
-        def record(losses, rule):
-            """What `epoch_end` does for each epoch, for the epochs of a compiled run (whose
-            loop updated best and count of `rule` as `_update_training_loss` does)."""
-            if losses:
-                self.n_iter_ += len(losses)
-                self.t_ += n * len(losses)
-                self.loss_ = losses[-1]
-                self.loss_curve_.extend(losses)
-                self.best_loss_, self._no_improvement_count = float(rule[2]), int(rule[3])
-
-        def compiled_epochs():
-            """The same epochs without calling Python between them: the compiled loop
-            shuffles with `rs` and applies the stopping rule itself; it returns when the
-            rule fires, and resumes if adaptive's lr division lets training go on."""
-            nonlocal stopped
-            run = 0
-            while run < epochs and not stopped:
-                rule = np.array([self.tol, self.n_iter_no_change, self.best_loss_,
-                                 self._no_improvement_count], dtype=np.float64)
-                try:
-                    history = net._run(X_train, Y_train, w_train, loss, state, batch,
-                                       epochs - run, self.shuffle, order=sample_idx,
-                                       rule=rule, rng=rs)
-                except (KeyboardInterrupt, FloatingPointError) as err:
-                    record(err.history.loss, rule)
-                    raise
-                record(history.loss, rule)
-                run += history.epochs
-                if history.stop_reason != "converged":
-                    break
-                stopped = not stop_or_go_on()
-
+        rule = self._stopping_rule()
         # Python is needed between epochs only for verbose output, validation scores and
-        # the invscaling schedule.
-        hooks = verbose or early_stopping or (self.solver == "sgd" and
-                                              self.learning_rate == "invscaling")
+        # the invscaling schedule; otherwise the epochs run in compiled loops.
+        report = self.verbose or optimizer.schedule == "invscaling"
+        loop = _solvers.EpochLoop(
+            self._net,
+            X,
+            Y,
+            w,
+            objective,
+            optimizer,
+            batch,
+            shuffle=self._random_state if self.shuffle else None,
+            callback=self._epoch_report if report else None,
+            rule=rule,
+            watch=None if validation is None else lambda: self._validation_step(*validation),
+            on_plateau=self._on_plateau,
+            on_epochs=lambda losses: self._epochs_done(losses, n),
+        )
         try:
-            if hooks:
-                net._run(X_train, Y_train, w_train, loss, state, batch, epochs, self.shuffle,
-                         callback=epoch_end, permutation=permutation)
-            else:
-                compiled_epochs()
+            history = loop.run(1 if incremental else self.max_iter)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=3)
         else:
-            if not incremental and not stopped and self.n_iter_ == max_iter:
+            if (
+                not incremental
+                and history.stop_reason != "converged"
+                and self.n_iter_ == self.max_iter
+            ):
                 warnings.warn(
-                    f"Stochastic Optimizer: Maximum iterations ({max_iter}) reached and the "
-                    "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
-        if early_stopping:
-            net.params[...] = self._best_params
+                    f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                    "the optimization hasn't converged yet.",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
+        finally:
+            self._no_improvement_count = rule.count
+            if not self.early_stopping:
+                self.best_loss_ = rule.best
+        if self.early_stopping:
+            self._net.params[...] = self._best_params
 
-    def _update_validation(self, X_val, y_val, w_val):
+    def _optimizer_state(self, incremental):
+        """The optimizer's state: new for fit, continued by partial_fit; sgd's schedule
+        follows the current parameters."""
+        if not incremental or self._optimizer is None:
+            self._optimizer = _solvers.make_optimizer(
+                self.solver,
+                self._net.params,
+                self.learning_rate_init,
+                momentum=self.momentum,
+                nesterov=self.nesterovs_momentum,
+                beta1=self.beta_1,
+                beta2=self.beta_2,
+                eps=self.epsilon,
+            )
+        if isinstance(self._optimizer, _solvers.SGD):
+            self._optimizer.set_schedule(
+                self.learning_rate if self.solver == "sgd" else "constant",
+                self.learning_rate_init,
+                self.power_t,
+            )
+        return self._optimizer
+
+    def _validation_split(self, X, Y, w):
+        """(X, Y, w) to train on and, with early stopping, (X_val, y_val, w_val) to score."""
+        if not self.early_stopping:
+            return X, Y, w, None
+        # scikit-learn stratifies on the binarized labels (bool): the same split as on
+        # Y in the network's dtype, and the same message for a class of one member.
+        stratify = Y.astype(bool) if is_classifier(self) and self.n_outputs_ == 1 else None
+        arrays = (X, Y) if w is None else (X, Y, w)
+        split = train_test_split(
+            *arrays,
+            random_state=self._random_state,
+            test_size=self.validation_fraction,
+            stratify=stratify,
+        )
+        X_train, X_val, Y_train, Y_val = split[:4]
+        w_train, w_val = (None, None) if w is None else (split[4], split[5])
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase "
+                "'validation_fraction' or the size of your dataset."
+            )
+        w_train = None if w_train is None else as_kernel_array(w_train, w_train.dtype)
+        return (
+            as_kernel_array(X_train, X_train.dtype),
+            as_kernel_array(Y_train, Y_train.dtype),
+            w_train,
+            (X_val, self._targets_for_score(Y_val), w_val),
+        )
+
+    def _batch_rows(self, n):
+        if self.solver == "rprop":
+            return n
+        if self.batch_size == "auto":
+            return min(200, n)
+        if self.batch_size > n:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. "
+                "It is going to be clipped",
+                stacklevel=4,
+            )
+        return int(np.clip(self.batch_size, 1, n))
+
+    def _stopping_rule(self):
+        """scikit-learn's tol / n_iter_no_change rule, continuing from the last fit: on the
+        training loss, or with early stopping on minus the validation score."""
+        best = self.best_validation_score_ if self.early_stopping else self.best_loss_
+        # A warm start that switched early_stopping finds None there: NaN, as the compiled
+        # loop always read it (the rule then never fires: comparisons with NaN are false).
+        best = np.nan if best is None else (-best if self.early_stopping else best)
+        return _solvers.StoppingRule(
+            self.tol, self.n_iter_no_change, best, self._no_improvement_count
+        )
+
+    def _epochs_done(self, losses, n):
+        """Bookkeeping of finished epochs (n samples each)."""
+        self.n_iter_ += len(losses)
+        self.t_ += n * len(losses)
+        self.loss_ = losses[-1]
+        self.loss_curve_.extend(losses)
+
+    def _epoch_report(self, epoch, value):
+        """After each epoch when Python runs between epochs: verbose output, the schedule."""
+        if self.verbose:
+            print(f"Iteration {self.n_iter_}, loss = {value:.8f}")
+        self._optimizer.iteration_ends(self.t_)
+
+    def _validation_step(self, X_val, y_val, w_val):
+        """Score the epoch's model, keep the best one; the value the rule watches."""
         score = self._score(X_val, y_val, w_val)
         self.validation_scores_.append(score)
         if self.verbose:
             print(f"Validation score: {score:f}")
-        if score < self.best_validation_score_ + self.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
         if score > self.best_validation_score_:
             self.best_validation_score_ = score
             self._best_params[...] = self._net.params
+        return -score
 
-    def _update_training_loss(self):
-        last = self.loss_curve_[-1]
-        if last > self.best_loss_ - self.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
-        if last < self.best_loss_:
-            self.best_loss_ = last
-
-    def _trigger_stopping(self, msg, verbose):
-        """scikit-learn's rule: stop, unless sgd's adaptive schedule can divide lr by 5."""
-        if self.solver != "sgd" or self.learning_rate != "adaptive":
-            if verbose:
-                print(msg + " Stopping.")
-            return True
-        state = self._optimizer
-        if state["lr"] <= 1e-6:
-            if verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
-        state["lr"] = state["lr"] / 5.0
-        if verbose:
-            print(msg + f" Setting learning rate to {state['lr']:f}")
-        return False
+    def _on_plateau(self):
+        """No improvement for n_iter_no_change epochs: True to go on (sgd's adaptive
+        schedule divides lr by 5), False to stop."""
+        what = "Validation score" if self.early_stopping else "Training loss"
+        msg = (
+            f"{what} did not improve more than tol={self.tol:f} for "
+            f"{self.n_iter_no_change} consecutive epochs."
+        )
+        return not self._optimizer.trigger_stopping(msg, self.verbose)
 
     # ---- prediction -----------------------------------------------------------------------
 
@@ -554,15 +595,14 @@ class _BaseMLP(BaseEstimator):
         if check_input:
             X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
             return as_finite(X, "X", self._net.dtype)  # 1e39 does not fit in float32
-        return np.ascontiguousarray(X, dtype=self._net.dtype)
+        return as_kernel_array(X, self._net.dtype)
 
     def _forward(self, X, check_input=True):
         """The network's output (n_samples, n_outputs) in its dtype."""
         net = self._net
         X = self._network_input(X, check_input)
         out = np.empty((X.shape[0], net.layer_sizes[-1]), dtype=net.dtype)
-        if X.shape[0]:
-            _network.predict(net._layout, net.params, X, out)
+        _solvers.predict_into(net, X, out)
         return out
 
     def _input_grad(self, X, n_outputs):
@@ -571,7 +611,7 @@ class _BaseMLP(BaseEstimator):
         net = self._net
         X = self._network_input(X)
         J = np.empty((X.shape[0], n_outputs, X.shape[1]), dtype=net.dtype)
-        net._compiled.input_grad(net._layout, net.params, X, J)
+        _solvers.input_grad_into(net, X, J)
         return J
 
     def _score_with_function(self, X, y, sample_weight, score_function):
@@ -579,4 +619,3 @@ class _BaseMLP(BaseEstimator):
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
         return score_function(y, y_pred, sample_weight=sample_weight)
-

@@ -25,6 +25,7 @@ from nnfast._validation import check_bool
 from nnfast.sklearn import _state
 from nnfast.sklearn._multilayer_perceptron import MLPClassifier, MLPRegressor
 
+
 def _fit_member(make, seed, X, y, sample_weight):
     """Fit one ensemble member, ``make(random_state=seed)`` (in a thread, or in a worker of
     a joblib backend: building it there too keeps that part parallel)."""
@@ -43,7 +44,8 @@ def _map_fit(members, n_jobs):
     backend, _ = joblib.parallel.get_active_backend(prefer="threads")
     if not isinstance(backend, joblib.parallel.ThreadingBackend):
         return Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(_fit_member)(*args) for args in members)
+            delayed(_fit_member)(*args) for args in members
+        )
     n_jobs = min(joblib.effective_n_jobs(n_jobs), len(members))
     if n_jobs == 1:
         return [_fit_member(*args) for args in members]
@@ -68,8 +70,9 @@ class _BaseEnsemble(BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator=None, n_estimators=5, *, bootstrap=False, n_jobs=None,
-                 random_state=None):
+    def __init__(
+        self, estimator=None, n_estimators=5, *, bootstrap=False, n_jobs=None, random_state=None
+    ):
         self.estimator = estimator
         self.n_estimators = n_estimators
         self.bootstrap = bootstrap
@@ -82,7 +85,8 @@ class _BaseEnsemble(BaseEstimator):
         if not isinstance(self.estimator, self._member_class):
             raise TypeError(
                 f"estimator must be a nnfast.sklearn.{self._member_class.__name__} (or None), "
-                f"got {type(self.estimator).__name__}")
+                f"got {type(self.estimator).__name__}"
+            )
         return self.estimator
 
     def fit(self, X, y, sample_weight=None):
@@ -170,8 +174,9 @@ class MLPEnsembleRegressor(RegressorMixin, _BaseEnsemble):
         return MLPRegressor()
 
     def _validate_input(self, X, y):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
-                             dtype=(np.float64, np.float32))
+        X, y = validate_data(
+            self, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32)
+        )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y, {}

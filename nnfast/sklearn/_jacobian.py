@@ -118,8 +118,9 @@ def _scaler_derivative(scaler, X, where):
         raise ValueError(f"X: expected a 2-D array (n_samples, n_features), got {X.ndim}-D")
     n_features = getattr(scaler, "n_features_in_", X.shape[1])
     if X.shape[1] != n_features:
-        raise ValueError(f"X: expected {n_features} features (as {where} was fitted), "
-                         f"got {X.shape[1]}")
+        raise ValueError(
+            f"X: expected {n_features} features (as {where} was fitted), got {X.shape[1]}"
+        )
     ones = np.ones(X.shape, dtype=np.float64)
     if isinstance(scaler, StandardScaler):
         return ones if scaler.scale_ is None else ones / scaler.scale_
@@ -140,8 +141,11 @@ def _scaler_derivative(scaler, X, where):
 
 def _inverse_derivative(transformer, where, n_outputs):
     """(n_outputs,): ∂ transformer.inverse_transform(t) / ∂ t of a linear target scaler."""
-    if isinstance(transformer, FunctionTransformer) and transformer.func is None \
-            and transformer.inverse_func is None:
+    if (
+        isinstance(transformer, FunctionTransformer)
+        and transformer.func is None
+        and transformer.inverse_func is None
+    ):
         return np.ones(n_outputs)
     if type(transformer) not in (StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler):
         raise TypeError(
@@ -153,8 +157,11 @@ def _inverse_derivative(transformer, where, n_outputs):
         scale = transformer.scale_
         return np.ones(n_outputs) if scale is None else np.asarray(scale, dtype=np.float64)
     if isinstance(transformer, RobustScaler):
-        return np.asarray(transformer.scale_, dtype=np.float64) if transformer.with_scaling \
+        return (
+            np.asarray(transformer.scale_, dtype=np.float64)
+            if transformer.with_scaling
             else np.ones(n_outputs)
+        )
     if isinstance(transformer, MinMaxScaler):
         return 1.0 / np.asarray(transformer.scale_, dtype=np.float64)
     return np.asarray(transformer.scale_, dtype=np.float64)  # MaxAbsScaler

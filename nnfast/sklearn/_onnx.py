@@ -31,9 +31,11 @@ def describe(estimators, model, dtype, class_indices=False):
         return _ensemble_classifier(model, dtype, class_indices)
     if isinstance(model, estimators.MLPClassifier):
         return _classifier(model, dtype, class_indices)
-    kinds = [(estimators.MLPEnsembleRegressor, _ensemble_regressor),
-             (estimators.MLPRegressor, _regressor),
-             (estimators.MLPAutoencoder, _autoencoder)]
+    kinds = [
+        (estimators.MLPEnsembleRegressor, _ensemble_regressor),
+        (estimators.MLPRegressor, _regressor),
+        (estimators.MLPAutoencoder, _autoencoder),
+    ]
     for cls, export in kinds:
         if isinstance(model, cls):
             return export(model, dtype)
@@ -45,8 +47,10 @@ def describe(estimators, model, dtype, class_indices=False):
 
 def _check_fitted(model, attribute, where):
     if not hasattr(model, attribute):
-        raise NotFittedError(f"{where}: expected a fitted {type(model).__name__}, got one that "
-                             "is not fitted yet; call fit before exporting it")
+        raise NotFittedError(
+            f"{where}: expected a fitted {type(model).__name__}, got one that "
+            "is not fitted yet; call fit before exporting it"
+        )
 
 
 def _model_dtype(model, dtype, where):
@@ -66,8 +70,10 @@ def _layers(model, n_layers, hidden, output, dtype, where):
     messages."""
     coefs, intercepts = list(model.coefs_), list(model.intercepts_)
     if len(coefs) != len(intercepts) or len(coefs) < n_layers:
-        raise ValueError(f"{where}.coefs_, {where}.intercepts_: expected {n_layers} or more "
-                         f"arrays each, got {len(coefs)} and {len(intercepts)}")
+        raise ValueError(
+            f"{where}.coefs_, {where}.intercepts_: expected {n_layers} or more "
+            f"arrays each, got {len(coefs)} and {len(intercepts)}"
+        )
     activations = list(hidden) + [output]
     width = model.n_features_in_
     layers = []
@@ -79,7 +85,8 @@ def _layers(model, n_layers, hidden, output, dtype, where):
             raise ValueError(
                 f"{where}.coefs_[{i}], {where}.intercepts_[{i}]: expected shapes (n_in, n_out"
                 f"{pieces}) and (n_out{pieces}) with n_in = {width} for a {activation!r} "
-                f"layer, got {W.shape} and {b.shape}")
+                f"layer, got {W.shape} and {b.shape}"
+            )
         for name, array in (("coefs_", W), ("intercepts_", b)):
             if array.dtype.kind != "f" or not np.isfinite(array).all():
                 raise ValueError(f"{where}.{name}[{i}]: expected finite floating-point values")
@@ -88,8 +95,11 @@ def _layers(model, n_layers, hidden, output, dtype, where):
     # The estimators build their network with MLP's defaults for these (they have no
     # parameters of their own for them, yet).
     defaults = inspect.signature(MLP).parameters
-    return Network(layers, getattr(model, "leaky_slope", defaults["leaky_slope"].default),
-                   getattr(model, "elu_alpha", defaults["elu_alpha"].default))
+    return Network(
+        layers,
+        getattr(model, "leaky_slope", defaults["leaky_slope"].default),
+        getattr(model, "elu_alpha", defaults["elu_alpha"].default),
+    )
 
 
 def _sklearn_activation(name):
@@ -105,14 +115,17 @@ def _network(model, dtype, where, outputs, n_layers=None):
     n_layers = n_layers or len(model.coefs_)
     hidden = _sklearn_activation(model.activation)
     if hidden not in _HIDDEN:
-        raise ValueError(f"{where}.activation: expected one of {_HIDDEN} (scikit-learn's "
-                         f"'logistic' for sigmoid), got {model.activation!r}")
+        raise ValueError(
+            f"{where}.activation: expected one of {_HIDDEN} (scikit-learn's "
+            f"'logistic' for sigmoid), got {model.activation!r}"
+        )
     output = "identity"
     if outputs is not None:
         output = _sklearn_activation(model.out_activation_)
         if output not in outputs:
-            raise ValueError(f"{where}.out_activation_: expected one of {outputs}, "
-                             f"got {model.out_activation_!r}")
+            raise ValueError(
+                f"{where}.out_activation_: expected one of {outputs}, got {model.out_activation_!r}"
+            )
     dtype = _model_dtype(model, dtype, where)
     return _layers(model, n_layers, [hidden] * (n_layers - 1), output, dtype, where)
 
@@ -126,8 +139,10 @@ def _regressor_parts(model, dtype, where):
     net = _network(model, dtype, where, _REGRESSOR_OUTPUTS)
     k, width = model.n_outputs_, _width(net)
     if width not in (k, 2 * k) or (width == 2 * k and net.layers[-1][2] != "identity"):
-        raise ValueError(f"{where}.coefs_[-1]: expected n_outputs_ = {k} columns (or 2 * {k} "
-                         f"for loss='gaussian_nll'), got {width}")
+        raise ValueError(
+            f"{where}.coefs_[-1]: expected n_outputs_ = {k} columns (or 2 * {k} "
+            f"for loss='gaussian_nll'), got {width}"
+        )
     return net, k, width == 2 * k
 
 
@@ -136,8 +151,9 @@ def _classifier_parts(model, dtype, where):
     net = _network(model, dtype, where, _CLASSIFIER_OUTPUTS)
     k = model.n_outputs_
     if _width(net) != k:
-        raise ValueError(f"{where}.coefs_[-1]: expected n_outputs_ = {k} columns, "
-                         f"got {_width(net)}")
+        raise ValueError(
+            f"{where}.coefs_[-1]: expected n_outputs_ = {k} columns, got {_width(net)}"
+        )
     if net.layers[-1][2] == "softmax":
         return net, "multiclass"
     return net, "binary" if k == 1 else "multilabel"
@@ -148,20 +164,28 @@ def _class_labels(classes, where, class_indices=False):
     ``class_indices``: ``0, 1, …`` instead."""
     classes = np.asarray(classes)
     if classes.ndim != 1 or classes.size == 0:
-        raise ValueError(f"{where}.classes_: expected a non-empty 1-D array, "
-                         f"got shape {classes.shape}")
+        raise ValueError(
+            f"{where}.classes_: expected a non-empty 1-D array, got shape {classes.shape}"
+        )
     if class_indices:
         return np.arange(classes.size, dtype=np.int64), "int64"
-    if classes.dtype.kind in "US" or (classes.dtype.kind == "O" and
-                                      all(isinstance(c, str) for c in classes)):
+    if classes.dtype.kind in "US" or (
+        classes.dtype.kind == "O" and all(isinstance(c, str) for c in classes)
+    ):
         return classes.astype(str), "string"
     if classes.dtype.kind in "biu" and np.all(classes <= np.iinfo(np.int64).max):
         return classes.astype(np.int64), "int64"
-    if classes.dtype.kind == "f" and np.all(np.isfinite(classes)) and \
-            np.all(classes == np.round(classes)) and np.all(np.abs(classes) < 2.0**63):
+    if (
+        classes.dtype.kind == "f"
+        and np.all(np.isfinite(classes))
+        and np.all(classes == np.round(classes))
+        and np.all(np.abs(classes) < 2.0**63)
+    ):
         return classes.astype(np.int64), "int64"
-    raise ValueError(f"{where}.classes_: ONNX class labels are int64 or strings; expected "
-                     f"integers, integer-valued floats, booleans or strings, got {classes!r}")
+    raise ValueError(
+        f"{where}.classes_: ONNX class labels are int64 or strings; expected "
+        f"integers, integer-valued floats, booleans or strings, got {classes!r}"
+    )
 
 
 # ---- graph pieces ---------------------------------------------------------------------------
@@ -224,8 +248,10 @@ def _classifier(model, dtype, class_indices=False, where="model"):
         proba = _probabilities(graph, x, net, kind)
         return [_labels(graph, proba, kind, classes, net.dtype), proba]
 
-    outputs = [_label_output(kind, label_kind, n_classes),
-               Output("probabilities", "float", [None, n_classes])]
+    outputs = [
+        _label_output(kind, label_kind, n_classes),
+        Output("probabilities", "float", [None, n_classes]),
+    ]
     return Export(model.n_features_in_, net.dtype, outputs, emit)
 
 
@@ -234,8 +260,9 @@ def _autoencoder(model, dtype, where="model"):
     _check_fitted(model, "coefs_", where)
     net = _network(model, dtype, where, None, n_layers=len(model.coefs_) // 2)
     outputs = [Output("variable", "float", [None, _width(net)])]
-    return Export(model.n_features_in_, net.dtype, outputs,
-                  lambda graph, x: [forward(graph, x, net)])
+    return Export(
+        model.n_features_in_, net.dtype, outputs, lambda graph, x: [forward(graph, x, net)]
+    )
 
 
 def _members(model, where):
@@ -252,12 +279,12 @@ def _ensemble_regressor(model, dtype, where="model"):
     var(mean_i))``)."""
     members = _members(model, where)
     dtype = _model_dtype(members[0], dtype, f"{where}.estimators_[0]")
-    parts = [_regressor_parts(m, dtype, f"{where}.estimators_[{i}]")
-             for i, m in enumerate(members)]
+    parts = [_regressor_parts(m, dtype, f"{where}.estimators_[{i}]") for i, m in enumerate(members)]
     k, gaussian = parts[0][1], parts[0][2]
     if any(part[1:] != (k, gaussian) for part in parts):
-        raise ValueError(f"{where}.estimators_: expected members with the same outputs "
-                         "(n_outputs_ and loss)")
+        raise ValueError(
+            f"{where}.estimators_: expected members with the same outputs (n_outputs_ and loss)"
+        )
 
     def emit(graph, x):
         outs = [forward(graph, x, net) for net, _, _ in parts]
@@ -297,8 +324,7 @@ def _ensemble_classifier(model, dtype, class_indices=False, where="model"):
         parts.append((net, kind, placement))
     multilabel = parts[0][1] == "multilabel"
     if any((kind == "multilabel") != multilabel for _, kind, _ in parts):
-        raise ValueError(f"{where}.estimators_: expected members that are all multilabel "
-                         "or none")
+        raise ValueError(f"{where}.estimators_: expected members that are all multilabel or none")
 
     def emit(graph, x):
         probas = []
@@ -310,6 +336,8 @@ def _ensemble_classifier(model, dtype, class_indices=False, where="model"):
         proba = _mean(graph, probas, dtype)
         return [_labels(graph, proba, parts[0][1], classes, dtype), proba]
 
-    outputs = [_label_output(parts[0][1], label_kind, n_classes),
-               Output("probabilities", "float", [None, n_classes])]
+    outputs = [
+        _label_output(parts[0][1], label_kind, n_classes),
+        Output("probabilities", "float", [None, n_classes]),
+    ]
     return Export(model.n_features_in_, dtype, outputs, emit)

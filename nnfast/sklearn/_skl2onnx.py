@@ -31,8 +31,11 @@ from nnfast._onnx import MIN_OPSET, Skl2onnxGraph, describe
 _CLASSIFIERS = ("MLPClassifier", "MLPEnsembleClassifier")
 _OTHERS = ("MLPRegressor", "MLPEnsembleRegressor", "MLPAutoencoder")
 # skl2onnx's own classifier parser handles these options (it adds the ZipMap).
-_CLASSIFIER_OPTIONS = {"zipmap": [True, False, "columns"], "output_class_labels": [False, True],
-                       "nocl": [False, True]}
+_CLASSIFIER_OPTIONS = {
+    "zipmap": [True, False, "columns"],
+    "output_class_labels": [False, True],
+    "nocl": [False, True],
+}
 
 
 def _alias(model_class):
@@ -69,10 +72,14 @@ def _plan(operator):
     export = describe(model, dtype, class_indices=nocl)
     n_features = inp.get_second_dimension()
     if n_features is not None and n_features != export.n_features:
-        raise ValueError(f"X: expected {export.n_features} features for "
-                         f"{type(model).__name__}, got {n_features}")
-    kinds = {"float": DoubleTensorType if dtype == np.float64 else FloatTensorType,
-             "int64": Int64TensorType, "string": StringTensorType}
+        raise ValueError(
+            f"X: expected {export.n_features} features for {type(model).__name__}, got {n_features}"
+        )
+    kinds = {
+        "float": DoubleTensorType if dtype == np.float64 else FloatTensorType,
+        "int64": Int64TensorType,
+        "string": StringTensorType,
+    }
     n, plan = inp.get_first_dimension(), []
     for out in export.outputs:
         cast = zipmap and out.name == "probabilities" and dtype == np.float64
@@ -95,8 +102,9 @@ def _calculate_shapes(operator):
     from skl2onnx.common.utils import check_input_and_output_numbers
 
     _, export, plan = _plan(operator)
-    check_input_and_output_numbers(operator, input_count_range=1,
-                                   output_count_range=len(export.outputs))
+    check_input_and_output_numbers(
+        operator, input_count_range=1, output_count_range=len(export.outputs)
+    )
     for variable, (onnx_type, _) in zip(operator.outputs, plan):
         variable.set_type(onnx_type)
 
@@ -107,8 +115,10 @@ def _convert(scope, operator, container):
     from skl2onnx.common.data_types import guess_proto_type
 
     if container.target_opset is not None and container.target_opset < MIN_OPSET:
-        raise ValueError(f"target_opset: nnfast's converters need opset {MIN_OPSET} or "
-                         f"later, got {container.target_opset}")
+        raise ValueError(
+            f"target_opset: nnfast's converters need opset {MIN_OPSET} or "
+            f"later, got {container.target_opset}"
+        )
     dtype, export, plan = _plan(operator)
     graph = Skl2onnxGraph(scope, container)
     x = operator.inputs[0].full_name
@@ -133,21 +143,24 @@ def register(estimators=None):
         import nnfast.sklearn as estimators
     for name in _CLASSIFIERS:
         cls = getattr(estimators, name)
-        update_registered_converter(cls, _alias(cls), _calculate_shapes, _convert,
-                                    options=dict(_CLASSIFIER_OPTIONS))
+        update_registered_converter(
+            cls, _alias(cls), _calculate_shapes, _convert, options=dict(_CLASSIFIER_OPTIONS)
+        )
     for name in _OTHERS:
         cls = getattr(estimators, name)
-        update_registered_converter(cls, _alias(cls), _calculate_shapes, _convert,
-                                    parser=_parse)
+        update_registered_converter(cls, _alias(cls), _calculate_shapes, _convert, parser=_parse)
 
 
 def _register_after_import(estimators):
     try:
         register(estimators)
     except Exception as err:  # noqa: BLE001 - a failure must not break `import skl2onnx`
-        warnings.warn(f"nnfast.sklearn: could not register its skl2onnx converters ({err!r}); "
-                      "skl2onnx cannot convert nnfast's estimators", RuntimeWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"nnfast.sklearn: could not register its skl2onnx converters ({err!r}); "
+            "skl2onnx cannot convert nnfast's estimators",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 class _RegisterAfterImport(importlib.abc.MetaPathFinder):

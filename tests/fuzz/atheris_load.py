@@ -54,8 +54,8 @@ def file_bytes(data: bytes) -> bytes | None:
     if len(data) < 3:
         return None
     (header_length,) = struct.unpack_from("<H", data, 1)
-    header = data[3:3 + header_length]
-    return store({"header.npy": header, "params.npy": data[3 + header_length:]})
+    header = data[3 : 3 + header_length]
+    return store({"header.npy": header, "params.npy": data[3 + header_length :]})
 
 
 def members_input(header: bytes, params: bytes) -> bytes:
@@ -88,18 +88,27 @@ def seeds() -> dict:
     nets = {
         "tanh-f64": nnfast.MLP([1, 2, 1], seed=0),
         "relu-f32": nnfast.MLP([2, 3, 2], activation="relu", dtype="float32", seed=1),
-        "maxout-softmax": nnfast.MLP([2, 2, 3], activation="maxout", maxout_pieces=2,
-                                     output_activation="softmax", seed=2),
+        "maxout-softmax": nnfast.MLP(
+            [2, 2, 3], activation="maxout", maxout_pieces=2, output_activation="softmax", seed=2
+        ),
     }
     for name, net in nets.items():
-        header = {"format": "nnfast.MLP", "version": 1, "layer_sizes": list(net.layer_sizes),
-                  "activations": list(net.activations), "dtype": net.dtype.name,
-                  "leaky_slope": net.leaky_slope, "elu_alpha": net.elu_alpha,
-                  "maxout_pieces": net.maxout_pieces, "n_params": net.n_params}
+        header = {
+            "format": "nnfast.MLP",
+            "version": 1,
+            "layer_sizes": list(net.layer_sizes),
+            "activations": list(net.activations),
+            "dtype": net.dtype.name,
+            "leaky_slope": net.leaky_slope,
+            "elu_alpha": net.elu_alpha,
+            "maxout_pieces": net.maxout_pieces,
+            "n_params": net.n_params,
+        }
         header_npy = npy(np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
         params_npy = npy(net.params)
-        corpus[f"file-{name}"] = bytes([RAW]) + store({"header.npy": header_npy,
-                                                       "params.npy": params_npy})
+        corpus[f"file-{name}"] = bytes([RAW]) + store(
+            {"header.npy": header_npy, "params.npy": params_npy}
+        )
         corpus[f"members-{name}"] = members_input(header_npy, params_npy)
         members[name] = header_npy
     # The .npy headers numpy's own parser once let escape as other exceptions or warnings.
@@ -108,8 +117,9 @@ def seeds() -> dict:
     crafted = {
         "token-error": "{'descr': '<f8', 'fortran_order': False, 'shape': (",
         "type-error": "{[]: 1}",
-        "recursion": "{'descr': '<f8', 'fortran_order': False, 'shape': (" + "-" * 3000
-                     + f"{n},)}}",
+        "recursion": "{'descr': '<f8', 'fortran_order': False, 'shape': ("
+        + "-" * 3000
+        + f"{n},)}}",
         "syntax-error": f"{{'descr': ',f4', 'fortran_order': False, 'shape': ({n},), }}",
         "python2-long": f"{{'descr': '<f8', 'fortran_order': False, 'shape': ({n}L,), }}",
     }
@@ -136,7 +146,8 @@ def instrument_modules(atheris, modules) -> None:
             for function in functions:
                 function = getattr(function, "__func__", function)  # static/class methods
                 if getattr(function, "__module__", None) == module.__name__ and hasattr(
-                        function, "__code__"):
+                    function, "__code__"
+                ):
                     atheris.instrument_func(function)
 
 
@@ -144,9 +155,9 @@ def main(argv) -> None:
     if len(argv) == 3 and argv[1] == "--write-corpus":
         write_corpus(argv[2])
         return
-    import atheris
-
     import json.decoder
+
+    import atheris
 
     import nnfast
     import nnfast._spec

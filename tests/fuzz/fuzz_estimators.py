@@ -11,12 +11,11 @@ are imported inside the cases, as they were when the cases' seeds were derived. 
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
-from hypothesis import strategies as st
-
 from conftest import assert_net_close, autoencoder_reference
 from fuzz_harness import assert_names, fuzz, snapshot
 from fuzz_inputs import arrays, as64, corrupted
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 
 def _fit_args_one_maybe_corrupted(data, X, y, w, n):
@@ -27,17 +26,23 @@ def _fit_args_one_maybe_corrupted(data, X, y, w, n):
     if arg == "X":
         args["X"] = data.draw(corrupted(X, np.float64, [(n, 0), (n + 1, np.shape(X)[1])]))
     elif arg == "y":
-        args["y"] = data.draw(st.sampled_from([None, np.ones(n + 1), np.full(n, np.nan),
-                                               np.ones((n, 1, 1)), np.ones(n, complex)]))
+        args["y"] = data.draw(
+            st.sampled_from(
+                [None, np.ones(n + 1), np.full(n, np.nan), np.ones((n, 1, 1)), np.ones(n, complex)]
+            )
+        )
     elif arg == "sample_weight":
-        args["sample_weight"] = data.draw(st.sampled_from([np.ones(n + 1), np.full(n, -1.0),
-                                                           np.full(n, np.inf), "w"]))
+        args["sample_weight"] = data.draw(
+            st.sampled_from([np.ones(n + 1), np.full(n, -1.0), np.full(n, np.inf), "w"])
+        )
     return arg, args
 
 
-@given(kind=st.sampled_from(["regressor", "gaussian_nll", "classifier"]),
-       n=st.sampled_from([2, 3, 8]),
-       data=st.data())
+@given(
+    kind=st.sampled_from(["regressor", "gaussian_nll", "classifier"]),
+    n=st.sampled_from([2, 3, 8]),
+    data=st.data(),
+)
 @fuzz(120)
 def test_estimators(kind, n, data):
     import warnings
@@ -45,22 +50,31 @@ def test_estimators(kind, n, data):
     from sklearn.exceptions import ConvergenceWarning
 
     from nnfast.sklearn import MLPClassifier, MLPRegressor
+
     X = data.draw(arrays((n, data.draw(st.integers(1, 3)))))
     if kind != "classifier":
         y = data.draw(arrays((n,)))
-        model = MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0,
-                             solver=data.draw(st.sampled_from(["adam", "sgd", "lbfgs"])),
-                             loss="gaussian_nll" if kind == "gaussian_nll" else "squared_error")
+        model = MLPRegressor(
+            hidden_layer_sizes=(3,),
+            max_iter=2,
+            random_state=0,
+            solver=data.draw(st.sampled_from(["adam", "sgd", "lbfgs"])),
+            loss="gaussian_nll" if kind == "gaussian_nll" else "squared_error",
+        )
     else:
-        y = np.array(data.draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=n,
-                                        max_size=n)))
+        y = np.array(data.draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=n, max_size=n)))
         assume(len(set(y.tolist())) > 1)
-        model = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0,
-                              solver=data.draw(st.sampled_from(["adam", "sgd", "lbfgs"])))
+        model = MLPClassifier(
+            hidden_layer_sizes=(3,),
+            max_iter=2,
+            random_state=0,
+            solver=data.draw(st.sampled_from(["adam", "sgd", "lbfgs"])),
+        )
     w = data.draw(st.one_of(st.none(), arrays((n,), 0.5, 2.0, ["float64", "int64"])))
     arg, args = _fit_args_one_maybe_corrupted(data, X, y, w, n)
     # scikit-learn's own estimator on the same arguments decides what is an error.
     from sklearn import neural_network
+
     params = {k: v for k, v in model.get_params().items() if k != "dtype"}
     if kind == "gaussian_nll":  # an nnfast addition: the same data rules as squared_error
         params["loss"] = "squared_error"
@@ -96,8 +110,9 @@ def test_estimators(kind, n, data):
         model.predict(np.ones((2, np.shape(X)[1] + 1)))
 
 
-@given(kind=st.sampled_from(["regressor", "classifier"]), n=st.sampled_from([2, 3, 8]),
-       data=st.data())
+@given(
+    kind=st.sampled_from(["regressor", "classifier"]), n=st.sampled_from([2, 3, 8]), data=st.data()
+)
 @fuzz(40)
 def test_ensembles(kind, n, data):
     """An ensemble accepts and refuses exactly what its member estimator does; accepted
@@ -107,12 +122,14 @@ def test_ensembles(kind, n, data):
     from sklearn.exceptions import ConvergenceWarning
 
     from nnfast import sklearn as nns
+
     X = data.draw(arrays((n, data.draw(st.integers(1, 3)))))
     if kind == "regressor":
         y = data.draw(arrays((n,)))
         member = nns.MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
-        ensemble = nns.MLPEnsembleRegressor(member, n_estimators=2, random_state=0,
-                                            bootstrap=data.draw(st.booleans()))
+        ensemble = nns.MLPEnsembleRegressor(
+            member, n_estimators=2, random_state=0, bootstrap=data.draw(st.booleans())
+        )
     else:
         y = np.array(data.draw(st.lists(st.sampled_from(["a", "b"]), min_size=n, max_size=n)))
         assume(len(set(y.tolist())) > 1)
@@ -136,8 +153,9 @@ def test_ensembles(kind, n, data):
         return
     if kind == "regressor":
         mean, std = ensemble.predict(X, return_std=True)
-        members = np.stack([m.predict(np.asarray(X, dtype=np.float64))
-                            for m in ensemble.estimators_])
+        members = np.stack(
+            [m.predict(np.asarray(X, dtype=np.float64)) for m in ensemble.estimators_]
+        )
         assert mean.shape == std.shape == (n,)
         np.testing.assert_allclose(mean, members.mean(axis=0), rtol=1e-12)
     else:
@@ -161,6 +179,7 @@ def _refuses(array, width, dtype):
     a network of ``dtype``: what scikit-learn's check_array refuses, rows of a width other
     than ``width``, and values too large for ``dtype``."""
     from sklearn.utils import check_array
+
     try:
         checked = check_array(array, dtype=(np.float64, np.float32))
     except (ValueError, TypeError):
@@ -177,21 +196,27 @@ def test_autoencoder(n, data):
     from sklearn.exceptions import ConvergenceWarning
 
     from nnfast.sklearn import MLPAutoencoder
+
     n_features = data.draw(st.integers(1, 3))
     X = data.draw(arrays((n, n_features)))
     w = data.draw(st.one_of(st.none(), arrays((n,), 0.5, 2.0, ["float64", "int64"])))
-    model = MLPAutoencoder(data.draw(st.integers(1, n_features)), hidden_layer_sizes=(3,),
-                           activation=data.draw(st.sampled_from(["relu", "tanh", "maxout"])),
-                           solver=data.draw(st.sampled_from(["adam", "sgd", "lbfgs"])),
-                           dtype=data.draw(st.sampled_from([None, "float32", "float64"])),
-                           max_iter=2, random_state=0)
+    model = MLPAutoencoder(
+        data.draw(st.integers(1, n_features)),
+        hidden_layer_sizes=(3,),
+        activation=data.draw(st.sampled_from(["relu", "tanh", "maxout"])),
+        solver=data.draw(st.sampled_from(["adam", "sgd", "lbfgs"])),
+        dtype=data.draw(st.sampled_from([None, "float32", "float64"])),
+        max_iter=2,
+        random_state=0,
+    )
     arg = data.draw(st.sampled_from([None, None, "X", "sample_weight", "n_components"]))
     args = {"X": X, "sample_weight": w}
     if arg == "X":
         args["X"] = data.draw(corrupted(X, np.float64, [(n, 0), (n,)]))
     elif arg == "sample_weight":
-        args["sample_weight"] = data.draw(st.sampled_from([np.ones(n + 1), np.full(n, -1.0),
-                                                           np.full(n, np.inf), "w"]))
+        args["sample_weight"] = data.draw(
+            st.sampled_from([np.ones(n + 1), np.full(n, -1.0), np.full(n, np.inf), "w"])
+        )
     elif arg == "n_components":
         model.set_params(n_components=n_features + data.draw(st.integers(1, 2)))
     # scikit-learn's regressor on the same X and sample_weight (and a valid y) decides what
@@ -201,8 +226,10 @@ def test_autoencoder(n, data):
         warnings.simplefilter("ignore", ConvergenceWarning)
         try:
             twin.fit(args["X"], np.zeros(rows(args["X"])), sample_weight=args["sample_weight"])
-            expected = (twin.n_features_in_ < model.n_components  # [["1", "2"]] for X, say
-                        or (arg == "sample_weight" and (args["sample_weight"] < 0).any()))
+            expected = (
+                twin.n_features_in_ < model.n_components  # [["1", "2"]] for X, say
+                or (arg == "sample_weight" and (args["sample_weight"] < 0).any())
+            )
         except (ValueError, TypeError):
             expected = True
         if expected:
@@ -225,8 +252,9 @@ def test_autoencoder(n, data):
     expected = encoder.predict(X64.astype(dtype))
     assert_net_close(codes, expected, dtype, scale=max(np.abs(expected).max(), 1.0))
     expected = decoder.predict(codes)
-    assert_net_close(model.inverse_transform(codes), expected, dtype,
-                     scale=max(np.abs(expected).max(), 1.0))
+    assert_net_close(
+        model.inverse_transform(codes), expected, dtype, scale=max(np.abs(expected).max(), 1.0)
+    )
     # One bad argument to either half: refused (scikit-learn's messages), nothing changes.
     method, good = data.draw(st.sampled_from([("transform", X), ("inverse_transform", codes)]))
     width = np.shape(good)[1]

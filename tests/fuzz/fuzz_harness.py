@@ -38,11 +38,18 @@ DESCRIPTION_LIMIT = 2000
 
 def fuzz(n):
     """The settings of a fuzz case with a budget of ``n`` examples (20 n in the long mode)."""
-    budget = settings(max_examples=n * SCALE, derandomize=True, database=None, deadline=None,
-                      suppress_health_check=list(HealthCheck), print_blob=True)
+    budget = settings(
+        max_examples=n * SCALE,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+    )
 
     def apply(test):
         return budget(_recorded(test) if PROGRESS else test)
+
     return apply
 
 
@@ -100,6 +107,7 @@ def _recorded(test):
             return test(*args, **kwargs)
         finally:
             _record.add(FINISHED + "\n")
+
     return run_one_example
 
 
@@ -111,6 +119,7 @@ def _recording_draws(draw):
         value = draw(strategy, label)
         _record.add(f"draw {next(count)} = {_describe(value)}\n")
         return value
+
     return recorded_draw
 
 
@@ -124,12 +133,20 @@ def _describe(value):
 def _description(value):
     if isinstance(value, np.ndarray) and value.dtype.kind != "O":
         flags = value.flags
-        layout = "".join(letter for letter, on in (("C", flags.c_contiguous),
-                                                   ("F", flags.f_contiguous),
-                                                   ("W", flags.writeable),
-                                                   ("A", flags.aligned)) if on)
-        return (f"ndarray(dtype={value.dtype.str!r}, shape={value.shape}, "
-                f"strides={value.strides}, flags={layout!r}, bytes={value.tobytes().hex()!r})")
+        layout = "".join(
+            letter
+            for letter, on in (
+                ("C", flags.c_contiguous),
+                ("F", flags.f_contiguous),
+                ("W", flags.writeable),
+                ("A", flags.aligned),
+            )
+            if on
+        )
+        return (
+            f"ndarray(dtype={value.dtype.str!r}, shape={value.shape}, "
+            f"strides={value.strides}, flags={layout!r}, bytes={value.tobytes().hex()!r})"
+        )
     if isinstance(value, (tuple, list)) and len(value) <= 16:
         items = ", ".join(_description(item) for item in value)
         return f"({items},)" if isinstance(value, tuple) else f"[{items}]"

@@ -28,8 +28,18 @@ from nnfast._spec import DTYPES, HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 # Values every accepted dtype holds exactly or nearly: small numbers, zeros, subnormals.
 # (Huge finite values are fuzzed for refusal and for not crashing, not compared: products of
 # 1e300 overflow in an order-dependent way.)
-VALID_DTYPES = ["float64", "float32", "float16", ">f8", "<f4", "int64", "int32", "int8",
-                "uint8", "bool"]
+VALID_DTYPES = [
+    "float64",
+    "float32",
+    "float16",
+    ">f8",
+    "<f4",
+    "int64",
+    "int32",
+    "int8",
+    "uint8",
+    "bool",
+]
 LAYOUTS = ["C", "F", "strided", "reversed", "readonly", "unaligned", "list"]
 
 
@@ -42,12 +52,14 @@ def floats_for(draw, dtype, shape, low=-3.0, high=3.0):
         values = draw(st.lists(st.sampled_from([0.0, 1.0]), min_size=size, max_size=size))
     elif kind in "iu":
         lo = max(int(np.floor(low)), 0 if kind == "u" else -128)
-        values = draw(st.lists(st.integers(lo, int(np.ceil(high))).map(float),
-                               min_size=size, max_size=size))
+        values = draw(
+            st.lists(st.integers(lo, int(np.ceil(high))).map(float), min_size=size, max_size=size)
+        )
         values = [min(max(v, low), high) for v in values]
     else:
-        special = [v for v in (0.0, -0.0, 5e-324, 1e-310, 1e-40, -1e-45, 2.0 ** -20)
-                   if low <= v <= high]
+        special = [
+            v for v in (0.0, -0.0, 5e-324, 1e-310, 1e-40, -1e-45, 2.0**-20) if low <= v <= high
+        ]
         value = st.floats(low, high, allow_nan=False, width=16 if dtype == "float16" else 64)
         if special:
             value = st.one_of(value, st.sampled_from(special))
@@ -142,17 +154,24 @@ def corrupted(draw, good, dtype, shapes=(), finite=True):
 # The network dtypes, widest first (hypothesis shrinks towards the first).
 NETWORK_DTYPES = sorted(DTYPES, key=lambda name: -DTYPES[name].itemsize)
 
-LOSS_FOR = {"identity": ["mse", "gaussian_nll"], "tanh": ["mse"],
-            "sigmoid": ["mse", "binary_cross_entropy"], "softmax": ["mse", "cross_entropy"],
-            "exp": ["mse", "poisson"]}
+LOSS_FOR = {
+    "identity": ["mse", "gaussian_nll"],
+    "tanh": ["mse"],
+    "sigmoid": ["mse", "binary_cross_entropy"],
+    "softmax": ["mse", "cross_entropy"],
+    "exp": ["mse", "poisson"],
+}
 assert set(LOSS_FOR) == set(OUTPUT_ACTIVATIONS), "LOSS_FOR: one entry per output activation"
 assert set().union(*LOSS_FOR.values()) == set(LOSSES), "LOSS_FOR: every loss of nnfast._spec"
 
 
 def losses_for(net):
     """The losses ``net`` accepts: those of its output activation (gaussian_nll: even width)."""
-    return [loss for loss in LOSS_FOR[net.activations[-1]]
-            if loss != "gaussian_nll" or net.layer_sizes[-1] % 2 == 0]
+    return [
+        loss
+        for loss in LOSS_FOR[net.activations[-1]]
+        if loss != "gaussian_nll" or net.layer_sizes[-1] % 2 == 0
+    ]
 
 
 def target_width(loss, n_out):
@@ -165,15 +184,21 @@ def networks(draw):
     hidden = draw(st.lists(st.integers(1, 6), max_size=2))
     output = draw(st.sampled_from(OUTPUT_ACTIVATIONS))
     n_out = draw(st.integers(2 if output == "softmax" else 1, 4))
-    activation = draw(st.lists(st.sampled_from(HIDDEN_ACTIVATIONS), min_size=len(hidden),
-                               max_size=len(hidden)))
+    activation = draw(
+        st.lists(st.sampled_from(HIDDEN_ACTIVATIONS), min_size=len(hidden), max_size=len(hidden))
+    )
     sizes = [n_in] + hidden + [n_out]
     dtype = draw(st.sampled_from(NETWORK_DTYPES))
-    seed = draw(st.integers(0, 2 ** 32))
-    kwargs = dict(activation=activation or "tanh", output_activation=output, dtype=dtype,
-                  seed=seed, maxout_pieces=draw(st.integers(1, 3)),
-                  leaky_slope=draw(st.sampled_from([0.0, 0.1, 1.0])),
-                  elu_alpha=draw(st.sampled_from([0.0, 1.0, 2.5])))
+    seed = draw(st.integers(0, 2**32))
+    kwargs = dict(
+        activation=activation or "tanh",
+        output_activation=output,
+        dtype=dtype,
+        seed=seed,
+        maxout_pieces=draw(st.integers(1, 3)),
+        leaky_slope=draw(st.sampled_from([0.0, 0.1, 1.0])),
+        elu_alpha=draw(st.sampled_from([0.0, 1.0, 2.5])),
+    )
     net = nnfast.MLP(sizes, **kwargs)
     # Random biases too (initial biases are zero and would hide bias mistakes).
     net.params = np.random.default_rng(seed).normal(0.0, 0.5, net.n_params)
@@ -200,8 +225,13 @@ def bad_targets(draw, loss, n, n_out, dtype, y):
     """An invalid y for this loss: generic corruptions or values out of the loss's range."""
     specific = []
     if loss == "cross_entropy":
-        specific = [np.full(n, n_out), np.full(n, -1), np.full(n, 0.5), np.ones((n, n_out)),
-                    np.full(n, True)]
+        specific = [
+            np.full(n, n_out),
+            np.full(n, -1),
+            np.full(n, 0.5),
+            np.ones((n, n_out)),
+            np.full(n, True),
+        ]
     elif loss == "binary_cross_entropy":
         specific = [np.full((n, n_out), 1.5), np.full((n, n_out), -0.25)]
     elif loss == "poisson":
@@ -210,17 +240,23 @@ def bad_targets(draw, loss, n, n_out, dtype, y):
         specific = [np.zeros((n, n_out))]
     width = target_width(loss, n_out)
     pool = st.sampled_from(specific) if specific else st.nothing()
-    return draw(st.one_of(pool, corrupted(y, dtype, [(n + 1, width), (n, width + 1),
-                                                    (n, width, 1)])))
+    return draw(
+        st.one_of(pool, corrupted(y, dtype, [(n + 1, width), (n, width + 1), (n, width, 1)]))
+    )
 
 
 # ------------------------------------------------------------------------------------------
 # Sizes and arguments of the network cases
 # ------------------------------------------------------------------------------------------
 
-ANYTHING = st.one_of(st.none(), st.booleans(), st.integers(-2, 2 ** 70), st.floats(),
-                     st.text(max_size=3), st.sampled_from([[], [1], [1.5], {"a": 1},
-                                                           np.array([2, 3])]))
+ANYTHING = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 2**70),
+    st.floats(),
+    st.text(max_size=3),
+    st.sampled_from([[], [1], [1.5], {"a": 1}, np.array([2, 3])]),
+)
 
 ROWS = st.sampled_from([1, 1, 2, 3, 7, 33])
 
@@ -236,8 +272,7 @@ KDTYPES = ["float64", "float32", "float32", "int32", "bool", "float16", ">f8"]
 @st.composite
 def outs(draw, shape, dtype):
     """``out=``: None, a correct array, or one of the wrong shape / dtype / layout."""
-    how = draw(st.sampled_from(["none", "good", "good", "shape", "dtype", "F", "readonly",
-                                "list"]))
+    how = draw(st.sampled_from(["none", "good", "good", "shape", "dtype", "F", "readonly", "list"]))
     if how == "none":
         return None, None
     if how == "good":
@@ -262,7 +297,16 @@ def outs(draw, shape, dtype):
 # Values of a file header (nnfast.load)
 # ------------------------------------------------------------------------------------------
 
-JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70),
-                              st.floats(allow_nan=False), st.text(max_size=5)),
-                    lambda children: st.lists(children, max_size=4)
-                    | st.dictionaries(st.text(max_size=3), children, max_size=3), max_leaves=8)
+JSON = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**70), 2**70),
+        st.floats(allow_nan=False),
+        st.text(max_size=5),
+    ),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
+    max_leaves=8,
+)

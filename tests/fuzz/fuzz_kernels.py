@@ -9,19 +9,17 @@ as in NumPy, so NaN is not a corruption here). Run by ``test_fuzz.py`` in a chil
 
 import numpy as np
 import pytest
+from conftest import assert_close, assert_product_close, no_warnings
+from fuzz_harness import assert_names, fuzz
+from fuzz_inputs import DIMS, KDTYPES, arrays, corrupted, outs
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from nnfast import kernels, reference
 
-from conftest import assert_close, assert_product_close, no_warnings
-from fuzz_harness import assert_names, fuzz
-from fuzz_inputs import DIMS, KDTYPES, arrays, corrupted, outs
-
 
 def _kernel_dtype(*arrays_):
-    return (np.float32 if all(np.asarray(a).dtype == np.float32 for a in arrays_)
-            else np.float64)
+    return np.float32 if all(np.asarray(a).dtype == np.float32 for a in arrays_) else np.float64
 
 
 def check_out(call, out, error, expected_shape):
@@ -68,12 +66,24 @@ def test_matvec_and_matmul_refuse_bad_inputs(m, k, data):
     A = data.draw(arrays((m, k), dtypes=KDTYPES))
     B = data.draw(arrays((k, 2), dtypes=KDTYPES))
     arg = data.draw(st.sampled_from(["A", "B"]))
-    bad = data.draw(corrupted(A if arg == "A" else B, np.float64,
-                              [(k + 1, 2)] if arg == "B" else [(m,), (m, k, 1)], finite=False))
+    bad = data.draw(
+        corrupted(
+            A if arg == "A" else B,
+            np.float64,
+            [(k + 1, 2)] if arg == "B" else [(m,), (m, k, 1)],
+            finite=False,
+        )
+    )
     # An empty B of 0 columns, or A of 0 rows, is a legal product: only count real errors.
-    assume(not (isinstance(bad, np.ndarray) and bad.dtype.kind == "f" and bad.ndim == 2
-                and bad.size == 0 and (arg == "A" and bad.shape[1] == k
-                                       or arg == "B" and bad.shape[0] == k)))
+    assume(
+        not (
+            isinstance(bad, np.ndarray)
+            and bad.dtype.kind == "f"
+            and bad.ndim == 2
+            and bad.size == 0
+            and (arg == "A" and bad.shape[1] == k or arg == "B" and bad.shape[0] == k)
+        )
+    )
     args = {"A": A, "B": B, arg: bad}
     with pytest.raises((ValueError, TypeError)) as info:
         kernels.matmul(args["A"], args["B"])
@@ -98,8 +108,14 @@ def test_activations(name, data):
     if data.draw(st.booleans()):
         dtype = _kernel_dtype(Z)
         out, error = data.draw(outs(out_shape, dtype))
-        result = check_out(lambda o: kernels.activation_forward(
-            name, Z, out=o, leaky_slope=slope, elu_alpha=alpha), out, error, out_shape)
+        result = check_out(
+            lambda o: kernels.activation_forward(
+                name, Z, out=o, leaky_slope=slope, elu_alpha=alpha
+            ),
+            out,
+            error,
+            out_shape,
+        )
         if result is not None and result.size:
             expected = reference.activation_forward(name, np.asarray(Z, dtype=dtype), slope, alpha)
             assert result.dtype == dtype
@@ -111,8 +127,14 @@ def test_activations(name, data):
     out, error = data.draw(outs(shape, dtype))
     if name in ("sigmoid", "tanh", "softmax") and np.size(Z):  # backward reads A = f(Z)
         A = reference.activation_forward(name, np.asarray(Z, dtype=dtype), slope, alpha)
-    result = check_out(lambda o: kernels.activation_backward(
-        name, Z, A, dA, out=o, leaky_slope=slope, elu_alpha=alpha), out, error, shape)
+    result = check_out(
+        lambda o: kernels.activation_backward(
+            name, Z, A, dA, out=o, leaky_slope=slope, elu_alpha=alpha
+        ),
+        out,
+        error,
+        shape,
+    )
     if result is not None and result.size:
         args = [np.asarray(a, dtype=dtype) for a in (Z, A, dA)]
         expected = reference.activation_backward(name, *args, slope, alpha)
@@ -136,28 +158,48 @@ def test_activations_refuse_bad_inputs(name, data):
         if arg == "leaky_slope" and args[arg] is np.inf:
             args[arg] = 2.0
     elif arg == "Z":
-        args[arg] = data.draw(st.one_of(
-            st.sampled_from([np.ones((3, 2), complex), np.array([["a"]]), None,
-                             np.ones((1, 1, 1, 1, 1))]),
-            st.just(np.ones(3)) if name == "maxout" else st.nothing()))
+        args[arg] = data.draw(
+            st.one_of(
+                st.sampled_from(
+                    [np.ones((3, 2), complex), np.array([["a"]]), None, np.ones((1, 1, 1, 1, 1))]
+                ),
+                st.just(np.ones(3)) if name == "maxout" else st.nothing(),
+            )
+        )
     else:
-        args[arg] = data.draw(st.sampled_from([np.ones((4, 2)), np.ones(out_shape, complex),
-                                               None, np.ones(out_shape, object)]))
+        args[arg] = data.draw(
+            st.sampled_from(
+                [np.ones((4, 2)), np.ones(out_shape, complex), None, np.ones(out_shape, object)]
+            )
+        )
     backward = arg in ("A", "dA") or data.draw(st.booleans())
     with pytest.raises((ValueError, TypeError)) as info:
         if backward:
-            kernels.activation_backward(args["activation"], args["Z"], args["A"], args["dA"],
-                                        leaky_slope=args["leaky_slope"],
-                                        elu_alpha=args["elu_alpha"])
+            kernels.activation_backward(
+                args["activation"],
+                args["Z"],
+                args["A"],
+                args["dA"],
+                leaky_slope=args["leaky_slope"],
+                elu_alpha=args["elu_alpha"],
+            )
         else:
-            kernels.activation_forward(args["activation"], args["Z"],
-                                       leaky_slope=args["leaky_slope"],
-                                       elu_alpha=args["elu_alpha"])
+            kernels.activation_forward(
+                args["activation"],
+                args["Z"],
+                leaky_slope=args["leaky_slope"],
+                elu_alpha=args["elu_alpha"],
+            )
     assert_names(info.value, arg)
 
 
-@given(name=st.sampled_from(ACT_NAMES), n=DIMS, n_in=DIMS, n_out=st.sampled_from([1, 2, 5]),
-       data=st.data())
+@given(
+    name=st.sampled_from(ACT_NAMES),
+    n=DIMS,
+    n_in=DIMS,
+    n_out=st.sampled_from([1, 2, 5]),
+    data=st.data(),
+)
 @fuzz(200)
 def test_dense_forward(name, n, n_in, n_out, data):
     pieces = data.draw(st.integers(1, 3)) if name == "maxout" else None
@@ -170,18 +212,30 @@ def test_dense_forward(name, n, n_in, n_out, data):
     if data.draw(st.integers(0, 4)) == 0:  # one corrupted input
         arg = data.draw(st.sampled_from(["X", "W", "b"]))
         good = {"X": X, "W": W, "b": b}[arg]
-        shapes = {"X": [(n, n_in + 1)], "W": [(n_in + 1,) + wshape[1:]],
-                  "b": [(n_out + 1,) + wshape[2:]]}[arg]
+        shapes = {
+            "X": [(n, n_in + 1)],
+            "W": [(n_in + 1,) + wshape[1:]],
+            "b": [(n_out + 1,) + wshape[2:]],
+        }[arg]
         bad = data.draw(corrupted(good, np.float64, shapes, finite=False))
-        assume(not (arg == "X" and isinstance(bad, np.ndarray) and bad.ndim == 2
-                    and bad.shape[1] == n_in and bad.dtype.kind == "f" and bad.size == 0))
+        assume(
+            not (
+                arg == "X"
+                and isinstance(bad, np.ndarray)
+                and bad.ndim == 2
+                and bad.shape[1] == n_in
+                and bad.dtype.kind == "f"
+                and bad.size == 0
+            )
+        )
         args = {"X": X, "W": W, "b": b, arg: bad}
         with pytest.raises((ValueError, TypeError)) as info:
             kernels.dense_forward(args["X"], args["W"], args["b"], name)
         assert_names(info.value, arg)
         return
-    result = check_out(lambda o: kernels.dense_forward(X, W, b, name, out=o), out, error,
-                       (n, n_out))
+    result = check_out(
+        lambda o: kernels.dense_forward(X, W, b, name, out=o), out, error, (n, n_out)
+    )
     if result is not None and result.size:
         args = [np.asarray(a, dtype=dtype) for a in (X, W, b)]
         if n_in == 0:  # f(b) in every row (the reference cannot reshape an empty W)
@@ -193,5 +247,4 @@ def test_dense_forward(name, n, n_in, n_out, data):
         # The product is the only source of rounding beyond the activation's few ulps.
         Z = args[0] @ args[1].reshape(n_in, n_out * (pieces or 1)) + args[2].reshape(-1)
         scale = float(np.abs(Z).max()) if Z.size else 0.0
-        assert_close(result, expected, dtype, scale=max(scale, 1.0),
-                     factor=max(n_in, 1))
+        assert_close(result, expected, dtype, scale=max(scale, 1.0), factor=max(n_in, 1))

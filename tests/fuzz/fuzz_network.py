@@ -8,13 +8,6 @@ naming it and leave the network unchanged. Run by ``test_fuzz.py`` in a child pr
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-import nnfast
-from nnfast import reference
-from nnfast._spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
-
 from conftest import assert_jacobian_close, assert_net_close, jacobian_magnitude, no_warnings
 from fuzz_harness import assert_names, fuzz, snapshot
 from fuzz_inputs import (
@@ -29,35 +22,77 @@ from fuzz_inputs import (
     networks,
     targets,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
+import nnfast
+from nnfast import reference
+from nnfast._spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 
 # ------------------------------------------------------------------------------------------
 # MLP(...)
 # ------------------------------------------------------------------------------------------
 
 
-@given(sizes=st.one_of(st.lists(st.integers(-1, 7), min_size=0, max_size=4),
-                       st.lists(st.sampled_from([2, 10 ** 12, 2 ** 63, 2.0, True, "3", None,
-                                                 np.int64(3), np.uint8(2)]), max_size=3),
-                       ANYTHING),
-       activation=st.one_of(st.sampled_from(HIDDEN_ACTIVATIONS + ("softmax", "TANH", "")),
-                            st.lists(st.sampled_from(HIDDEN_ACTIVATIONS), max_size=3), ANYTHING),
-       output=st.one_of(st.sampled_from(OUTPUT_ACTIVATIONS + ("relu", "maxout")), ANYTHING),
-       dtype=st.sampled_from(["float64", "float32", np.float32, np.dtype("float64"),
-                              "float16", "int32", "complex128", None, 3, ">f8"]),
-       seed=st.one_of(st.none(), st.integers(-5, 2 ** 70), st.sampled_from([1.5, "1", True])),
-       slope=st.one_of(st.floats(-1, 2), st.sampled_from([np.nan, np.inf, "0.1", None])),
-       alpha=st.one_of(st.floats(-1, 1e300), st.sampled_from([np.nan, -np.inf, "1"])),
-       pieces=st.one_of(st.integers(-1, 4), st.sampled_from([2.0, True, None, 10 ** 30])))
+@given(
+    sizes=st.one_of(
+        st.lists(st.integers(-1, 7), min_size=0, max_size=4),
+        st.lists(
+            st.sampled_from([2, 10**12, 2**63, 2.0, True, "3", None, np.int64(3), np.uint8(2)]),
+            max_size=3,
+        ),
+        ANYTHING,
+    ),
+    activation=st.one_of(
+        st.sampled_from(HIDDEN_ACTIVATIONS + ("softmax", "TANH", "")),
+        st.lists(st.sampled_from(HIDDEN_ACTIVATIONS), max_size=3),
+        ANYTHING,
+    ),
+    output=st.one_of(st.sampled_from(OUTPUT_ACTIVATIONS + ("relu", "maxout")), ANYTHING),
+    dtype=st.sampled_from(
+        [
+            "float64",
+            "float32",
+            np.float32,
+            np.dtype("float64"),
+            "float16",
+            "int32",
+            "complex128",
+            None,
+            3,
+            ">f8",
+        ]
+    ),
+    seed=st.one_of(st.none(), st.integers(-5, 2**70), st.sampled_from([1.5, "1", True])),
+    slope=st.one_of(st.floats(-1, 2), st.sampled_from([np.nan, np.inf, "0.1", None])),
+    alpha=st.one_of(st.floats(-1, 1e300), st.sampled_from([np.nan, -np.inf, "1"])),
+    pieces=st.one_of(st.integers(-1, 4), st.sampled_from([2.0, True, None, 10**30])),
+)
 @fuzz(400)
 def test_constructor(sizes, activation, output, dtype, seed, slope, alpha, pieces):
-    kwargs = dict(activation=activation, output_activation=output, dtype=dtype, seed=seed,
-                  leaky_slope=slope, elu_alpha=alpha, maxout_pieces=pieces)
+    kwargs = dict(
+        activation=activation,
+        output_activation=output,
+        dtype=dtype,
+        seed=seed,
+        leaky_slope=slope,
+        elu_alpha=alpha,
+        maxout_pieces=pieces,
+    )
     try:
         net = nnfast.MLP(sizes, **kwargs)
     except (ValueError, TypeError) as err:
-        assert_names(err, "layer_sizes", "activation", "output_activation", "dtype", "seed",
-                     "leaky_slope", "elu_alpha", "maxout_pieces")
+        assert_names(
+            err,
+            "layer_sizes",
+            "activation",
+            "output_activation",
+            "dtype",
+            "seed",
+            "leaky_slope",
+            "elu_alpha",
+            "maxout_pieces",
+        )
         return
     oracle = reference.MLP(sizes, **kwargs)
     assert net.n_params == oracle.n_params == net.params.size
@@ -142,11 +177,19 @@ def _refuses_one_bad_X(method, net, n, data):
     return X
 
 
-@given(X=st.sampled_from([np.full((2, 3), 1e308), np.full((1, 3), -1e300),
-                          np.array([[1e308, -1e308, 5e-324]]), np.full((3, 3), 3e38)]),
-       dtype=st.sampled_from(NETWORK_DTYPES),
-       activation=st.sampled_from(HIDDEN_ACTIVATIONS),
-       output=st.sampled_from(OUTPUT_ACTIVATIONS))
+@given(
+    X=st.sampled_from(
+        [
+            np.full((2, 3), 1e308),
+            np.full((1, 3), -1e300),
+            np.array([[1e308, -1e308, 5e-324]]),
+            np.full((3, 3), 3e38),
+        ]
+    ),
+    dtype=st.sampled_from(NETWORK_DTYPES),
+    activation=st.sampled_from(HIDDEN_ACTIVATIONS),
+    output=st.sampled_from(OUTPUT_ACTIVATIONS),
+)
 @fuzz(60)
 def test_predict_huge_finite_values_never_crash(X, dtype, activation, output):
     """Finite values near the dtype's limit: refused when they do not fit the dtype, else a
@@ -174,8 +217,9 @@ def _case(data, net, n):
     loss = data.draw(st.sampled_from(losses_for(net)))
     X = data.draw(arrays((n, net.layer_sizes[0])))
     y = data.draw(targets(loss, n, net.layer_sizes[-1]))
-    w = data.draw(st.one_of(st.none(), arrays((n,), 0.0, 3.0,
-                                              ["float64", "float32", "int64", "uint8"])))
+    w = data.draw(
+        st.one_of(st.none(), arrays((n,), 0.0, 3.0, ["float64", "float32", "int64", "uint8"]))
+    )
     if w is not None and not np.asarray(w, dtype=net.dtype).sum(dtype=np.float64) > 0:
         w = None
     l2 = data.draw(st.sampled_from([0.0, 0, 0.5, np.float32(1e-3)]))
@@ -212,9 +256,12 @@ def _corrupt_one(data, net, n, loss, X, y, w, l2):
     elif arg == "y":
         y = bad_targets(data.draw, loss, n, n_out, net.dtype, y)
     elif arg == "sample_weight":
-        w = data.draw(st.one_of(
-            corrupted(np.ones(n), net.dtype, [(n + 1,), (n, 1), ()]),
-            st.sampled_from([np.full(n, -1.0), np.zeros(n), "weights"])))
+        w = data.draw(
+            st.one_of(
+                corrupted(np.ones(n), net.dtype, [(n + 1,), (n, 1), ()]),
+                st.sampled_from([np.full(n, -1.0), np.zeros(n), "weights"]),
+            )
+        )
         if w is None:  # None is valid for sample_weight
             w = np.zeros(n)
     elif arg == "loss":
@@ -245,16 +292,26 @@ def test_loss_and_grad_refuse_one_bad_argument(nets, n, data):
 # fit
 # ------------------------------------------------------------------------------------------
 
+
 @given(nets=networks(), n=st.sampled_from([1, 2, 5, 9]), data=st.data())
 @fuzz(150)
 def test_fit(nets, n, data):
     net, oracle = nets
     loss, X, y, w, l2 = _case(data, net, n)
     optimizer = data.draw(st.sampled_from(["sgd", "adam", "rprop"]))
-    batch = data.draw(st.sampled_from([1, 2, 3, None, 10 ** 30]))
+    batch = data.draw(st.sampled_from([1, 2, 3, None, 10**30]))
     epochs = data.draw(st.integers(0, 3))
-    kwargs = dict(loss=loss, optimizer=optimizer, lr=0.01, batch_size=batch, epochs=epochs,
-                  shuffle=False, l2=l2, sample_weight=w, nesterov=data.draw(st.booleans()))
+    kwargs = dict(
+        loss=loss,
+        optimizer=optimizer,
+        lr=0.01,
+        batch_size=batch,
+        epochs=epochs,
+        shuffle=False,
+        l2=l2,
+        sample_weight=w,
+        nesterov=data.draw(st.booleans()),
+    )
     try:
         with no_warnings():
             history = net.fit(X, y, **kwargs)
@@ -275,8 +332,9 @@ def test_fit(nets, n, data):
     # fuzz run found 53.927819090 vs 53.927819089 after 3 epochs). nnfast must still end
     # cleanly: finite weights, its History or its documented FloatingPointError.
     ref_loss = history_ref.loss
-    if history_ref.stop_reason != "completed" or (len(ref_loss) > 1
-                                                   and ref_loss[-1] > 2 * ref_loss[0]):
+    if history_ref.stop_reason != "completed" or (
+        len(ref_loss) > 1 and ref_loss[-1] > 2 * ref_loss[0]
+    ):
         assert np.isfinite(net.params).all()
         assert history.stop_reason in ("completed", "diverged")
         return
@@ -286,13 +344,23 @@ def test_fit(nets, n, data):
     assert_net_close(net.params, oracle.params, net.dtype)
 
 
-FIT_BAD = {"optimizer": ["SGD", "lbfgs2", None, 1], "lr": [0, -1.0, np.nan, np.inf, "0.1"],
-           "batch_size": [0, -1, 1.5, True, "32"], "epochs": [-1, 1.0, None, 2 ** 70],
-           "shuffle": [1, "yes", None], "momentum": [1.0, -0.1, np.nan],
-           "nesterov": [1, "no"], "beta1": [1.0, -1e-9], "beta2": [1.5, np.inf],
-           "eps": [0.0, -1e-8], "callback": [1, "print"], "verbose": [2, None],
-           "validation_data": [1, (np.ones((1, 1)),), "data", (None, None)],
-           "max_fun": [0, 1.5], "tol": [-1.0, np.nan]}
+FIT_BAD = {
+    "optimizer": ["SGD", "lbfgs2", None, 1],
+    "lr": [0, -1.0, np.nan, np.inf, "0.1"],
+    "batch_size": [0, -1, 1.5, True, "32"],
+    "epochs": [-1, 1.0, None, 2**70],
+    "shuffle": [1, "yes", None],
+    "momentum": [1.0, -0.1, np.nan],
+    "nesterov": [1, "no"],
+    "beta1": [1.0, -1e-9],
+    "beta2": [1.5, np.inf],
+    "eps": [0.0, -1e-8],
+    "callback": [1, "print"],
+    "verbose": [2, None],
+    "validation_data": [1, (np.ones((1, 1)),), "data", (None, None)],
+    "max_fun": [0, 1.5],
+    "tol": [-1.0, np.nan],
+}
 
 
 @given(nets=networks(), data=st.data())

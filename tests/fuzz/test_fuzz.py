@@ -19,7 +19,6 @@ import subprocess
 import sys
 
 import pytest
-
 from fuzz_harness import FINISHED, read_record
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -34,19 +33,32 @@ def run_in_child(paths, progress, env=None):
     """Run pytest on ``paths`` in a child process; return its output if it ended well,
     else raise AssertionError saying how it ended and, if it died inside an example, which
     one (from the progress record at ``progress``, see fuzz_harness.py)."""
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-               "--hypothesis-show-statistics", *map(str, paths)]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--hypothesis-show-statistics",
+        *map(str, paths),
+    ]
     env = dict(os.environ if env is None else env, NNFAST_FUZZ_PROGRESS=str(progress))
     try:
-        child = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                               timeout=TIMEOUT)
+        child = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT
+        )
     except subprocess.TimeoutExpired as expired:
         output = _text(expired.stdout) + _text(expired.stderr)
         _fail(f"the fuzzing process did not end within {TIMEOUT} s", progress, output)
     output = child.stdout + child.stderr
     if child.returncode < 0:
-        _fail(f"the fuzzing process was killed by {_signal_name(-child.returncode)} "
-              "(a crash in compiled code)", progress, output)
+        _fail(
+            f"the fuzzing process was killed by {_signal_name(-child.returncode)} "
+            "(a crash in compiled code)",
+            progress,
+            output,
+        )
     if child.returncode != 0:
         _fail(f"fuzzing failed (exit status {child.returncode})", progress, output)
     summary = output.strip().splitlines()[-1]
@@ -62,7 +74,7 @@ def test_fuzz_every_entry_point_in_a_child_process(tmp_path):
     assert examples >= (40_000 if LONG else 2_000), f"only {examples} examples ran:\n{output}"
 
 
-CRASHING_CASE = '''
+CRASHING_CASE = """
 import os
 import signal
 
@@ -80,13 +92,17 @@ def test_crashes_in_its_third_example(n, data):
     data.draw(st.just("drawn before the crash"))
     if len(examples) == 3:
         {death}
-'''
+"""
 
 
-@pytest.mark.parametrize("death, ending", [
-    ("os.kill(os.getpid(), signal.SIGSEGV)", "killed by SIGSEGV (a crash in compiled code)"),
-    ("os._exit(3)", "fuzzing failed (exit status 3)"),
-], ids=["segfault", "exit"])
+@pytest.mark.parametrize(
+    "death, ending",
+    [
+        ("os.kill(os.getpid(), signal.SIGSEGV)", "killed by SIGSEGV (a crash in compiled code)"),
+        ("os._exit(3)", "fuzzing failed (exit status 3)"),
+    ],
+    ids=["segfault", "exit"],
+)
 def test_a_child_that_dies_fails_naming_its_case_example_and_seed(tmp_path, death, ending):
     case = tmp_path / "fuzz_crash.py"
     case.write_text(CRASHING_CASE.format(death=death))
@@ -116,8 +132,10 @@ def _where(progress):
     if record.rstrip("\n").endswith(FINISHED):
         return f", after this example had ended:\n{record}"
     # A case run alone can draw other examples (see fuzz_harness.py): replay the whole run.
-    return (f", during this example (derandomized: `python -m pytest {HERE.relative_to(ROOT)}"
-            f"/test_fuzz.py` replays it):\n{record}")
+    return (
+        f", during this example (derandomized: `python -m pytest {HERE.relative_to(ROOT)}"
+        f"/test_fuzz.py` replays it):\n{record}"
+    )
 
 
 def _signal_name(number):
