@@ -284,3 +284,41 @@ def simd_path(name, family):
         yield name
     finally:
         kernels.set_simd_path(previous)
+
+
+# Shared by the kernel tests (test_kernels, test_activations, test_kernel_entry).
+ALL_ACTIVATIONS = (
+    "identity",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "maxout",
+    "softmax",
+    "exp",
+)
+assert set(ALL_ACTIVATIONS) == set(kernels.ACTIVATIONS)
+# Non-default activation parameters, so that a kernel ignoring them is caught.
+LEAKY_SLOPE = 0.05
+ELU_ALPHA = 0.7
+ACT_PARAMS = dict(leaky_slope=LEAKY_SLOPE, elu_alpha=ELU_ALPHA)
+PIECES = 3
+
+
+@pytest.fixture(params=SIMD_PATHS)
+def products_path(request):
+    """The test runs with the products on each code path (skipped where the CPU lacks it)."""
+    with simd_path(request.param, "products"):
+        yield request.param
+
+
+@pytest.fixture(params=SIMD_PATHS)
+def elementwise_path(request):
+    """The test runs with the elementwise loops (and every other family) on each code path."""
+    with simd_path(request.param, "elementwise"):
+        yield request.param
+
+
+def rand(rng, shape, dtype, scale=1.0):
+    return (rng.normal(size=shape) * scale).astype(dtype)
