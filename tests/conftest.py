@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from nnfast import kernels, reference
+from nnfast import _spec, kernels, reference
 
 DTYPES = (np.float64, np.float32)
 # Sizes that are not powers of two or multiples of a vector width, so that loop tails,
@@ -322,3 +322,20 @@ def elementwise_path(request):
 
 def rand(rng, shape, dtype, scale=1.0):
     return (rng.normal(size=shape) * scale).astype(dtype)
+
+
+def make_net(sizes, hidden, output, seed=0, dtype="float64", scale=0.6):
+    """A reference network with random weights AND biases (biases start at zero otherwise)."""
+    spec = _spec.build_spec(sizes, hidden, output, LEAKY_SLOPE, ELU_ALPHA, PIECES)
+    params = np.random.default_rng(seed + 1000).normal(0.0, scale, spec.n_params)
+    return reference.MLP(
+        sizes,
+        hidden,
+        output,
+        dtype=dtype,
+        seed=seed,
+        leaky_slope=LEAKY_SLOPE,
+        elu_alpha=ELU_ALPHA,
+        maxout_pieces=PIECES,
+        params=params,
+    )
