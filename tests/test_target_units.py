@@ -267,9 +267,13 @@ def test_network_scaling_equals_training_on_standardized_targets():
     J, PJ = net.input_grad(x), plain.input_grad(x)
     np.testing.assert_allclose(J[:, :1], std * PJ[:, :1], rtol=1e-12)
     np.testing.assert_allclose(J[:, 1:], PJ[:, 1:], rtol=1e-12)
+    np.testing.assert_allclose(net.target_scaling[0], mean, rtol=1e-15)
+    np.testing.assert_allclose(net.target_scaling[1], std, rtol=1e-14)
     # A later fit without the flag continues in the same units.
-    net.fit(x, y, loss="gaussian_nll", epochs=1)
-    np.testing.assert_array_equal(net.target_scaling[0], mean)
+    before = net.target_scaling
+    net.fit(x, 2 * y, loss="gaussian_nll", epochs=1)
+    for a, b in zip(net.target_scaling, before):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_network_scaling_survives_copy_and_pickle_and_can_be_set(fitted_network):
