@@ -224,6 +224,10 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
         """Whether the loss parameter asks for mean and log-variance outputs."""
         return False
 
+    def _training_targets(self, Y, sample_weight, first_pass):
+        """Y in the units the network trains in (MLPRegressor standardises gaussian_nll's)."""
+        return Y
+
     def _loss_setup(self):
         """(nnfast loss name, loss_scale) giving scikit-learn's objective for n_outputs_."""
         m = self.n_outputs_
@@ -326,6 +330,7 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
         else:
             self._sync_params()
             self._check_network(layer_units)
+        Y = self._training_targets(Y, sample_weight, first_pass)
         self._training_started = True
         try:
             if self.solver == "lbfgs":
