@@ -317,3 +317,36 @@ def test_network_scaling_refusals(tmp_path):
     with pytest.raises(ValueError, match="save: .*target_scaling"):
         nnfast.save(net, tmp_path / "net.npz")
     assert not (tmp_path / "net.npz").exists()
+
+
+# ---- ONNX export: the de-standardisation is part of the graph ------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_onnx_export_reports_the_targets_units(fitted_regressor, fitted_network, dtype):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx_cases import assert_matches, run
+
+    x = np.linspace(-1, 1, 17)[:, None].astype(dtype)
+    got = run(nnfast.to_onnx(fitted_regressor, dtype=dtype), x)
+    mean, std = fitted_regressor.predict(x.astype(np.float64), return_std=True)
+    assert abs(np.mean(got["variable"]) - 5000) < 1000
+    assert_matches(f"gaussian_nll regressor {dtype} mean", got["variable"][:, 0], mean, dtype)
+    assert_matches(f"gaussian_nll regressor {dtype} std", got["std"][:, 0], std, dtype)
+    net = fitted_network if dtype == "float64" else None
+    if net is not None:
+        got = run(nnfast.to_onnx(net), x)
+        assert_matches("MLP with target_scaling", got["Y"], net.predict(x), dtype)
+    (x_train, y_train, _) = temperatures(300, seed=10)
+    ensemble = fit_quietly(
+        sk.MLPEnsembleRegressor(
+            regressor(hidden_layer_sizes=(8,), max_iter=5), n_estimators=2, random_state=0
+        ),
+        x_train,
+        y_train,
+    )
+    got = run(nnfast.to_onnx(ensemble, dtype=dtype), x)
+    mean, std = ensemble.predict(x.astype(np.float64), return_std=True)
+    assert_matches(f"gaussian_nll ensemble {dtype} mean", got["variable"][:, 0], mean, dtype)
+    assert_matches(f"gaussian_nll ensemble {dtype} std", got["std"][:, 0], std, dtype)
