@@ -247,7 +247,8 @@ default="relu"
 
         ``J[i, j, k] = ∂ predict(X)[i, j] / ∂ X[i, k]``, computed by backpropagation through
         the fitted network (:meth:`nnfast.MLP.input_grad`); with ``loss="poisson"`` the exp
-        output's derivative is included. ``mean(|J|, axis=0)`` is a gradient-based saliency
+        output's derivative is included, with ``loss="gaussian_nll"`` it is the mean's, in
+        ``y``'s units (the network's times ``target_scale_``). ``mean(|J|, axis=0)`` is a gradient-based saliency
         of each feature.
 
         Parameters
