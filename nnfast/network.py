@@ -380,8 +380,9 @@ class MLP:
           ``0.5 log 2π`` (as PyTorch's ``GaussianNLLLoss``), scaled like ``mse`` (a mean over
           samples and targets). Outside the clip range ``s`` gets no gradient; the range
           keeps ``e^−c`` finite and non-zero (standard deviations from 3.1e-7 to 3.3e6 in the
-          units of ``y``: scale the targets to about unit variance). With ``s = 0`` the loss
-          is ``mse / 2``. :meth:`predict` with ``return_std=True`` returns ``(μ, e^(c/2))``.
+          units the network trains in: targets far from unit variance train best with
+          ``fit(..., standardize_targets=True)``, see :attr:`target_scaling`, which this
+          method honours). With ``s = 0`` the loss is ``mse / 2``. :meth:`predict` with ``return_std=True`` returns ``(μ, e^(c/2))``.
         """
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
         Y = self._in_training_units(Y, loss, self._target_scaling)
