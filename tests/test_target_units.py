@@ -350,3 +350,18 @@ def test_onnx_export_reports_the_targets_units(fitted_regressor, fitted_network,
     mean, std = ensemble.predict(x.astype(np.float64), return_std=True)
     assert_matches(f"gaussian_nll ensemble {dtype} mean", got["variable"][:, 0], mean, dtype)
     assert_matches(f"gaussian_nll ensemble {dtype} std", got["std"][:, 0], std, dtype)
+
+
+def test_model_pickled_before_target_scaling_keeps_predicting_and_training_in_y():
+    """A gaussian_nll model from before (no target_mean_ / target_scale_) was trained on y
+    itself: it predicts, and a warm start trains, as it did."""
+    x, y, _ = temperatures(100, seed=11)
+    y = (y - 5000) / 800
+    model = fit_quietly(regressor(hidden_layer_sizes=(4,), max_iter=3, warm_start=True), x, y)
+    del model.target_mean_, model.target_scale_
+    old = pickle.loads(pickle.dumps(model))
+    out = old._forward(x)
+    np.testing.assert_array_equal(old.predict(x), out[:, 0])
+    np.testing.assert_array_equal(old.predict(x, return_std=True)[1], np.exp(out[:, 1] / 2))
+    fit_quietly(old, x, y)
+    assert not hasattr(old, "target_mean_") and old.n_iter_ == 3

@@ -65,7 +65,10 @@ class TargetScaling:
             self.target_mean_, self.target_scale_ = (
                 np.array(a) for a in target_statistics(Y, sample_weight)
             )
-        return standardized(Y, self._scaling(), Y.dtype)
+        scaling = self._scaling()
+        if scaling is None:  # warm start of a model pickled before: it trained on y itself
+            return Y
+        return standardized(Y, scaling, Y.dtype)
 
     def _in_target_units(self, mean):
         """Predicted means (n, n_outputs) of the network -> y's units, in their dtype."""
