@@ -79,6 +79,12 @@ def save(net: MLP, path) -> None:
     """
     if not isinstance(net, MLP):
         raise TypeError(f"net: expected an nnfast.MLP, got {type(net).__name__}")
+    if net.target_scaling is not None:  # format version 1 has no field for it
+        raise ValueError(
+            "save: this network has a target_scaling (fit(..., standardize_targets=True)), "
+            "which the file format does not store yet; save its parameters and "
+            "net.target_scaling yourself, or set net.target_scaling = None first"
+        )
     path = os.fspath(path)
     header = {
         "format": FORMAT,
