@@ -264,7 +264,7 @@ def test_replaced_coefs_are_what_is_saved(tmp_path):
 
 
 def test_a_random_state_instance_is_saved_as_none(tmp_path):
-    estimator = fit(MLPRegressor((3,), max_iter=3, random_state=np.random.RandomState(0)), X, Y_REG)
+    estimator = fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=3, random_state=np.random.RandomState(0)), X, Y_REG)
     nnfast.save(estimator, tmp_path / "m.npz")
     assert nnfast.load(tmp_path / "m.npz").random_state is None
     assert header_of(tmp_path / "m.npz")["params"]["random_state"] is None
@@ -281,18 +281,18 @@ def test_what_cannot_be_saved(tmp_path):
         pass
 
     with pytest.raises(TypeError, match="net: expected an nnfast.MLP or a fitted nnfast.sklearn"):
-        nnfast.save(fit(Mine((3,), max_iter=2), X, Y_REG), path)
+        nnfast.save(fit(Mine(hidden_layer_sizes=(3,), max_iter=2), X, Y_REG), path)
     with pytest.raises(TypeError, match="got dict"):
         nnfast.save({}, path)
-    estimator = fit(MLPRegressor((3,), max_iter=2), X, Y_REG)
+    estimator = fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=2), X, Y_REG)
     estimator.set_params(alpha=-1.0)
     with pytest.raises(ValueError, match="alpha"):
         nnfast.save(estimator, path)
-    estimator = fit(MLPRegressor((3,), max_iter=2), X, Y_REG)
+    estimator = fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=2), X, Y_REG)
     estimator.set_params(activation=print)
     with pytest.raises(ValueError, match="activation"):
         nnfast.save(estimator, path)
-    estimator = fit(MLPRegressor((3,), max_iter=2), X, Y_REG)
+    estimator = fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=2), X, Y_REG)
     estimator._y_scale = 2.0  # a fitted attribute the format does not know: not dropped
     with pytest.raises(TypeError, match="_y_scale"):
         nnfast.save(estimator, path)
