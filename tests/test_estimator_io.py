@@ -498,6 +498,11 @@ TAMPERINGS = {
         set_key("attributes", "classes_", "dtype", "<c16"),
         ["classes_", "'<c16'"],
     ),
+    "classes_ strings too wide to allocate": (
+        "classifier-multiclass-str",
+        set_key("attributes", "classes_", "dtype", "<U99999"),
+        ["classes_", "'<U99999'"],
+    ),
     "classes_ values not of their dtype": (
         "classifier-binary-int",
         set_key("attributes", "classes_", "values", ["3", "7"]),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 
 import numpy as np
 from sklearn.preprocessing import LabelBinarizer
@@ -70,7 +71,8 @@ _Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 # classes_ dtypes, little-endian; "<U<n>" (n code points) and "object" (of str) too.
 _CLASS_DTYPES = ("|b1", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "<f4", "<f8")
-_MAX_STRING = 4096
+_MAX_STRING = 4096  # characters of one class label: bounds what "<U<n>" allocates
+_UNICODE_DTYPE = re.compile(r"<U[1-9][0-9]{0,3}")
 
 
 def _member(prefix):
@@ -133,10 +135,15 @@ def _encode_classes(classes, label_binarizer=None):
     if classes.dtype == object:
         if not all(isinstance(c, str) for c in classes):
             raise ValueError("net: classes_ of dtype object can be saved if they are strings")
+        if max(map(len, classes)) > _MAX_STRING:
+            raise ValueError(f"net: classes_ longer than {_MAX_STRING} characters cannot be saved")
         return {"dtype": "object", "values": classes.tolist()}
     dtype = classes.dtype.newbyteorder("<") if classes.dtype.byteorder == ">" else classes.dtype
-    if dtype.str not in _CLASS_DTYPES and dtype.kind != "U":
-        raise ValueError(f"net: classes_ of dtype {classes.dtype} cannot be saved")
+    if dtype.str not in _CLASS_DTYPES and _UNICODE_DTYPE.fullmatch(dtype.str) is None:
+        raise ValueError(
+            f"net: classes_ of dtype {classes.dtype} cannot be saved (booleans, integers, "
+            f"floats and strings of at most {_MAX_STRING} characters can)"
+        )
     values = classes.tolist()
     if dtype.kind == "f":
         values = [_number(v) for v in values]
@@ -316,7 +323,7 @@ def _decode_classes(value, check):
     io.check_fields(value, ("dtype", "values"), check.file, f"{check.where}classes_")
     dtype, values = value["dtype"], value["values"]
     strings = isinstance(dtype, str) and (
-        dtype == "object" or (dtype.startswith("<U") and dtype[2:].isdigit())
+        dtype == "object" or _UNICODE_DTYPE.fullmatch(dtype) is not None
     )
     if not (strings or dtype in _CLASS_DTYPES):
         check.fail(
@@ -327,6 +334,8 @@ def _decode_classes(value, check):
         check.fail(f"classes_ values are {values!r}, expected a non-empty list")
     if strings:
         width = _MAX_STRING if dtype == "object" else int(dtype[2:])
+        if width > _MAX_STRING:
+            check.fail(f"classes_ has dtype {dtype!r}: strings of at most {_MAX_STRING} characters")
         for v in values:
             if not isinstance(v, str) or len(v) > width or "\x00" in v:
                 check.fail(f"classes_ value {v!r} is not a string of dtype {dtype!r}")
@@ -518,10 +527,11 @@ def _ensemble(cls, header, check):
                     f"n_features_in_ is {member.n_features_in_}, the ensemble's {n_features}"
                 )
             if classes is not None:
-                known = (
-                    np.isin(member.classes_, classes).all()
-                    and member.classes_.dtype.kind == classes.dtype.kind
+                strings = {"U", "O"}  # np.isin compares only labels of one kind
+                same_kind = (member.classes_.dtype.kind in strings) == (
+                    classes.dtype.kind in strings
                 )
+                known = same_kind and np.isin(member.classes_, classes).all()
                 if not known or (multilabel and len(member.classes_) != len(classes)):
                     inner.fail(
                         f"classes_ {member.classes_.tolist()} do not match the ensemble's "
