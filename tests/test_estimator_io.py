@@ -69,7 +69,9 @@ def make_cases():
             Y_REG,
         ),
         "classifier-binary-int": lambda: fit(MLPClassifier(**SMALL), X, np.where(Y_REG > 0, 7, 3)),
-        "classifier-multiclass-str": lambda: fit(MLPClassifier(activation="elu", **SMALL), X, LABELS),
+        "classifier-multiclass-str": lambda: fit(
+            MLPClassifier(activation="elu", **SMALL), X, LABELS
+        ),
         "classifier-object-str-frame": lambda: fit(
             MLPClassifier(solver="rprop", **SMALL), frame, LABELS.astype(object)
         ),
@@ -111,9 +113,7 @@ def outputs(estimator, X):
         out["predict"] = estimator.predict(X)
     if hasattr(estimator, "predict_proba"):
         out["predict_proba"] = estimator.predict_proba(X)
-    if getattr(estimator, "_predicts_std", False) or (
-        isinstance(estimator, MLPEnsembleRegressor)
-    ):
+    if getattr(estimator, "_predicts_std", False) or (isinstance(estimator, MLPEnsembleRegressor)):
         out["return_std"] = estimator.predict(X, return_std=True)
     if hasattr(estimator, "input_grad"):
         out["input_grad"] = estimator.input_grad(X)
@@ -263,8 +263,40 @@ def test_replaced_coefs_are_what_is_saved(tmp_path):
     assert_identical(nnfast.load(tmp_path / "m.npz").predict(X), expected)
 
 
+def test_the_target_standardisation_of_a_gaussian_nll_regressor_is_saved(fitted, tmp_path):
+    """target_mean_ / target_scale_ (set by fits that standardise gaussian_nll targets) are
+    saved when the regressor has them, as (n_outputs,) float64 arrays or None."""
+    estimator = copy.deepcopy(fitted["regressor-gaussian-nll"])
+    for mean, scale in [(np.array([0.25]), np.array([3.0])), (None, None)]:
+        estimator.target_mean_, estimator.target_scale_ = mean, scale
+        nnfast.save(estimator, tmp_path / "m.npz")
+        loaded = nnfast.load(tmp_path / "m.npz")
+        for name, value in (("target_mean_", mean), ("target_scale_", scale)):
+            if value is None:
+                assert getattr(loaded, name) is None
+            else:
+                assert_identical(getattr(loaded, name), value, name)
+    estimator.target_mean_, estimator.target_scale_ = np.array([0.25]), np.array([3.0])
+    nnfast.save(estimator, tmp_path / "m.npz")
+    for key, values, fragment in [
+        ("target_scale_", [0.0], "positive"),
+        ("target_scale_", [1.0, 2.0], "1 finite numbers"),
+        ("target_mean_", ["nan"], "1 finite numbers"),
+    ]:
+        path = rewrite(tmp_path / "m.npz", tmp_path / "t.npz", set_key("attributes", key, values))
+        refused(path, key, fragment)
+    classifier = tmp_path / "c.npz"
+    nnfast.save(fitted["classifier-binary-int"], classifier)
+    path = rewrite(classifier, tmp_path / "t.npz", set_key("attributes", "target_mean_", [0.0]))
+    refused(path, "unknown", "target_mean_")
+
+
 def test_a_random_state_instance_is_saved_as_none(tmp_path):
-    estimator = fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=3, random_state=np.random.RandomState(0)), X, Y_REG)
+    estimator = fit(
+        MLPRegressor(hidden_layer_sizes=(3,), max_iter=3, random_state=np.random.RandomState(0)),
+        X,
+        Y_REG,
+    )
     nnfast.save(estimator, tmp_path / "m.npz")
     assert nnfast.load(tmp_path / "m.npz").random_state is None
     assert header_of(tmp_path / "m.npz")["params"]["random_state"] is None
@@ -623,7 +655,10 @@ def test_members_missing_extra_or_of_the_wrong_shape(saved, tmp_path):
     )
     refused(
         edited(
-            saved, "ensemble-classifier-bootstrap", tmp_path, members={"estimators_/1/params.npy": None}
+            saved,
+            "ensemble-classifier-bootstrap",
+            tmp_path,
+            members={"estimators_/1/params.npy": None},
         ),
         "expected the members",
         "estimators_/1/params.npy",
@@ -637,7 +672,9 @@ def test_members_missing_extra_or_of_the_wrong_shape(saved, tmp_path):
             saved,
             "autoencoder",
             tmp_path,
-            members={"params.npy": npy_bytes(np.load(saved["autoencoder"])["params"].astype("<f4"))},
+            members={
+                "params.npy": npy_bytes(np.load(saved["autoencoder"])["params"].astype("<f4"))
+            },
         ),
         "'<f4'",
     )

@@ -63,6 +63,8 @@ _OPTIONAL = (
     "best_validation_score_",
     "no_improvement_count",
 )
+# The gaussian_nll regressor's target standardisation ((n_outputs_,) float64 arrays, or None).
+_TARGET_SCALING = ("target_mean_", "target_scale_")
 _PRIVATE = {"predicts_std": "_predicts_std", "no_improvement_count": "_no_improvement_count"}
 # Attributes rebuilt on load (from the network, the classes, the parameters), or not saved.
 _REBUILT = {"_net", "_views", "coefs_", "intercepts_", "_best_params", "_label_binarizer"}
@@ -188,11 +190,13 @@ def _describe(estimator, prefix, arrays):
         ]
         return {"params": _encode_params(current), "attributes": attributes}
     known = set(_REQUIRED) | set(_OPTIONAL) | _REBUILT | _NOT_SAVED | set(_PRIVATE.values())
+    if isinstance(estimator, MLPRegressor):
+        known |= set(_TARGET_SCALING)
     known |= {"classes_"}
     _check_known(estimator, state, known)
     current._sync_params()  # coefs_ / intercepts_ the user replaced are what predict uses
     attributes = {}
-    for key in _REQUIRED + _OPTIONAL:
+    for key in _REQUIRED + _OPTIONAL + _TARGET_SCALING:
         name = _PRIVATE.get(key, key)
         if name not in state:
             continue
@@ -201,8 +205,8 @@ def _describe(estimator, prefix, arrays):
             value = [str(n) for n in value]
         elif key == "out_activation_":
             value = str(value)
-        elif key in ("loss_curve_", "validation_scores_"):
-            value = None if value is None else [_number(v) for v in value]
+        elif key in ("loss_curve_", "validation_scores_") + _TARGET_SCALING:
+            value = None if value is None else [_number(v) for v in np.ravel(value)]
         elif key in ("loss_", "best_loss_", "best_validation_score_"):
             value = None if value is None else _number(value)
         else:
@@ -384,6 +388,13 @@ def _check_outputs(cls, attributes, net, classes, y_type, check):
         check.fail(
             f"n_outputs_ is {n_outputs}: {width} outputs expected, the network has {sizes[-1]}"
         )
+    for key in _TARGET_SCALING:
+        values = attributes.get(key)
+        if values is not None and (len(values) != n_outputs or not np.isfinite(values).all()):
+            check.fail(f"{key} holds {values.tolist()}, expected {n_outputs} finite numbers")
+    scale = attributes.get("target_scale_")
+    if scale is not None and not (scale > 0).all():
+        check.fail(f"target_scale_ holds {scale.tolist()}, expected positive numbers")
     if cls is MLPAutoencoder:
         middle = (len(sizes) - 1) // 2
         if n_outputs != n_in or len(sizes) % 2 == 0 or tuple(sizes) != tuple(sizes[::-1]):
@@ -418,7 +429,8 @@ def _single(cls, description, check, fields):
     required = _REQUIRED + ("predicts_std",)
     if cls is MLPClassifier:
         required += ("classes_", "label_binarizer")
-    io.check_fields(attributes, required, check.file, f"{check.where}attributes", _OPTIONAL)
+    optional = _OPTIONAL + (_TARGET_SCALING if cls is MLPRegressor else ())
+    io.check_fields(attributes, required, check.file, f"{check.where}attributes", optional)
     fitted = {}
     for key in _REQUIRED[:5] + ("no_improvement_count",):
         if key in attributes:
@@ -439,6 +451,10 @@ def _single(cls, description, check, fields):
     for key in ("loss_curve_", "validation_scores_"):
         if key in attributes:
             fitted[key] = check.numbers(attributes[key], key, nullable=key == "validation_scores_")
+    for key in _TARGET_SCALING:
+        if key in attributes:
+            values = check.numbers(attributes[key], key, nullable=True)
+            fitted[key] = None if values is None else np.array(values, dtype=np.float64)
     names = _feature_names(attributes, fitted["n_features_in_"], check)
     classes = binarizer = y_type = None
     if cls is MLPClassifier:
