@@ -698,3 +698,33 @@ def test_truncated_and_bit_flipped_estimator_files(saved, tmp_path):
             continue
         # Only ZIP metadata nobody reads can change without a refusal.
         assert_same_estimator(reference, loaded)
+
+
+def test_saving_while_another_thread_refits_writes_one_consistent_model(tmp_path):
+    """A fit installs its state whole (nnfast/sklearn/_state.py) and save reads the state
+    once: a file written during refits of another input width holds the old model or the
+    new one, never the width of one with the network of the other (load would refuse it)."""
+    import threading
+
+    estimator = fit(MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0), X, Y_REG)
+    done = threading.Event()
+
+    def refit():
+        try:
+            for i in range(30):
+                fit(estimator, X[:, : 2 + 2 * (i % 2)], Y_REG)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=refit)
+    thread.start()
+    widths = set()
+    try:
+        while not done.is_set():
+            nnfast.save(estimator, tmp_path / "m.npz")
+            loaded = nnfast.load(tmp_path / "m.npz")
+            widths.add(loaded.n_features_in_)
+            assert loaded.predict(np.zeros((1, loaded.n_features_in_))).shape == (1,)
+    finally:
+        thread.join()
+    assert widths <= {2, 4}
