@@ -4,7 +4,9 @@
 header and the networks' parameter arrays; :func:`nnfast.load` hands a header whose format
 names an estimator to :func:`plan`, which checks every field and returns what to read and
 how to build the estimator from it. The archive itself (ZIP, ``.npy``, the networks'
-fields) is :mod:`nnfast.io`'s; the layout is specified in ``docs/file_format.md``.
+fields) is :mod:`nnfast.io`'s, the encoding of single values (non-finite numbers, class
+labels) :mod:`nnfast.sklearn._persist_values`'s; the layout is specified in
+``docs/file_format.md``.
 
 An estimator is stored as ``{"params": ..., "attributes": ..., "network": ...}``: its
 constructor parameters (``get_params(deep=False)``), the fitted attributes, and its
@@ -21,9 +23,7 @@ stopping-rule state exactly as the original's would (it starts a new optimizer a
 
 from __future__ import annotations
 
-import math
 import numbers
-import re
 
 import numpy as np
 from sklearn.preprocessing import LabelBinarizer
@@ -31,6 +31,7 @@ from sklearn.utils._param_validation import InvalidParameterError, validate_para
 from sklearn.utils.validation import check_is_fitted
 
 from nnfast import io
+from nnfast.sklearn import _persist_values as json_values
 from nnfast.sklearn._autoencoder import MLPAutoencoder
 from nnfast.sklearn._base import _OUTPUT_NAME
 from nnfast.sklearn._ensemble import MLPEnsembleClassifier, MLPEnsembleRegressor
@@ -47,7 +48,6 @@ CLASSES = {
     )
 }
 _ENSEMBLES = (MLPEnsembleRegressor, MLPEnsembleClassifier)
-_CLASSIFIERS = (MLPClassifier, MLPEnsembleClassifier)
 
 # Fitted attributes of MLPRegressor / MLPClassifier / MLPAutoencoder, by JSON key: (the
 # attribute, its check). Every fit sets the REQUIRED ones; which OPTIONAL ones exist
@@ -70,11 +70,6 @@ _PRIVATE = {"predicts_std": "_predicts_std", "no_improvement_count": "_no_improv
 _REBUILT = {"_net", "_views", "coefs_", "intercepts_", "_best_params", "_label_binarizer"}
 _NOT_SAVED = {"_optimizer", "_random_state"}
 _Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
-_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
-# classes_ dtypes, little-endian; "<U<n>" (n code points) and "object" (of str) too.
-_CLASS_DTYPES = ("|b1", "|i1", "<i2", "<i4", "<i8", "|u1", "<u2", "<u4", "<u8", "<f4", "<f8")
-_MAX_STRING = 4096  # characters of one class label: bounds what "<U<n>" allocates
-_UNICODE_DTYPE = re.compile(r"<U[1-9][0-9]{0,3}")
 
 
 def _member(prefix):
@@ -82,14 +77,6 @@ def _member(prefix):
 
 
 # ---- saving ------------------------------------------------------------------------------
-
-
-def _number(value):
-    """A float for JSON: finite as itself, non-finite as "inf", "-inf" or "nan"."""
-    value = float(value)
-    if math.isfinite(value):
-        return value
-    return "nan" if value != value else ("inf" if value > 0 else "-inf")
 
 
 def _encode_param(name, value):
@@ -100,7 +87,7 @@ def _encode_param(name, value):
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
-        return _number(value)
+        return json_values.number(value)
     if name == "random_state":  # a RandomState or Generator: its state is not saved
         return None
     if name == "hidden_layer_sizes":
@@ -125,31 +112,6 @@ def _encode_params(estimator):
             f"net: {cls.__name__} cannot be saved, load would refuse it: {err}"
         ) from None
     return {name: _encode_param(name, value) for name, value in params.items()}
-
-
-def _encode_classes(classes, label_binarizer=None):
-    classes = np.asarray(classes)
-    if label_binarizer is not None and not (
-        label_binarizer.classes_.dtype == classes.dtype
-        and np.array_equal(label_binarizer.classes_, classes)
-    ):
-        raise ValueError("net: classes_ differs from the fitted label binarizer's classes_")
-    if classes.dtype == object:
-        if not all(isinstance(c, str) for c in classes):
-            raise ValueError("net: classes_ of dtype object can be saved if they are strings")
-        if max(map(len, classes)) > _MAX_STRING:
-            raise ValueError(f"net: classes_ longer than {_MAX_STRING} characters cannot be saved")
-        return {"dtype": "object", "values": classes.tolist()}
-    dtype = classes.dtype.newbyteorder("<") if classes.dtype.byteorder == ">" else classes.dtype
-    if dtype.str not in _CLASS_DTYPES and _UNICODE_DTYPE.fullmatch(dtype.str) is None:
-        raise ValueError(
-            f"net: classes_ of dtype {classes.dtype} cannot be saved (booleans, integers, "
-            f"floats and strings of at most {_MAX_STRING} characters can)"
-        )
-    values = classes.tolist()
-    if dtype.kind == "f":
-        values = [_number(v) for v in values]
-    return {"dtype": dtype.str, "values": values}
 
 
 def _check_known(estimator, state, known):
@@ -182,7 +144,7 @@ def _describe(estimator, prefix, arrays):
         if "feature_names_in_" in state:
             attributes["feature_names_in_"] = [str(n) for n in state["feature_names_in_"]]
         if isinstance(estimator, MLPEnsembleClassifier):
-            attributes["classes_"] = _encode_classes(state["classes_"])
+            attributes["classes_"] = json_values.encode_classes(state["classes_"])
             attributes["multilabel"] = bool(state["_multilabel"])
         attributes["estimators_"] = [
             {"class": type(member).__name__, **_describe(member, f"estimators_/{i}/", arrays)}
@@ -206,16 +168,16 @@ def _describe(estimator, prefix, arrays):
         elif key == "out_activation_":
             value = str(value)
         elif key in ("loss_curve_", "validation_scores_") + _TARGET_SCALING:
-            value = None if value is None else [_number(v) for v in np.ravel(value)]
+            value = None if value is None else [json_values.number(v) for v in np.ravel(value)]
         elif key in ("loss_", "best_loss_", "best_validation_score_"):
-            value = None if value is None else _number(value)
+            value = None if value is None else json_values.number(value)
         else:
             value = int(value)
         attributes[key] = value
     attributes["predicts_std"] = bool(state.get("_predicts_std", False))
     if isinstance(estimator, MLPClassifier):
         binarizer = state["_label_binarizer"]
-        attributes["classes_"] = _encode_classes(state["classes_"], binarizer)
+        attributes["classes_"] = json_values.encode_classes(state["classes_"], binarizer)
         attributes["label_binarizer"] = {
             "y_type": str(binarizer.y_type_),
             "sparse_input": bool(binarizer.sparse_input_),
@@ -243,53 +205,6 @@ def file_contents(estimator):
 # ---- loading -------------------------------------------------------------------------------
 
 
-class _Checker:
-    """Type checks of JSON values, failing through the file with where the value was."""
-
-    def __init__(self, file, where):
-        self.file, self.where = file, where
-
-    def fail(self, what):
-        self.file.fail(f"{self.where}{what}")
-
-    def integer(self, value, name, minimum=0):
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            self.fail(f"{name!r} is {value!r}, expected an integer >= {minimum}")
-        return value
-
-    def boolean(self, value, name):
-        if not isinstance(value, bool):
-            self.fail(f"{name!r} is {value!r}, expected true or false")
-        return value
-
-    def number(self, value, name, nullable=False, item=None):
-        """A JSON number or "inf", "-inf", "nan" as a float (None if nullable); ``item``: the
-        index of the value in the list ``name``."""
-        if value is None and nullable:
-            return None
-        if isinstance(value, str) and value in _NON_FINITE:
-            return _NON_FINITE[value]
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            label = repr(name) if item is None else f"item {item} of {name!r}"
-            self.fail(
-                f"{label} is {value!r}, expected a number "
-                f'("inf", "-inf" or "nan" if not finite){" or null" if nullable else ""}'
-            )
-        return float(value)
-
-    def numbers(self, value, name, nullable=False):
-        if value is None and nullable:
-            return None
-        if not isinstance(value, list):
-            self.fail(f"{name!r} is {value!r}, expected a list of numbers")
-        return [self.number(v, name, item=i) for i, v in enumerate(value)]
-
-    def mapping(self, value, name):
-        if not isinstance(value, dict):
-            self.fail(f"{name!r} is {value!r}, expected an object")
-        return value
-
-
 def _decode_params(cls, params, check):
     """The constructor parameters of cls from their JSON, checked as scikit-learn's fit
     checks them."""
@@ -297,8 +212,8 @@ def _decode_params(cls, params, check):
     io.check_fields(params, cls._get_param_names(), check.file, f"{check.where}params")
     decoded = {}
     for name, value in params.items():
-        if isinstance(value, str) and value in _NON_FINITE:
-            value = _NON_FINITE[value]
+        if isinstance(value, str) and value in json_values.NON_FINITE:
+            value = json_values.NON_FINITE[value]
         elif name == "hidden_layer_sizes":
             sizes = value if isinstance(value, list) else [value]
             for size in sizes:
@@ -310,7 +225,7 @@ def _decode_params(cls, params, check):
             io.check_fields(value, ("class", "params"), check.file, f"{check.where}estimator")
             if value["class"] != member.__name__:
                 check.fail(f"'estimator' is a {value['class']!r}, expected a {member.__name__!r}")
-            inner = _Checker(check.file, f"{check.where}estimator ")
+            inner = json_values.Checker(check.file, f"{check.where}estimator ")
             value = member(**_decode_params(member, value["params"], inner))
         elif isinstance(value, (list, dict)):
             check.fail(f"params {name!r} is {value!r}, expected a number, string, bool or null")
@@ -320,49 +235,6 @@ def _decode_params(cls, params, check):
     except InvalidParameterError as err:
         check.fail(f"params: {err}")
     return decoded
-
-
-def _decode_classes(value, check):
-    check.mapping(value, "classes_")
-    io.check_fields(value, ("dtype", "values"), check.file, f"{check.where}classes_")
-    dtype, values = value["dtype"], value["values"]
-    strings = isinstance(dtype, str) and (
-        dtype == "object" or _UNICODE_DTYPE.fullmatch(dtype) is not None
-    )
-    if not (strings or dtype in _CLASS_DTYPES):
-        check.fail(
-            f"classes_ has dtype {dtype!r}, expected one of {list(_CLASS_DTYPES)}, "
-            "'<U<n>' or 'object'"
-        )
-    if not isinstance(values, list) or not values:
-        check.fail(f"classes_ values are {values!r}, expected a non-empty list")
-    if strings:
-        width = _MAX_STRING if dtype == "object" else int(dtype[2:])
-        if width > _MAX_STRING:
-            check.fail(f"classes_ has dtype {dtype!r}: strings of at most {_MAX_STRING} characters")
-        for v in values:
-            if not isinstance(v, str) or len(v) > width or "\x00" in v:
-                check.fail(f"classes_ value {v!r} is not a string of dtype {dtype!r}")
-        classes = np.array(values, dtype=object if dtype == "object" else dtype)
-        order = np.array(values)
-    else:
-        kind = np.dtype(dtype).kind
-        for v in values:
-            if kind == "b":
-                fits = isinstance(v, bool)
-            elif kind in "iu":
-                info = np.iinfo(dtype)
-                fits = isinstance(v, int) and not isinstance(v, bool) and info.min <= v <= info.max
-            else:
-                fits = isinstance(v, (int, float)) and not isinstance(v, bool)
-            if not fits:
-                check.fail(f"classes_ value {v!r} is not of dtype {dtype!r}")
-        classes = order = np.array(values, dtype=dtype)
-        if kind == "f" and not np.isfinite(classes).all():
-            check.fail("classes_ holds NaN or infinite values")
-    if len(order) > 1 and not (order[1:] > order[:-1]).all():
-        check.fail(f"classes_ {values!r} are not sorted and distinct")
-    return classes
 
 
 def _check_outputs(cls, attributes, net, classes, y_type, check):
@@ -458,7 +330,7 @@ def _single(cls, description, check, fields):
     names = _feature_names(attributes, fitted["n_features_in_"], check)
     classes = binarizer = y_type = None
     if cls is MLPClassifier:
-        classes = _decode_classes(attributes["classes_"], check)
+        classes = json_values.decode_classes(attributes["classes_"], check)
         lb = check.mapping(attributes["label_binarizer"], "label_binarizer")
         io.check_fields(lb, ("y_type", "sparse_input"), check.file, f"{check.where}label_binarizer")
         if lb["y_type"] not in _Y_TYPES:
@@ -516,7 +388,7 @@ def _ensemble(cls, header, check):
     names = _feature_names(attributes, n_features, check)
     classes = multilabel = None
     if cls is MLPEnsembleClassifier:
-        classes = _decode_classes(attributes["classes_"], check)
+        classes = json_values.decode_classes(attributes["classes_"], check)
         multilabel = check.boolean(attributes["multilabel"], "multilabel")
     members = attributes["estimators_"]
     if not isinstance(members, list) or not members:
@@ -524,7 +396,7 @@ def _ensemble(cls, header, check):
     member_class = cls._member_class
     networks, builders = {}, []
     for i, member in enumerate(members):
-        inner = _Checker(check.file, f"estimators_[{i}]: ")
+        inner = json_values.Checker(check.file, f"estimators_[{i}]: ")
         inner.mapping(member, "estimator")
         if member.get("class") != member_class.__name__:
             inner.fail(f"'class' is {member.get('class')!r}, expected {member_class.__name__!r}")
@@ -576,7 +448,7 @@ def plan(header, file):
             f"header 'format' is {header['format']!r}, expected {io.ESTIMATOR_FORMAT_PREFIX!r} "
             f"followed by one of {list(CLASSES)}"
         )
-    check = _Checker(file, "")
+    check = json_values.Checker(file, "")
     if cls in _ENSEMBLES:
         return _ensemble(cls, header, check)
     fields = ("format", "version", "params", "attributes", "network")

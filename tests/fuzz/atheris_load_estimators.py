@@ -212,10 +212,10 @@ def main(argv) -> None:
     import nnfast._spec
     import nnfast.io
     import nnfast.sklearn._persist
+    import nnfast.sklearn._persist_values
 
-    instrument_modules(
-        atheris, [nnfast.io, nnfast._spec, nnfast.sklearn._persist, json, json.decoder]
-    )
+    modules = [nnfast.io, nnfast._spec, nnfast.sklearn._persist, nnfast.sklearn._persist_values]
+    instrument_modules(atheris, modules + [json, json.decoder])
     handle = tempfile.TemporaryFile(dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     path = f"/proc/self/fd/{handle.fileno()}"
     if not os.path.exists(path):
