@@ -132,12 +132,25 @@ def run_lbfgs(
 # ---- nnfast's compiled L-BFGS ----------------------------------------------------------------
 
 
+_MAX_RECORDED = 1 << 20  # iterations whose losses the driver records in an array (8 MB)
+
+
 def _run_compiled(problem, history, iteration_end):
     """One call of ``_lbfgs.fit_lbfgs``: the whole run without the GIL (taken after each
     iteration only when there is an `iteration_end` hook)."""
     net, X, Y, w, code, l2, inv_wsum, max_iter, max_fun, tol = problem
     # At most min(max_iter, max_fun) iterations: each one evaluates the loss at least once.
-    losses = np.empty(min(max_iter, max_fun))
+    # Beyond _MAX_RECORDED, a hook records them instead (taking the GIL per iteration).
+    limit = min(max_iter, max_fun)
+    recorded = limit <= _MAX_RECORDED
+    losses = np.empty(limit if recorded else 0)
+    hook = iteration_end
+    if not recorded:
+
+        def hook(iteration, value):
+            history.loss.append(float(value))
+            return True if iteration_end is None else iteration_end(iteration, value)
+
     try:
         iterations, evaluations, reason, value = _lbfgs.fit_lbfgs(
             net.layout,
@@ -154,17 +167,21 @@ def _run_compiled(problem, history, iteration_end):
             _lbfgs.DEFAULT_FTOL,
             _MEMORY,
             losses,
-            iteration_end,
+            hook,
         )
     except BaseException as err:
         # Ctrl-C, or an exception in the hook: params hold the last iterate.
         iterations = getattr(err, "lbfgs_state", (0, 0))[0]
-        history.loss.extend(float(v) for v in losses[:iterations])
+        if recorded:
+            history.loss.extend(float(v) for v in losses[:iterations])
+        elif history.epochs < iterations:  # Ctrl-C came before the hook saw the iterate
+            history.loss.append(float(net.loss(X, Y, w, code, inv_wsum, l2)))
         if isinstance(err, KeyboardInterrupt):
             history.stop_reason = "interrupted"
             err.history = history
         raise
-    history.loss.extend(float(v) for v in losses[:iterations])
+    if recorded:
+        history.loss.extend(float(v) for v in losses[:iterations])
     stop_reason, status, message = _COMPILED_STOPS[_lbfgs.STOP_REASONS[reason]]
     history.stop_reason = stop_reason
     return LbfgsResult(float(value), iterations, evaluations, status, message)

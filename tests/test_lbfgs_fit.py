@@ -128,6 +128,27 @@ def test_max_fun_limits_the_iterations(optimizer):
         assert history.stop_reason == "max_fun" and 1 <= history.epochs <= max_fun
 
 
+def test_huge_limits_need_no_huge_buffer():
+    """epochs and max_fun beyond any array of losses: the run records them one by one."""
+    X, y = curve(50)
+    net = nnfast.MLP([1, 8, 1], activation="tanh", seed=1)
+    twin, third = net.copy(), net.copy()
+    history = net.fit(X, y, optimizer="lbfgs", epochs=10**15, max_fun=10**15, tol=1e-3)
+    reference = twin.fit(X, y, optimizer="lbfgs", epochs=10**5, tol=1e-3)
+    assert history.stop_reason == reference.stop_reason == "converged"
+    assert history.loss == reference.loss
+    seen = []
+    history = third.fit(
+        X,
+        y,
+        optimizer="lbfgs",
+        epochs=10**15,
+        max_fun=10**15,
+        callback=lambda epoch, loss: seen.append(loss) or epoch < 3,
+    )
+    assert history.stop_reason == "callback" and history.loss == seen and len(seen) == 3
+
+
 def test_a_non_finite_loss_inside_a_line_search_shortens_the_step():
     """An exp output on inputs of a few hundred: trial steps overflow. SciPy's L-BFGS-B
     gives up at the first one; nnfast's line search steps back and goes on."""
