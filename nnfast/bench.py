@@ -267,6 +267,9 @@ def run(args) -> int:
     print_memory_row()
     print_emulator_rows(repeat)
     print_sklearn_rows(repeat)
+    from nnfast._bench_lbfgs import print_lbfgs_rows
+
+    print_lbfgs_rows(repeat, best_alternating, _fmt)
     if limits is not None:
         limits.unregister() if hasattr(limits, "unregister") else None
     print_all_threads_rows(repeat, budget, torch)

@@ -54,7 +54,11 @@ class MLPRegressor(TargetScaling, RegressorMixin, _BaseMLP):
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
     activation : {"identity", "logistic", "tanh", "relu", "leaky_relu", "elu", "maxout"}, \
 default="relu"
-    solver : {"lbfgs", "sgd", "adam", "rprop"}, default="adam"
+    solver : {"lbfgs", "lbfgs_scipy", "sgd", "adam", "rprop"}, default="adam"
+        ``lbfgs`` is nnfast's compiled L-BFGS (without the GIL; scikit-learn's stopping
+        rules, ``n_iter_``, ``loss_`` and ConvergenceWarning, its own iterates);
+        ``lbfgs_scipy`` is scikit-learn's own minimiser, SciPy's L-BFGS-B, for its exact
+        iterates.
     alpha : float, default=0.0001
         L2 strength; the term ``0.5 * alpha * ΣW²`` is divided by the batch's sample weight.
     batch_size : int or "auto", default="auto"
