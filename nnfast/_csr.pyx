@@ -169,7 +169,7 @@ def loss_and_grad(Layout layout not None, const floating[::1] params, X,
     """
     cdef const NetLayout* net = &layout.c
     cdef CsrSource source = CsrSource(X, floating is double, "X")
-    cdef Py_ssize_t n = source.c.n_rows, rows, ws_values
+    cdef Py_ssize_t n = source.c.n_rows, rows, row_bytes, ws_values
     cdef floating* ws
     cdef const floating* w_ptr
     cdef floating* grad_ptr
@@ -197,7 +197,8 @@ def loss_and_grad(Layout layout not None, const floating[::1] params, X,
     check_aligned(&Y[0, 0], sizeof(floating), "Y")
     check_aligned(w_ptr, sizeof(floating), "w")
     check_aligned(grad_ptr, sizeof(floating), "grad")
-    rows = min(n, CHUNK_ROWS, max(1, CHUNK_BYTES // (max(1, net.n_in) * sizeof(floating))))
+    row_bytes = max(1, net.n_in) * <Py_ssize_t>sizeof(floating)
+    rows = min(n, CHUNK_ROWS, max(1, CHUNK_BYTES // row_bytes))
     ws_values = workspace_size(net, rows)
     ws = <floating*>malloc((ws_values + rows * net.n_in) * sizeof(floating))
     if ws == NULL:

@@ -184,6 +184,16 @@ def test_predictions_in_row_chunks(monkeypatch):
 
 
 @quiet
+def test_input_grad_on_sparse(monkeypatch):
+    X, y, labels = one_hot_data(n=60)
+    reg = fit(MLPRegressor(hidden_layer_sizes=(5,), max_iter=5, random_state=0), X, y)
+    clf = fit(MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0), X, labels)
+    monkeypatch.setattr(_sparse, "DENSE_CHUNK_BYTES", 1)  # one row per chunk
+    for model in (reg, clf):
+        np.testing.assert_array_equal(model.input_grad(X.tocsc()), model.input_grad(X.toarray()))
+
+
+@quiet
 def test_fit_and_predict_never_densify_the_whole_matrix():
     # 6000 x 3000 float64 is 144 MB dense; the sparse matrix is 0.3 MB.
     rng = np.random.default_rng(0)
