@@ -15,7 +15,15 @@ import numpy as np
 
 from nnfast import _solvers
 from nnfast._history import History
-from nnfast._spec import LOG_VAR_RANGE, LOSS_CODES, build_spec, check_dtype, check_seed
+from nnfast._spec import LOSS_CODES, build_spec, check_dtype, check_seed
+from nnfast._targets import (
+    check_target_scaling,
+    gaussian_mean_std,
+    scaled_mean_std,
+    scaled_output,
+    standardized,
+    target_statistics,
+)
 from nnfast._validation import (
     as_finite,
     as_matrix,
@@ -31,15 +39,6 @@ from nnfast._validation import (
 )
 
 OPTIMIZERS = ("sgd", "adam", "rprop", "lbfgs")
-
-
-def gaussian_mean_std(out, k):
-    """``(mean, std)`` of a gaussian_nll output ``out`` (..., 2k): the first ``k`` columns, and
-    ``exp(c / 2)`` for the log-variances ``c`` of the last ``k`` clipped to LOG_VAR_RANGE
-    (the variance the loss used)."""
-    mean = np.ascontiguousarray(out[..., :k])
-    std = np.exp(0.5 * np.clip(out[..., k:], *LOG_VAR_RANGE))
-    return mean, std
 
 
 class _ViewList(list):
@@ -103,6 +102,10 @@ class MLP:
     weights, biases : list of ndarray
         Views into ``params``: ``W`` is ``(n_in, n_out)`` (``(n_in, n_out, k)`` for maxout),
         ``b`` is ``(n_out,)`` (``(n_out, k)`` for maxout).
+    target_scaling : None or (mean, std)
+        For a gaussian_nll network trained on standardised targets
+        (``fit(..., standardize_targets=True)``): the targets' means and standard
+        deviations, two (k,) float64 arrays. See :attr:`target_scaling`.
     """
 
     def __init__(
@@ -134,6 +137,7 @@ class MLP:
         weights, biases = spec.views(params)
         self._weights = _ViewList(weights, "weights")
         self._biases = _ViewList(biases, "biases")
+        self._target_scaling = None
 
     # ---- structure -------------------------------------------------------------------------
 
@@ -186,13 +190,42 @@ class MLP:
     def biases(self) -> list:
         return self._biases
 
+    @property
+    def target_scaling(self):
+        """None, or ``(mean, std)`` of the targets of a gaussian_nll network trained on
+        standardised targets ``z = (y - mean) / std`` (two read-only (k,) float64 arrays).
+
+        Set by ``fit(..., standardize_targets=True)`` from the (weighted) training targets,
+        kept by later fits, copies and pickles (not by :func:`nnfast.save` yet, which
+        refuses such a network). While set, the network works in the targets' units:
+        :meth:`predict` returns means ``mean + std · μ`` and log-variances
+        ``clip(s) + 2 log std`` (``return_std=True``: standard deviations
+        ``std · exp(clip(s) / 2)``), :meth:`input_grad` is that output's Jacobian, and
+        :meth:`loss`, :meth:`loss_and_grad` and ``fit`` take ``y`` in the targets' units
+        and standardise it (loss ``gaussian_nll`` only). Their loss values are those of the
+        standardised targets, the objective minimised: the negative log-likelihood in the
+        targets' units is that plus ``mean(log(std))``. Assign ``(mean, std)`` to set it,
+        None to read the raw network again.
+        """
+        return self._target_scaling
+
+    @target_scaling.setter
+    def target_scaling(self, value):
+        if value is not None:
+            self._check_gaussian_output("target_scaling: a scaling")
+        self._target_scaling = check_target_scaling(value, self.layer_sizes[-1] // 2)
+
     def __repr__(self) -> str:
         hidden = self.activations[:-1]
         act = hidden[0] if len(set(hidden)) == 1 else list(hidden)
+        scaling = ""
+        if self._target_scaling is not None:
+            mean, std = (a.tolist() for a in self._target_scaling)
+            scaling = f", target_scaling=({mean}, {std})"
         return (
             f"MLP({list(self.layer_sizes)}, activation={act!r}, "
             f"output_activation={self.activations[-1]!r}, dtype={self._dtype.name!r}, "
-            f"n_params={self.n_params})"
+            f"n_params={self.n_params}{scaling})"
         )
 
     def copy(self) -> MLP:
@@ -200,6 +233,7 @@ class MLP:
         clone = MLP.__new__(MLP)
         clone._setup(self._spec, self._dtype, self._params.copy(), _copy.deepcopy(self._rng))
         clone._seed = self._seed
+        clone._target_scaling = self._target_scaling  # read-only arrays: shared
         return clone
 
     def __getstate__(self):
@@ -209,6 +243,7 @@ class MLP:
             "params": self._params,
             "rng": self._rng,
             "seed": self._seed,
+            "target_scaling": self._target_scaling,
         }
 
     def __setstate__(self, state):
@@ -216,6 +251,10 @@ class MLP:
             state["spec"], np.dtype(state["dtype"]), np.array(state["params"]), state["rng"]
         )
         self._seed = state["seed"]
+        scaling = state.get("target_scaling")  # absent from pickles of earlier versions
+        self._target_scaling = None if scaling is None else check_target_scaling(
+            scaling, self.layer_sizes[-1] // 2
+        )
 
     # ---- input checks ----------------------------------------------------------------------
 
@@ -235,6 +274,18 @@ class MLP:
         w = check_sample_weight(sample_weight, n, self._dtype)
         weight_sum = float(n) if w is None else float(w.sum(dtype=np.float64))
         return X, Y, w, loss, l2, 1.0 / weight_sum
+
+    def _in_training_units(self, Y, loss, scaling, name="target_scaling"):
+        """The targets ``Y`` as the network trains on them: standardised with ``scaling``
+        (``(mean, std)`` or None), which only the gaussian_nll loss may use."""
+        if scaling is None:
+            return Y
+        if loss != "gaussian_nll":
+            raise ValueError(
+                f"{name}: a network trained on standardised targets predicts in the targets' "
+                f"units with loss='gaussian_nll' only; got loss={loss!r}"
+            )
+        return standardized(Y, scaling, self._dtype)
 
     # ---- evaluation ------------------------------------------------------------------------
 
@@ -259,16 +310,19 @@ class MLP:
         compiled.fast_predict(compiled.layout, self._params, X, out)
         if single:
             out = out[0]
+        k, scaling = spec.layer_sizes[-1] // 2, self._target_scaling
+        if scaling is not None:
+            return scaled_mean_std(out, k, scaling) if return_std else scaled_output(out, k, scaling)
         if not return_std:
             return out
-        return gaussian_mean_std(out, spec.layer_sizes[-1] // 2)
+        return gaussian_mean_std(out, k)
 
-    def _check_gaussian_output(self):
-        """predict(return_std=True) needs the output of a gaussian_nll network."""
+    def _check_gaussian_output(self, what="return_std: True"):
+        """predict(return_std=True) and target_scaling need a gaussian_nll network's output."""
         n_out, output = self.layer_sizes[-1], self.activations[-1]
         if output != "identity" or n_out % 2:
             raise ValueError(
-                "return_std: True reads the output as k means then k log-variances "
+                f"{what} reads the output as k means then k log-variances "
                 "(loss='gaussian_nll'), which needs output_activation='identity' and an even "
                 f"number of outputs; this network has output_activation={output!r} and "
                 f"layer_sizes[-1] = {n_out}"
@@ -302,6 +356,8 @@ class MLP:
         n_in, n_out = self.layer_sizes[0], self.layer_sizes[-1]
         J = np.empty((X.shape[0], n_out, n_in), dtype=self._dtype)
         self._compiled.input_grad_into(X, J)
+        if self._target_scaling is not None:  # the means' rows, in the targets' units
+            J[:, : n_out // 2] *= self._target_scaling[1].astype(self._dtype)[:, None]
         return J[0] if single else J
 
     def loss(self, X, y, loss="mse", l2=0.0, sample_weight=None) -> float:
@@ -324,16 +380,19 @@ class MLP:
           ``0.5 log 2π`` (as PyTorch's ``GaussianNLLLoss``), scaled like ``mse`` (a mean over
           samples and targets). Outside the clip range ``s`` gets no gradient; the range
           keeps ``e^−c`` finite and non-zero (standard deviations from 3.1e-7 to 3.3e6 in the
-          units of ``y``: scale the targets to about unit variance). With ``s = 0`` the loss
-          is ``mse / 2``. :meth:`predict` with ``return_std=True`` returns ``(μ, e^(c/2))``.
+          units the network trains in: targets far from unit variance train best with
+          ``fit(..., standardize_targets=True)``, see :attr:`target_scaling`, which this
+          method honours). With ``s = 0`` the loss is ``mse / 2``. :meth:`predict` with ``return_std=True`` returns ``(μ, e^(c/2))``.
         """
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
+        Y = self._in_training_units(Y, loss, self._target_scaling)
         return float(self._compiled.loss(X, Y, w, LOSS_CODES[loss], inv_wsum, l2))
 
     def loss_and_grad(self, X, y, loss="mse", l2=0.0, sample_weight=None):
         """``(loss, grad)``: the value of :meth:`loss` and its gradient in the layout of
         ``params``."""
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
+        Y = self._in_training_units(Y, loss, self._target_scaling)
         grad = np.empty_like(self._params)
         value = self._compiled.loss_and_grad(X, Y, w, LOSS_CODES[loss], inv_wsum, grad, l2)
         return float(value), grad
@@ -362,6 +421,7 @@ class MLP:
         verbose=False,
         max_fun=15000,
         tol=1e-5,
+        standardize_targets=False,
     ) -> History:
         """Train in place by mini-batch ``sgd`` (with ``momentum``, ``nesterov``), ``adam``,
         full-batch ``rprop`` (iRprop-, with ``lr`` as the initial step size) or ``lbfgs``.
@@ -386,8 +446,22 @@ class MLP:
 
         A loss (or weights) that becomes NaN or infinite raises ``FloatingPointError`` after
         restoring the weights of the last finite epoch; the exception carries ``.history``.
+
+        ``standardize_targets=True`` (``loss="gaussian_nll"`` only) trains on
+        ``(y - mean) / std`` per target, with the (``sample_weight``-weighted) mean and
+        standard deviation of ``y``, stored as :attr:`target_scaling`: :meth:`predict`
+        then reports means and standard deviations in ``y``'s units, whatever its scale.
+        The loss values reported (``History``, ``callback``) are those of the standardised
+        targets. A later fit with the default False keeps the network's scaling.
         """
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
+        if check_bool(standardize_targets, "standardize_targets") and loss != "gaussian_nll":
+            raise ValueError(
+                "standardize_targets: True trains on standardised targets with "
+                f"loss='gaussian_nll' only; got loss={loss!r}"
+            )
+        scaling = target_statistics(Y, w) if standardize_targets else self._target_scaling
+        Y = self._in_training_units(Y, loss, scaling)
         check_name(optimizer, "optimizer", OPTIMIZERS)
         lr = check_real(lr, "lr", low=0, low_open=True)
         n = X.shape[0]
@@ -423,7 +497,7 @@ class MLP:
             Xv, Yv, _, _, _, inv_wsum_v = self._check_data(
                 validation_data[0], validation_data[1], loss, None, l2, prefix="validation_data "
             )
-            validation = (Xv, Yv, inv_wsum_v)
+            validation = (Xv, self._in_training_units(Yv, loss, scaling), inv_wsum_v)
 
         # params is writable in place (net.params[0] = np.nan bypasses the setter's check):
         # training from non-finite weights could only "diverge" and keep them.
@@ -433,6 +507,7 @@ class MLP:
                 "fit: this network is already being trained in another thread; "
                 "train a copy (net.copy()) instead"
             )
+        self._target_scaling = scaling
         try:
             if optimizer == "lbfgs":
                 return _solvers.run_lbfgs(
