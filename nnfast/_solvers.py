@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from nnfast import _network, _train
+from nnfast import _csr, _network, _sparse, _train
 from nnfast._history import History
 from nnfast._spec import LOSS_CODES, build_spec
 
@@ -54,6 +54,7 @@ class _EntryPoints:
         self.loss_and_grad = _network.loss_and_grad[ctype]
         self.input_grad = _network.input_grad[ctype]
         self.train = _train.train[ctype]
+        self.sparse_loss_and_grad = _csr.loss_and_grad[ctype]
 
 
 _ENTRY_POINTS = {
@@ -90,13 +91,16 @@ class CompiledNetwork:
 
     def loss(self, X, Y, w, loss, inv_weight_sum, l2=0.0):
         """Data loss (code `loss`) of (X, Y, w) scaled by inv_weight_sum, plus 0.5·l2·ΣW²."""
-        return self._entry.loss(self.layout, self.params, X, Y, w, loss, inv_weight_sum, l2)
+        return self.loss_and_grad(X, Y, w, loss, inv_weight_sum, None, l2)
 
     def loss_and_grad(self, X, Y, w, loss, inv_weight_sum, grad, l2=0.0):
-        """:meth:`loss`, with its gradient written to grad (n_params,)."""
-        return self._entry.loss_and_grad(
-            self.layout, self.params, X, Y, w, loss, inv_weight_sum, grad, l2
-        )
+        """:meth:`loss`, with its gradient written to grad (n_params,) unless it is None;
+        X dense, or sparse rows densified a chunk at a time (``nnfast._csr``)."""
+        if isinstance(X, np.ndarray):
+            entry = self._entry.loss_and_grad
+        else:
+            entry, X = self._entry.sparse_loss_and_grad, _sparse.compiled_rows(X)
+        return entry(self.layout, self.params, X, Y, w, loss, inv_weight_sum, grad, l2)
 
     def train(self, data, objective, optimizer, **run):
         """Epochs of the training driver (see ``nnfast._train.train``)."""
@@ -133,14 +137,20 @@ def compiled(net) -> CompiledNetwork:
 
 
 def predict_into(net, X, out):
-    """out (n, n_out) = net(X) for X (n, n_in) of the network's dtype."""
-    if X.shape[0]:
+    """out (n, n_out) = net(X) for X (n, n_in) of the network's dtype (a CSR matrix:
+    predicted in dense row chunks)."""
+    if _sparse.is_sparse(X):
+        _sparse.predict_into(compiled(net), X, out)
+    elif X.shape[0]:
         compiled(net).predict_into(X, out)
 
 
 def input_grad_into(net, X, J):
     """J (n, m, n_in): the input Jacobians of the network's first m outputs."""
-    compiled(net).input_grad_into(X, J)
+    if _sparse.is_sparse(X):
+        _sparse.input_grad_into(compiled(net), X, J)
+    else:
+        compiled(net).input_grad_into(X, J)
 
 
 def predict_layers_into(net, first, stop, X, out):
@@ -328,6 +338,7 @@ class EpochLoop:
     ):
         self.net = compiled(net)
         n = X.shape[0]
+        X = _sparse.compiled_rows(X)  # a CSR matrix: its rows are gathered batch by batch
         self.data = TrainingData(X, Y, w, None if shuffle is None else np.arange(n, dtype=np.intp))
         self.objective, self.optimizer, self.batch_size = objective, optimizer, batch_size
         self.shuffle, self.validation, self.verbose, self.callback = (

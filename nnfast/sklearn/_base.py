@@ -23,7 +23,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from nnfast import _lbfgs_solver, _solvers
-from nnfast._validation import as_finite, as_kernel_array
+from nnfast._validation import FLOATS, as_finite, as_finite_rows, as_kernel_array, as_kernel_rows
 from nnfast.network import MLP
 from nnfast.sklearn import _state
 from nnfast.sklearn._early_stopping import finish_diverged_run
@@ -309,7 +309,7 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
             else self._net.dtype
         )
         # A value too large for a float32 network is refused, not turned into infinity.
-        X, Y = as_finite(X, "X", dtype), as_finite(y, "y", dtype)
+        X, Y = as_finite_rows(X, "X", dtype), as_finite(y, "y", dtype)  # X: dense or CSR
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=dtype, ensure_non_negative=True
@@ -483,7 +483,7 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
             )
         w_train = None if w_train is None else as_kernel_array(w_train, w_train.dtype)
         return (
-            as_kernel_array(X_train, X_train.dtype),
+            as_kernel_rows(X_train, X_train.dtype),
             as_kernel_array(Y_train, Y_train.dtype),
             w_train,
             (X_val, self._targets_for_score(Y_val), w_val),
@@ -555,9 +555,9 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
         brought up to date with coefs_ / intercepts_."""
         self._sync_params()
         if check_input:
-            X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-            return as_finite(X, "X", self._net.dtype)  # 1e39 does not fit in float32
-        return as_kernel_array(X, self._net.dtype)
+            X = validate_data(self, X, reset=False, dtype=FLOATS, accept_sparse=self._accept_sparse)
+            return as_finite_rows(X, "X", self._net.dtype)  # 1e39 does not fit in float32
+        return as_kernel_rows(X, self._net.dtype)
 
     def _forward(self, X, check_input=True):
         """The network's output (n_samples, n_outputs) in its dtype."""

@@ -104,6 +104,9 @@ default="relu"
         targets (1 for a constant one), which standardise them for the network.
     """
 
+    # Sparse X (CSR or CSC) as scikit-learn accepts it; trained without densifying it whole.
+    _accept_sparse = ["csr", "csc"]
+
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
         "loss": [StrOptions({"squared_error", "poisson", "gaussian_nll"})],
@@ -174,6 +177,7 @@ default="relu"
             self,
             X,
             y,
+            accept_sparse=self._accept_sparse,
             multi_output=True,
             y_numeric=True,
             dtype=(np.float64, np.float32),
@@ -284,6 +288,11 @@ default="relu"
         self._validate_params()
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier: scikit-learn's MLPClassifier, trained by nnfast.
@@ -303,6 +312,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     out_activation_
         As scikit-learn's.
     """
+
+    # Sparse X (CSR or CSC) as scikit-learn accepts it; trained without densifying it whole.
+    _accept_sparse = ["csr", "csc"]
 
     def __init__(
         self,
@@ -364,7 +376,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
-            self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=reset
+            self,
+            X,
+            y,
+            accept_sparse=self._accept_sparse,
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -495,6 +513,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
+        tags.input_tags.sparse = True
         return tags
 
 
