@@ -106,7 +106,12 @@ def run_lbfgs(
 
     per_iteration = validation is not None or verbose or callback is not None
     problem = (net, X, Y, w, code, l2, inv_wsum, max_iter, max_fun, tol)
-    run = _run_scipy if method == "scipy" else _run_compiled
+    if method == "scipy":
+        run = _run_scipy
+    elif isinstance(X, np.ndarray):
+        run = _run_compiled
+    else:  # sparse rows: the same minimiser, the loss evaluated a chunk of rows at a time
+        run = _run_compiled_sparse
     try:
         result = run(problem, history, iteration_end if per_iteration else None)
     except BaseException:
@@ -185,6 +190,49 @@ def _run_compiled(problem, history, iteration_end):
     stop_reason, status, message = _COMPILED_STOPS[_lbfgs.STOP_REASONS[reason]]
     history.stop_reason = stop_reason
     return LbfgsResult(float(value), iterations, evaluations, status, message)
+
+
+def _run_compiled_sparse(problem, history, iteration_end):
+    """The compiled minimiser (``_lbfgs.minimize``, the one ``fit_lbfgs`` runs) over sparse
+    X: each evaluation is ``CompiledNetwork.loss_and_grad``, which densifies X a chunk of
+    rows at a time, so the GIL is taken per evaluation. The chunks are those of the dense
+    loss, so the iterates equal those of ``_run_compiled`` on ``X.toarray()``."""
+    net, X, Y, w, code, l2, inv_wsum, max_iter, max_fun, tol = problem
+    grad = np.empty_like(net.params)
+    accepted = np.array(net.params, dtype=np.float64)  # the last accepted iterate
+
+    def objective(x):
+        net.params[:] = x  # (a float32 network is evaluated at the iterate's rounding)
+        value = net.loss_and_grad(X, Y, w, code, inv_wsum, grad, l2)
+        return value, grad
+
+    def after_iteration(x, value):
+        accepted[:] = x
+        net.params[:] = x
+        history.loss.append(float(value))
+        return True if iteration_end is None else iteration_end(history.epochs, value)
+
+    try:
+        result = _lbfgs.minimize(
+            objective,
+            accepted,
+            max_iter=max_iter,
+            max_fun=max_fun,
+            gtol=tol,
+            ftol=_lbfgs.DEFAULT_FTOL,
+            memory=_MEMORY,
+            callback=after_iteration,
+        )
+    except BaseException as err:
+        net.params[:] = accepted  # a trial point may be in params
+        if isinstance(err, KeyboardInterrupt):
+            history.stop_reason = "interrupted"
+            err.history = history
+        raise
+    net.params[:] = result.x
+    stop_reason, status, message = _COMPILED_STOPS[result.stop_reason]
+    history.stop_reason = stop_reason
+    return LbfgsResult(float(result.fun), result.nit, result.nfev, status, message)
 
 
 # ---- SciPy's L-BFGS-B ------------------------------------------------------------------------
