@@ -84,9 +84,9 @@ def batches(X, y, batch):
 def make_trainer(jax, variant: str, has_rest: bool):
     """A jitted ``train(params, Xb, yb, X_rest, y_rest, epochs) -> params``: ``epochs``
     epochs of SGD over the stacked batches (then the rest, when ``has_rest``)."""
-    jnp, lax = jax.numpy, jax.lax
     if variant not in VARIANTS:
         raise ValueError(f"variant: expected one of {VARIANTS}, got {variant!r}")
+    jnp, lax = jax.numpy, jax.lax
 
     def loss(params, X, y):
         diff = _forward(jnp, params, X) - y
@@ -173,9 +173,11 @@ def serve(lines, reply) -> None:
 
     ``{"op": "train", "key", "sizes", "n", "batch", "dtype"}`` compiles a case;
     ``{"op": "time", "key", "epochs"}`` runs each variant ``epochs`` epochs and returns the
-    seconds per epoch of each; ``{"op": "one_epoch", "key"}`` returns the flat parameters
-    of each variant after one epoch from the initial weights; ``{"op": "predict", "rows",
-    "calls"}`` returns the best seconds per call of the seed network over ``rows`` rows.
+    seconds per epoch of each; ``{"op": "run", "key", "variant", "epochs"}`` runs one
+    variant and returns its seconds; ``{"op": "one_epoch", "key"}`` returns the flat
+    parameters of each variant after one epoch from the initial weights; ``{"op":
+    "predict", "rows", "calls"}`` returns the seconds per call of the seed network's
+    prediction over ``rows`` rows, ``calls`` calls in a row.
     """
     jax = import_jax()
     reply({"jax": jax.__version__, "cpus": sorted(os.sched_getaffinity(0))})
@@ -191,6 +193,9 @@ def serve(lines, reply) -> None:
         elif op == "time":
             trainer, epochs = trainers[request["key"]], request["epochs"]
             reply({v: trainer.run(v, epochs) / epochs for v in VARIANTS})
+        elif op == "run":
+            trainer, epochs = trainers[request["key"]], request["epochs"]
+            reply({"seconds": trainer.run(request["variant"], epochs)})
         elif op == "one_epoch":
             trainer = trainers[request["key"]]
             reply({v: trainer.one_epoch(v).tolist() for v in VARIANTS})
@@ -277,6 +282,16 @@ class JaxPeer:
         self.timers[key] = timed
         return timed
 
+    def runner(self, sizes, n, batch, dtype, variant):
+        """``run(epochs)``: ``epochs`` epochs of one variant in the child (for
+        pytest-benchmark, which times the call, pipe included)."""
+        key = self.trainer(sizes, n, batch, dtype).key
+
+        def run(epochs):
+            self.request(op="run", key=key, variant=variant, epochs=epochs)
+
+        return run
+
     def one_epoch(self, key) -> dict:
         """{variant: flat parameters after one epoch from the initial weights}."""
         return {v: np.array(p) for v, p in self.request(op="one_epoch", key=key).items()}
@@ -289,9 +304,9 @@ class JaxPeer:
         return self.request(op="predict", rows=rows, calls=calls)["seconds"]
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.stdin.close()
-            self.process.wait(timeout=60)
+        self.process.stdin.close()  # the child's loop ends with its input
+        self.process.wait(timeout=60)
+        self.process.stdout.close()
         self.errors.close()
 
 
