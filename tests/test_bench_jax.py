@@ -184,6 +184,7 @@ def test_the_training_table_has_a_ratio_per_peer_and_gemm_share_for_mini_batches
 @pytest.mark.parametrize("with_jax", [False, pytest.param(True, marks=needs_jax)])
 def test_the_training_table_runs_every_case(monkeypatch, capsys, with_jax):
     monkeypatch.setattr(bench, "CASES", [("tiny", [2, 3, 1], 48, [8, None])])
+    monkeypatch.setattr(bench, "gemm_rate", lambda dtype, repeat=5: 1.0)  # no 1024² product
     jax = _bench_jax.JaxPeer() if with_jax else None
     try:
         assert bench.print_training_table(1, 1e-3, None, jax, {"float64": 1, "float32": 1})
@@ -194,3 +195,55 @@ def test_the_training_table_runs_every_case(monkeypatch, capsys, with_jax):
     rows = [line for line in lines if line.startswith("tiny")]
     assert len(rows) == 4  # two batch sizes, two dtypes
     assert all(("vs jax" in "\n".join(lines)) == with_jax for _ in rows)
+
+
+class FakePeer:
+    """A stand-in for JaxPeer: the bench's table logic without JAX or a child process."""
+
+    version, cpus = "0.0", [0]
+
+    def __init__(self, weight_difference):
+        self.weight_difference = weight_difference
+
+    def trainer(self, sizes, n, batch, dtype):
+        def timed(epochs):
+            return 2e-4
+
+        timed.key = f"{sizes}-{n}-{batch}-{dtype}"
+        return timed
+
+    def one_epoch(self, key):
+        return {"scan": None}
+
+    def best_variant(self, key):
+        return "scan"
+
+    def predict_seconds(self, rows, calls):
+        return 1e-5
+
+
+@pytest.mark.parametrize("difference, agree", [(1e-16, True), (1e-6, False)])
+def test_a_float64_weight_difference_fails_the_bench(monkeypatch, capsys, difference, agree):
+    monkeypatch.setattr(bench, "CASES", [("tiny", [2, 3, 1], 48, [8])])
+    monkeypatch.setattr(bench, "jax_weight_difference", lambda jax, *case: difference)
+    monkeypatch.setattr(bench, "gemm_rate", lambda dtype, repeat=5: 1.0)
+    peer = FakePeer(difference)
+    assert bench.print_training_table(1, 1e-3, None, peer, {"float64": 1, "float32": 1}) is agree
+    out = capsys.readouterr().out
+    assert ("JAX CHECK FAILED" in out) is not agree
+    assert "vs jax" in out and "scan" in out and f"{difference:>8.0e}" in out
+
+
+def test_the_predict_rows_take_the_jax_childs_own_timing():
+    timings = dict(bench.time_predict(1, FakePeer(0.0)))
+    assert set(timings) == {"1 sample", "10^6 rows"}
+    assert all(best["jax"] == 1e-5 for best in timings.values())
+
+
+def test_the_bench_options_parse():
+    from nnfast import cli
+
+    args = cli.build_parser().parse_args(["bench", "--training-only", "--no-jax", "--quick"])
+    assert args.training_only and args.no_jax and args.quick
+    args = cli.build_parser().parse_args(["bench"])
+    assert not args.training_only and not args.no_jax
