@@ -14,7 +14,9 @@ import threading
 import numpy as np
 
 from nnfast import _solvers
+from nnfast import _training_control as control
 from nnfast._history import History
+from nnfast._progress import ProgressBar
 from nnfast._spec import LOG_VAR_RANGE, LOSS_CODES, build_spec, check_dtype, check_seed
 from nnfast._validation import (
     as_finite,
@@ -131,6 +133,7 @@ class MLP:
         self._rng = rng
         self._compiled = _solvers.CompiledNetwork(spec, dtype, params)
         self._fit_lock = threading.Lock()
+        self._train_state = None  # the optimizer a later fit continues (_training_control)
         weights, biases = spec.views(params)
         self._weights = _ViewList(weights, "weights")
         self._biases = _ViewList(biases, "biases")
@@ -196,10 +199,12 @@ class MLP:
         )
 
     def copy(self) -> MLP:
-        """An independent network with the same structure, parameters and random state."""
+        """An independent network with the same structure, parameters, random state and
+        optimizer state (the copy trains on as the original would)."""
         clone = MLP.__new__(MLP)
         clone._setup(self._spec, self._dtype, self._params.copy(), _copy.deepcopy(self._rng))
         clone._seed = self._seed
+        clone._train_state = _copy.deepcopy(self._train_state)
         return clone
 
     def __getstate__(self):
@@ -209,6 +214,7 @@ class MLP:
             "params": self._params,
             "rng": self._rng,
             "seed": self._seed,
+            "train_state": self._train_state,
         }
 
     def __setstate__(self, state):
@@ -216,6 +222,7 @@ class MLP:
             state["spec"], np.dtype(state["dtype"]), np.array(state["params"]), state["rng"]
         )
         self._seed = state["seed"]
+        self._train_state = state.get("train_state")  # (absent from older pickles)
 
     # ---- input checks ----------------------------------------------------------------------
 
@@ -362,6 +369,9 @@ class MLP:
         verbose=False,
         max_fun=15000,
         tol=1e-5,
+        patience=None,
+        progress=False,
+        restart=False,
     ) -> History:
         """Train in place by mini-batch ``sgd`` (with ``momentum``, ``nesterov``), ``adam``,
         full-batch ``rprop`` (iRprop-, with ``lr`` as the initial step size) or ``lbfgs``.
@@ -384,12 +394,38 @@ class MLP:
         ``"max_fun"``, ``"stalled"`` (the line search could not make progress),
         ``"callback"`` or ``"diverged"``.
 
+        ``lr`` may be a callable ``lr(epoch) -> float`` (sgd and adam), called once before
+        each epoch, ``epoch`` counted from 0 over every epoch of the optimizer's state (see
+        ``restart``). With ``validation_data``, ``patience`` stops training once that many
+        epochs in a row brought no validation loss below the best so far
+        (``stop_reason="converged"``); at the end of the run the network gets back the
+        weights of its best epoch, ``History.best_epoch``. ``progress=True`` shows a bar with
+        loss and val_loss (tqdm when installed, else one line on standard error).
+
+        A later ``fit`` with the same optimizer continues its state: moments or velocity,
+        update count and the epoch count of a callable ``lr``, with this call's settings;
+        the row order comes from the network's random state, which every fit continues. So
+        ``fit(X, y, epochs=4)`` then ``fit(X, y, epochs=6)`` equals ``fit(X, y, epochs=10)``
+        bit for bit. ``restart=True`` starts a fresh optimizer from the current weights (as
+        another optimizer, ``lbfgs``, or a diverged run do); ``copy()`` and pickling carry
+        the state, ``nnfast.save`` does not. ``lbfgs`` keeps no state between calls.
+
         A loss (or weights) that becomes NaN or infinite raises ``FloatingPointError`` after
         restoring the weights of the last finite epoch; the exception carries ``.history``.
+        Ctrl-C (a notebook's interrupt) raises ``KeyboardInterrupt`` within an epoch (a
+        script or a loop over fits stops), after restoring the weights of the last complete
+        epoch; it carries ``.history`` (``stop_reason="interrupted"``), and a later ``fit``
+        goes on from there (not bit for bit: the interrupted epoch's first batches stay in
+        the optimizer's moments)::
+
+            try:
+                history = net.fit(X, y, epochs=10_000, progress=True)
+            except KeyboardInterrupt as interrupt:
+                history = interrupt.history
         """
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
         check_name(optimizer, "optimizer", OPTIMIZERS)
-        lr = check_real(lr, "lr", low=0, low_open=True)
+        lr = control.check_lr(lr, optimizer)
         n = X.shape[0]
         # Any batch_size >= n means the whole set; clipping here keeps huge values (10**20)
         # from overflowing the compiled driver's Py_ssize_t.
@@ -424,6 +460,9 @@ class MLP:
                 validation_data[0], validation_data[1], loss, None, l2, prefix="validation_data "
             )
             validation = (Xv, Yv, inv_wsum_v)
+        patience = control.check_patience(patience, validation, optimizer)
+        progress = check_bool(progress, "progress")
+        restart = check_bool(restart, "restart")
 
         # params is writable in place (net.params[0] = np.nan bypasses the setter's check):
         # training from non-finite weights could only "diverge" and keep them.
@@ -433,8 +472,10 @@ class MLP:
                 "fit: this network is already being trained in another thread; "
                 "train a copy (net.copy()) instead"
             )
+        bar = ProgressBar(epochs, label="fit") if progress else None
         try:
             if optimizer == "lbfgs":
+                self._train_state = None
                 return _solvers.run_lbfgs(
                     self,
                     X,
@@ -447,10 +488,15 @@ class MLP:
                     max_fun,
                     tol,
                     validation,
-                    callback,
+                    control.progress_callback(bar, callback),
                     verbose,
                 )[0]
-            state = _solvers.make_optimizer(
+            previous = control.continued(self._train_state, optimizer, restart)
+            schedule = lr if callable(lr) else None
+            if schedule is not None:  # the first epoch's lr, checked before any training
+                position = 0 if previous is None else previous.epochs
+                lr = control.scheduled_lr(schedule, position) if epochs else 1.0  # (unused)
+            fresh = _solvers.make_optimizer(
                 optimizer,
                 self._params,
                 lr,
@@ -460,19 +506,32 @@ class MLP:
                 beta2=beta2,
                 eps=eps,
             )
+            state = self._train_state = control.start_state(previous, fresh)
+            fit_control = control.FitControl(state, self._params, schedule, patience, bar)
             loop = _solvers.EpochLoop(
                 self,
                 X,
                 Y,
                 w,
                 _solvers.make_objective(loss, l2=l2),
-                state,
+                state.optimizer,
                 batch,
                 shuffle=self._rng.permutation if shuffle else None,
                 validation=validation,
                 verbose=verbose,
                 callback=callback,
+                control=fit_control if fit_control.needed else None,
             )
-            return loop.run(epochs)
+            try:
+                history = loop.run(epochs)
+            except FloatingPointError:
+                self._train_state = None  # NaN or huge moments are not worth continuing
+                raise
+            finally:
+                state.epochs += loop.history.epochs
+            fit_control.keep_best(history)
+            return history
         finally:
+            if bar is not None:
+                bar.close()
             self._fit_lock.release()
