@@ -474,3 +474,23 @@ def test_ctrl_c_raises_keyboard_interrupt_with_the_history_and_the_fit_can_go_on
 def test_fit_docstring_says_what_ctrl_c_does():
     doc = nnfast.MLP.fit.__doc__
     assert "KeyboardInterrupt" in doc and ".history" in doc and "restart" in doc
+
+
+@pytest.mark.parametrize("setting", list(OPTIMIZER_SETTINGS))
+def test_continued_fits_match_the_numpy_reference(setting):
+    """nnfast.reference keeps its optimizer state across fits the same way (an independent
+    implementation of the contract)."""
+    from nnfast import reference
+
+    X, y = data()
+    kwargs = dict(OPTIMIZER_SETTINGS[setting], batch_size=8, shuffle=False)
+    net = nnfast.MLP(SIZES, seed=8)
+    oracle = reference.MLP(SIZES, seed=8, params=net.params)
+    for epochs in (3, 4):
+        history = net.fit(X, y, epochs=epochs, **kwargs)
+        history_ref = oracle.fit(X, y, epochs=epochs, **kwargs)
+        np.testing.assert_allclose(history.loss, history_ref.loss, rtol=1e-9)
+        np.testing.assert_allclose(net.params, oracle.params, rtol=1e-9, atol=1e-11)
+    net.fit(X, y, epochs=3, restart=True, **kwargs)
+    oracle.fit(X, y, epochs=3, restart=True, **kwargs)
+    np.testing.assert_allclose(net.params, oracle.params, rtol=1e-9, atol=1e-11)
