@@ -93,7 +93,9 @@ def compiler_flags(family, debug=DEBUG, sanitize=SANITIZE):
         # /fp:precise: no reassociation, and since Visual Studio 2022 (17.0) no contraction
         # either (#pragma fp_contract is off by default under /fp:precise; older versions
         # could contract, but only when /arch:AVX2 allows FMA, which is never passed here).
-        return ["/Od", "/Zi", "/fp:precise"] if debug else ["/O2", "/fp:precise"]
+        # /std:c11 (Visual Studio 2019 16.8+): the headers use C99's `restrict` and _Pragma.
+        flags = ["/Od", "/Zi"] if debug else ["/O2"]
+        return flags + ["/fp:precise", "/std:c11"]
     if family not in ("gcc", "clang"):
         warnings.warn(
             f"unknown C compiler ({family}): building with its default flags, "

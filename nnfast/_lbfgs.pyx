@@ -21,7 +21,6 @@ from cython cimport floating
 from libc.math cimport fabs, isfinite, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
-from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from collections import namedtuple
 
@@ -198,10 +197,9 @@ cdef Py_ssize_t CHUNK_ROWS = 1024     # rows per forward/backward pass (as nnfas
 cdef double SIGNAL_CHECK_SECONDS = 0.1
 
 
-cdef double monotonic_seconds() noexcept nogil:
-    cdef timespec t
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return t.tv_sec + 1e-9 * t.tv_nsec
+cdef extern from "monotonic.h" nogil:
+    # clock_gettime(CLOCK_MONOTONIC) on POSIX, QueryPerformanceCounter on Windows
+    double monotonic_seconds "nnf_monotonic_seconds"() noexcept
 
 
 cdef bint signal_raised() noexcept nogil:

@@ -19,7 +19,8 @@ function from exact or correctly rounded pieces instead (each measured within 2 
 What the graph of each model outputs (the names and types skl2onnx uses for scikit-learn's
 models; the input is ``X``, ``(N, n_features)``):
 
-- :class:`nnfast.MLP`: ``Y``, the network's output ``(N, n_out)`` (``predict``).
+- :class:`nnfast.MLP`: ``Y``, the network's output ``(N, n_out)`` (``predict``; in the
+  targets' units for a network with ``target_scaling``).
 - ``MLPRegressor``: ``variable`` ``(N, n_outputs)`` (``predict``, also for one output);
   with ``loss="gaussian_nll"`` also ``std`` (``predict(X, return_std=True)``).
 - ``MLPClassifier``: ``label`` (int64 or string, ``(N,)``; multilabel int64
@@ -247,10 +248,8 @@ def _columns(graph, x, start, stop):
     return graph.op("Slice", [x, index(start), index(stop), index(1)])
 
 
-def gaussian_mean_std(graph, out, k, dtype):
-    """``(mean, std)`` of a gaussian_nll output: its first ``k`` columns, and
-    ``exp(clip(s, -30, 30) / 2)`` of the last ``k`` (nnfast.network.gaussian_mean_std)."""
-    log_var = graph.op(
+def _clipped_log_variance(graph, out, k, dtype):
+    return graph.op(
         "Clip",
         [
             _columns(graph, out, k, 2 * k),
@@ -258,8 +257,34 @@ def gaussian_mean_std(graph, out, k, dtype):
             _scalar(graph, LOG_VAR_RANGE[1], dtype),
         ],
     )
+
+
+def _in_target_units(graph, mean, scaling, dtype):
+    """``target_mean + target_std · mean`` (nnfast._targets.scaled_mean_std)."""
+    offset, scale = (graph.constant("target", np.asarray(a, dtype=dtype)) for a in scaling)
+    return graph.op("Add", [graph.op("Mul", [mean, scale]), offset])
+
+
+def gaussian_mean_std(graph, out, k, dtype, scaling=None):
+    """``(mean, std)`` of a gaussian_nll output: its first ``k`` columns, and
+    ``exp(clip(s, -30, 30) / 2)`` of the last ``k`` (nnfast.network.gaussian_mean_std);
+    with ``scaling`` (the targets' ``(mean, std)``) both in the targets' units."""
+    log_var = _clipped_log_variance(graph, out, k, dtype)
     std = graph.op("Exp", [graph.op("Mul", [log_var, _scalar(graph, 0.5, dtype)])])
-    return _columns(graph, out, 0, k), std
+    mean = _columns(graph, out, 0, k)
+    if scaling is None:
+        return mean, std
+    scale = graph.constant("target", np.asarray(scaling[1], dtype=dtype))
+    return _in_target_units(graph, mean, scaling, dtype), graph.op("Mul", [std, scale])
+
+
+def gaussian_output_in_target_units(graph, out, k, dtype, scaling):
+    """A gaussian output in the targets' units: the means ``target_mean + target_std · μ``,
+    then ``clip(s) + 2 log target_std`` (nnfast._targets.scaled_output)."""
+    mean = _in_target_units(graph, _columns(graph, out, 0, k), scaling, dtype)
+    shift = graph.constant("target", np.asarray(2 * np.log(scaling[1]), dtype=dtype))
+    log_var = graph.op("Add", [_clipped_log_variance(graph, out, k, dtype), shift])
+    return graph.op("Concat", [mean, log_var], axis=1)
 
 
 # ---- what each model exports -------------------------------------------------------------------
@@ -315,11 +340,16 @@ def _describe_mlp(net, dtype):
         for W, b, activation in zip(net.weights, net.biases, net.activations)
     ]
     network = Network(layers, net.leaky_slope, net.elu_alpha)
+    scaling, k = net.target_scaling, net.layer_sizes[-1] // 2
+
+    def emit(graph, x):
+        out = forward(graph, x, network)
+        if scaling is None:
+            return [out]
+        return [gaussian_output_in_target_units(graph, out, k, dtype, scaling)]
+
     return Export(
-        net.layer_sizes[0],
-        dtype,
-        [Output("Y", "float", [None, net.layer_sizes[-1]])],
-        lambda graph, x: [forward(graph, x, network)],
+        net.layer_sizes[0], dtype, [Output("Y", "float", [None, net.layer_sizes[-1]])], emit
     )
 
 

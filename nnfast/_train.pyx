@@ -32,7 +32,6 @@ from libc.math cimport INFINITY, NAN, isfinite, pow, sqrt
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
-from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from nnfast._kernels cimport (
     LOSS_GAUSSIAN_NLL,
@@ -157,10 +156,9 @@ cdef double SIGNAL_CHECK_SECONDS = 0.1
 cdef Py_ssize_t SIGNAL_CHECK_BATCHES = 8
 
 
-cdef double monotonic_seconds() noexcept nogil:
-    cdef timespec t
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return t.tv_sec + 1e-9 * t.tv_nsec
+cdef extern from "monotonic.h" nogil:
+    # clock_gettime(CLOCK_MONOTONIC) on POSIX, QueryPerformanceCounter on Windows
+    double monotonic_seconds "nnf_monotonic_seconds"() noexcept
 
 
 cdef bint signal_raised() noexcept nogil:

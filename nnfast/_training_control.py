@@ -18,6 +18,7 @@ import numbers
 
 import numpy as np
 
+from nnfast import _solvers
 from nnfast._validation import check_int, check_real
 
 SCHEDULED_OPTIMIZERS = ("sgd", "adam")  # those whose update reads lr at every step
@@ -25,38 +26,40 @@ SCHEDULED_OPTIMIZERS = ("sgd", "adam")  # those whose update reads lr at every s
 
 class TrainingState:
     """What a network keeps between ``fit`` calls: ``optimizer`` (an ``nnfast._solvers``
-    optimizer: its buffers, update count and settings) and ``epochs``, the epochs it has
-    trained, which is where a callable ``lr`` goes on."""
+    optimizer: its buffers, update count and settings), ``epochs``, the epochs it has
+    trained, which is where a callable ``lr`` goes on, and ``diverged`` (then it is not
+    continued: its moments may be NaN or huge)."""
 
     def __init__(self, optimizer, epochs=0):
         self.optimizer = optimizer
         self.epochs = epochs
+        self.diverged = False
 
     def __repr__(self):
         return f"TrainingState({self.optimizer!r}, epochs={self.epochs})"
 
 
-def continued(previous, name, restart):
-    """The state this fit continues: `previous` when it is of optimizer `name` and not
-    `restart`, else None (a fresh start)."""
-    if previous is None or restart or previous.optimizer.name != name:
-        return None
-    return previous
-
-
-def start_state(previous, optimizer) -> TrainingState:
-    """The state of this fit: `optimizer` (new, with this call's settings), carrying the
-    buffers, update count and epochs of `previous` (a :func:`continued` state, or None).
+def start_state(previous, name, params, lr, settings, restart, epochs) -> TrainingState:
+    """The state of a fit with optimizer `name`, ``lr`` and the other `settings` of this
+    call, continuing `previous` (the network's state, or None) when it is of the same
+    optimizer, did not diverge and `restart` is False.
 
     Settings (lr, momentum, betas …) are this call's; what the optimizer accumulated is
-    the previous run's (an Rprop continues with its adapted step sizes, not ``lr``).
+    the previous run's (an Rprop continues with its adapted step sizes, not ``lr``). A
+    callable lr is called here for the first epoch (so a bad value stops the fit before
+    any training) unless no epoch runs.
     """
-    if previous is None:
-        return TrainingState(optimizer)
-    optimizer.step[...] = previous.optimizer.step
-    for name, buffer in optimizer.buffers.items():
-        buffer[...] = previous.optimizer.buffers[name]
-    return TrainingState(optimizer, previous.epochs)
+    if previous is None or previous.diverged or restart or previous.optimizer.name != name:
+        previous = None
+    position = 0 if previous is None else previous.epochs
+    if callable(lr):
+        lr = scheduled_lr(lr, position) if epochs else 1.0  # (1.0: unused)
+    optimizer = _solvers.make_optimizer(name, params, lr, **settings)
+    if previous is not None:
+        optimizer.step[...] = previous.optimizer.step
+        for buffer_name, buffer in optimizer.buffers.items():
+            buffer[...] = previous.optimizer.buffers[buffer_name]
+    return TrainingState(optimizer, position)
 
 
 def check_lr(lr, optimizer):
@@ -123,10 +126,10 @@ class FitControl:
     ``nnfast._progress.ProgressBar`` or None; its owner closes it.
     """
 
-    def __init__(self, state, params, lr_schedule=None, patience=None, bar=None):
+    def __init__(self, state, params, lr, patience=None, bar=None):
         self.state = state
         self.params = params
-        self.lr_schedule = lr_schedule
+        self.lr_schedule = lr if callable(lr) else None
         self.patience = patience
         self.bar = bar
         self.best_loss = math.inf
@@ -159,6 +162,20 @@ class FitControl:
             return False
         self.epochs_without_improvement += 1
         return self.epochs_without_improvement >= self.patience
+
+    def run(self, loop, epochs):
+        """``loop.run(epochs)`` (an EpochLoop of this state's optimizer), then
+        :meth:`keep_best`; the state counts the epochs run, and is marked when the run
+        diverged."""
+        try:
+            history = loop.run(epochs)
+        except FloatingPointError:
+            self.state.diverged = True
+            raise
+        finally:
+            self.state.epochs += loop.history.epochs
+        self.keep_best(history)
+        return history
 
     def keep_best(self, history):
         """After a run that ended normally (completed, converged, callback): with patience,

@@ -1,23 +1,28 @@
-"""Saving and loading networks: a versioned ``.npz`` of plain arrays, never pickle.
+"""Saving and loading networks and fitted estimators: a versioned ``.npz`` of plain arrays,
+never pickle.
 
-A saved network is a ZIP archive (uncompressed, NumPy's ``.npz`` layout) of two ``.npy``
-members:
+A saved file is a ZIP archive (uncompressed, NumPy's ``.npz`` layout) of ``.npy`` members:
 
-- ``header.npy``: uint8, the UTF-8 bytes of a JSON object ``{"format": "nnfast.MLP",
-  "version": 1, "layer_sizes": [...], "activations": [...] (one per layer, output last),
-  "dtype": "float32" | "float64", "leaky_slope": ..., "elu_alpha": ...,
-  "maxout_pieces": ..., "n_params": ...}``;
-- ``params.npy``: the flat parameter buffer, 1-D little-endian float32 or float64.
+- ``header.npy``: uint8, the UTF-8 bytes of a JSON object with ``"format"`` and
+  ``"version"``. For a network (``"format": "nnfast.MLP"``) the other fields are
+  ``layer_sizes``, ``activations`` (one per layer, output last), ``dtype``,
+  ``leaky_slope``, ``elu_alpha``, ``maxout_pieces`` and ``n_params``; for a fitted
+  estimator (``"format": "nnfast.sklearn.MLPRegressor"`` …, format version 2) its
+  ``params``, fitted ``attributes`` and ``network`` (see :mod:`nnfast.sklearn._persist`);
+- one flat parameter buffer per network, 1-D little-endian float32 or float64:
+  ``params.npy`` (an ensemble: ``estimators_/<i>/params.npy``).
 
-``np.load(path)`` reads it too. :func:`load` does not use ``np.load``: it checks the file
-byte by byte before trusting it — the ZIP structure and CRCs, the member names, that every
-member is stored uncompressed with a declared size no larger than the file itself (so a
-crafted header cannot make it allocate more than the file's size), the ``.npy`` headers
-(parsed by nnfast's own strict patterns, never executed nor handed to numpy's parser;
-object and non-float dtypes refused), that the data
-length matches the declared shape exactly, then every JSON field — and raises
-``ValueError`` naming what is wrong. It never unpickles and never runs code from the file.
-The round trip is exact to the bit for every activation and dtype.
+This nnfast writes format version 2 and reads versions 1 (networks, nnfast 0.1.0) and 2.
+``np.load(path)`` reads the files too. :func:`load` does not use ``np.load``: it checks the
+file byte by byte before trusting it — the ZIP structure and CRCs, the member names, that
+every member is stored uncompressed with a declared size no larger than the file itself
+and all of them together no larger than the file (so a crafted header cannot make it
+allocate more than the file's size), the ``.npy`` headers (parsed by nnfast's own strict
+patterns, never executed nor handed to numpy's parser; object and non-float dtypes
+refused), that the data length matches the declared shape exactly, then every JSON field
+— and raises ``ValueError`` naming what is wrong. It never unpickles and never runs code
+from the file. The round trip is exact to the bit for every activation and dtype. The
+format is specified in ``docs/file_format.md``.
 """
 
 from __future__ import annotations
@@ -29,16 +34,21 @@ import re
 import struct
 import tempfile
 import zipfile
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
 from nnfast._spec import DTYPES, build_spec
 from nnfast.network import MLP
 
-__all__ = ["save", "load", "FORMAT", "VERSION"]
+__all__ = ["save", "load", "FORMAT", "VERSION", "READ_VERSIONS"]
 
 FORMAT = "nnfast.MLP"
-VERSION = 1
+VERSION = 2  # the version this nnfast writes
+READ_VERSIONS = (1, 2)
+# Estimator files: "nnfast.sklearn." + the class name (version 2 on).
+ESTIMATOR_FORMAT_PREFIX = "nnfast.sklearn."
 _MEMBERS = ("header.npy", "params.npy")
 # What zipfile raises on damaged archives (besides BadZipFile: short reads, bad fields).
 _ZIP_ERRORS = (
@@ -52,9 +62,8 @@ _ZIP_ERRORS = (
     UnicodeDecodeError,
     OverflowError,
 )
-_FIELDS = (
-    "format",
-    "version",
+# The fields describing one network: a network file's header, an estimator's "network".
+NETWORK_FIELDS = (
     "layer_sizes",
     "activations",
     "dtype",
@@ -63,6 +72,40 @@ _FIELDS = (
     "maxout_pieces",
     "n_params",
 )
+_FIELDS = ("format", "version") + NETWORK_FIELDS
+
+
+# The nnfast.sklearn classes a file can hold (their module is imported only to save or
+# load one of them: nnfast.io itself needs no scikit-learn).
+ESTIMATOR_CLASSES = (
+    "MLPRegressor",
+    "MLPClassifier",
+    "MLPAutoencoder",
+    "MLPEnsembleRegressor",
+    "MLPEnsembleClassifier",
+)
+
+
+class Plan(NamedTuple):
+    """What a checked header asks the loader to do: read one network per member
+    (``networks``: member name -> that network's fields), then ``build(networks)`` with the
+    member names mapped to the loaded networks."""
+
+    networks: dict
+    build: Callable
+
+
+class LoadingFile:
+    """The file being loaded: its path and size, what it claims to hold (for the messages)
+    and how many member bytes were read so far."""
+
+    def __init__(self, path, size: int):
+        self.path, self.size = path, size
+        self.kind = "network"
+        self.bytes_read = 0
+
+    def fail(self, what: str):
+        raise ValueError(f"{self.path}: not a valid nnfast {self.kind} file: {what}")
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -71,18 +114,9 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def save(net: MLP, path) -> None:
-    """Write ``net`` to ``path`` (a ``.npz`` file; the name is used as given).
-
-    The file is written next to its destination and renamed into place, so an interrupted
-    save never leaves a half-written file under ``path``.
-    """
-    if not isinstance(net, MLP):
-        raise TypeError(f"net: expected an nnfast.MLP, got {type(net).__name__}")
-    path = os.fspath(path)
-    header = {
-        "format": FORMAT,
-        "version": VERSION,
+def network_fields(net: MLP) -> dict:
+    """The header fields describing ``net`` (NETWORK_FIELDS, in that order)."""
+    return {
         "layer_sizes": list(net.layer_sizes),
         "activations": list(net.activations),
         "dtype": net.dtype.name,
@@ -91,15 +125,58 @@ def save(net: MLP, path) -> None:
         "maxout_pieces": net.maxout_pieces,
         "n_params": net.n_params,
     }
-    header_bytes = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
-    params = net.params.astype(net.dtype.newbyteorder("<"), copy=False)
+
+
+def _estimator_persistence(obj):
+    """nnfast.sklearn's (de)serialisation module if ``obj`` is one of its estimators."""
+    cls = type(obj)
+    if cls.__module__.startswith("nnfast.sklearn.") and cls.__name__ in ESTIMATOR_CLASSES:
+        from nnfast.sklearn import _persist
+
+        return _persist
+    return None
+
+
+def save(net, path) -> None:
+    """Write a network or a fitted estimator to ``path`` (a ``.npz`` file; the name is used
+    as given).
+
+    ``net`` is an :class:`nnfast.MLP` or a fitted ``MLPRegressor``, ``MLPClassifier``,
+    ``MLPAutoencoder``, ``MLPEnsembleRegressor`` or ``MLPEnsembleClassifier`` of
+    :mod:`nnfast.sklearn`; :func:`load` returns an object of the same type with identical
+    outputs. The file is written next to its destination and renamed into place, so an
+    interrupted or refused save never leaves a half-written file under ``path``.
+    """
+    if isinstance(net, MLP):
+        if net.target_scaling is not None:  # the file format has no field for it
+            raise ValueError(
+                "save: this network has a target_scaling (fit(..., standardize_targets=True)), "
+                "which the file format does not store yet; save its parameters and "
+                "net.target_scaling yourself, or set net.target_scaling = None first"
+            )
+        header = {"format": FORMAT, "version": VERSION, **network_fields(net)}
+        arrays = {"params.npy": net.params}
+    else:
+        persistence = _estimator_persistence(net)
+        if persistence is None:
+            raise TypeError(
+                "net: expected an nnfast.MLP or a fitted nnfast.sklearn estimator "
+                f"({', '.join(ESTIMATOR_CLASSES)}), got {type(net).__name__}"
+            )
+        header, arrays = persistence.file_contents(net)
+    path = os.fspath(path)
+    # Strict JSON (RFC 8259): the estimators' non-finite numbers are written as strings.
+    text = json.dumps(header, allow_nan=False).encode("utf-8")
+    header_bytes = np.frombuffer(text, dtype=np.uint8)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".nnfast-", suffix=".npz.tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
             with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED) as archive:
                 archive.writestr("header.npy", _npy_bytes(header_bytes))
-                archive.writestr("params.npy", _npy_bytes(params))
+                for name, array in arrays.items():
+                    little = array.astype(array.dtype.newbyteorder("<"), copy=False)
+                    archive.writestr(name, _npy_bytes(little))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -107,26 +184,29 @@ def save(net: MLP, path) -> None:
         raise
 
 
-def _fail(path, what: str):
-    raise ValueError(f"{path}: not a valid nnfast network file: {what}")
-
-
-def _read_member(archive: zipfile.ZipFile, name: str, path, file_size: int) -> bytes:
+def _read_member(archive: zipfile.ZipFile, name: str, file: LoadingFile) -> bytes:
     info = archive.getinfo(name)
     if info.compress_type != zipfile.ZIP_STORED:
-        _fail(path, f"member {name!r} is compressed (nnfast writes stored members only)")
+        file.fail(f"member {name!r} is compressed (nnfast writes stored members only)")
     if info.flag_bits & 0x1:  # zipfile would raise RuntimeError("... password required")
-        _fail(path, f"member {name!r} is encrypted (nnfast writes plain members only)")
-    if info.file_size > file_size or info.compress_size > file_size:
-        _fail(
-            path,
+        file.fail(f"member {name!r} is encrypted (nnfast writes plain members only)")
+    if info.file_size > file.size or info.compress_size > file.size:
+        file.fail(
             f"member {name!r} declares {info.file_size} bytes, more than the whole "
-            f"file ({file_size} bytes): truncated or crafted",
+            f"file ({file.size} bytes): truncated or crafted",
+        )
+    # Members that overlap in a crafted archive could each be as large as the file: all of
+    # them together may not be larger than the file either.
+    file.bytes_read += info.file_size
+    if file.bytes_read > file.size:
+        file.fail(
+            f"the members declare {file.bytes_read} bytes or more, more than the whole file "
+            f"({file.size} bytes): overlapping or crafted"
         )
     try:
         return archive.read(name)
     except _ZIP_ERRORS as err:
-        _fail(path, f"member {name!r} is corrupted or truncated ({type(err).__name__}: {err})")
+        file.fail(f"member {name!r} is corrupted or truncated ({type(err).__name__}: {err})")
 
 
 _NPY_MAGIC = b"\x93NUMPY"
@@ -221,120 +301,184 @@ def _npy_header(data: bytes) -> tuple[dict, int]:
     return _npy_header_dict(text), start + length
 
 
-def _parse_npy(data: bytes, name: str, path, allowed_dtypes) -> np.ndarray:
+def _parse_npy(data: bytes, name: str, file: LoadingFile, allowed_dtypes) -> np.ndarray:
     """A 1-D array from ``.npy`` bytes; header parsed as a literal, sizes checked first."""
     try:
         header, offset = _npy_header(data)
     except ValueError as err:
-        _fail(path, f"member {name!r} has an invalid .npy header ({err})")
+        file.fail(f"member {name!r} has an invalid .npy header ({err})")
     descr, fortran, shape = header["descr"], header["fortran_order"], header["shape"]
     if descr not in allowed_dtypes:
-        _fail(
-            path,
+        file.fail(
             f"member {name!r} has dtype {descr!r}, expected one of "
             f"{sorted(allowed_dtypes)} (object arrays are never loaded)",
         )
     if fortran or len(shape) != 1:
-        _fail(
-            path,
+        file.fail(
             f"member {name!r} has shape {shape} (fortran_order={fortran}), expected a 1-D array",
         )
     dtype = np.dtype(descr)  # one of the few plain dtype strings allowed above
     payload = len(data) - offset
     expected = shape[0] * dtype.itemsize
     if payload != expected:
-        _fail(
-            path,
+        file.fail(
             f"member {name!r} declares {shape[0]} values ({expected} bytes) but holds "
             f"{payload} bytes: truncated or crafted",
         )
     return np.frombuffer(data, dtype=dtype, count=shape[0], offset=offset).copy()
 
 
-def _check_header(header, path):
-    if not isinstance(header, dict):
-        _fail(path, f"the JSON header is a {type(header).__name__}, expected an object")
-    if header.get("format") != FORMAT:
-        _fail(path, f"header 'format' is {header.get('format')!r}, expected {FORMAT!r}")
-    version = header.get("version")
-    if version != VERSION or isinstance(version, bool):
-        _fail(
-            path,
-            f"format version {version!r} is not supported (this nnfast reads version {VERSION})",
+def _refuse_constant(name):
+    raise ValueError(
+        f"{name} is not a JSON value (nnfast writes non-finite numbers as the strings "
+        '"inf", "-inf" and "nan")'
+    )
+
+
+def _object_without_duplicates(pairs):
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        raise ValueError(f"keys {twice} appear more than once in one object")
+    return dict(pairs)
+
+
+def _read_header(data: bytes, file: LoadingFile) -> dict:
+    header_bytes = _parse_npy(data, "header.npy", file, {"|u1"})
+    try:
+        header = json.loads(
+            header_bytes.tobytes().decode("utf-8"),
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_object_without_duplicates,
         )
-    missing = [field for field in _FIELDS if field not in header]
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        file.fail(f"the header is not valid UTF-8 JSON ({type(err).__name__}: {err})")
+    if not isinstance(header, dict):
+        file.fail(f"the JSON header is a {type(header).__name__}, expected an object")
+    return header
+
+
+def check_fields(mapping: dict, expected, file: LoadingFile, where: str, optional=()) -> None:
+    """``mapping`` has every field of ``expected``, and no other than those and ``optional``."""
+    missing = [field for field in expected if field not in mapping]
     if missing:
-        _fail(path, f"header fields missing: {missing}")
-    extra = sorted(set(header) - set(_FIELDS))
+        file.fail(f"{where} fields missing: {missing}")
+    extra = sorted(set(mapping) - set(expected) - set(optional))
     if extra:
-        _fail(path, f"unknown header fields: {extra}")
-    if not isinstance(header["dtype"], str) or header["dtype"] not in DTYPES:
-        _fail(path, f"header 'dtype' is {header['dtype']!r}, expected 'float32' or 'float64'")
+        file.fail(f"unknown {where} fields: {extra}")
+
+
+def check_version(header: dict, file: LoadingFile, versions) -> None:
+    version = header.get("version")
+    if version not in versions or isinstance(version, bool):
+        file.fail(
+            f"format version {version!r} is not supported (this nnfast reads versions "
+            f"{', '.join(map(str, versions))} of {header.get('format')!r} files)",
+        )
+
+
+def check_network_fields(fields, file: LoadingFile, where: str) -> None:
+    """The JSON types of a network's fields (their values are checked by build_spec)."""
+    if not isinstance(fields, dict):
+        file.fail(f"{where} is {fields!r}, expected an object")
+    check_fields(fields, NETWORK_FIELDS, file, where, optional=("format", "version"))
+    if not isinstance(fields["dtype"], str) or fields["dtype"] not in DTYPES:
+        file.fail(f"{where} 'dtype' is {fields['dtype']!r}, expected 'float32' or 'float64'")
     for field in ("layer_sizes", "activations"):
-        if not isinstance(header[field], list):
-            _fail(path, f"header {field!r} is {header[field]!r}, expected a list")
-    activations = header["activations"]
-    if len(activations) != len(header["layer_sizes"]) - 1:
-        _fail(
-            path,
-            f"header has {len(activations)} activations for layer sizes "
-            f"{header['layer_sizes']!r} (expected one per layer)",
+        if not isinstance(fields[field], list):
+            file.fail(f"{where} {field!r} is {fields[field]!r}, expected a list")
+    activations = fields["activations"]
+    if len(activations) != len(fields["layer_sizes"]) - 1:
+        file.fail(
+            f"{where} has {len(activations)} activations for layer sizes "
+            f"{fields['layer_sizes']!r} (expected one per layer)",
         )
     if not all(isinstance(a, str) for a in activations) or not activations:
-        _fail(path, f"header 'activations' is {activations!r}, expected a list of names")
-    if not isinstance(header["n_params"], int) or isinstance(header["n_params"], bool):
-        _fail(path, f"header 'n_params' is {header['n_params']!r}, expected an integer")
+        file.fail(f"{where} 'activations' is {activations!r}, expected a list of names")
+    if not isinstance(fields["n_params"], int) or isinstance(fields["n_params"], bool):
+        file.fail(f"{where} 'n_params' is {fields['n_params']!r}, expected an integer")
 
 
-def load(path) -> MLP:
-    """Read a network written by :func:`save`; ``ValueError`` says what is wrong otherwise."""
-    path = os.fspath(path)
-    file_size = os.path.getsize(path)  # FileNotFoundError for a missing file, as open()
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    if magic[:1] == b"\x80" or magic[:2] in (b"(d", b"(l", b"}q"):
-        _fail(path, "it looks like a pickle; nnfast never loads pickles (save with nnfast.save)")
-    if magic != b"PK\x03\x04":
-        _fail(path, f"expected a ZIP (.npz) archive, the file starts with {magic!r}")
-    try:
-        archive = zipfile.ZipFile(path)
-    except _ZIP_ERRORS as err:
-        _fail(path, f"the ZIP structure is corrupted or truncated ({type(err).__name__}: {err})")
-    with archive:
-        names = sorted(archive.namelist())
-        if names != sorted(_MEMBERS):
-            _fail(path, f"expected the members {list(_MEMBERS)}, got {names}")
-        header_data = _read_member(archive, "header.npy", path, file_size)
-        params_data = _read_member(archive, "params.npy", path, file_size)
-    header_bytes = _parse_npy(header_data, "header.npy", path, {"|u1"})
-    try:
-        header = json.loads(header_bytes.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        _fail(path, f"the header is not valid UTF-8 JSON ({type(err).__name__}: {err})")
-    _check_header(header, path)
-    dtype = DTYPES[header["dtype"]]
-    params = _parse_npy(params_data, "params.npy", path, {dtype.newbyteorder("<").str})
+def _network(fields: dict, data: bytes, name: str, file: LoadingFile) -> MLP:
+    """The network that checked ``fields`` describe, its parameters read from ``data``."""
+    dtype = DTYPES[fields["dtype"]]
+    params = _parse_npy(data, name, file, {dtype.newbyteorder("<").str})
     try:
         spec = build_spec(
-            header["layer_sizes"],
-            header["activations"][:-1],
-            header["activations"][-1],
-            header["leaky_slope"],
-            header["elu_alpha"],
-            header["maxout_pieces"],
+            fields["layer_sizes"],
+            fields["activations"][:-1],
+            fields["activations"][-1],
+            fields["leaky_slope"],
+            fields["elu_alpha"],
+            fields["maxout_pieces"],
         )
     except (TypeError, ValueError) as err:
-        _fail(path, f"the header describes no valid network ({err})")
-    if header["n_params"] != spec.n_params or params.shape[0] != spec.n_params:
-        _fail(
-            path,
+        file.fail(f"the header describes no valid network ({err})")
+    if fields["n_params"] != spec.n_params or params.shape[0] != spec.n_params:
+        file.fail(
             f"layer sizes {list(spec.layer_sizes)} need {spec.n_params} parameters; "
-            f"the header says {header['n_params']} and params.npy holds "
+            f"the header says {fields['n_params']} and {name} holds "
             f"{params.shape[0]}",
         )
     if not np.isfinite(params).all():
-        _fail(path, "params.npy holds NaN or infinite values")
+        file.fail(f"{name} holds NaN or infinite values")
     net = MLP.__new__(MLP)
     net._setup(spec, dtype, np.ascontiguousarray(params, dtype=dtype), np.random.default_rng())
     net._seed = None
     return net
+
+
+def _plan(header: dict, file: LoadingFile) -> Plan:
+    """What to read, from the header's format: a network, or an estimator."""
+    fmt = header.get("format")
+    if fmt == FORMAT:
+        check_version(header, file, READ_VERSIONS)
+        check_fields(header, _FIELDS, file, "header")
+        check_network_fields(header, file, "header")
+        return Plan({"params.npy": header}, lambda networks: networks["params.npy"])
+    if isinstance(fmt, str) and fmt.startswith(ESTIMATOR_FORMAT_PREFIX):
+        file.kind = "estimator"
+        if header.get("version") == 1:
+            file.fail("format version 1 holds networks only (estimators are version 2 on)")
+        check_version(header, file, (2,))
+        try:
+            from nnfast.sklearn import _persist
+        except ImportError as err:
+            raise ImportError(
+                f"{file.path}: loading a saved {fmt[len(ESTIMATOR_FORMAT_PREFIX) :]} needs "
+                f"scikit-learn ({err})"
+            ) from err
+        return _persist.plan(header, file)
+    file.fail(
+        f"header 'format' is {fmt!r}, expected {FORMAT!r} or {ESTIMATOR_FORMAT_PREFIX!r} "
+        f"followed by one of {list(ESTIMATOR_CLASSES)}"
+    )
+
+
+def load(path):
+    """Read a network or an estimator written by :func:`save`; ``ValueError`` says what is
+    wrong otherwise (an estimator file needs scikit-learn: ``ImportError`` without it)."""
+    path = os.fspath(path)
+    file = LoadingFile(path, os.path.getsize(path))  # FileNotFoundError, as open() raises
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic[:1] == b"\x80" or magic[:2] in (b"(d", b"(l", b"}q"):
+        file.fail("it looks like a pickle; nnfast never loads pickles (save with nnfast.save)")
+    if magic != b"PK\x03\x04":
+        file.fail(f"expected a ZIP (.npz) archive, the file starts with {magic!r}")
+    try:
+        archive = zipfile.ZipFile(path)
+    except _ZIP_ERRORS as err:
+        file.fail(f"the ZIP structure is corrupted or truncated ({type(err).__name__}: {err})")
+    with archive:
+        names = sorted(archive.namelist())
+        if "header.npy" not in names or len(names) > 1 + file.size // 46:
+            file.fail(f"expected the members {list(_MEMBERS)}, got {names[:10]}")
+        header = _read_header(_read_member(archive, "header.npy", file), file)
+        plan = _plan(header, file)
+        expected = sorted(["header.npy", *plan.networks])
+        if names != expected:
+            file.fail(f"expected the members {expected}, got {names}")
+        data = {name: _read_member(archive, name, file) for name in plan.networks}
+    networks = {name: _network(fields, data[name], name, file) for name, fields in plan.networks.items()}
+    return plan.build(networks)

@@ -17,7 +17,15 @@ from nnfast import _solvers
 from nnfast import _training_control as control
 from nnfast._history import History
 from nnfast._progress import ProgressBar
-from nnfast._spec import LOG_VAR_RANGE, LOSS_CODES, build_spec, check_dtype, check_seed
+from nnfast._spec import LOSS_CODES, build_spec, check_dtype, check_seed
+from nnfast._targets import (
+    check_target_scaling,
+    gaussian_mean_std,
+    scaled_mean_std,
+    scaled_output,
+    standardized,
+    target_statistics,
+)
 from nnfast._validation import (
     as_finite,
     as_matrix,
@@ -33,15 +41,6 @@ from nnfast._validation import (
 )
 
 OPTIMIZERS = ("sgd", "adam", "rprop", "lbfgs")
-
-
-def gaussian_mean_std(out, k):
-    """``(mean, std)`` of a gaussian_nll output ``out`` (..., 2k): the first ``k`` columns, and
-    ``exp(c / 2)`` for the log-variances ``c`` of the last ``k`` clipped to LOG_VAR_RANGE
-    (the variance the loss used)."""
-    mean = np.ascontiguousarray(out[..., :k])
-    std = np.exp(0.5 * np.clip(out[..., k:], *LOG_VAR_RANGE))
-    return mean, std
 
 
 class _ViewList(list):
@@ -105,6 +104,10 @@ class MLP:
     weights, biases : list of ndarray
         Views into ``params``: ``W`` is ``(n_in, n_out)`` (``(n_in, n_out, k)`` for maxout),
         ``b`` is ``(n_out,)`` (``(n_out, k)`` for maxout).
+    target_scaling : None or (mean, std)
+        For a gaussian_nll network trained on standardised targets
+        (``fit(..., standardize_targets=True)``): the targets' means and standard
+        deviations, two (k,) float64 arrays. See :attr:`target_scaling`.
     """
 
     def __init__(
@@ -137,6 +140,7 @@ class MLP:
         weights, biases = spec.views(params)
         self._weights = _ViewList(weights, "weights")
         self._biases = _ViewList(biases, "biases")
+        self._target_scaling = None
 
     # ---- structure -------------------------------------------------------------------------
 
@@ -189,13 +193,42 @@ class MLP:
     def biases(self) -> list:
         return self._biases
 
+    @property
+    def target_scaling(self):
+        """None, or ``(mean, std)`` of the targets of a gaussian_nll network trained on
+        standardised targets ``z = (y - mean) / std`` (two read-only (k,) float64 arrays).
+
+        Set by ``fit(..., standardize_targets=True)`` from the (weighted) training targets,
+        kept by later fits, copies and pickles (not by :func:`nnfast.save` yet, which
+        refuses such a network). While set, the network works in the targets' units:
+        :meth:`predict` returns means ``mean + std · μ`` and log-variances
+        ``clip(s) + 2 log std`` (``return_std=True``: standard deviations
+        ``std · exp(clip(s) / 2)``), :meth:`input_grad` is that output's Jacobian, and
+        :meth:`loss`, :meth:`loss_and_grad` and ``fit`` take ``y`` in the targets' units
+        and standardise it (loss ``gaussian_nll`` only). Their loss values are those of the
+        standardised targets, the objective minimised: the negative log-likelihood in the
+        targets' units is that plus ``mean(log(std))``. Assign ``(mean, std)`` to set it,
+        None to read the raw network again.
+        """
+        return self._target_scaling
+
+    @target_scaling.setter
+    def target_scaling(self, value):
+        if value is not None:
+            self._check_gaussian_output("target_scaling: a scaling")
+        self._target_scaling = check_target_scaling(value, self.layer_sizes[-1] // 2)
+
     def __repr__(self) -> str:
         hidden = self.activations[:-1]
         act = hidden[0] if len(set(hidden)) == 1 else list(hidden)
+        scaling = ""
+        if self._target_scaling is not None:
+            mean, std = (a.tolist() for a in self._target_scaling)
+            scaling = f", target_scaling=({mean}, {std})"
         return (
             f"MLP({list(self.layer_sizes)}, activation={act!r}, "
             f"output_activation={self.activations[-1]!r}, dtype={self._dtype.name!r}, "
-            f"n_params={self.n_params})"
+            f"n_params={self.n_params}{scaling})"
         )
 
     def copy(self) -> MLP:
@@ -205,6 +238,7 @@ class MLP:
         clone._setup(self._spec, self._dtype, self._params.copy(), _copy.deepcopy(self._rng))
         clone._seed = self._seed
         clone._train_state = _copy.deepcopy(self._train_state)
+        clone._target_scaling = self._target_scaling  # read-only arrays: shared
         return clone
 
     def __getstate__(self):
@@ -215,6 +249,7 @@ class MLP:
             "rng": self._rng,
             "seed": self._seed,
             "train_state": self._train_state,
+            "target_scaling": self._target_scaling,
         }
 
     def __setstate__(self, state):
@@ -223,6 +258,10 @@ class MLP:
         )
         self._seed = state["seed"]
         self._train_state = state.get("train_state")  # (absent from older pickles)
+        scaling = state.get("target_scaling")  # absent from pickles of earlier versions
+        self._target_scaling = None if scaling is None else check_target_scaling(
+            scaling, self.layer_sizes[-1] // 2
+        )
 
     # ---- input checks ----------------------------------------------------------------------
 
@@ -242,6 +281,18 @@ class MLP:
         w = check_sample_weight(sample_weight, n, self._dtype)
         weight_sum = float(n) if w is None else float(w.sum(dtype=np.float64))
         return X, Y, w, loss, l2, 1.0 / weight_sum
+
+    def _in_training_units(self, Y, loss, scaling, name="target_scaling"):
+        """The targets ``Y`` as the network trains on them: standardised with ``scaling``
+        (``(mean, std)`` or None), which only the gaussian_nll loss may use."""
+        if scaling is None:
+            return Y
+        if loss != "gaussian_nll":
+            raise ValueError(
+                f"{name}: a network trained on standardised targets predicts in the targets' "
+                f"units with loss='gaussian_nll' only; got loss={loss!r}"
+            )
+        return standardized(Y, scaling, self._dtype)
 
     # ---- evaluation ------------------------------------------------------------------------
 
@@ -266,16 +317,19 @@ class MLP:
         compiled.fast_predict(compiled.layout, self._params, X, out)
         if single:
             out = out[0]
+        k, scaling = spec.layer_sizes[-1] // 2, self._target_scaling
+        if scaling is not None:
+            return scaled_mean_std(out, k, scaling) if return_std else scaled_output(out, k, scaling)
         if not return_std:
             return out
-        return gaussian_mean_std(out, spec.layer_sizes[-1] // 2)
+        return gaussian_mean_std(out, k)
 
-    def _check_gaussian_output(self):
-        """predict(return_std=True) needs the output of a gaussian_nll network."""
+    def _check_gaussian_output(self, what="return_std: True"):
+        """predict(return_std=True) and target_scaling need a gaussian_nll network's output."""
         n_out, output = self.layer_sizes[-1], self.activations[-1]
         if output != "identity" or n_out % 2:
             raise ValueError(
-                "return_std: True reads the output as k means then k log-variances "
+                f"{what} reads the output as k means then k log-variances "
                 "(loss='gaussian_nll'), which needs output_activation='identity' and an even "
                 f"number of outputs; this network has output_activation={output!r} and "
                 f"layer_sizes[-1] = {n_out}"
@@ -309,6 +363,8 @@ class MLP:
         n_in, n_out = self.layer_sizes[0], self.layer_sizes[-1]
         J = np.empty((X.shape[0], n_out, n_in), dtype=self._dtype)
         self._compiled.input_grad_into(X, J)
+        if self._target_scaling is not None:  # the means' rows, in the targets' units
+            J[:, : n_out // 2] *= self._target_scaling[1].astype(self._dtype)[:, None]
         return J[0] if single else J
 
     def loss(self, X, y, loss="mse", l2=0.0, sample_weight=None) -> float:
@@ -331,16 +387,19 @@ class MLP:
           ``0.5 log 2π`` (as PyTorch's ``GaussianNLLLoss``), scaled like ``mse`` (a mean over
           samples and targets). Outside the clip range ``s`` gets no gradient; the range
           keeps ``e^−c`` finite and non-zero (standard deviations from 3.1e-7 to 3.3e6 in the
-          units of ``y``: scale the targets to about unit variance). With ``s = 0`` the loss
-          is ``mse / 2``. :meth:`predict` with ``return_std=True`` returns ``(μ, e^(c/2))``.
+          units the network trains in: targets far from unit variance train best with
+          ``fit(..., standardize_targets=True)``, see :attr:`target_scaling`, which this
+          method honours). With ``s = 0`` the loss is ``mse / 2``. :meth:`predict` with ``return_std=True`` returns ``(μ, e^(c/2))``.
         """
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
+        Y = self._in_training_units(Y, loss, self._target_scaling)
         return float(self._compiled.loss(X, Y, w, LOSS_CODES[loss], inv_wsum, l2))
 
     def loss_and_grad(self, X, y, loss="mse", l2=0.0, sample_weight=None):
         """``(loss, grad)``: the value of :meth:`loss` and its gradient in the layout of
         ``params``."""
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
+        Y = self._in_training_units(Y, loss, self._target_scaling)
         grad = np.empty_like(self._params)
         value = self._compiled.loss_and_grad(X, Y, w, LOSS_CODES[loss], inv_wsum, grad, l2)
         return float(value), grad
@@ -372,6 +431,7 @@ class MLP:
         patience=None,
         progress=False,
         restart=False,
+        standardize_targets=False,
     ) -> History:
         """Train in place by mini-batch ``sgd`` (with ``momentum``, ``nesterov``), ``adam``,
         full-batch ``rprop`` (iRprop-, with ``lr`` as the initial step size) or ``lbfgs``.
@@ -394,36 +454,48 @@ class MLP:
         ``"max_fun"``, ``"stalled"`` (the line search could not make progress),
         ``"callback"`` or ``"diverged"``.
 
-        ``lr`` may be a callable ``lr(epoch) -> float`` (sgd and adam), called once before
-        each epoch, ``epoch`` counted from 0 over every epoch of the optimizer's state (see
-        ``restart``). With ``validation_data``, ``patience`` stops training once that many
-        epochs in a row brought no validation loss below the best so far
-        (``stop_reason="converged"``); at the end of the run the network gets back the
-        weights of its best epoch, ``History.best_epoch``. ``progress=True`` shows a bar with
-        loss and val_loss (tqdm when installed, else one line on standard error).
+        ``lr`` may be a callable ``lr(epoch) -> float`` (sgd, adam), called before each
+        epoch, ``epoch`` counting from 0 every epoch of the optimizer's state. With
+        ``validation_data``, ``patience`` stops once that many epochs in a row brought no
+        val_loss below the best (``stop_reason="converged"``); the network then gets back
+        the weights of its best epoch, ``History.best_epoch``. ``progress=True`` shows a bar
+        with loss and val_loss (tqdm when installed, else one line on standard error).
 
-        A later ``fit`` with the same optimizer continues its state: moments or velocity,
-        update count and the epoch count of a callable ``lr``, with this call's settings;
-        the row order comes from the network's random state, which every fit continues. So
-        ``fit(X, y, epochs=4)`` then ``fit(X, y, epochs=6)`` equals ``fit(X, y, epochs=10)``
-        bit for bit. ``restart=True`` starts a fresh optimizer from the current weights (as
-        another optimizer, ``lbfgs``, or a diverged run do); ``copy()`` and pickling carry
-        the state, ``nnfast.save`` does not. ``lbfgs`` keeps no state between calls.
+        A later fit with the same optimizer continues its state (moments or velocity,
+        update count, the epoch of a callable lr) with this call's settings, and every fit
+        continues the network's random state (the row order): ``fit(X, y, epochs=4)`` then
+        ``fit(X, y, epochs=6)`` equals ``fit(X, y, epochs=10)`` bit for bit.
+        ``restart=True`` starts a fresh optimizer from the current weights (as another
+        optimizer, lbfgs or a diverged run do); ``copy()`` and pickles carry the state,
+        ``nnfast.save`` does not. After early stopping the state is the last epoch's.
 
         A loss (or weights) that becomes NaN or infinite raises ``FloatingPointError`` after
         restoring the weights of the last finite epoch; the exception carries ``.history``.
-        Ctrl-C (a notebook's interrupt) raises ``KeyboardInterrupt`` within an epoch (a
-        script or a loop over fits stops), after restoring the weights of the last complete
-        epoch; it carries ``.history`` (``stop_reason="interrupted"``), and a later ``fit``
-        goes on from there (not bit for bit: the interrupted epoch's first batches stay in
-        the optimizer's moments)::
+        Ctrl-C (a notebook's interrupt) raises ``KeyboardInterrupt`` within an epoch (so a
+        loop over fits stops too) after restoring the weights of the last complete epoch; it
+        carries ``.history`` (``stop_reason="interrupted"``), and a later fit goes on from
+        there (not bit for bit: the interrupted epoch's first batches stay in the moments)::
 
             try:
                 history = net.fit(X, y, epochs=10_000, progress=True)
             except KeyboardInterrupt as interrupt:
                 history = interrupt.history
+
+        ``standardize_targets=True`` (``loss="gaussian_nll"`` only) trains on
+        ``(y - mean) / std`` per target, with the (``sample_weight``-weighted) mean and
+        standard deviation of ``y``, stored as :attr:`target_scaling`: :meth:`predict`
+        then reports means and standard deviations in ``y``'s units, whatever its scale.
+        The loss values reported (``History``, ``callback``) are those of the standardised
+        targets. A later fit with the default False keeps the network's scaling.
         """
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
+        if check_bool(standardize_targets, "standardize_targets") and loss != "gaussian_nll":
+            raise ValueError(
+                "standardize_targets: True trains on standardised targets with "
+                f"loss='gaussian_nll' only; got loss={loss!r}"
+            )
+        scaling = target_statistics(Y, w) if standardize_targets else self._target_scaling
+        Y = self._in_training_units(Y, loss, scaling)
         check_name(optimizer, "optimizer", OPTIMIZERS)
         lr = control.check_lr(lr, optimizer)
         n = X.shape[0]
@@ -459,7 +531,7 @@ class MLP:
             Xv, Yv, _, _, _, inv_wsum_v = self._check_data(
                 validation_data[0], validation_data[1], loss, None, l2, prefix="validation_data "
             )
-            validation = (Xv, Yv, inv_wsum_v)
+            validation = (Xv, self._in_training_units(Yv, loss, scaling), inv_wsum_v)
         patience = control.check_patience(patience, validation, optimizer)
         progress = check_bool(progress, "progress")
         restart = check_bool(restart, "restart")
@@ -472,6 +544,7 @@ class MLP:
                 "fit: this network is already being trained in another thread; "
                 "train a copy (net.copy()) instead"
             )
+        self._target_scaling = scaling
         bar = ProgressBar(epochs, label="fit") if progress else None
         try:
             if optimizer == "lbfgs":
@@ -491,23 +564,11 @@ class MLP:
                     control.progress_callback(bar, callback),
                     verbose,
                 )[0]
-            previous = control.continued(self._train_state, optimizer, restart)
-            schedule = lr if callable(lr) else None
-            if schedule is not None:  # the first epoch's lr, checked before any training
-                position = 0 if previous is None else previous.epochs
-                lr = control.scheduled_lr(schedule, position) if epochs else 1.0  # (unused)
-            fresh = _solvers.make_optimizer(
-                optimizer,
-                self._params,
-                lr,
-                momentum=momentum,
-                nesterov=nesterov,
-                beta1=beta1,
-                beta2=beta2,
-                eps=eps,
+            settings = dict(momentum=momentum, nesterov=nesterov, beta1=beta1, beta2=beta2, eps=eps)
+            state = self._train_state = control.start_state(
+                self._train_state, optimizer, self._params, lr, settings, restart, epochs
             )
-            state = self._train_state = control.start_state(previous, fresh)
-            fit_control = control.FitControl(state, self._params, schedule, patience, bar)
+            fit_control = control.FitControl(state, self._params, lr, patience, bar)
             loop = _solvers.EpochLoop(
                 self,
                 X,
@@ -522,15 +583,7 @@ class MLP:
                 callback=callback,
                 control=fit_control if fit_control.needed else None,
             )
-            try:
-                history = loop.run(epochs)
-            except FloatingPointError:
-                self._train_state = None  # NaN or huge moments are not worth continuing
-                raise
-            finally:
-                state.epochs += loop.history.epochs
-            fit_control.keep_best(history)
-            return history
+            return fit_control.run(loop, epochs)
         finally:
             if bar is not None:
                 bar.close()

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from nnfast import kernels, reference
+from nnfast import _spec, kernels, reference
 
 DTYPES = (np.float64, np.float32)
 # Sizes that are not powers of two or multiples of a vector width, so that loop tails,
@@ -284,3 +284,58 @@ def simd_path(name, family):
         yield name
     finally:
         kernels.set_simd_path(previous)
+
+
+# Shared by the kernel tests (test_kernels, test_activations, test_kernel_entry).
+ALL_ACTIVATIONS = (
+    "identity",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "maxout",
+    "softmax",
+    "exp",
+)
+assert set(ALL_ACTIVATIONS) == set(kernels.ACTIVATIONS)
+# Non-default activation parameters, so that a kernel ignoring them is caught.
+LEAKY_SLOPE = 0.05
+ELU_ALPHA = 0.7
+ACT_PARAMS = dict(leaky_slope=LEAKY_SLOPE, elu_alpha=ELU_ALPHA)
+PIECES = 3
+
+
+@pytest.fixture(params=SIMD_PATHS)
+def products_path(request):
+    """The test runs with the products on each code path (skipped where the CPU lacks it)."""
+    with simd_path(request.param, "products"):
+        yield request.param
+
+
+@pytest.fixture(params=SIMD_PATHS)
+def elementwise_path(request):
+    """The test runs with the elementwise loops (and every other family) on each code path."""
+    with simd_path(request.param, "elementwise"):
+        yield request.param
+
+
+def rand(rng, shape, dtype, scale=1.0):
+    return (rng.normal(size=shape) * scale).astype(dtype)
+
+
+def make_net(sizes, hidden, output, seed=0, dtype="float64", scale=0.6):
+    """A reference network with random weights AND biases (biases start at zero otherwise)."""
+    spec = _spec.build_spec(sizes, hidden, output, LEAKY_SLOPE, ELU_ALPHA, PIECES)
+    params = np.random.default_rng(seed + 1000).normal(0.0, scale, spec.n_params)
+    return reference.MLP(
+        sizes,
+        hidden,
+        output,
+        dtype=dtype,
+        seed=seed,
+        leaky_slope=LEAKY_SLOPE,
+        elu_alpha=ELU_ALPHA,
+        maxout_pieces=PIECES,
+        params=params,
+    )

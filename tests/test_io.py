@@ -145,7 +145,7 @@ def test_file_is_plain_npz_with_a_json_header(tmp_path):
     with np.load(tmp_path / "seed.npz", allow_pickle=False) as data:
         assert sorted(data.files) == ["header", "params"]
         header = json.loads(bytes(data["header"]))
-        assert header["format"] == "nnfast.MLP" and header["version"] == 1
+        assert header["format"] == "nnfast.MLP" and header["version"] == 2
         assert header["layer_sizes"] == [1, 20, 20, 1] and header["n_params"] == 481
         assert bits(data["params"]) == bits(net.params)
     with zipfile.ZipFile(tmp_path / "seed.npz") as archive:
@@ -162,7 +162,7 @@ def test_save_overwrites_and_leaves_no_temporary_files(tmp_path):
 
 
 def test_save_and_load_bad_arguments(tmp_path):
-    with pytest.raises(TypeError, match="net: expected an nnfast.MLP, got dict"):
+    with pytest.raises(TypeError, match="net: expected an nnfast.MLP or a fitted nnfast.sklearn estimator .*got dict"):
         nnfast.save({}, tmp_path / "x.npz")
     with pytest.raises(FileNotFoundError):
         nnfast.load(tmp_path / "missing.npz")
@@ -250,7 +250,11 @@ def test_flips_in_the_data_are_caught_by_the_crc(saved, tmp_path):
 
 def test_wrong_format_or_version(saved, tmp_path):
     net = saved[0]
-    refused(crafted(tmp_path / "v2.npz", net, version=2), "format version 2 is not supported")
+    refused(crafted(tmp_path / "v3.npz", net, version=3), "format version 3 is not supported")
+    # Network files of versions 1 (nnfast 0.1.0, as crafted here) and 2 (written now) load.
+    assert bits(nnfast.load(crafted(tmp_path / "v2.npz", net, version=2)).params) == bits(
+        net.params
+    )
     refused(crafted(tmp_path / "v0.npz", net, version=True), "format version True")
     refused(crafted(tmp_path / "fmt.npz", net, format="keras"), "'format' is 'keras'")
 

@@ -1,13 +1,13 @@
-"""The compiled kernels against nnfast.reference (plain NumPy).
+"""The compiled products and dense layers against nnfast.reference (plain NumPy).
 
-Public entry points (nnfast.kernels: matvec, matmul, dense_forward, activation_forward,
-activation_backward) over odd sizes, both sides of the BLAS crossover, both dtypes, every
-activation, extreme inputs, every accepted input layout and the ``out=`` contract; the
-private ``*_into`` kernels of nnfast._kernel_entry (losses with their output deltas, SGD and Adam
-updates) that the network drivers use; and a small hypothesis search over shapes and values.
-The products, dense layers, activation gradients and optimizer updates run on every SIMD
-code path this CPU has (nnfast.kernels.set_simd_path, through the ``products_path`` and
-``elementwise_path`` fixtures); the fast math has its own per-path tests (test_fastmath.py).
+Public entry points (nnfast.kernels: matvec, matmul, dense_forward) over odd sizes, both
+sides of the BLAS crossover, both dtypes, every activation, every accepted input layout and
+the ``out=`` contract, and a small hypothesis search over shapes and values. The products
+and dense layers run on every SIMD code path this CPU has (nnfast.kernels.set_simd_path,
+through the ``products_path`` and ``elementwise_path`` fixtures of conftest.py). The
+activations are in test_activations.py, the private ``*_into`` kernels of
+nnfast._kernel_entry (loss deltas, optimizer updates) in test_kernel_entry.py, and the fast
+math has its own per-path tests (test_fastmath.py).
 """
 
 import itertools
@@ -16,42 +16,25 @@ import math
 import numpy as np
 import pytest
 from conftest import (
+    ACT_PARAMS,
+    ALL_ACTIVATIONS,
     DTYPES,
+    ELU_ALPHA,
     ODD_SIZES,
-    SIMD_PATHS,
+    PIECES,
     assert_close,
     assert_product_close,
-    eps,
     no_warnings,
     product_atol,
+    rand,
     rtol,
-    simd_path,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from nnfast import _kernel_entry, _kernels, kernels
+from nnfast import _kernels, kernels
 from nnfast import reference as ref
-from nnfast._spec import ACTIVATION_CODES, LOSS_CODES
-
-ALL_ACTIVATIONS = (
-    "identity",
-    "sigmoid",
-    "tanh",
-    "relu",
-    "leaky_relu",
-    "elu",
-    "maxout",
-    "softmax",
-    "exp",
-)
-assert set(ALL_ACTIVATIONS) == set(kernels.ACTIVATIONS)
-# Non-default activation parameters, so that a kernel ignoring them is caught.
-LEAKY_SLOPE = 0.05
-ELU_ALPHA = 0.7
-ACT_PARAMS = dict(leaky_slope=LEAKY_SLOPE, elu_alpha=ELU_ALPHA)
-PIECES = 3
 
 # Larger products: with BLAS switched on at 32768 multiply-adds (set_blas_min_flops, as in
 # test_blas_path_matches_reference) these sit on both sides of that crossover, including
@@ -69,24 +52,6 @@ BLAS_SHAPES = [
     (1, 32768, 1),
     (3, 65, 257),
 ]
-
-
-@pytest.fixture(params=SIMD_PATHS)
-def products_path(request):
-    """The test runs with the products on each code path (skipped where the CPU lacks it)."""
-    with simd_path(request.param, "products"):
-        yield request.param
-
-
-@pytest.fixture(params=SIMD_PATHS)
-def elementwise_path(request):
-    """The test runs with the elementwise loops (and every other family) on each code path."""
-    with simd_path(request.param, "elementwise"):
-        yield request.param
-
-
-def rand(rng, shape, dtype, scale=1.0):
-    return (rng.normal(size=shape) * scale).astype(dtype)
 
 
 # --------------------------------------------------------------------------------------
@@ -252,24 +217,6 @@ def test_maxout_needs_at_least_one_piece():
         kernels.dense_forward(np.ones((2, 3)), np.ones((3, 4, 0)), np.ones((4, 0)), "maxout")
 
 
-@pytest.mark.parametrize("name", ALL_ACTIVATIONS)
-def test_four_dimensional_inputs_forward_and_backward(name):
-    # activation_forward takes Z up to 4-D (maxout: A up to 3-D); backward takes the same.
-    rng = np.random.default_rng(10)
-    shape = (3, 1, 5, 3) if name == "maxout" else (3, 1, 5, 17)
-    Z = act_input(name, shape[:-1] if name == "maxout" else shape, np.float64, rng)
-    A = kernels.activation_forward(name, Z, **ACT_PARAMS)
-    assert_close(A, ref.activation_forward(name, Z, **ACT_PARAMS), np.float64)
-    dA = rand(rng, A.shape, np.float64)
-    dZ = kernels.activation_backward(name, Z, A, dA, **ACT_PARAMS)
-    assert_close(
-        dZ,
-        ref.activation_backward(name, Z, A, dA, **ACT_PARAMS),
-        np.float64,
-        scale=float(np.abs(dA).max()),
-    )
-
-
 def test_mismatched_inputs_are_refused():
     A = np.ones((3, 4))
     with pytest.raises(ValueError, match="x"):
@@ -349,213 +296,6 @@ def test_dense_forward_out_and_no_inputs(activation, dtype):
     expected = ref.activation_forward(activation, np.broadcast_to(b, (5,) + b.shape), **ACT_PARAMS)
     assert result.dtype == dtype
     assert_close(result, expected, dtype)
-
-
-# --------------------------------------------------------------------------------------
-# activation_forward / activation_backward
-# --------------------------------------------------------------------------------------
-
-# Shapes of the activation output A (maxout's Z has one more axis of PIECES): 1-D, 2-D, 3-D.
-ACT_SHAPES = [(1,), (17,), (65, 3), (1, 17), (3, 17, 1), (3, 1, 65)]
-
-
-def act_input(name, shape, dtype, rng, pieces=PIECES):
-    """Pre-activations with exact zeros (the kinks) and, for maxout, tied pieces."""
-    z_shape = shape + (pieces,) if name == "maxout" else shape
-    Z = rng.normal(scale=3.0, size=z_shape)
-    Z.reshape(-1)[::5] = 0.0
-    if name == "maxout" and pieces > 1:
-        Z[..., 1].reshape(-1)[::3] = Z[..., 0].reshape(-1)[::3]  # ties: first piece wins
-    return Z.astype(dtype)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", ACT_SHAPES)
-@pytest.mark.parametrize("name", ALL_ACTIVATIONS)
-def test_activation_forward_matches_reference(name, shape, dtype):
-    rng = np.random.default_rng(sum(shape) + len(shape))
-    Z = act_input(name, shape, dtype, rng)
-    A = kernels.activation_forward(name, Z, **ACT_PARAMS)
-    assert A.shape == shape and A.dtype == dtype
-    assert_close(A, ref.activation_forward(name, Z, **ACT_PARAMS), dtype)
-    if name in ("identity", "relu", "leaky_relu", "maxout"):  # exact operations
-        np.testing.assert_array_equal(A, ref.activation_forward(name, Z, **ACT_PARAMS))
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", ACT_SHAPES)
-@pytest.mark.parametrize("name", ALL_ACTIVATIONS)
-def test_activation_backward_matches_reference(name, shape, dtype, elementwise_path):
-    rng = np.random.default_rng(100 + sum(shape) + len(shape))
-    Z = act_input(name, shape, dtype, rng)
-    A = ref.activation_forward(name, Z, **ACT_PARAMS).astype(dtype)
-    dA = rand(rng, shape, dtype)
-    dZ = kernels.activation_backward(name, Z, A, dA, **ACT_PARAMS)
-    assert dZ.shape == Z.shape and dZ.dtype == dtype
-    expected = ref.activation_backward(name, Z, A, dA, **ACT_PARAMS)
-    # softmax's dZ = A (dA - <dA, A>) cancels: compare on the scale of |A| |dA|.
-    scale = float(np.abs(dA).max() * np.abs(A).max())
-    assert_close(dZ, expected, dtype, scale=scale)
-    if name in ("identity", "relu", "leaky_relu", "maxout"):
-        np.testing.assert_array_equal(dZ, expected)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_maxout_with_one_piece_and_ties(dtype):
-    Z = np.array([[[1.0, 3.0, 3.0], [2.0, 2.0, 2.0], [-1.0, -5.0, -1.0]]], dtype)
-    A = kernels.activation_forward("maxout", Z)
-    np.testing.assert_array_equal(A, [[3.0, 2.0, -1.0]])
-    dZ = kernels.activation_backward("maxout", Z, A, np.array([[5.0, 7.0, 9.0]], dtype))
-    np.testing.assert_array_equal(dZ, [[[0, 5, 0], [7, 0, 0], [9, 0, 0]]])
-    Z1 = rand(np.random.default_rng(0), (17, 3, 1), dtype)
-    np.testing.assert_array_equal(kernels.activation_forward("maxout", Z1), Z1[..., 0])
-
-
-def test_kink_conventions():
-    # The kernels and the reference agree at z = 0: relu' = leaky' = slope side, elu' = 1.
-    Z = np.array([[-1.0, 0.0, 1.0]])
-    dA = np.ones_like(Z)
-    for name, expected in [
-        ("relu", [0, 0, 1]),
-        ("leaky_relu", [LEAKY_SLOPE, LEAKY_SLOPE, 1]),
-        ("elu", [ELU_ALPHA * math.exp(-1), 1, 1]),
-    ]:
-        A = kernels.activation_forward(name, Z, **ACT_PARAMS)
-        dZ = kernels.activation_backward(name, Z, A, dA, **ACT_PARAMS)
-        np.testing.assert_allclose(dZ[0], expected, rtol=1e-15)
-
-
-@pytest.mark.parametrize("name", ALL_ACTIVATIONS)
-def test_activation_parameters_are_used(name):
-    # Defaults and non-defaults give different results exactly where the activation uses them.
-    Z = np.array([[-2.0, -0.5, 0.5, 2.0]])
-    if name == "maxout":
-        Z = Z.reshape(1, 2, 2)
-    default = kernels.activation_forward(name, Z)
-    custom = kernels.activation_forward(name, Z, leaky_slope=0.3, elu_alpha=2.5)
-    np.testing.assert_array_equal(default, ref.activation_forward(name, Z))
-    np.testing.assert_allclose(custom, ref.activation_forward(name, Z, 0.3, 2.5), rtol=1e-15)
-    assert (default != custom).any() == (name in ("leaky_relu", "elu"))
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_activations_at_extreme_inputs(dtype):
-    inf = np.inf
-    z = np.array([-inf, -1e3, -50.0, 0.0, 50.0, 1e3, inf], dtype=dtype)
-    limits = {  # (A, dZ for dA = 1)
-        "sigmoid": ([0, 0, 0, 0.5, 1, 1, 1], [0, 0, 0, 0.25, 0, 0, 0]),
-        "tanh": ([-1, -1, -1, 0, 1, 1, 1], [0, 0, 0, 1, 0, 0, 0]),
-        "elu": ([-ELU_ALPHA] * 3 + [0, 50, 1e3, inf], [0, 0, 0, 1, 1, 1, 1]),
-        "relu": ([0, 0, 0, 0, 50, 1e3, inf], [0, 0, 0, 0, 1, 1, 1]),
-        "leaky_relu": ([-inf, -50, -2.5, 0, 50, 1e3, inf], [LEAKY_SLOPE] * 4 + [1, 1, 1]),
-        "identity": (z, np.ones(7)),
-    }
-    with no_warnings():
-        for name, (values, slopes) in limits.items():
-            for Z in (z, z.reshape(1, 7), z[::-1].reshape(7, 1, 1)):  # 1-D, 2-D, 3-D
-                A = kernels.activation_forward(name, Z, **ACT_PARAMS)
-                dZ = kernels.activation_backward(name, Z, A, np.ones_like(A), **ACT_PARAMS)
-                assert A.dtype == dtype and dZ.dtype == dtype
-                assert not np.isnan(A).any() and not np.isnan(dZ).any(), name
-                if name == "relu":  # max(z, 0) is +0 for z <= 0, as np.maximum gives
-                    assert not np.signbit(A).any()
-                order = slice(None, None, -1) if Z.ndim == 3 else slice(None)
-                np.testing.assert_allclose(
-                    A.reshape(-1)[order], values, rtol=1e-6, atol=1e-6, err_msg=name
-                )
-                np.testing.assert_allclose(
-                    dZ.reshape(-1)[order], slopes, rtol=1e-6, atol=1e-6, err_msg=name
-                )
-                assert_close(A, ref.activation_forward(name, Z, **ACT_PARAMS), dtype, scale=1.0)
-
-        # softmax: huge logits and rows holding -inf next to a finite maximum.
-        Z = np.array(
-            [
-                [-1e3, 0.0, 1e3],
-                [1e3, 1e3, -1e3],
-                [-inf, 0.0, 0.0],
-                [-inf, -inf, 5.0],
-                [-1e3, -inf, -1e3 - 1.0],
-            ],
-            dtype=dtype,
-        )
-        A = kernels.activation_forward("softmax", Z)
-        e = math.exp(-1.0)
-        expected = [
-            [0, 0, 1],
-            [0.5, 0.5, 0],
-            [0, 0.5, 0.5],
-            [0, 0, 1],
-            [1 / (1 + e), 0, e / (1 + e)],
-        ]
-        assert A.dtype == dtype and np.isfinite(A).all()
-        np.testing.assert_allclose(A, expected, rtol=1e-6, atol=1e-7)
-        dA = np.array([[1.0, 2.0, 3.0]] * 5, dtype)
-        dZ = kernels.activation_backward("softmax", Z, A, dA)
-        assert np.isfinite(dZ).all()
-        assert_close(dZ, ref.activation_backward("softmax", Z, A, dA), dtype, scale=3.0)
-        # maxout with infinite pieces
-        Zm = np.array([[[-inf, 1.0], [inf, 2.0], [-inf, -inf]]], dtype)
-        Am = kernels.activation_forward("maxout", Zm)
-        np.testing.assert_array_equal(Am, [[1.0, inf, -inf]])
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", ["sigmoid", "tanh", "elu"])
-def test_elementwise_activations_are_accurate_relative_to_each_value(name, dtype):
-    # Tiny results (sigmoid's lower tail, tanh and elu near 0) must keep their relative
-    # accuracy, which an absolute tolerance scaled by the largest value would not check.
-    info = np.finfo(dtype)
-    magnitudes = np.logspace(
-        math.log10(info.tiny) + 1, math.log10(-math.log(info.tiny)) - 0.01, 201
-    )
-    z = np.concatenate([-magnitudes[::-1], [0.0], magnitudes]).astype(dtype)
-    A = kernels.activation_forward(name, z, **ACT_PARAMS)
-    with np.errstate(under="ignore"):
-        expected = ref.activation_forward(name, z, **ACT_PARAMS)
-    assert (expected != 0).sum() >= 400
-    np.testing.assert_allclose(A, expected, rtol=rtol(dtype), atol=0)
-    dA = np.ones_like(A)
-    with np.errstate(under="ignore"):
-        dZ = kernels.activation_backward(name, z, A, dA, **ACT_PARAMS)
-        expected_dZ = ref.activation_backward(name, z, A, dA, **ACT_PARAMS)
-    np.testing.assert_allclose(dZ, expected_dZ, rtol=rtol(dtype), atol=0)
-
-
-@pytest.mark.parametrize("name", ALL_ACTIVATIONS)
-def test_float32_in_float32_out(name):
-    rng = np.random.default_rng(4)
-    Z = rand(rng, (3, 17, 3) if name == "maxout" else (3, 17), np.float32)
-    A = kernels.activation_forward(name, Z, leaky_slope=np.float64(0.2), elu_alpha=np.float64(1.5))
-    dZ = kernels.activation_backward(
-        name, Z, A, np.ones_like(A), leaky_slope=np.float64(0.2), elu_alpha=np.float64(1.5)
-    )
-    assert A.dtype == np.float32 and dZ.dtype == np.float32
-    # int with float32 is not "every input float32": float64.
-    assert kernels.activation_backward(name, Z, A, np.ones(A.shape, int)).dtype == np.float64
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", ALL_ACTIVATIONS)
-def test_activation_out_and_in_place(name, dtype):
-    rng = np.random.default_rng(5)
-    Z = act_input(name, (17, 3), dtype, rng)
-    A = kernels.activation_forward(name, Z, **ACT_PARAMS)
-    out = np.full(A.shape, np.nan, dtype)
-    assert kernels.activation_forward(name, Z, out=out, **ACT_PARAMS) is out
-    np.testing.assert_array_equal(out, A)
-    dA = rand(rng, A.shape, dtype)
-    dZ = kernels.activation_backward(name, Z, A, dA, **ACT_PARAMS)
-    out = np.full(Z.shape, np.nan, dtype)
-    assert kernels.activation_backward(name, Z, A, dA, out=out, **ACT_PARAMS) is out
-    np.testing.assert_array_equal(out, dZ)
-    if name != "maxout":  # out may be the input itself (same shape)
-        Z2 = Z.copy()
-        assert kernels.activation_forward(name, Z2, out=Z2, **ACT_PARAMS) is Z2
-        np.testing.assert_array_equal(Z2, A)
-        dA2 = dA.copy()
-        kernels.activation_backward(name, Z, A, dA2, out=dA2, **ACT_PARAMS)
-        np.testing.assert_array_equal(dA2, dZ)
 
 
 # --------------------------------------------------------------------------------------
@@ -643,171 +383,6 @@ def test_integer_and_mixed_dtypes():
     # every input float32: float32
     assert kernels.matmul(A32, B64.astype(np.float32)).dtype == np.float32
     assert kernels.matvec(A32, B64[:, 0].astype(np.float32)).dtype == np.float32
-
-
-# --------------------------------------------------------------------------------------
-# Private kernels: loss deltas and optimizer updates
-# --------------------------------------------------------------------------------------
-
-LOSS_CASES = [
-    ("mse", "identity"),
-    ("mse", "sigmoid"),
-    ("mse", "tanh"),
-    ("mse", "softmax"),
-    ("cross_entropy", "softmax"),
-    ("binary_cross_entropy", "sigmoid"),
-]
-LOSS_SHAPES = [(n, m) for n in (1, 17, 65) for m in (1, 3, 17)]
-
-
-def loss_targets(loss, shape, rng, dtype):
-    if loss == "mse":
-        return rand(rng, shape, dtype)
-    if loss == "cross_entropy":
-        return rng.dirichlet(np.ones(shape[1]), size=shape[0]).astype(dtype)
-    return rng.uniform(0.0, 1.0, size=shape).astype(dtype)
-
-
-def run_loss_delta(loss, output, Z, A, Y, w):
-    dZ = np.full_like(Z, np.nan)
-    inv = 1.0 / (Z.shape[0] if w is None else float(w.sum(dtype=np.float64)))
-    value = _kernel_entry.loss_delta_into(
-        LOSS_CODES[loss], ACTIVATION_CODES[output], dZ, Z, A, Y, w, inv
-    )
-    return value, dZ
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("n,m", LOSS_SHAPES)
-@pytest.mark.parametrize("loss,output", LOSS_CASES)
-def test_loss_delta_matches_reference(loss, output, n, m, weighted, dtype):
-    if output == "softmax" and m == 1:
-        m = 2  # softmax needs two outputs
-    rng = np.random.default_rng(n * 100 + m)
-    Z = rand(rng, (n, m), dtype, scale=2.0)
-    A = ref.activation_forward(output, Z).astype(dtype)
-    Y = loss_targets(loss, (n, m), rng, dtype)
-    w = rng.uniform(0.1, 2.0, size=n).astype(dtype) if weighted else None
-    value, dZ = run_loss_delta(loss, output, Z, A, Y, w)
-    expected_value, expected_dZ = ref.loss_and_delta(loss, output, Z, A, Y, w)
-    assert isinstance(value, float) and dZ.dtype == dtype
-    assert value == pytest.approx(expected_value, rel=rtol(dtype), abs=0)
-    assert_close(dZ, expected_dZ, dtype)
-    # ... and against the definition in float64 (catches an error shared with the reference).
-    Z64, A64, Y64 = (a.astype(np.float64) for a in (Z, A, Y))
-    w64 = np.ones(n) if w is None else w.astype(np.float64)
-    if loss == "mse":
-        per_sample = ((A64 - Y64) ** 2).mean(axis=1)
-    elif loss == "cross_entropy":
-        per_sample = -(Y64 * np.log(ref.activation_forward("softmax", Z64))).sum(axis=1)
-    else:
-        P = ref.activation_forward("sigmoid", Z64)
-        per_sample = -(Y64 * np.log(P) + (1 - Y64) * np.log1p(-P)).mean(axis=1)
-    definition_rtol = 1e-5 if dtype == np.float32 else 1e-12  # float32 rounding of A vs Z
-    assert value == pytest.approx((w64 @ per_sample) / w64.sum(), rel=definition_rtol, abs=0)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_cross_entropy_delta_with_rows_not_summing_to_one(dtype):
-    # dZ = w (A Σ_k y_k - y) / S, not w (A - y) / S.
-    rng = np.random.default_rng(8)
-    Z = rand(rng, (17, 3), dtype)
-    A = ref.activation_forward("softmax", Z)
-    Y = rng.uniform(0.0, 2.0, size=(17, 3)).astype(dtype)
-    w = rng.uniform(0.5, 1.5, size=17).astype(dtype)
-    value, dZ = run_loss_delta("cross_entropy", "softmax", Z, A, Y, w)
-    expected_value, expected_dZ = ref.loss_and_delta("cross_entropy", "softmax", Z, A, Y, w)
-    assert value == pytest.approx(expected_value, rel=rtol(dtype), abs=0)
-    assert_close(dZ, expected_dZ, dtype)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("loss,output", LOSS_CASES)
-def test_loss_delta_at_extreme_logits(loss, output, dtype):
-    Z = np.array([[-1e3, 0.0, 1e3], [1e3, -1e3, 5.0], [-80.0, 80.0, -0.5]], dtype=dtype)
-    Y = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=dtype)
-    with no_warnings():
-        A = kernels.activation_forward(output, Z)
-        value, dZ = run_loss_delta(loss, output, Z, A, Y, None)
-        expected_value, expected_dZ = ref.loss_and_delta(loss, output, Z, A, Y)
-    assert math.isfinite(value) and np.isfinite(dZ).all()
-    assert value == pytest.approx(expected_value, rel=rtol(dtype), abs=0)
-    assert_close(dZ, expected_dZ, dtype)
-    if loss == "cross_entropy":  # -log softmax: 2000 + 2000 + (80.5 + log(1 + e^-80.5 + ...))
-        assert value == pytest.approx((2000.0 + 2000.0 + 80.5) / 3, rel=1e-6, abs=0)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_binary_cross_entropy_of_confident_right_answers_keeps_relative_accuracy(dtype):
-    # The loss of almost perfect predictions is tiny (log(1 + e^-40) ≈ 4.2e-18), not 0:
-    # log1p(e^-|z|), not log(1 + e^-|z|), keeps it accurate.
-    Z = np.array([[40.0, -40.0], [-35.0, 35.0]], dtype=dtype)
-    Y = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=dtype)
-    A = kernels.activation_forward("sigmoid", Z)
-    value, dZ = run_loss_delta("binary_cross_entropy", "sigmoid", Z, A, Y, None)
-    with np.errstate(under="ignore"):
-        expected_value, expected_dZ = ref.loss_and_delta("binary_cross_entropy", "sigmoid", Z, A, Y)
-    exact = (2 * math.log1p(math.exp(-40.0)) + 2 * math.log1p(math.exp(-35.0))) / 4
-    assert value == pytest.approx(exact, rel=1e-12, abs=0)
-    assert value == pytest.approx(expected_value, rel=rtol(dtype), abs=0)
-    assert_close(dZ, expected_dZ, dtype)
-
-
-OPT_SIZES = (1, 17, 65, 1025)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("size", OPT_SIZES)
-@pytest.mark.parametrize(
-    "momentum,nesterov", [(0.0, False), (0.0, True), (0.9, False), (0.9, True), (0.5, True)]
-)
-def test_sgd_update_matches_reference(momentum, nesterov, size, dtype, elementwise_path):
-    rng = np.random.default_rng(size)
-    params = rand(rng, size, dtype)
-    velocity = np.zeros(size, dtype)
-    ref_params, ref_velocity = params.copy(), velocity.copy()
-    lr = 0.03
-    start = params.copy()
-    for _ in range(3):
-        grad = rand(rng, size, dtype)
-        _kernel_entry.sgd_update_into(params, velocity, grad, lr, momentum, nesterov)
-        ref.sgd_update(ref_params, ref_velocity, grad, lr, momentum, nesterov)
-        assert params.dtype == dtype and velocity.dtype == dtype
-        assert_close(velocity, ref_velocity, dtype)
-        assert_close(params, ref_params, dtype)
-    assert (params != start).all()  # every parameter moved
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("size", OPT_SIZES)
-@pytest.mark.parametrize(
-    "lr,beta1,beta2,adam_eps", [(1e-3, 0.9, 0.999, 1e-8), (0.05, 0.5, 0.9, 1e-4)]
-)
-def test_adam_update_matches_reference(lr, beta1, beta2, adam_eps, size, dtype, elementwise_path):
-    rng = np.random.default_rng(size + 1)
-    params = rand(rng, size, dtype)
-    m, v = np.zeros(size, dtype), np.zeros(size, dtype)
-    ref_params, ref_m, ref_v = params.copy(), m.copy(), v.copy()
-    start = params.copy()
-    for t in range(1, 5):
-        grad = rand(rng, size, dtype)
-        lr_t = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
-        _kernel_entry.adam_update_into(params, m, v, grad, lr_t, beta1, beta2, adam_eps)
-        ref.adam_update(ref_params, ref_m, ref_v, grad, t, lr, beta1, beta2, adam_eps)
-        assert_close(m, ref_m, dtype)
-        assert_close(v, ref_v, dtype)
-        assert_close(params, ref_params, dtype)
-        # params move by ~lr per step, much less than their size: also compare the change, up
-        # to its own tolerance plus the rounding of params (a few ulps of |params|).
-        change, ref_change = params - start, ref_params - start
-        np.testing.assert_allclose(
-            change,
-            ref_change,
-            rtol=rtol(dtype),
-            atol=rtol(dtype) * np.abs(ref_change).max() + 4 * eps(dtype) * np.abs(start).max(),
-        )
-    assert np.abs(params - start).max() > 0.5 * lr
 
 
 # --------------------------------------------------------------------------------------

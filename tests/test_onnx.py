@@ -193,7 +193,8 @@ def test_regressor(activation, loss, n_targets, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_regressor_std_clips_the_log_variance(dtype):
-    # predict's std is exp(clip(s, -30, 30) / 2): log-variances far outside the clip.
+    # predict's std is target_scale_ · exp(clip(s, -30, 30) / 2): log-variances far outside
+    # the clip.
     sk = estimators()
     X = np.random.default_rng(11).normal(size=(17, 3))
     model = fitted(
@@ -205,9 +206,8 @@ def test_regressor_std_clips_the_log_variance(dtype):
     )
     model.intercepts_[-1][2:] = [45.0, -45.0]
     mean, std = model.predict(X, return_std=True)
-    np.testing.assert_allclose(
-        std, np.broadcast_to([np.exp(15), np.exp(-15)], std.shape), rtol=1e-6
-    )  # every row clipped
+    clipped = model.target_scale_ * [np.exp(15), np.exp(-15)]
+    np.testing.assert_allclose(std, np.broadcast_to(clipped, std.shape), rtol=1e-6)  # every row
     got = run(nnfast.to_onnx(model), X.astype(dtype))
     assert_matches(f"MLPRegressor gaussian_nll clipped {dtype} mean", got["variable"], mean, dtype)
     assert_matches(f"MLPRegressor gaussian_nll clipped {dtype} std", got["std"], std, dtype)

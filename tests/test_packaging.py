@@ -54,7 +54,7 @@ def test_no_compiler_may_contract_or_assume_fast_math(setup_py):
         "-mllvm",
         "-disable-loop-idiom-all",
     ]
-    assert msvc == ["/O2", "/fp:precise"]
+    assert msvc == ["/O2", "/fp:precise", "/std:c11"]
     for flags in (gcc, clang, msvc):
         assert not any("fast" in flag or "march" in flag or "arch:" in flag for flag in flags)
 
@@ -70,6 +70,7 @@ def test_debug_and_sanitized_builds_keep_the_arithmetic_flags(setup_py):
         "/Od",
         "/Zi",
         "/fp:precise",
+        "/std:c11",
     ]
     with pytest.raises(SystemExit, match="NNFAST_SANITIZE=1 needs gcc or clang"):
         setup_py.compiler_flags("msvc", debug=False, sanitize=True)

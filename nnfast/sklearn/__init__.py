@@ -18,7 +18,9 @@ features and targets, through a Pipeline of linear scalers and a TransformedTarg
 
 Modules: ``_base`` (the shared parameters, fit and solvers), ``_multilayer_perceptron``
 (the regressor and the classifier), ``_ensemble``, ``_autoencoder``, ``_jacobian``,
-``_state`` (one consistent fitted state per call under threads); ``_onnx`` (their ONNX
+``_state`` (one consistent fitted state per call under threads), ``_persist`` and
+``_persist_values`` (fitted estimators in the files of :func:`nnfast.save` /
+:func:`nnfast.load`); ``_onnx`` (their ONNX
 graphs, for :func:`nnfast.to_onnx`) and ``_skl2onnx`` (skl2onnx converters built from them,
 registered automatically when skl2onnx is imported).
 """

@@ -26,6 +26,8 @@ from nnfast import _solvers
 from nnfast._validation import as_finite, as_kernel_array
 from nnfast.network import MLP
 from nnfast.sklearn import _state
+from nnfast.sklearn._early_stopping import finish_diverged_run
+from nnfast.sklearn._views import _ParameterViews
 
 _ITERATIVE_SOLVERS = ("sgd", "adam", "rprop")
 # scikit-learn's activation names -> nnfast's.
@@ -41,7 +43,7 @@ _HIDDEN = {
 _OUTPUT_NAME = {"identity": "identity", "exp": "exp", "softmax": "softmax", "logistic": "sigmoid"}
 
 
-class _BaseMLP(BaseEstimator):
+class _BaseMLP(_ParameterViews, BaseEstimator):
     """What MLPRegressor, MLPClassifier and MLPAutoencoder share: the parameters, fit,
     partial_fit, the solvers, prediction."""
 
@@ -137,50 +139,6 @@ class _BaseMLP(BaseEstimator):
         if not get_config()["skip_parameter_validation"]:
             super()._validate_params()
 
-    # ---- fitted network <-> coefs_ / intercepts_ ------------------------------------------
-
-    def _bind_views(self):
-        """coefs_ / intercepts_ become views into the network's flat parameter buffer."""
-        weights, biases = list(self._net.weights), list(self._net.biases)
-        self._views = (weights, biases)
-        self.coefs_ = list(weights)
-        self.intercepts_ = list(biases)
-
-    def _sync_params(self):
-        """Copy coefs_ / intercepts_ into the network if the user replaced any of them."""
-        weights, biases = self._views
-        for name, current, views in (
-            ("coefs_", self.coefs_, weights),
-            ("intercepts_", self.intercepts_, biases),
-        ):
-            if len(current) != len(views):
-                raise ValueError(
-                    f"{name}: expected {len(views)} arrays (one per layer), got {len(current)}"
-                )
-            for i, (array, view) in enumerate(zip(current, views)):
-                if array is view:
-                    continue
-                array = np.asarray(array)
-                if array.shape != view.shape:
-                    raise ValueError(f"{name}[{i}]: expected shape {view.shape}, got {array.shape}")
-                view[...] = array
-        self.coefs_ = list(weights)
-        self.intercepts_ = list(biases)
-
-    def __getstate__(self):
-        if getattr(self, "_net", None) is not None:
-            self._sync_params()
-        state = dict(super().__getstate__())  # object.__getstate__ returns __dict__ itself
-        # Views would be pickled as copies detached from the buffer: rebuilt on load.
-        for key in ("coefs_", "intercepts_", "_views"):
-            state.pop(key, None)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if getattr(self, "_net", None) is not None:
-            self._bind_views()
-
     # ---- set-up --------------------------------------------------------------------------
 
     def _hidden_sizes(self):
@@ -265,6 +223,10 @@ class _BaseMLP(BaseEstimator):
     def _gaussian_nll(self):
         """Whether the loss parameter asks for mean and log-variance outputs."""
         return False
+
+    def _training_targets(self, Y, sample_weight, first_pass):
+        """Y in the units the network trains in (MLPRegressor standardises gaussian_nll's)."""
+        return Y
 
     def _loss_setup(self):
         """(nnfast loss name, loss_scale) giving scikit-learn's objective for n_outputs_."""
@@ -368,6 +330,7 @@ class _BaseMLP(BaseEstimator):
         else:
             self._sync_params()
             self._check_network(layer_units)
+        Y = self._training_targets(Y, sample_weight, first_pass)
         self._training_started = True
         try:
             if self.solver == "lbfgs":
@@ -453,26 +416,28 @@ class _BaseMLP(BaseEstimator):
             on_plateau=self._on_plateau,
             on_epochs=lambda losses: self._epochs_done(losses, n),
         )
+        reached_max_iter = False
         try:
             history = loop.run(1 if incremental else self.max_iter)
+            reached_max_iter = not incremental and history.stop_reason != "converged"
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=3)
-        else:
-            if (
-                not incremental
-                and history.stop_reason != "converged"
-                and self.n_iter_ == self.max_iter
-            ):
-                warnings.warn(
-                    f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
-                    "the optimization hasn't converged yet.",
-                    ConvergenceWarning,
-                    stacklevel=3,
-                )
+        except FloatingPointError:
+            if not self.early_stopping:
+                raise
+            # scikit-learn trains on to max_iter and keeps the best weights (see the module).
+            reached_max_iter = finish_diverged_run(self, rule, n, validation)
         finally:
             self._no_improvement_count = rule.count
             if not self.early_stopping:
                 self.best_loss_ = rule.best
+        if reached_max_iter and self.n_iter_ == self.max_iter:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                "the optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         if self.early_stopping:
             self._net.params[...] = self._best_params
 

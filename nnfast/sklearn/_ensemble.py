@@ -24,6 +24,7 @@ from sklearn.utils.validation import (
 from nnfast._validation import check_bool
 from nnfast.sklearn import _state
 from nnfast.sklearn._multilayer_perceptron import MLPClassifier, MLPRegressor
+from nnfast.sklearn._targets import MeanStd
 
 
 def _fit_member(make, seed, X, y, sample_weight):
@@ -147,7 +148,8 @@ class MLPEnsembleRegressor(RegressorMixin, _BaseEnsemble):
     ``loss="gaussian_nll"`` (each predicting a mean and a variance) it is the standard
     deviation of the members' equally weighted Gaussian mixture,
     ``sqrt(mean(std_i²) + var(mean_i))``: noise plus disagreement, a predictive interval
-    ("deep ensembles", Lakshminarayanan et al. 2017).
+    ("deep ensembles", Lakshminarayanan et al. 2017). Both are in the units of ``y``: the
+    members standardise gaussian_nll targets themselves.
 
     Parameters
     ----------
@@ -203,7 +205,7 @@ class MLPEnsembleRegressor(RegressorMixin, _BaseEnsemble):
         mean = means.mean(axis=0)
         if not return_std:
             return mean
-        return mean, np.sqrt(noise + means.var(axis=0))
+        return MeanStd(mean, np.sqrt(noise + means.var(axis=0)))
 
 
 class MLPEnsembleClassifier(ClassifierMixin, _BaseEnsemble):

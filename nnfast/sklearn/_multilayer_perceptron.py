@@ -16,13 +16,14 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from nnfast._targets import gaussian_mean_std, scaled_mean_std
 from nnfast._validation import check_bool
-from nnfast.network import gaussian_mean_std
 from nnfast.sklearn import _state
 from nnfast.sklearn._base import _BaseMLP
+from nnfast.sklearn._targets import MeanStd, TargetScaling
 
 
-class MLPRegressor(RegressorMixin, _BaseMLP):
+class MLPRegressor(TargetScaling, RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor: scikit-learn's MLPRegressor, trained by nnfast.
 
     The parameters, attributes and methods are those of
@@ -41,8 +42,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         ``c = clip(s, -30, 30)`` — the Gaussian negative log-likelihood without its
         constant ``0.5 log 2π``, equal to ``squared_error`` when ``s = 0``. ``predict``
         returns the mean, ``predict(X, return_std=True)`` ``(mean, std)`` as
-        ``GaussianProcessRegressor``; ``score`` is the R² of the mean. Scale ``y`` to about
-        unit variance: the clip bounds the standard deviation to [3.1e-7, 3.3e6].
+        ``GaussianProcessRegressor``; ``score`` is the R² of the mean. The targets need no
+        scaling: the network trains on ``(y - target_mean_) / target_scale_`` (per target,
+        the training targets' sample-weighted mean and standard deviation) and the mean,
+        std, score and ``input_grad`` are reported in ``y``'s units (``mean = target_mean_
+        + target_scale_ · μ``, ``std = target_scale_ · exp(c / 2)``); ``coefs_`` and
+        ``intercepts_`` are those of the network on the standardised targets, and
+        ``loss_``, ``best_loss_`` and ``loss_curve_`` its objective there (the negative
+        log-likelihood in ``y``'s units is that plus ``Σ log target_scale_``). A warm start
+        or ``partial_fit`` keeps the first fit's scaling.
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
     activation : {"identity", "logistic", "tanh", "relu", "leaky_relu", "elu", "maxout"}, \
 default="relu"
@@ -87,6 +95,9 @@ default="relu"
     out_activation_
         As scikit-learn's. ``coefs_`` and ``intercepts_`` are views into the network's flat
         parameter buffer; assigning new arrays to them is also honoured.
+    target_mean_, target_scale_ : ndarray of shape (n_outputs_,)
+        Only with ``loss="gaussian_nll"``: the mean and standard deviation of the training
+        targets (1 for a constant one), which standardise them for the network.
     """
 
     _parameter_constraints: dict = {
@@ -176,9 +187,6 @@ default="relu"
     def _gaussian_nll(self):
         return self.loss == "gaussian_nll"
 
-    def _targets_for_score(self, Y_val):
-        return Y_val[:, 0] if Y_val.shape[1] == 1 else Y_val
-
     @_state.consistent
     def predict(self, X, return_std=False):
         """Predict using the multi-layer perceptron model.
@@ -197,8 +205,11 @@ default="relu"
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The prediction; the predicted mean for ``loss="gaussian_nll"``.
         std : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Only with ``return_std=True``: ``exp(s / 2)`` for the predicted log-variances
-            ``s`` clipped to [-30, 30], as the loss used them.
+            Only with ``return_std=True``: ``target_scale_ · exp(s / 2)`` for the predicted
+            log-variances ``s`` clipped to [-30, 30], as the loss used them. The pair is a
+            tuple; scikit-learn's ``TransformedTargetRegressor`` cannot pass
+            ``return_std`` through (it inverse-transforms what ``predict`` returns) and gets
+            an AttributeError saying so: fit this estimator on ``y`` directly instead.
         """
         check_is_fitted(self)
         if not check_bool(return_std, "return_std"):
@@ -208,9 +219,9 @@ default="relu"
                 "return_std=True needs a model fitted with loss='gaussian_nll' (which predicts "
                 f"a variance); this one was fitted with loss={self._fitted_loss()!r}"
             )
-        return tuple(
-            self._as_targets(a) for a in gaussian_mean_std(self._forward(X), self.n_outputs_)
-        )
+        out, k, scaling = self._forward(X), self.n_outputs_, self._scaling()
+        pair = gaussian_mean_std(out, k) if scaling is None else scaled_mean_std(out, k, scaling)
+        return MeanStd(*(self._as_targets(a) for a in pair))
 
     def _fitted_loss(self):
         if self._predicts_std:
@@ -224,7 +235,7 @@ default="relu"
     def _predict(self, X, check_input=True):
         y_pred = self._forward(X, check_input=check_input)
         if self._predicts_std:
-            y_pred = np.ascontiguousarray(y_pred[:, : self.n_outputs_])
+            y_pred = self._in_target_units(np.ascontiguousarray(y_pred[:, : self.n_outputs_]))
         return self._as_targets(y_pred)
 
     def _score(self, X, y, sample_weight=None):
@@ -236,7 +247,8 @@ default="relu"
 
         ``J[i, j, k] = ∂ predict(X)[i, j] / ∂ X[i, k]``, computed by backpropagation through
         the fitted network (:meth:`nnfast.MLP.input_grad`); with ``loss="poisson"`` the exp
-        output's derivative is included. ``mean(|J|, axis=0)`` is a gradient-based saliency
+        output's derivative is included, with ``loss="gaussian_nll"`` it is the mean's, in
+        ``y``'s units (the network's times ``target_scale_``). ``mean(|J|, axis=0)`` is a gradient-based saliency
         of each feature.
 
         Parameters
@@ -251,7 +263,11 @@ default="relu"
             ``(n_samples,)``, ``J[:, 0, :]`` is its gradient).
         """
         check_is_fitted(self)
-        return self._input_grad(X, self.n_outputs_)  # predict: the first n_outputs_ outputs
+        J = self._input_grad(X, self.n_outputs_)  # predict: the first n_outputs_ outputs
+        scaling = self._scaling()
+        if scaling is not None:  # gaussian_nll: the means in y's units
+            J *= scaling[1].astype(J.dtype)[None, :, None]
+        return J
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None):

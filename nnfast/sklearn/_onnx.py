@@ -3,7 +3,9 @@ public fitted attributes only: ``coefs_``, ``intercepts_``, ``activation``,
 ``out_activation_``, ``n_outputs_``, ``n_features_in_``, ``classes_``, ``estimators_``.
 (So an ``activation`` changed by ``set_params`` after ``fit``, which ``predict`` ignores
 until the next fit, is exported as set.) A gaussian_nll regressor is recognised by its
-``2 * n_outputs_`` output units, a multilabel classifier by several logistic outputs.
+``2 * n_outputs_`` output units (its mean and std are mapped back to the targets' units
+with ``target_mean_`` and ``target_scale_``), a multilabel classifier by several logistic
+outputs.
 
 Used by :func:`nnfast.to_onnx` and by the skl2onnx converters (nnfast.sklearn._skl2onnx).
 """
@@ -146,6 +148,14 @@ def _regressor_parts(model, dtype, where):
     return net, k, width == 2 * k
 
 
+def _target_scaling(model):
+    """A gaussian_nll regressor's ``(target_mean_, target_scale_)``, None if it has none
+    (pickled before its targets were standardised)."""
+    if getattr(model, "target_scale_", None) is None:
+        return None
+    return model.target_mean_, model.target_scale_
+
+
 def _classifier_parts(model, dtype, where):
     """(network, kind: "binary", "multiclass" or "multilabel")."""
     net = _network(model, dtype, where, _CLASSIFIER_OUTPUTS)
@@ -232,9 +242,11 @@ def _regressor(model, dtype, where="model"):
     if gaussian:
         outputs.append(Output("std", "float", [None, k]))
 
+    scaling = _target_scaling(model) if gaussian else None
+
     def emit(graph, x):
         out = forward(graph, x, net)
-        return list(gaussian_mean_std(graph, out, k, net.dtype)) if gaussian else [out]
+        return list(gaussian_mean_std(graph, out, k, net.dtype, scaling)) if gaussian else [out]
 
     return Export(model.n_features_in_, net.dtype, outputs, emit)
 
@@ -289,7 +301,10 @@ def _ensemble_regressor(model, dtype, where="model"):
     def emit(graph, x):
         outs = [forward(graph, x, net) for net, _, _ in parts]
         if gaussian:
-            pairs = [gaussian_mean_std(graph, out, k, dtype) for out in outs]
+            pairs = [
+                gaussian_mean_std(graph, out, k, dtype, _target_scaling(member))
+                for out, member in zip(outs, members)
+            ]
             means = [mean for mean, _ in pairs]
             noise = _mean(graph, [graph.op("Mul", [std, std]) for _, std in pairs], dtype)
         else:
