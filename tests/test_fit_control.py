@@ -454,16 +454,22 @@ def test_ctrl_c_raises_keyboard_interrupt_with_the_history_and_the_fit_can_go_on
 
     net = nnfast.MLP([2, 64, 64, 1], seed=1)
     kwargs = dict(lr=lr, batch_size=16, validation_data=(Xv, yv), patience=10**6, progress=True)
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    # The signal comes from another thread, 0.2 s after the second epoch (a busy machine
+    # cannot make it land before any epoch finished).
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+
+    def start_timer(epoch, loss):
+        if epoch == 2:
+            timer.start()
+
     try:
         with pytest.raises(KeyboardInterrupt) as info:
-            net.fit(X, y, epochs=10**6, **kwargs)
+            net.fit(X, y, epochs=10**6, callback=start_timer, **kwargs)
     finally:
         timer.cancel()
     history = info.value.history
     assert history.stop_reason == "interrupted"
-    assert 1 <= history.epochs == len(history.val_loss) < 10**6
+    assert 2 <= history.epochs == len(history.val_loss) < 10**6
     assert history.best_epoch is None  # the weights are the last complete epoch's
     assert net.loss(Xv, yv) == history.val_loss[-1]
     epochs_asked.clear()
