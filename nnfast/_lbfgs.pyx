@@ -323,7 +323,8 @@ def fit_lbfgs(Layout layout, floating[::1] params, const floating[:, ::1] X,
     """Minimise the full-batch loss + 0.5 l2 ΣW² over params (in place) by L-BFGS.
 
     params (n_params,); X (n, n_in); Y (n, n_out), or (n, n_out / 2) for gaussian_nll;
-    w (n,) or None; losses (>= min(max_iter, max_fun),) receives each iteration's loss.
+    w (n,) or None; losses (>= min(max_iter, max_fun),) receives each iteration's loss
+    (with a hook, which sees every loss, it may be shorter: the first iterations' only).
     The iterate is float64; a float32 network is evaluated at its rounding. With
     `iteration_end(iteration, loss)` (the GIL is taken for it after every iteration, with
     params at the new iterate), a False return stops the run. Returns
@@ -351,7 +352,7 @@ def fit_lbfgs(Layout layout, floating[::1] params, const floating[:, ::1] X,
         raise ValueError("fit_lbfgs: expected memory >= 1, max_iter >= 0, max_fun >= 1, "
                          f"gtol >= 0 and ftol >= 0, got {memory}, {max_iter}, {max_fun}, "
                          f"{gtol} and {ftol}")
-    if losses.shape[0] < min(max_iter, max_fun):
+    if iteration_end is None and losses.shape[0] < min(max_iter, max_fun):
         raise ValueError(f"fit_lbfgs: losses must hold min(max_iter, max_fun) = "
                          f"{min(max_iter, max_fun)} values, got {losses.shape[0]}")
     default_options(&options)

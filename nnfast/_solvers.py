@@ -1,4 +1,5 @@
-"""The solver layer: the only Python module that calls the compiled drivers.
+"""The solver layer (with :mod:`nnfast._lbfgs_solver`): the only Python that calls the
+compiled drivers.
 
 :class:`nnfast.MLP` (the model) and the scikit-learn estimators hand it validated,
 C-contiguous arrays of the network's dtype. It holds what training keeps between epochs and
@@ -13,20 +14,20 @@ between calls, once for both:
   keeps them;
 - :class:`EpochLoop`: compiled epochs until a stop, or one epoch at a time with Python
   between epochs; scikit-learn's tol / n_iter_no_change rule is ``_train.StoppingRule``,
-  applied by the driver or by the loop;
-- :func:`run_lbfgs`: full-batch L-BFGS through one minimiser (:func:`_minimize_lbfgs`).
+  applied by the driver or by the loop.
+
+Full-batch L-BFGS is the solver layer's other module, :mod:`nnfast._lbfgs_solver`.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import math
 import time
 
 import numpy as np
 
-from nnfast import _network, _train
+from nnfast import _csr, _network, _sparse, _train
 from nnfast._history import History
 from nnfast._spec import LOSS_CODES, build_spec
 
@@ -53,6 +54,7 @@ class _EntryPoints:
         self.loss_and_grad = _network.loss_and_grad[ctype]
         self.input_grad = _network.input_grad[ctype]
         self.train = _train.train[ctype]
+        self.sparse_loss_and_grad = _csr.loss_and_grad[ctype]
 
 
 _ENTRY_POINTS = {
@@ -89,13 +91,16 @@ class CompiledNetwork:
 
     def loss(self, X, Y, w, loss, inv_weight_sum, l2=0.0):
         """Data loss (code `loss`) of (X, Y, w) scaled by inv_weight_sum, plus 0.5·l2·ΣW²."""
-        return self._entry.loss(self.layout, self.params, X, Y, w, loss, inv_weight_sum, l2)
+        return self.loss_and_grad(X, Y, w, loss, inv_weight_sum, None, l2)
 
     def loss_and_grad(self, X, Y, w, loss, inv_weight_sum, grad, l2=0.0):
-        """:meth:`loss`, with its gradient written to grad (n_params,)."""
-        return self._entry.loss_and_grad(
-            self.layout, self.params, X, Y, w, loss, inv_weight_sum, grad, l2
-        )
+        """:meth:`loss`, with its gradient written to grad (n_params,) unless it is None;
+        X dense, or sparse rows densified a chunk at a time (``nnfast._csr``)."""
+        if isinstance(X, np.ndarray):
+            entry = self._entry.loss_and_grad
+        else:
+            entry, X = self._entry.sparse_loss_and_grad, _sparse.compiled_rows(X)
+        return entry(self.layout, self.params, X, Y, w, loss, inv_weight_sum, grad, l2)
 
     def train(self, data, objective, optimizer, **run):
         """Epochs of the training driver (see ``nnfast._train.train``)."""
@@ -132,14 +137,20 @@ def compiled(net) -> CompiledNetwork:
 
 
 def predict_into(net, X, out):
-    """out (n, n_out) = net(X) for X (n, n_in) of the network's dtype."""
-    if X.shape[0]:
+    """out (n, n_out) = net(X) for X (n, n_in) of the network's dtype (a CSR matrix:
+    predicted in dense row chunks)."""
+    if _sparse.is_sparse(X):
+        _sparse.predict_into(compiled(net), X, out)
+    elif X.shape[0]:
         compiled(net).predict_into(X, out)
 
 
 def input_grad_into(net, X, J):
     """J (n, m, n_in): the input Jacobians of the network's first m outputs."""
-    compiled(net).input_grad_into(X, J)
+    if _sparse.is_sparse(X):
+        _sparse.input_grad_into(compiled(net), X, J)
+    else:
+        compiled(net).input_grad_into(X, J)
 
 
 def predict_layers_into(net, first, stop, X, out):
@@ -330,6 +341,7 @@ class EpochLoop:
     ):
         self.net = compiled(net)
         n = X.shape[0]
+        X = _sparse.compiled_rows(X)  # a CSR matrix: its rows are gathered batch by batch
         self.data = TrainingData(X, Y, w, None if shuffle is None else np.arange(n, dtype=np.intp))
         self.objective, self.optimizer, self.batch_size = objective, optimizer, batch_size
         self.shuffle, self.validation, self.verbose, self.callback = (
@@ -512,169 +524,3 @@ class EpochLoop:
         )
         err.history = self.history
         return err
-
-
-# ---- L-BFGS ------------------------------------------------------------------------------
-
-_BLAS_CONTROLLER = None
-
-
-def _one_blas_thread():
-    """A context in which BLAS runs on one thread (needs threadpoolctl, which comes with
-    scikit-learn; without it, a context that does nothing).
-
-    SciPy's L-BFGS-B makes a few tiny BLAS calls per iteration. With OpenBLAS's default
-    thread pool each costs far more than the arithmetic: here a 481-parameter fit ran its
-    iterations 2-6x slower on an idle machine and up to 100x slower on a busy one.
-    """
-    global _BLAS_CONTROLLER
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return contextlib.nullcontext()
-    if _BLAS_CONTROLLER is None:  # scanning the loaded libraries takes milliseconds: once
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
-
-
-def _minimize_lbfgs(net, X, Y, w, loss, l2, inv_wsum, x0, iteration_end, max_iter, max_fun, tol):
-    """The one minimiser behind :func:`run_lbfgs`: SciPy's L-BFGS-B over the flat buffer.
-
-    Minimises ``net.loss(X, Y, w, loss, inv_wsum, l2)`` over the parameters from x0 (float64);
-    ``iteration_end(x, value)`` after each iteration returns False to stop. Returns a
-    ``scipy.optimize.OptimizeResult`` (x, fun, status, nit, nfev, message). scipy's float64
-    vector is copied into ``params`` on each call — the compiled loss and gradient run on
-    the flat buffer itself, nothing is repacked.
-    """
-    import scipy.optimize
-
-    params = net.params
-    grad = np.empty_like(params)
-
-    def objective(x):
-        params[...] = x
-        value = net.loss_and_grad(X, Y, w, loss, inv_wsum, grad, l2)
-        # float64 and a fresh array: scipy keeps references to returned gradients.
-        return value, grad.astype(np.float64)
-
-    def callback(intermediate_result):  # scipy passes the result by this name
-        if iteration_end(intermediate_result.x, float(intermediate_result.fun)) is False:
-            raise StopIteration
-
-    with np.errstate(over="ignore", invalid="ignore"), _one_blas_thread():
-        return scipy.optimize.minimize(
-            objective,
-            x0,
-            method="L-BFGS-B",
-            jac=True,
-            callback=callback,
-            options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
-        )
-
-
-def run_lbfgs(
-    net,
-    X,
-    Y,
-    w,
-    loss,
-    l2,
-    inv_wsum,
-    max_iter,
-    max_fun,
-    tol,
-    validation=None,
-    callback=None,
-    verbose=False,
-    label="iteration",
-):
-    """Full-batch L-BFGS on validated arrays; returns ``(History, result)`` (result None
-    when max_iter is 0), the weights of the last accepted iterate kept on failure.
-
-    The objective is ``data_loss * (inv_wsum · Σw) + 0.5 · l2 · ΣW²`` for the loss named
-    `loss`: ``inv_wsum`` is ``1 / Σw`` for :meth:`nnfast.MLP.loss` and may carry an extra
-    scale (the estimators' loss conventions). One History epoch is one iteration.
-    """
-    history = History()
-    if max_iter == 0:
-        return history, None
-    net = compiled(net)
-    params = net.params
-    start = params.copy()
-    last_good = start.copy()  # the last accepted iterate: restored on failure
-    code = LOSS_CODES[loss]
-    stopped_by_callback = False
-    started = time.perf_counter()
-
-    def iteration_end(x, value):
-        nonlocal stopped_by_callback
-        if not (np.isfinite(value) and np.isfinite(x).all()):
-            return False
-        last_good[...] = x
-        history.loss.append(value)
-        if validation is not None:
-            params[...] = x
-            Xv, Yv, inv_wsum_v = validation
-            history.val_loss.append(float(net.loss(Xv, Yv, None, code, inv_wsum_v, l2)))
-        epoch = len(history.loss)
-        if verbose:
-            val_text = f"  val_loss {history.val_loss[-1]:.6g}" if validation else ""
-            print(
-                f"{label} {epoch:>{len(str(max_iter))}}/{max_iter}  loss {value:.6g}"
-                f"{val_text}  ({time.perf_counter() - started:.2f} s)",
-                flush=True,
-            )
-        if callback is not None and callback(epoch, value) is False:
-            stopped_by_callback = True
-            return False
-        return True
-
-    try:
-        result = _minimize_lbfgs(
-            net,
-            X,
-            Y,
-            w,
-            code,
-            l2,
-            inv_wsum,
-            start.astype(np.float64),
-            iteration_end,
-            max_iter,
-            max_fun,
-            tol,
-        )
-    except KeyboardInterrupt as err:
-        params[...] = last_good
-        history.stop_reason = "interrupted"
-        err.history = history
-        raise
-    x = result.x.astype(net.dtype)
-    finite = bool(np.isfinite(result.fun) and np.isfinite(x).all())
-    params[...] = x if finite else last_good
-    history.stop_reason = _lbfgs_stop_reason(
-        result, history, finite, stopped_by_callback, max_iter, max_fun
-    )
-    if history.stop_reason == "diverged":
-        err = FloatingPointError(
-            "fit: the L-BFGS loss or the weights became NaN or infinite after "
-            f"{history.epochs} iterations; the weights of the last finite iteration were "
-            "kept. Scaling the inputs and targets usually helps."
-        )
-        err.history = history
-        raise err
-    return history, result
-
-
-def _lbfgs_stop_reason(result, history, finite, stopped_by_callback, max_iter, max_fun):
-    if stopped_by_callback:
-        return "callback"
-    if not finite or (result.status != 0 and history.loss and not np.isfinite(history.loss[-1])):
-        return "diverged"
-    if result.status == 0:
-        return "converged"
-    if result.nit >= max_iter:
-        return "completed"
-    if result.nfev >= max_fun:
-        return "max_fun"
-    return "stalled"

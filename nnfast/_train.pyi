@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import disjoint_base
 
+from nnfast._csr import _SparseRows
 from nnfast._network import Layout
 
 _F = npt.NDArray[np.floating]
@@ -71,7 +72,7 @@ class StoppingRule:
 
 class _TrainingData(Protocol):
     @property
-    def X(self) -> _F: ...
+    def X(self) -> _F | _SparseRows: ...
     @property
     def Y(self) -> _F: ...
     @property

@@ -1,8 +1,9 @@
 """The training driver: whole epochs of mini-batch SGD, Adam or Rprop without the GIL.
 
 `train` runs up to `epochs` epochs. For every batch it gathers the rows named by the row
-order, runs forward, loss and backward into one gradient buffer, adds the l2 term and
-applies the optimizer update to the flat parameter buffer. All memory is allocated before
+order (of a dense X, or of CSR rows, densified by nnfast/_csr.pyx's gather), runs forward,
+loss and backward into one gradient buffer, adds the l2 term and applies the optimizer
+update to the flat parameter buffer. All memory is allocated before
 the first epoch. Two ways to run the epochs:
 
 - with a hook: each epoch is one `nogil` region; between epochs the GIL is taken back to
@@ -33,6 +34,7 @@ from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
+from nnfast._csr cimport CsrRows, CsrSource, gather_rows, is_sparse_rows
 from nnfast._kernels cimport (
     LOSS_GAUSSIAN_NLL,
     LOSS_MSE,
@@ -246,12 +248,14 @@ cdef void sklearn_shuffle(bitgen_t* rng, Py_ssize_t* order, Py_ssize_t* scratch,
 
 cdef double run_epoch(const NetLayout* net, Objective objective, Hyperparameters h,
                       floating* params, floating* grad, floating* buffer1, floating* buffer2,
-                      long long* step, const floating* X, const floating* Y, const floating* w,
-                      const Py_ssize_t* order, Py_ssize_t n, Py_ssize_t batch, floating* Xb,
-                      floating* Yb, floating* wb, floating* ws, bint* interrupted) noexcept nogil:
+                      long long* step, const floating* X, const CsrRows* csr,
+                      const floating* Y, const floating* w, const Py_ssize_t* order,
+                      Py_ssize_t n, Py_ssize_t batch, floating* Xb, floating* Yb, floating* wb,
+                      floating* ws, bint* interrupted) noexcept nogil:
     """One pass over the data; returns the batch losses' mean weighted by batch weight.
 
-    X (n, n_in), Y (n, y_cols) with y_cols = loss_target_width(objective.loss, n_out),
+    X (n, n_in), or NULL and csr the rows (each batch gathered densely into Xb),
+    Y (n, y_cols) with y_cols = loss_target_width(objective.loss, n_out),
     w (n,) or NULL, order (n,) row indices, or NULL for the rows in order (batches are then
     read in place). Xb, Yb, wb hold one gathered batch.
     A signal handler that raises (Ctrl-C) stops the pass early: `interrupted` is set, the
@@ -274,15 +278,20 @@ cdef double run_epoch(const NetLayout* net, Objective objective, Hyperparameters
             # a library call each.
             for r in range(size):
                 idx = order[start + r]
-                for c in range(n_in):
-                    Xb[r * n_in + c] = X[idx * n_in + c]
+                if X != NULL:
+                    for c in range(n_in):
+                        Xb[r * n_in + c] = X[idx * n_in + c]
                 for c in range(y_cols):
                     Yb[r * y_cols + c] = Y[idx * y_cols + c]
                 if w != NULL:
                     wb[r] = w[idx]
             xb, yb, wbp = Xb, Yb, (wb if w != NULL else NULL)
         else:
-            xb, yb, wbp = X + start * n_in, Y + start * y_cols, (w + start if w != NULL else NULL)
+            xb = X + start * n_in if X != NULL else Xb
+            yb, wbp = Y + start * y_cols, (w + start if w != NULL else NULL)
+        if csr != NULL:
+            gather_rows(Xb, csr, order, start, size)
+            xb = Xb
         if wbp != NULL:
             wsum = 0
             for r in range(size):
@@ -321,7 +330,8 @@ cdef double run_epoch(const NetLayout* net, Objective objective, Hyperparameters
 cdef double checked_epoch(const NetLayout* net, Objective objective, Hyperparameters h,
                           floating* params, floating* grad, floating* buffer1,
                           floating* buffer2, long long* step, const floating* X,
-                          const floating* Y, const floating* w, const Py_ssize_t* order,
+                          const CsrRows* csr, const floating* Y, const floating* w,
+                          const Py_ssize_t* order,
                           Py_ssize_t n, Py_ssize_t batch, floating* Xb, floating* Yb,
                           floating* wb, floating* ws, floating* backup,
                           bint* interrupted) noexcept nogil:
@@ -329,8 +339,8 @@ cdef double checked_epoch(const NetLayout* net, Objective objective, Hyperparame
     weights are not finite; after Ctrl-C within it, the parameters it started from."""
     cdef double value
     memcpy(backup, params, net.n_params * sizeof(floating))
-    value = run_epoch(net, objective, h, params, grad, buffer1, buffer2, step, X, Y, w, order,
-                      n, batch, Xb, Yb, wb, ws, interrupted)
+    value = run_epoch(net, objective, h, params, grad, buffer1, buffer2, step, X, csr, Y, w,
+                      order, n, batch, Xb, Yb, wb, ws, interrupted)
     if interrupted[0]:
         memcpy(params, backup, net.n_params * sizeof(floating))
         return NAN
@@ -363,7 +373,8 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
           double[::1] losses=None, StoppingRule rule=None, rng=None):
     """Train in place for up to `epochs` epochs; returns the number of epochs run.
 
-    params, backup (n_params,) of the layout; data.X (n, n_in), data.Y (n, n_out), or
+    params, backup (n_params,) of the layout; data.X (n, n_in), or sparse rows (CSR: data,
+    indices, indptr, shape; see nnfast._csr), data.Y (n, n_out), or
     (n, n_out / 2) for gaussian_nll; data.w (n,) or None; data.order (n,) the row order of
     the next epoch (the hook may rewrite it between epochs), or None for the rows in order.
     optimizer.hyperparameters is a `Hyperparameters`; optimizer.buffers maps names to its
@@ -378,7 +389,8 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
     ends when the rule fires on the training loss (the rule is updated in place).
     """
     cdef const NetLayout* net = &layout.c
-    cdef const floating[:, ::1] X = data.X
+    cdef CsrSource csr = None
+    cdef const floating[:, ::1] X = None
     cdef const floating[:, ::1] Y = data.Y
     cdef const floating[::1] w = data.w
     cdef Py_ssize_t[::1] order = data.order
@@ -386,9 +398,11 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
     cdef long long[::1] step = optimizer.step
     cdef floating[::1] buffer1
     cdef floating[::1] buffer2
-    cdef Py_ssize_t n = X.shape[0], batch, epoch, _epoch, done = 0, n_params = net.n_params
+    cdef Py_ssize_t n, n_cols, batch, epoch, _epoch, done = 0, n_params = net.n_params
     cdef Py_ssize_t y_cols = loss_target_width(objective.loss, net.n_out)
     cdef double epoch_loss, next_check
+    cdef const floating* X_ptr = NULL
+    cdef const CsrRows* csr_ptr = NULL
     cdef const floating* w_ptr
     cdef const Py_ssize_t* order_ptr
     cdef floating* grad
@@ -404,9 +418,15 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
     # Every size the loops rely on, against the layout.
     check_length("params", params.shape[0], n_params, "values (the layout's n_params)")
     check_length("backup", backup.shape[0], n_params, "values (the layout's n_params)")
+    if is_sparse_rows(data.X):
+        csr = CsrSource(data.X, floating is double, "data.X")
+        n, n_cols, csr_ptr = csr.c.n_rows, csr.c.n_cols, &csr.c
+    else:
+        X = data.X
+        n, n_cols = X.shape[0], X.shape[1]
     if n == 0:
         raise ValueError("data.X: expected at least one row, got 0")
-    check_length("data.X", X.shape[1], net.n_in, "columns (the layout's n_in)")
+    check_length("data.X", n_cols, net.n_in, "columns (the layout's n_in)")
     if objective.loss == LOSS_GAUSSIAN_NLL and net.n_out % 2:
         raise ValueError(f"objective: gaussian_nll needs an even number of outputs "
                          f"(means, then log-variances), the layout has {net.n_out}")
@@ -445,7 +465,9 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
     # The loops load whole elements: a misaligned pointer would be undefined behaviour.
     check_aligned(&params[0], sizeof(floating), "params")
     check_aligned(&backup[0], sizeof(floating), "backup")
-    check_aligned(&X[0, 0], sizeof(floating), "data.X")
+    if X is not None:
+        X_ptr = &X[0, 0]
+        check_aligned(X_ptr, sizeof(floating), "data.X")
     check_aligned(&Y[0, 0], sizeof(floating), "data.Y")
     check_aligned(w_ptr, sizeof(floating), "data.w")
     check_aligned(order_ptr, sizeof(Py_ssize_t), "data.order")
@@ -472,9 +494,9 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
                 PyErr_CheckSignals()
                 with nogil:
                     epoch_loss = checked_epoch(net, objective, h, &params[0], grad,
-                                               &buffer1[0], &buffer2[0], &step[0], &X[0, 0],
-                                               &Y[0, 0], w_ptr, order_ptr, n, batch, Xb, Yb,
-                                               wb, ws, &backup[0], &interrupted)
+                                               &buffer1[0], &buffer2[0], &step[0], X_ptr,
+                                               csr_ptr, &Y[0, 0], w_ptr, order_ptr, n, batch,
+                                               Xb, Yb, wb, ws, &backup[0], &interrupted)
                 if interrupted:
                     propagate_exception()
                 done += 1
@@ -493,9 +515,9 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
                 if bitgen != NULL:
                     sklearn_shuffle(bitgen, &order[0], scratch, n)
                 epoch_loss = checked_epoch(net, objective, h, &params[0], grad,
-                                           &buffer1[0], &buffer2[0], &step[0], &X[0, 0],
-                                           &Y[0, 0], w_ptr, order_ptr, n, batch, Xb, Yb,
-                                           wb, ws, &backup[0], &interrupted)
+                                           &buffer1[0], &buffer2[0], &step[0], X_ptr,
+                                           csr_ptr, &Y[0, 0], w_ptr, order_ptr, n, batch,
+                                           Xb, Yb, wb, ws, &backup[0], &interrupted)
                 if interrupted:
                     break
                 losses[done] = epoch_loss

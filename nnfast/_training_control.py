@@ -94,10 +94,10 @@ def check_patience(patience, validation, optimizer):
             "patience: early stopping watches the validation loss; "
             "give validation_data=(X_val, y_val) too"
         )
-    if optimizer == "lbfgs":
+    if optimizer in ("lbfgs", "lbfgs_scipy"):
         raise ValueError(
-            "patience: early stopping is for optimizer 'sgd', 'adam' or 'rprop', not 'lbfgs' "
-            "(whose own stop is tol)"
+            "patience: early stopping is for optimizer 'sgd', 'adam' or 'rprop', not "
+            f"{optimizer!r} (whose own stop is tol)"
         )
     return patience
 

@@ -12,8 +12,12 @@ import numbers
 
 import numpy as np
 
-from nnfast import _kernel_entry
+from nnfast import _kernel_entry, _sparse
 from nnfast._spec import LOSSES
+
+# The dtypes arrays are computed in (scikit-learn's check_array converts other inputs to the
+# first).
+FLOATS = (np.float64, np.float32)
 
 
 def _describe(value) -> str:
@@ -102,6 +106,25 @@ def as_finite(array: np.ndarray, name: str, dtype) -> np.ndarray:
             f"at index ({where})"
         )
     return out
+
+
+def as_finite_rows(X, name: str, dtype):
+    """:func:`as_finite` for a dense X; a SciPy sparse X as a checked, canonical CSR matrix
+    of ``dtype`` (see :func:`nnfast._sparse.as_csr`): what training and prediction read."""
+    if _sparse.is_sparse(X):
+        return _sparse.as_csr(X, name, dtype)
+    return as_finite(X, name, dtype)
+
+
+def as_kernel_rows(X, dtype):
+    """:func:`as_kernel_array` for a dense X; a sparse X as a canonical CSR matrix of
+    ``dtype`` (no copy when it already is one)."""
+    if not _sparse.is_sparse(X):
+        return as_kernel_array(X, dtype)
+    if X.format == "csr" and X.dtype == dtype and X.indices.dtype == np.intp:
+        if X.indptr.dtype == np.intp and X.has_canonical_format:
+            return X  # already checked: a split of one as_finite_rows gave
+    return _sparse.as_csr(X, "X", dtype, check_finite=False)
 
 
 def as_matrix(

@@ -136,19 +136,72 @@ def epoch_runner(library, sizes, n, batch_size, dtype, torch=None):
     raise ValueError(f"library: expected 'nnfast', 'numpy' or 'torch', got {library!r}")
 
 
-def time_case(sizes, n, batch_size, dtype, repeat, budget, torch=None) -> dict:
-    """Best seconds per epoch of each library for one case, timed alternately."""
+def _timer(run):
+    """``timed(epochs) -> seconds per epoch`` of a runner timed in this process."""
+    return lambda epochs: _time(lambda: run(epochs)) / epochs
+
+
+def time_case(sizes, n, batch_size, dtype, repeat, budget, torch=None, jax=None) -> dict:
+    """Best seconds per epoch of each library for one case, timed alternately; ``jax`` a
+    :class:`nnfast._bench_jax.JaxPeer` (its child process times its own calls)."""
     libraries = ["nnfast", "numpy"] + (["torch"] if torch is not None else [])
-    runners = {lib: epoch_runner(lib, sizes, n, batch_size, dtype, torch) for lib in libraries}
+    timers = {
+        lib: _timer(epoch_runner(lib, sizes, n, batch_size, dtype, torch)) for lib in libraries
+    }
+    if jax is not None:
+        timers["jax"] = jax.trainer(sizes, n, batch_size, dtype)
     epochs = {}
-    for name, run in runners.items():  # warm up and size each timing to about `budget` s
-        once = _time(lambda: run(1))
-        epochs[name] = max(1, int(budget / max(once, 1e-7)))
-    best = {name: float("inf") for name in runners}
+    for name, timed in timers.items():  # warm up and size each timing to about `budget` s
+        epochs[name] = max(1, int(budget / max(timed(1), 1e-7)))
+    best = {name: float("inf") for name in timers}
     for _ in range(repeat):
-        for name, run in runners.items():
-            best[name] = min(best[name], _time(lambda: run(epochs[name])) / epochs[name])
+        for name, timed in timers.items():
+            best[name] = min(best[name], timed(epochs[name]))
     return best
+
+
+JAX_TOLERANCE = 1e-10  # float64 weights after one epoch, nnfast against each JAX variant
+
+
+def jax_weight_difference(jax, sizes, n, batch_size, dtype) -> float:
+    """Largest absolute difference between nnfast's weights after one epoch from the case's
+    initial weights and those of each JAX variant (the check that both do the same
+    arithmetic)."""
+    run = epoch_runner("nnfast", sizes, n, batch_size, dtype)
+    run(1)
+    key = jax.trainer(sizes, n, batch_size, dtype).key
+    return max(float(np.abs(p - run.model.params).max()) for p in jax.one_epoch(key).values())
+
+
+def shows_gemm_share(batch) -> bool:
+    """The "% GEMM" column is given for mini-batches (batch 1 and the full batch are not
+    product-bound: the issue sets no GEMM target for them)."""
+    return batch is not None and batch > 1
+
+
+def training_header(libs) -> str:
+    """The header of the training table: times, "vs <peer>" (peer time / nnfast time, so
+    above 1 means nnfast is faster), GFLOP/s, % of the GEMM rate, and JAX's best variant
+    and weight check when JAX runs."""
+    peers = [lib for lib in libs if lib != "nnfast"]
+    header = f"{'case':<9}{'batch':>6} {'dtype':<8}" + "".join(f"{lib:>12}" for lib in libs)
+    header += "".join(f"{'vs ' + lib:>10}" for lib in peers) + f"{'GFLOP/s':>9}{'% GEMM':>8}"
+    if "jax" in libs:
+        header += f"  {'jax best':<14}{'jax Δw':>8}"
+    return header
+
+
+def training_row(case, batch, dtype, best, libs, flops, rate, jax_variant="", jax_dw=None):
+    """One row of :func:`training_header`'s table; ``best`` seconds per epoch by library."""
+    line = f"{case:<9}{'full' if batch is None else batch:>6} {dtype:<8}"
+    line += "".join(_fmt(best[lib]).rjust(12) for lib in libs)
+    line += "".join(f"{best[lib] / best['nnfast']:>9.2f}x" for lib in libs if lib != "nnfast")
+    gflops = flops / best["nnfast"] / 1e9
+    share = f"{100 * gflops / rate:>7.0f}%" if shows_gemm_share(batch) else f"{'—':>8}"
+    line += f"{gflops:>9.1f}{share}"
+    if "jax" in libs:
+        line += f"  {jax_variant:<14}" + ("" if jax_dw is None else f"{jax_dw:>8.0e}")
+    return line
 
 
 PREDICT_CASES = (("1 sample", 1, 2000), ("10^6 rows", 1_000_000, 1))
@@ -166,31 +219,45 @@ def predict_runner(library, rows):
     return lambda: model.predict(X)
 
 
-def best_alternating(runners, repeat, calls=1) -> dict:
+def best_alternating(runners, repeat, calls=1, remote=None) -> dict:
     """Best seconds per call of each function in ``runners`` ({key: function}): each is
     called once to warm up (imports, first-touch page faults), then ``repeat`` rounds time
-    ``calls`` calls of each in turn, so that every function sees the same machine state."""
+    ``calls`` calls of each in turn, so that every function sees the same machine state.
+    ``remote`` ({key: timed(calls) -> seconds per call}) joins the rounds with functions
+    that time themselves (the JAX child process)."""
     for run in runners.values():
         run()
-    best = {key: float("inf") for key in runners}
-    for _ in range(repeat):
-        for key, run in runners.items():
+    timers = {}
+    for key, run in runners.items():
 
-            def many(run=run):
+        def timed(calls, run=run):
+            def many():
                 for _ in range(calls):
                     run()
 
-            best[key] = min(best[key], _time(many) / calls)
+            return _time(many) / calls
+
+        timers[key] = timed
+    timers.update(remote or {})
+    best = {key: float("inf") for key in timers}
+    for _ in range(repeat):
+        for key, timed in timers.items():
+            best[key] = min(best[key], timed(calls))
     return best
 
 
-def time_predict(repeat) -> list:
+def time_predict(repeat, jax=None) -> list:
     """Latency of one sample and throughput on 10⁶ rows of the seed network (float64)."""
     return [
         (
             label,
             best_alternating(
-                {lib: predict_runner(lib, rows) for lib in ("nnfast", "numpy")}, repeat, loops
+                {lib: predict_runner(lib, rows) for lib in ("nnfast", "numpy")},
+                repeat,
+                loops,
+                remote=None
+                if jax is None
+                else {"jax": lambda calls, rows=rows: jax.predict_seconds(rows, calls)},
             ),
         )
         for label, rows, loops in PREDICT_CASES
@@ -203,19 +270,104 @@ def _fmt(seconds: float) -> str:
     return f"{seconds * 1e3:8.2f} ms"
 
 
+def parse_cpuinfo(text: str) -> dict:
+    """The fields of the first processor block of ``/proc/cpuinfo`` text ({name: value})."""
+    fields = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break
+            continue
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
+    return fields
+
+
+def read_cpuinfo() -> dict:
+    """:func:`parse_cpuinfo` of this machine's ``/proc/cpuinfo`` ({} where there is none)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as file:
+            return parse_cpuinfo(file.read())
+    except OSError:
+        return {}
+
+
+def cpu_description(cpu: dict, cpuinfo: dict) -> str:
+    """``name (vendor, family F, model M, stepping S; features)`` from the kernels'
+    ``cpu_info()``, with the OS's name for the CPU when CPUID gives none (ARM: the
+    implementer and part numbers)."""
+    name = (
+        cpu.get("brand")
+        or cpuinfo.get("model name")
+        or cpuinfo.get("Processor")
+        or platform.processor()
+        or platform.machine()
+    )
+    if cpu.get("family") or "CPU implementer" not in cpuinfo:
+        ids = f"family {cpu.get('family')}, model {cpu.get('model')}, stepping {cpu.get('stepping')}"
+    else:
+        ids = f"implementer {cpuinfo['CPU implementer']}, part {cpuinfo.get('CPU part')}"
+    features = " ".join(cpu.get("features") or ()) or "no SIMD features used by nnfast"
+    return f"{name} ({cpu.get('vendor') or 'vendor unknown'}, {ids}; {features})"
+
+
 def print_code_paths() -> None:
     """The CPU as the kernels see it, and the SIMD code path each kernel family runs."""
     from nnfast import _kernels
 
-    cpu = _kernels.cpu_info()
-    name = cpu["brand"] or platform.processor() or platform.machine()
-    print(
-        f"CPU: {name} ({cpu['vendor'] or 'vendor unknown'}, family {cpu['family']}, "
-        f"model {cpu['model']}, stepping {cpu['stepping']}; "
-        f"{' '.join(cpu['features']) or 'no SIMD features used by nnfast'})"
-    )
+    print(f"CPU: {cpu_description(_kernels.cpu_info(), read_cpuinfo())}")
     paths = ", ".join(f"{family} {path}" for family, path in _kernels.simd_paths().items())
     print(f"nnfast code paths: {paths} (--path or NNFAST_SIMD=avx2|baseline lowers them)")
+
+
+def start_jax(one_core=True):
+    """A :class:`nnfast._bench_jax.JaxPeer`, or None after printing why JAX is skipped."""
+    from nnfast import _bench_jax
+
+    reason = _bench_jax.jax_missing_reason()
+    if reason is None:
+        try:
+            return _bench_jax.JaxPeer(one_core=one_core)
+        except (OSError, RuntimeError, ValueError) as error:
+            reason = f"JAX could not start: {error}"
+    print(reason)
+    return None
+
+
+def print_training_table(repeat, budget, torch, jax, rates) -> bool:
+    """The per-epoch table; returns False when a JAX float64 weight check failed."""
+    libs = ["nnfast", "numpy"] + (["torch"] if torch else []) + (["jax"] if jax else [])
+    print("\nper-epoch training time (vs X = X's time / nnfast's: above 1, nnfast is faster)")
+    if jax is not None:
+        print(
+            f"jax {jax.version}: jit of E epochs (fori_loop) of lax.scan (unroll 1, 4) or "
+            f"fori_loop over the batches, best variant; pinned to CPU {jax.cpus}, NPROC=1; "
+            f"Δw = largest weight difference to nnfast after one epoch"
+        )
+    print(training_header(libs))
+    agree = True
+    for case, sizes, n, batches in CASES:
+        for batch in batches:
+            for dtype in ("float64", "float32"):
+                best = time_case(sizes, n, batch, dtype, repeat, budget, torch, jax)
+                # The GEMM rate is the best seen in the run: one measurement taken while
+                # the machine was busy would flatter every "% GEMM" after it.
+                rates[dtype] = max(rates[dtype], gemm_rate(dtype, repeat=2))
+                variant = dw = None
+                if jax is not None:
+                    dw = jax_weight_difference(jax, sizes, n, batch, dtype)
+                    agree &= dtype != "float64" or dw <= JAX_TOLERANCE
+                    variant = jax.best_variant(jax.trainer(sizes, n, batch, dtype).key)
+                flops = training_flops(sizes, n)
+                row = training_row(case, batch, dtype, best, libs, flops, rates[dtype], variant, dw)
+                print(row, flush=True)
+    print(
+        f"% GEMM against the best single-thread GEMM rate of the run: float64 "
+        f"{rates['float64']:.1f} GFLOP/s, float32 {rates['float32']:.1f} GFLOP/s"
+    )
+    if not agree:
+        print(f"JAX CHECK FAILED: float64 weights differ from nnfast's by more than {JAX_TOLERANCE}")
+    return agree
 
 
 def run(args) -> int:
@@ -229,48 +381,40 @@ def run(args) -> int:
     )
     rates = {dt: gemm_rate(dt) for dt in ("float64", "float32")}
     print(
-        f"single-thread GEMM (NumPy 1024x1024): float64 {rates['float64']:.1f} GFLOP/s, "
-        f"float32 {rates['float32']:.1f} GFLOP/s"
+        f"single-thread GEMM (NumPy 1024x1024, BLAS limited to 1 thread): float64 "
+        f"{rates['float64']:.1f} GFLOP/s, float32 {rates['float32']:.1f} GFLOP/s"
     )
     print_code_paths()
     if torch is None:
         print("PyTorch not installed (pip install torch==2.13.0 for its column)")
-    libs = ["nnfast", "numpy"] + (["torch"] if torch is not None else [])
-    header = (
-        f"{'case':<9}{'batch':>6} {'dtype':<8}"
-        + "".join(f"{lib:>12}" for lib in libs)
-        + f"{'vs numpy':>10}"
-        + (f"{'vs torch':>10}" if torch else "")
-        + f"{'GFLOP/s':>9}{'% GEMM':>8}"
-    )
-    print("\nper-epoch training time")
-    print(header)
-    for case, sizes, n, batches in CASES:
-        for batch in batches:
-            for dtype in ("float64", "float32"):
-                best = time_case(sizes, n, batch, dtype, repeat, budget, torch)
-                gflops = training_flops(sizes, n) / best["nnfast"] / 1e9
-                line = f"{case:<9}{'full' if batch is None else batch:>6} {dtype:<8}"
-                line += "".join(_fmt(best[lib]).rjust(12) for lib in libs)
-                line += f"{best['numpy'] / best['nnfast']:>9.1f}x"
-                if torch is not None:
-                    line += f"{best['torch'] / best['nnfast']:>9.1f}x"
-                line += f"{gflops:>9.1f}{100 * gflops / rates[dtype]:>7.0f}%"
-                print(line, flush=True)
-    print("\npredict, seed network, float64")
-    for label, best in time_predict(repeat):
-        print(
-            f"{label:<12}{_fmt(best['nnfast']):>12}{_fmt(best['numpy']):>12}"
-            f"{best['numpy'] / best['nnfast']:>9.1f}x"
-        )
-    print_thread_rows(repeat, budget)
-    print_memory_row()
-    print_emulator_rows(repeat)
-    print_sklearn_rows(repeat)
+    jax = None if getattr(args, "no_jax", False) else start_jax(one_core=True)
+    try:
+        agree = print_training_table(repeat, budget, torch, jax, rates)
+        print("\npredict, seed network, float64")
+        peers = ["numpy"] + (["jax"] if jax else [])
+        print(f"{'':<12}{'nnfast':>12}" + "".join(f"{p:>12}" for p in peers)
+              + "".join(f"{'vs ' + p:>10}" for p in peers))
+        for label, best in time_predict(repeat, jax):
+            print(
+                f"{label:<12}{_fmt(best['nnfast']):>12}"
+                + "".join(f"{_fmt(best[p]):>12}" for p in peers)
+                + "".join(f"{best[p] / best['nnfast']:>9.2f}x" for p in peers)
+            )
+    finally:
+        if jax is not None:
+            jax.close()
+    if not getattr(args, "training_only", False):
+        print_thread_rows(repeat, budget)
+        print_memory_row()
+        print_emulator_rows(repeat)
+        print_sklearn_rows(repeat)
+        from nnfast._bench_lbfgs import print_lbfgs_rows
+
+        print_lbfgs_rows(repeat, best_alternating, _fmt)
     if limits is not None:
         limits.unregister() if hasattr(limits, "unregister") else None
-    print_all_threads_rows(repeat, budget, torch)
-    return 0
+    print_all_threads_rows(repeat, budget, torch, getattr(args, "no_jax", False))
+    return 0 if agree else 1
 
 
 def time_parallel(repeat, budget) -> tuple:
@@ -343,180 +487,56 @@ def print_memory_row():
     )
 
 
-def print_all_threads_rows(repeat, budget, torch):
-    """The larger cases again with NumPy's BLAS and PyTorch allowed every core (nnfast's
-    kernels use one thread, as in the table above)."""
+def print_all_threads_rows(repeat, budget, torch, no_jax=False):
+    """The larger cases again with NumPy's BLAS, PyTorch and JAX (a child process not
+    pinned, NPROC unset) allowed every core; nnfast's kernels use one thread, as above."""
     if torch is not None:
         torch.set_num_threads(os.cpu_count() or 1)
-    print(f"\nall threads allowed for NumPy/BLAS and PyTorch ({os.cpu_count()} cores)")
-    libs = ["nnfast", "numpy"] + (["torch"] if torch is not None else [])
+    print(f"\nall threads allowed for NumPy/BLAS, PyTorch and JAX ({os.cpu_count()} cores)")
+    jax = None if no_jax else start_jax(one_core=False)
+    libs = ["nnfast", "numpy"] + (["torch"] if torch else []) + (["jax"] if jax else [])
+    peers = libs[1:]
     print(
         f"{'case':<9}{'batch':>6} {'dtype':<8}"
         + "".join(f"{lib:>12}" for lib in libs)
-        + f"{'vs numpy':>10}"
-        + (f"{'vs torch':>10}" if torch else "")
+        + "".join(f"{'vs ' + lib:>10}" for lib in peers)
     )
-    for case, sizes, n, batches in CASES[1:]:
-        for dtype in ("float64", "float32"):
-            batch = batches[-1]
-            best = time_case(sizes, n, batch, dtype, repeat, budget, torch)
-            line = f"{case:<9}{batch:>6} {dtype:<8}"
-            line += "".join(_fmt(best[lib]).rjust(12) for lib in libs)
-            line += f"{best['numpy'] / best['nnfast']:>9.1f}x"
-            if torch is not None:
-                line += f"{best['torch'] / best['nnfast']:>9.1f}x"
-            print(line, flush=True)
-
-
-SKLEARN_SOLVERS = ("adam", "lbfgs")
-
-
-def seed_curve_fit(make_model):
-    """A function fitting a fresh ``make_model()`` on the seed curve (200 points of
-    y = sin(2x) on [-3, 3]); 200 iterations do not converge, so ConvergenceWarning is
-    silenced."""
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-
-    x = np.linspace(-3, 3, 200)[:, None]
-    y = np.sin(2 * x).ravel()
-
-    def fit():
-        model = make_model()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            return model.fit(x, y)
-
-    return fit
-
-
-def sklearn_runner(library, solver):
-    """A function fitting ``MLPRegressor(hidden_layer_sizes=(20, 20), activation="tanh",
-    solver=solver, max_iter=200, random_state=0)`` on the seed curve with ``library``:
-    "nnfast" (nnfast.sklearn) or "sklearn"."""
-    if library == "nnfast":
-        from nnfast.sklearn import MLPRegressor
-    else:
-        from sklearn.neural_network import MLPRegressor
-    return seed_curve_fit(
-        lambda: MLPRegressor(
-            hidden_layer_sizes=(20, 20),
-            activation="tanh",
-            solver=solver,
-            max_iter=200,
-            random_state=0,
-        )
-    )
-
-
-def time_sklearn(repeat) -> dict:
-    """Best seconds per whole fit, {solver: {"nnfast": s, "sklearn": s}}, timed alternately."""
-    return {
-        solver: best_alternating(
-            {lib: sklearn_runner(lib, solver) for lib in ("nnfast", "sklearn")}, repeat
-        )
-        for solver in SKLEARN_SOLVERS
-    }
-
-
-def ensemble_runner(n_jobs):
-    """A function fitting ``MLPEnsembleRegressor`` of eight seed-sized members (the
-    MLPRegressor of the sklearn row, solver adam) on the seed curve in ``n_jobs`` threads."""
-    from nnfast.sklearn import MLPEnsembleRegressor, MLPRegressor
-
-    member = MLPRegressor(hidden_layer_sizes=(20, 20), activation="tanh", max_iter=200)
-    return seed_curve_fit(
-        lambda: MLPEnsembleRegressor(member, n_estimators=8, n_jobs=n_jobs, random_state=0)
-    )
-
-
-def time_ensemble(repeat) -> dict:
-    """Best seconds per ensemble fit, {n_jobs: s} for 1 and 2 threads, timed alternately."""
-    return best_alternating({n_jobs: ensemble_runner(n_jobs) for n_jobs in (1, 2)}, repeat)
-
-
-def print_sklearn_rows(repeat):
-    """The drop-in row: nnfast.sklearn vs scikit-learn's MLPRegressor, same settings."""
     try:
-        import sklearn  # noqa: F401
-    except ImportError:
-        print("\nscikit-learn not installed: no nnfast.sklearn row (pip install scikit-learn)")
-        return
-    print("\nMLPRegressor((20, 20), tanh, max_iter=200) on the seed curve (200 points), whole fit")
-    print(f"{'solver':<8}{'nnfast':>12}{'sklearn':>12}{'speed-up':>10}")
-    for solver, best in time_sklearn(repeat).items():
-        print(
-            f"{solver:<8}{_fmt(best['nnfast']):>12}{_fmt(best['sklearn']):>12}"
-            f"{best['sklearn'] / best['nnfast']:>9.1f}x",
-            flush=True,
-        )
-    best = time_ensemble(repeat)
-    print(
-        f"MLPEnsembleRegressor, 8 such members (adam), n_jobs=1 vs n_jobs=2: "
-        f"{_fmt(best[1]).strip()} vs {_fmt(best[2]).strip()} = {best[2] / best[1]:.2f}x "
-        f"the serial time ({os.cpu_count()} cores)",
-        flush=True,
-    )
+        for case, sizes, n, batches in CASES[1:]:
+            for dtype in ("float64", "float32"):
+                batch = batches[-1]
+                best = time_case(sizes, n, batch, dtype, repeat, budget, torch, jax)
+                line = f"{case:<9}{batch:>6} {dtype:<8}"
+                line += "".join(_fmt(best[lib]).rjust(12) for lib in libs)
+                line += "".join(f"{best[lib] / best['nnfast']:>9.2f}x" for lib in peers)
+                print(line, flush=True)
+    finally:
+        if jax is not None:
+            jax.close()
 
 
-def emulator_runners():
-    """The emulator workflow (issue 14): ``MLP([5, 128, 128, 500], activation="tanh")``,
-    float64, from 5 labels to a 500-pixel spectrum. Zero-argument callables keyed by case:
-    predict and input_grad of 1 spectrum (a 1-D label vector) and of 64, and
-    ``scipy.optimize.least_squares`` recovering the labels of one noisy spectrum from a
-    start off by 0.3 in each label, with ``jac`` the network's Jacobian and with
-    ``jac="2-point"`` (these two return their ``OptimizeResult``)."""
-    from scipy.optimize import least_squares
+# The workflow rows live in nnfast/_bench_workflows.py (which uses _fmt and best_alternating
+# above, hence the import at the end); their names stay importable from here.
+from nnfast._bench_workflows import (  # noqa: E402
+    SKLEARN_SOLVERS,
+    emulator_runners,
+    ensemble_runner,
+    print_emulator_rows,
+    print_sklearn_rows,
+    seed_curve_fit,
+    sklearn_runner,
+    time_ensemble,
+    time_sklearn,
+)
 
-    from nnfast import MLP
-
-    net = MLP([5, 128, 128, 500], activation="tanh", seed=0)
-    rng = np.random.default_rng(0)
-    labels = rng.uniform(-0.5, 0.5, size=(64, 5))
-    truth = labels[0]
-    spectrum = net.predict(truth) + rng.normal(0.0, 0.01, size=500)
-    start = truth + 0.3
-
-    def residuals(theta):
-        return net.predict(theta) - spectrum
-
-    return {
-        "predict, 1 spectrum": lambda: net.predict(truth),
-        "input_grad, 1 spectrum": lambda: net.input_grad(truth),
-        "predict, 64 spectra": lambda: net.predict(labels),
-        "input_grad, 64 spectra": lambda: net.input_grad(labels),
-        "least_squares, jac=input_grad": lambda: least_squares(
-            residuals, start, jac=net.input_grad
-        ),
-        "least_squares, jac=2-point": lambda: least_squares(residuals, start, jac="2-point"),
-    }
-
-
-def print_emulator_rows(repeat):
-    """input_grad against predict on the emulator (targets: at most 3x for one spectrum and
-    4x for 64), and least_squares with the Jacobian against "2-point" (target: faster, to
-    the same solution)."""
-    runners = emulator_runners()
-    jacobians = ("input_grad", "2-point")
-    best = best_alternating(runners, repeat, calls=20)
-    print(
-        "\nemulator MLP([5, 128, 128, 500], tanh), float64: the Jacobian (forward mode) "
-        "against predict"
-    )
-    for count, target in (("1 spectrum", 3), ("64 spectra", 4)):
-        predict, jacobian = best[f"predict, {count}"], best[f"input_grad, {count}"]
-        print(
-            f"{count:<12}predict {_fmt(predict)}  input_grad {_fmt(jacobian)}  "
-            f"{jacobian / predict:5.2f}x (target <= {target}x)"
-        )
-    exact, finite = (runners[f"least_squares, jac={jac}"]() for jac in jacobians)
-    with_jac, two_point = (best[f"least_squares, jac={jac}"] for jac in jacobians)
-    print(
-        f"least_squares, 5 labels of one noisy spectrum: jac=input_grad "
-        f"{_fmt(with_jac).strip()} ({exact.nfev} evaluations, {exact.njev} Jacobians) vs "
-        f"jac='2-point' {_fmt(two_point).strip()} ({finite.nfev} evaluations): "
-        f"{two_point / with_jac:.2f}x faster; the labels found differ by "
-        f"{np.abs(exact.x - finite.x).max():.1e} at most",
-        flush=True,
-    )
+__all__ = [
+    "SKLEARN_SOLVERS",
+    "emulator_runners",
+    "ensemble_runner",
+    "print_emulator_rows",
+    "print_sklearn_rows",
+    "seed_curve_fit",
+    "sklearn_runner",
+    "time_ensemble",
+    "time_sklearn",
+]

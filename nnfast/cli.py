@@ -170,9 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser(
         "bench",
-        help="time nnfast against NumPy (and PyTorch if installed)",
+        help="time nnfast against NumPy (and PyTorch and JAX if installed)",
         description="Per-epoch training times of nnfast, nnfast.reference "
-        "(NumPy) and PyTorch (when installed), one thread, same arithmetic.",
+        "(NumPy), PyTorch and JAX (when installed), one thread, same arithmetic.",
     )
     p.add_argument(
         "--repeat",
@@ -181,6 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="timed repetitions per case; the best is reported (default 5)",
     )
     p.add_argument("--quick", action="store_true", help="fewer epochs per timing")
+    p.add_argument(
+        "--training-only",
+        action="store_true",
+        help="only the training and predict tables and the all-threads rows (no thread, "
+        "memory, emulator and scikit-learn rows)",
+    )
+    p.add_argument(
+        "--no-jax", action="store_true", help="no JAX columns even when JAX is installed"
+    )
     p.add_argument(
         "--path",
         choices=("best", "avx512", "avx2", "baseline"),

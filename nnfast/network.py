@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from nnfast import _solvers
+from nnfast import _lbfgs_solver, _solvers
 from nnfast import _training_control as control
 from nnfast._history import History
 from nnfast._progress import ProgressBar
@@ -40,7 +40,7 @@ from nnfast._validation import (
     check_targets,
 )
 
-OPTIMIZERS = ("sgd", "adam", "rprop", "lbfgs")
+OPTIMIZERS = ("sgd", "adam", "rprop", "lbfgs", "lbfgs_scipy")
 
 
 class _ViewList(list):
@@ -442,17 +442,21 @@ class MLP:
         :meth:`loss` (``l2`` and ``sample_weight`` included). Returns a :class:`History`.
         ``callback(epoch, loss)`` runs after each epoch; returning False stops training.
 
-        ``lbfgs`` minimises :meth:`loss` on the whole set with
-        ``scipy.optimize.minimize(method="L-BFGS-B")`` over ``params`` (in float64; a float32
-        network is evaluated in float32). One "epoch" is one L-BFGS iteration: ``epochs`` is
-        the maximum number of iterations, ``max_fun`` the maximum number of loss evaluations,
-        and it stops when the largest gradient component is <= ``tol`` (scipy's ``gtol``).
-        ``lr``, ``batch_size``, ``shuffle`` and the other optimizers' settings are not used.
-        SciPy's BLAS runs on one thread during the fit when threadpoolctl is installed (its
-        tiny calls are many times slower with a thread pool). ``History.stop_reason`` is
-        ``"converged"``, ``"completed"`` (``epochs`` iterations),
-        ``"max_fun"``, ``"stalled"`` (the line search could not make progress),
-        ``"callback"`` or ``"diverged"``.
+        ``lbfgs`` minimises :meth:`loss` on the whole set by nnfast's compiled L-BFGS
+        (memory 10, a strong-Wolfe line search), the whole fit without the GIL, over a
+        float64 iterate (a float32 network is evaluated at its rounding). One "epoch" is
+        one L-BFGS iteration: ``epochs`` is the maximum number of iterations, ``max_fun``
+        the maximum number of loss evaluations (checked after each iteration), and it stops
+        when the largest gradient component is <= ``tol`` or the relative reduction
+        ``(f_k - f_k+1) / max(|f_k|, |f_k+1|, 1)`` is <= 2.2e-9, as SciPy's L-BFGS-B does.
+        A trial step whose loss is not finite only shortens the line search.
+        ``lbfgs_scipy`` is the same problem through ``scipy.optimize.minimize(method=
+        "L-BFGS-B")`` (scikit-learn's minimiser, for its exact iterates; SciPy's BLAS on one
+        thread during the fit when threadpoolctl is installed). ``lr``, ``batch_size``,
+        ``shuffle`` and the other optimizers' settings are not used. ``History.stop_reason``
+        is ``"converged"``, ``"completed"`` (``epochs`` iterations), ``"max_fun"``,
+        ``"stalled"`` (the line search could not make progress), ``"callback"``,
+        ``"interrupted"`` or ``"diverged"``.
 
         ``lr`` may be a callable ``lr(epoch) -> float`` (sgd, adam), called before each
         epoch, ``epoch`` counting from 0 every epoch of the optimizer's state. With
@@ -547,9 +551,9 @@ class MLP:
         self._target_scaling = scaling
         bar = ProgressBar(epochs, label="fit") if progress else None
         try:
-            if optimizer == "lbfgs":
+            if optimizer in ("lbfgs", "lbfgs_scipy"):
                 self._train_state = None
-                return _solvers.run_lbfgs(
+                return _lbfgs_solver.run_lbfgs(
                     self,
                     X,
                     Y,
@@ -563,6 +567,7 @@ class MLP:
                     validation,
                     control.progress_callback(bar, callback),
                     verbose,
+                    method="scipy" if optimizer == "lbfgs_scipy" else "compiled",
                 )[0]
             settings = dict(momentum=momentum, nesterov=nesterov, beta1=beta1, beta2=beta2, eps=eps)
             state = self._train_state = control.start_state(

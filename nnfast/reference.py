@@ -298,17 +298,19 @@ class MLP:
 
         ``"lbfgs"`` minimises :meth:`loss` on the whole set with scipy's L-BFGS-B: at most
         ``epochs`` iterations and ``max_fun`` loss evaluations, stopping when the largest
-        gradient component is <= ``tol``; one History entry per iteration.
+        gradient component is <= ``tol``; one History entry per iteration (the iterates of
+        nnfast.MLP's ``"lbfgs_scipy"``, accepted here as a second name for it).
         """
-        if optimizer not in ("sgd", "adam", "rprop", "lbfgs"):
+        if optimizer not in ("sgd", "adam", "rprop", "lbfgs", "lbfgs_scipy"):
             raise ValueError(
-                f"optimizer: expected 'sgd', 'adam', 'rprop' or 'lbfgs', got {optimizer!r}"
+                "optimizer: expected 'sgd', 'adam', 'rprop', 'lbfgs' or 'lbfgs_scipy', got "
+                f"{optimizer!r}"
             )
         _check_loss(loss, self.activations[-1])
         X = np.asarray(X, dtype=self.dtype)
         Y = self._targets(y, loss)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=self.dtype)
-        if optimizer == "lbfgs":
+        if optimizer in ("lbfgs", "lbfgs_scipy"):
             self._state = None
             return self._fit_lbfgs(X, Y, loss, l2, w, epochs, max_fun, tol)
         n = X.shape[0]

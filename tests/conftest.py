@@ -339,3 +339,20 @@ def make_net(sizes, hidden, output, seed=0, dtype="float64", scale=0.6):
         maxout_pieces=PIECES,
         params=params,
     )
+
+
+def bits(array):
+    """The exact bytes of an array, for bit-identity comparisons."""
+    return np.ascontiguousarray(array).tobytes()
+
+
+def make_data(loss, n, n_in, n_out, seed, labels=True):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_in))
+    if loss == "mse":
+        y = rng.normal(size=(n, n_out))
+    elif loss == "cross_entropy":
+        y = rng.integers(0, n_out, size=n) if labels else rng.dirichlet(np.ones(n_out), size=n)
+    else:
+        y = rng.uniform(0.0, 1.0, size=(n, n_out))
+    return X, y

@@ -12,16 +12,13 @@ A misaligned ``out=`` of nnfast.kernels is written through an aligned temporary.
 
 import numpy as np
 import pytest
+from conftest import bits
 from test_entry_checks import misaligned, offsets
 
 import nnfast
 from nnfast import kernels
 
 DTYPES = (np.float64, np.float32)
-
-
-def bits(array):
-    return np.ascontiguousarray(array).tobytes()
 
 
 def data(dtype, n=12, n_in=3, n_out=2, seed=0):

@@ -252,7 +252,7 @@ def test_a_bad_value_later_in_the_schedule_stops_with_the_epochs_done():
     assert bits(rerun.params) == bits(net.params)
 
 
-@pytest.mark.parametrize("optimizer", ["rprop", "lbfgs"])
+@pytest.mark.parametrize("optimizer", ["rprop", "lbfgs", "lbfgs_scipy"])
 def test_callable_lr_needs_sgd_or_adam(optimizer):
     X, y = data()
     with pytest.raises(ValueError, match="lr: a callable.*sgd.*adam.*" + optimizer):

@@ -17,6 +17,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import bits
 
 import nnfast
 from nnfast._spec import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
@@ -41,10 +42,6 @@ def random_net(hidden, output, dtype, seed=0):
     values[1] = -0.0
     net.params = values
     return net
-
-
-def bits(array):
-    return np.ascontiguousarray(array).tobytes()
 
 
 def npy(array, allow_pickle=False):
@@ -162,7 +159,10 @@ def test_save_overwrites_and_leaves_no_temporary_files(tmp_path):
 
 
 def test_save_and_load_bad_arguments(tmp_path):
-    with pytest.raises(TypeError, match="net: expected an nnfast.MLP or a fitted nnfast.sklearn estimator .*got dict"):
+    with pytest.raises(
+        TypeError,
+        match="net: expected an nnfast.MLP or a fitted nnfast.sklearn estimator .*got dict",
+    ):
         nnfast.save({}, tmp_path / "x.npz")
     with pytest.raises(FileNotFoundError):
         nnfast.load(tmp_path / "missing.npz")

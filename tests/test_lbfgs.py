@@ -1,9 +1,11 @@
-"""MLP.fit(optimizer="lbfgs"): scipy's L-BFGS-B over the flat parameter buffer.
+"""MLP.fit(optimizer="lbfgs") (nnfast's compiled L-BFGS) and "lbfgs_scipy" (scipy's
+L-BFGS-B over the flat parameter buffer).
 
-The compiled network and nnfast.reference run the same algorithm on the same objective, so
-their iterates agree to rounding for a few dozen iterations; the stopping rules (epochs,
-max_fun, tol, callback), validation, verbose output, float32, divergence and bad arguments
-are checked one by one.
+With "lbfgs_scipy" the compiled network and nnfast.reference run the same algorithm on the
+same objective, so their iterates agree to rounding for a few dozen iterations; the stopping
+rules (epochs, max_fun, tol, callback), validation, verbose output, float32, divergence and
+bad arguments are checked one by one, for both optimizers. tests/test_lbfgs_fit.py compares
+the two.
 """
 
 import numpy as np
@@ -51,7 +53,8 @@ def test_lbfgs_matches_reference(case):
     sizes, activation, output, loss, extras = CASES[case]
     net, oracle = twins(sizes, activation, output)
     X, y = data(loss, n_out=sizes[-1])
-    kwargs = dict(loss=loss, optimizer="lbfgs", epochs=15, tol=0.0)
+    # The reference is SciPy's L-BFGS-B: its exact iterates are those of "lbfgs_scipy".
+    kwargs = dict(loss=loss, optimizer="lbfgs_scipy", epochs=15, tol=0.0)
     if extras:
         kwargs.update(l2=0.05, sample_weight=np.random.default_rng(2).uniform(0.2, 2.0, 40))
     start = net.loss(X, y, loss, kwargs.get("l2", 0.0), kwargs.get("sample_weight"))
@@ -67,51 +70,55 @@ def test_lbfgs_matches_reference(case):
     assert history.loss[-1] < 0.9 * start
 
 
-def test_lbfgs_fits_the_seed_curve_in_place():
+@pytest.mark.parametrize("optimizer", ["lbfgs", "lbfgs_scipy"])
+def test_lbfgs_fits_the_seed_curve_in_place(optimizer):
     x = np.linspace(-3, 3, 200)[:, None]
     y = np.sin(2 * x)
     net = nnfast.MLP([1, 20, 20, 1], activation="tanh", seed=0)
     buffer, first_weights = net.params, net.weights[0]
-    history = net.fit(x, y, optimizer="lbfgs", epochs=300)
+    history = net.fit(x, y, optimizer=optimizer, epochs=300)
     assert net.loss(x, y) < 5e-3
     assert history.loss == sorted(history.loss, reverse=True)  # L-BFGS never goes uphill
     # Trained in the flat buffer itself: the same array, the views still view it.
     assert net.params is buffer and np.shares_memory(first_weights, net.params)
 
 
-def test_lbfgs_float32():
+@pytest.mark.parametrize("optimizer", ["lbfgs", "lbfgs_scipy"])
+def test_lbfgs_float32(optimizer):
     x = np.linspace(-3, 3, 100, dtype=np.float32)[:, None]
     y = np.sin(2 * x)
     net = nnfast.MLP([1, 10, 1], activation="tanh", dtype="float32", seed=1)
     before = net.loss(x, y)
-    history = net.fit(x, y, optimizer="lbfgs", epochs=100)
+    history = net.fit(x, y, optimizer=optimizer, epochs=100)
     assert net.params.dtype == np.float32
     assert history.loss[-1] < 0.1 * before
     twin = nnfast.MLP([1, 10, 1], activation="tanh", dtype="float64", seed=1)
-    twin.fit(x, y, optimizer="lbfgs", epochs=5)
+    twin.fit(x, y, optimizer=optimizer, epochs=5)
     net64 = nnfast.MLP([1, 10, 1], activation="tanh", dtype="float32", seed=1)
-    h32 = net64.fit(x, y, optimizer="lbfgs", epochs=5)
+    h32 = net64.fit(x, y, optimizer=optimizer, epochs=5)
     np.testing.assert_allclose(net64.params, twin.params, rtol=1e-3, atol=1e-4)
     assert len(h32.loss) == 5
 
 
-def test_lbfgs_stopping_rules():
+@pytest.mark.parametrize("optimizer", ["lbfgs", "lbfgs_scipy"])
+def test_lbfgs_stopping_rules(optimizer):
     X, y = data("mse")
     net = nnfast.MLP([3, 8, 2], seed=0)
-    assert net.fit(X, y, optimizer="lbfgs", epochs=7, tol=0.0).stop_reason == "completed"
+    assert net.fit(X, y, optimizer=optimizer, epochs=7, tol=0.0).stop_reason == "completed"
     net = nnfast.MLP([3, 8, 2], seed=0)
-    history = net.fit(X, y, optimizer="lbfgs", epochs=500, tol=1e3)
+    history = net.fit(X, y, optimizer=optimizer, epochs=500, tol=1e3)
     assert history.stop_reason == "converged" and history.epochs <= 1
     net = nnfast.MLP([3, 8, 2], seed=0)
-    history = net.fit(X, y, optimizer="lbfgs", epochs=500, max_fun=6, tol=0.0)
+    history = net.fit(X, y, optimizer=optimizer, epochs=500, max_fun=6, tol=0.0)
     assert history.stop_reason == "max_fun" and history.epochs <= 6
     net = nnfast.MLP([3, 8, 2], seed=0)
     before = net.params.copy()
-    history = net.fit(X, y, optimizer="lbfgs", epochs=0)
+    history = net.fit(X, y, optimizer=optimizer, epochs=0)
     assert history.epochs == 0 and np.array_equal(net.params, before)
 
 
-def test_lbfgs_callback_validation_and_verbose(capsys):
+@pytest.mark.parametrize("optimizer", ["lbfgs", "lbfgs_scipy"])
+def test_lbfgs_callback_validation_and_verbose(capsys, optimizer):
     X, y = data("mse")
     seen = []
 
@@ -123,7 +130,7 @@ def test_lbfgs_callback_validation_and_verbose(capsys):
     history = net.fit(
         X,
         y,
-        optimizer="lbfgs",
+        optimizer=optimizer,
         epochs=50,
         callback=callback,
         verbose=True,
@@ -139,12 +146,13 @@ def test_lbfgs_callback_validation_and_verbose(capsys):
     assert len(lines) == 4 and lines[0].startswith("iteration  1/50  loss ")
 
 
-def test_lbfgs_divergence_keeps_the_weights_and_raises():
+@pytest.mark.parametrize("optimizer", ["lbfgs", "lbfgs_scipy"])
+def test_lbfgs_divergence_keeps_the_weights_and_raises(optimizer):
     X = np.random.default_rng(0).normal(size=(10, 2))
     net = nnfast.MLP([2, 4, 1], seed=0)
     before = net.params.copy()
     with pytest.raises(FloatingPointError, match="L-BFGS loss or the weights became NaN") as info:
-        net.fit(X, np.full(10, 1e200), optimizer="lbfgs", epochs=10)
+        net.fit(X, np.full(10, 1e200), optimizer=optimizer, epochs=10)
     assert info.value.history.stop_reason == "diverged"
     np.testing.assert_array_equal(net.params, before)
 
@@ -193,7 +201,7 @@ def test_scipy_blas_runs_on_one_thread_during_the_fit():
     net.fit(
         X,
         X**2,
-        optimizer="lbfgs",
+        optimizer="lbfgs_scipy",  # the compiled "lbfgs" calls no BLAS of SciPy's
         epochs=3,
         callback=lambda epoch, loss: seen.append(blas_threads()),
     )

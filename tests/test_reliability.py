@@ -20,14 +20,11 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import bits
 
 import nnfast
 
 LONG = os.environ.get("NNFAST_FUZZ_LONG", "") not in ("", "0")
-
-
-def bits(array):
-    return np.ascontiguousarray(array).tobytes()
 
 
 def data(n=64, n_in=3, n_out=2, seed=0):

@@ -214,14 +214,17 @@ def test_optimizer_states_name_their_buffers():
 
 
 def test_only_the_solver_layer_calls_the_drivers():
-    """No module but nnfast/_solvers.py imports the drivers, and no estimator reads a
-    private attribute of its network."""
+    """No module but the solver layer (nnfast/_solvers.py and, for L-BFGS,
+    nnfast/_lbfgs_solver.py) imports the drivers, and no estimator reads a private
+    attribute of its network."""
     root = pathlib.Path(nnfast.__file__).parent
+    solver_layer = {root / "_solvers.py", root / "_lbfgs_solver.py"}
+    drivers = r"(network|train|lbfgs|linesearch)"
     for path in sorted(root.rglob("*.py")):
         text = path.read_text()
-        if path.name != "_solvers.py":
+        if path not in solver_layer:
             assert not re.search(
-                r"import .*\b_(network|train)\b|\b_(network|train)\.(?!py[xdi])", text
+                rf"import .*\b_{drivers}\b|\b_{drivers}\.(?!py[xdi])", text
             ), path
         if "sklearn" in path.parts:
             assert not re.search(r"_net\._", text), path

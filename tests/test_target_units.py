@@ -219,9 +219,7 @@ def test_transformed_target_regressor_with_return_std_is_a_clear_error(fitted_re
 def fitted_network(data):
     (x, y, _), _ = data
     net = nnfast.MLP([1, 32, 32, 2], activation="tanh", seed=0)
-    net.fit(
-        x, y, loss="gaussian_nll", lr=3e-3, batch_size=64, epochs=150, standardize_targets=True
-    )
+    net.fit(x, y, loss="gaussian_nll", lr=3e-3, batch_size=64, epochs=150, standardize_targets=True)
     return net
 
 

@@ -97,6 +97,9 @@ dtype
     ((300, 1), (300, 3))
     """
 
+    # Dense X only (sparse input would be reconstructed densely).
+    _accept_sparse = False
+
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left")],

@@ -22,8 +22,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-from nnfast import _solvers
-from nnfast._validation import as_finite, as_kernel_array
+from nnfast import _lbfgs_solver, _solvers
+from nnfast._validation import FLOATS, as_finite, as_finite_rows, as_kernel_array, as_kernel_rows
 from nnfast.network import MLP
 from nnfast.sklearn import _state
 from nnfast.sklearn._early_stopping import finish_diverged_run
@@ -54,7 +54,7 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(_HIDDEN))],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam", "rprop"})],
+        "solver": [StrOptions({"lbfgs", "lbfgs_scipy", "sgd", "adam", "rprop"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
@@ -309,7 +309,7 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
             else self._net.dtype
         )
         # A value too large for a float32 network is refused, not turned into infinity.
-        X, Y = as_finite(X, "X", dtype), as_finite(y, "y", dtype)
+        X, Y = as_finite_rows(X, "X", dtype), as_finite(y, "y", dtype)  # X: dense or CSR
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=dtype, ensure_non_negative=True
@@ -333,7 +333,7 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
         Y = self._training_targets(Y, sample_weight, first_pass)
         self._training_started = True
         try:
-            if self.solver == "lbfgs":
+            if self.solver in ("lbfgs", "lbfgs_scipy"):
                 self._fit_lbfgs(X, Y, sample_weight)
             else:
                 self._fit_iterative(X, Y, sample_weight, incremental)
@@ -348,13 +348,11 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
     def _fit_lbfgs(self, X, Y, w):
         loss, scale = self._loss_setup()
         weight_sum = float(X.shape[0]) if w is None else float(w.sum(dtype=np.float64))
-        verbose = self.verbose
 
         def report(iteration, value):
-            if verbose:
-                print(f"Iteration {iteration}, loss = {value:.8f}")
+            print(f"Iteration {iteration}, loss = {value:.8f}")
 
-        history, result = _solvers.run_lbfgs(
+        history, result = _lbfgs_solver.run_lbfgs(
             self._net,
             X,
             Y,
@@ -365,17 +363,16 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
             self.max_iter,
             self.max_fun,
             self.tol,
-            callback=report,
+            # Python between iterations only to print them: otherwise the GIL stays free.
+            callback=report if self.verbose else None,
+            method="scipy" if self.solver == "lbfgs_scipy" else "compiled",
         )
         self.n_iter_ = min(result.nit, self.max_iter)
         self.loss_ = float(result.fun)
         if result.status != 0:
-            message = result.message
-            if isinstance(message, bytes):
-                message = message.decode("latin1")
             warnings.warn(
                 f"lbfgs failed to converge after {result.nit} iteration(s) "
-                f"(status={result.status}):\n{message}\n\nIncrease the number of iterations "
+                f"(status={result.status}):\n{result.message}\n\nIncrease the number of iterations "
                 f"to improve the convergence (max_iter={self.max_iter}).\nYou might also want "
                 "to scale the data as shown in:\n"
                 "    https://scikit-learn.org/stable/modules/preprocessing.html",
@@ -486,7 +483,7 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
             )
         w_train = None if w_train is None else as_kernel_array(w_train, w_train.dtype)
         return (
-            as_kernel_array(X_train, X_train.dtype),
+            as_kernel_rows(X_train, X_train.dtype),
             as_kernel_array(Y_train, Y_train.dtype),
             w_train,
             (X_val, self._targets_for_score(Y_val), w_val),
@@ -558,9 +555,9 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
         brought up to date with coefs_ / intercepts_."""
         self._sync_params()
         if check_input:
-            X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-            return as_finite(X, "X", self._net.dtype)  # 1e39 does not fit in float32
-        return as_kernel_array(X, self._net.dtype)
+            X = validate_data(self, X, reset=False, dtype=FLOATS, accept_sparse=self._accept_sparse)
+            return as_finite_rows(X, "X", self._net.dtype)  # 1e39 does not fit in float32
+        return as_kernel_rows(X, self._net.dtype)
 
     def _forward(self, X, check_input=True):
         """The network's output (n_samples, n_outputs) in its dtype."""

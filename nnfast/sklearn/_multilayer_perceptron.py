@@ -54,7 +54,11 @@ class MLPRegressor(TargetScaling, RegressorMixin, _BaseMLP):
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
     activation : {"identity", "logistic", "tanh", "relu", "leaky_relu", "elu", "maxout"}, \
 default="relu"
-    solver : {"lbfgs", "sgd", "adam", "rprop"}, default="adam"
+    solver : {"lbfgs", "lbfgs_scipy", "sgd", "adam", "rprop"}, default="adam"
+        ``lbfgs`` is nnfast's compiled L-BFGS (without the GIL; scikit-learn's stopping
+        rules, ``n_iter_``, ``loss_`` and ConvergenceWarning, its own iterates);
+        ``lbfgs_scipy`` is scikit-learn's own minimiser, SciPy's L-BFGS-B, for its exact
+        iterates.
     alpha : float, default=0.0001
         L2 strength; the term ``0.5 * alpha * ΣW²`` is divided by the batch's sample weight.
     batch_size : int or "auto", default="auto"
@@ -99,6 +103,9 @@ default="relu"
         Only with ``loss="gaussian_nll"``: the mean and standard deviation of the training
         targets (1 for a constant one), which standardise them for the network.
     """
+
+    # Sparse X (CSR or CSC) as scikit-learn accepts it; trained without densifying it whole.
+    _accept_sparse = ["csr", "csc"]
 
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
@@ -170,6 +177,7 @@ default="relu"
             self,
             X,
             y,
+            accept_sparse=self._accept_sparse,
             multi_output=True,
             y_numeric=True,
             dtype=(np.float64, np.float32),
@@ -280,6 +288,11 @@ default="relu"
         self._validate_params()
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier: scikit-learn's MLPClassifier, trained by nnfast.
@@ -299,6 +312,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     out_activation_
         As scikit-learn's.
     """
+
+    # Sparse X (CSR or CSC) as scikit-learn accepts it; trained without densifying it whole.
+    _accept_sparse = ["csr", "csc"]
 
     def __init__(
         self,
@@ -360,7 +376,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
-            self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=reset
+            self,
+            X,
+            y,
+            accept_sparse=self._accept_sparse,
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -491,6 +513,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
+        tags.input_tags.sparse = True
         return tags
 
 

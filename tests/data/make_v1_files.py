@@ -35,7 +35,9 @@ NETWORKS = {
         leaky_slope=0.05,
         elu_alpha=0.7,
     ),
-    "identity-tanh-f64": dict(layer_sizes=[2, 3, 2], activation="identity", output_activation="tanh"),
+    "identity-tanh-f64": dict(
+        layer_sizes=[2, 3, 2], activation="identity", output_activation="tanh"
+    ),
     "sigmoid-gaussian-nll-f64": dict(layer_sizes=[2, 6, 2], activation="sigmoid"),
 }
 
