@@ -23,13 +23,19 @@ class History:
         ``optimizer="lbfgs"`` an epoch is one L-BFGS iteration and the run may also end
         ``"converged"`` (gradient below ``tol``), ``"max_fun"`` (loss evaluations used up)
         or ``"stalled"`` (the line search could make no progress). The scikit-learn
-        estimators' stopping rule on the training loss also ends a run ``"converged"``.
+        estimators' stopping rule on the training loss also ends a run ``"converged"``, and
+        so does ``fit``'s early stopping (``patience`` epochs without a better val_loss).
+    best_epoch : int or None
+        With ``fit(patience=...)``: the epoch (from 1) of the lowest val_loss, whose weights
+        the network was given back at the end of the run; None otherwise (and after a
+        diverged or interrupted run, which keeps its last complete epoch).
     """
 
     def __init__(self):
         self.loss: list[float] = []
         self.val_loss: list[float] = []
         self.stop_reason: str = "completed"
+        self.best_epoch: int | None = None
 
     @property
     def epochs(self) -> int:
@@ -74,4 +80,7 @@ class History:
     def __repr__(self) -> str:
         last = f", last loss={self.loss[-1]:.6g}" if self.loss else ""
         val = f", last val_loss={self.val_loss[-1]:.6g}" if self.val_loss else ""
-        return f"History(epochs={self.epochs}{last}{val}, stop_reason={self.stop_reason!r})"
+        best = "" if self.best_epoch is None else f", best_epoch={self.best_epoch}"
+        return (
+            f"History(epochs={self.epochs}{last}{val}{best}, stop_reason={self.stop_reason!r})"
+        )

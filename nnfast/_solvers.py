@@ -308,10 +308,12 @@ class EpochLoop:
     StoppingRule, watches the training loss, or the value ``watch()`` returns after each
     epoch; when it fires, ``on_plateau()`` may let the run go on (the rule's count then
     starts again from 0). ``on_epochs(losses)`` receives the losses of finished epochs as
-    soon as they are known.
+    soon as they are known. ``control`` (MLP.fit's, see nnfast/_training_control.py)
+    gets ``epoch_starts(epoch)`` before each epoch after the first and
+    ``epoch_ended(history)`` after each, whose True stops the run ("converged").
 
     Without per-epoch Python work (``validation``, ``verbose``, ``callback``, ``watch``, a
-    callable shuffle) the epochs run in compiled loops without the GIL, CHUNK_EPOCHS per
+    callable shuffle, a ``control``) the epochs run in compiled loops without the GIL, CHUNK_EPOCHS per
     call; otherwise the driver calls :meth:`_end_of_epoch` after every epoch.
     """
 
@@ -335,6 +337,7 @@ class EpochLoop:
         watch=None,
         on_plateau=None,
         on_epochs=None,
+        control=None,
     ):
         self.net = compiled(net)
         n = X.shape[0]
@@ -348,12 +351,14 @@ class EpochLoop:
             callback,
         )
         self.rule, self.watch, self.on_plateau, self.on_epochs = rule, watch, on_plateau, on_epochs
+        self.control = control
         self.per_epoch = (
             validation is not None
             or verbose
             or callback is not None
             or watch is not None
             or callable(shuffle)
+            or control is not None
         )
         self.backup = np.empty_like(self.net.params)
         self.history = History()
@@ -430,6 +435,9 @@ class EpochLoop:
         if self.callback is not None and self.callback(epoch, value) is False:
             history.stop_reason = "callback"
             return False
+        if self.control is not None and self.control.epoch_ended(history):
+            history.stop_reason = "converged"
+            return False
         if self.rule is not None:
             watched = value if self.watch is None else self.watch()
             if self.rule.update(watched) and not self._go_on():
@@ -437,6 +445,8 @@ class EpochLoop:
                 return False
         if epoch < self.epochs:
             self._next_order()
+            if self.control is not None:
+                self.control.epoch_starts(epoch)
         return True
 
     def _next_order(self):

@@ -14,7 +14,9 @@ import threading
 import numpy as np
 
 from nnfast import _lbfgs_solver, _solvers
+from nnfast import _training_control as control
 from nnfast._history import History
+from nnfast._progress import ProgressBar
 from nnfast._spec import LOSS_CODES, build_spec, check_dtype, check_seed
 from nnfast._targets import (
     check_target_scaling,
@@ -134,6 +136,7 @@ class MLP:
         self._rng = rng
         self._compiled = _solvers.CompiledNetwork(spec, dtype, params)
         self._fit_lock = threading.Lock()
+        self._train_state = None  # the optimizer a later fit continues (_training_control)
         weights, biases = spec.views(params)
         self._weights = _ViewList(weights, "weights")
         self._biases = _ViewList(biases, "biases")
@@ -229,10 +232,12 @@ class MLP:
         )
 
     def copy(self) -> MLP:
-        """An independent network with the same structure, parameters and random state."""
+        """An independent network with the same structure, parameters, random state and
+        optimizer state (the copy trains on as the original would)."""
         clone = MLP.__new__(MLP)
         clone._setup(self._spec, self._dtype, self._params.copy(), _copy.deepcopy(self._rng))
         clone._seed = self._seed
+        clone._train_state = _copy.deepcopy(self._train_state)
         clone._target_scaling = self._target_scaling  # read-only arrays: shared
         return clone
 
@@ -243,6 +248,7 @@ class MLP:
             "params": self._params,
             "rng": self._rng,
             "seed": self._seed,
+            "train_state": self._train_state,
             "target_scaling": self._target_scaling,
         }
 
@@ -251,6 +257,7 @@ class MLP:
             state["spec"], np.dtype(state["dtype"]), np.array(state["params"]), state["rng"]
         )
         self._seed = state["seed"]
+        self._train_state = state.get("train_state")  # (absent from older pickles)
         scaling = state.get("target_scaling")  # absent from pickles of earlier versions
         self._target_scaling = None if scaling is None else check_target_scaling(
             scaling, self.layer_sizes[-1] // 2
@@ -421,6 +428,9 @@ class MLP:
         verbose=False,
         max_fun=15000,
         tol=1e-5,
+        patience=None,
+        progress=False,
+        restart=False,
         standardize_targets=False,
     ) -> History:
         """Train in place by mini-batch ``sgd`` (with ``momentum``, ``nesterov``), ``adam``,
@@ -448,8 +458,32 @@ class MLP:
         ``"stalled"`` (the line search could not make progress), ``"callback"``,
         ``"interrupted"`` or ``"diverged"``.
 
+        ``lr`` may be a callable ``lr(epoch) -> float`` (sgd, adam), called before each
+        epoch, ``epoch`` counting from 0 every epoch of the optimizer's state. With
+        ``validation_data``, ``patience`` stops once that many epochs in a row brought no
+        val_loss below the best (``stop_reason="converged"``); the network then gets back
+        the weights of its best epoch, ``History.best_epoch``. ``progress=True`` shows a bar
+        with loss and val_loss (tqdm when installed, else one line on standard error).
+
+        A later fit with the same optimizer continues its state (moments or velocity,
+        update count, the epoch of a callable lr) with this call's settings, and every fit
+        continues the network's random state (the row order): ``fit(X, y, epochs=4)`` then
+        ``fit(X, y, epochs=6)`` equals ``fit(X, y, epochs=10)`` bit for bit.
+        ``restart=True`` starts a fresh optimizer from the current weights (as another
+        optimizer, lbfgs or a diverged run do); ``copy()`` and pickles carry the state,
+        ``nnfast.save`` does not. After early stopping the state is the last epoch's.
+
         A loss (or weights) that becomes NaN or infinite raises ``FloatingPointError`` after
         restoring the weights of the last finite epoch; the exception carries ``.history``.
+        Ctrl-C (a notebook's interrupt) raises ``KeyboardInterrupt`` within an epoch (so a
+        loop over fits stops too) after restoring the weights of the last complete epoch; it
+        carries ``.history`` (``stop_reason="interrupted"``), and a later fit goes on from
+        there (not bit for bit: the interrupted epoch's first batches stay in the moments)::
+
+            try:
+                history = net.fit(X, y, epochs=10_000, progress=True)
+            except KeyboardInterrupt as interrupt:
+                history = interrupt.history
 
         ``standardize_targets=True`` (``loss="gaussian_nll"`` only) trains on
         ``(y - mean) / std`` per target, with the (``sample_weight``-weighted) mean and
@@ -467,7 +501,7 @@ class MLP:
         scaling = target_statistics(Y, w) if standardize_targets else self._target_scaling
         Y = self._in_training_units(Y, loss, scaling)
         check_name(optimizer, "optimizer", OPTIMIZERS)
-        lr = check_real(lr, "lr", low=0, low_open=True)
+        lr = control.check_lr(lr, optimizer)
         n = X.shape[0]
         # Any batch_size >= n means the whole set; clipping here keeps huge values (10**20)
         # from overflowing the compiled driver's Py_ssize_t.
@@ -502,6 +536,9 @@ class MLP:
                 validation_data[0], validation_data[1], loss, None, l2, prefix="validation_data "
             )
             validation = (Xv, self._in_training_units(Yv, loss, scaling), inv_wsum_v)
+        patience = control.check_patience(patience, validation, optimizer)
+        progress = check_bool(progress, "progress")
+        restart = check_bool(restart, "restart")
 
         # params is writable in place (net.params[0] = np.nan bypasses the setter's check):
         # training from non-finite weights could only "diverge" and keep them.
@@ -512,8 +549,10 @@ class MLP:
                 "train a copy (net.copy()) instead"
             )
         self._target_scaling = scaling
+        bar = ProgressBar(epochs, label="fit") if progress else None
         try:
             if optimizer in ("lbfgs", "lbfgs_scipy"):
+                self._train_state = None
                 return _lbfgs_solver.run_lbfgs(
                     self,
                     X,
@@ -526,33 +565,31 @@ class MLP:
                     max_fun,
                     tol,
                     validation,
-                    callback,
+                    control.progress_callback(bar, callback),
                     verbose,
                     method="scipy" if optimizer == "lbfgs_scipy" else "compiled",
                 )[0]
-            state = _solvers.make_optimizer(
-                optimizer,
-                self._params,
-                lr,
-                momentum=momentum,
-                nesterov=nesterov,
-                beta1=beta1,
-                beta2=beta2,
-                eps=eps,
+            settings = dict(momentum=momentum, nesterov=nesterov, beta1=beta1, beta2=beta2, eps=eps)
+            state = self._train_state = control.start_state(
+                self._train_state, optimizer, self._params, lr, settings, restart, epochs
             )
+            fit_control = control.FitControl(state, self._params, lr, patience, bar)
             loop = _solvers.EpochLoop(
                 self,
                 X,
                 Y,
                 w,
                 _solvers.make_objective(loss, l2=l2),
-                state,
+                state.optimizer,
                 batch,
                 shuffle=self._rng.permutation if shuffle else None,
                 validation=validation,
                 verbose=verbose,
                 callback=callback,
+                control=fit_control if fit_control.needed else None,
             )
-            return loop.run(epochs)
+            return fit_control.run(loop, epochs)
         finally:
+            if bar is not None:
+                bar.close()
             self._fit_lock.release()

@@ -281,6 +281,7 @@ class MLP:
         rng=None,
         max_fun=15000,
         tol=1e-5,
+        restart=False,
     ):
         """Train with mini-batch ``"sgd"`` or ``"adam"``, or full-batch ``"rprop"`` (``lr`` its
         initial step), and return a :class:`History`.
@@ -292,6 +293,8 @@ class MLP:
         epoch's start are restored and ``FloatingPointError`` is raised, carrying the History
         as ``err.history``. ``callback(epoch, loss)`` returning False stops training;
         KeyboardInterrupt stops it with the parameters of the interrupted epoch's start.
+        A later fit with the same optimizer continues its buffers and update count unless
+        ``restart``; another optimizer, lbfgs or a diverged run start afresh.
 
         ``"lbfgs"`` minimises :meth:`loss` on the whole set with scipy's L-BFGS-B: at most
         ``epochs`` iterations and ``max_fun`` loss evaluations, stopping when the largest
@@ -308,20 +311,21 @@ class MLP:
         Y = self._targets(y, loss)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=self.dtype)
         if optimizer in ("lbfgs", "lbfgs_scipy"):
+            self._state = None
             return self._fit_lbfgs(X, Y, loss, l2, w, epochs, max_fun, tol)
         n = X.shape[0]
         B = n if batch_size is None or optimizer == "rprop" else min(batch_size, n)
         generator = self._rng if rng is None else rng
         params = self.params
 
-        # Fresh optimizer state for every fit call.
-        if optimizer == "sgd":
-            velocity = np.zeros_like(params)
-        elif optimizer == "rprop":
-            step, prev_grad = np.full_like(params, lr), np.zeros_like(params)
-        else:
-            m, v = np.zeros_like(params), np.zeros_like(params)
-            t = 0
+        state = getattr(self, "_state", None)
+        if restart or state is None or state["optimizer"] != optimizer:
+            zeros = np.zeros_like
+            state = self._state = {"optimizer": optimizer, "t": 0, "velocity": zeros(params),
+                                   "m": zeros(params), "v": zeros(params), "step":
+                                   np.full_like(params, lr), "prev_grad": zeros(params)}  # fmt: skip
+        velocity, step, prev_grad = state["velocity"], state["step"], state["prev_grad"]
+        m, v = state["m"], state["v"]
 
         history = History()
         for epoch in range(1, epochs + 1):
@@ -339,8 +343,8 @@ class MLP:
                     elif optimizer == "rprop":
                         rprop_update(params, step, prev_grad, grad)
                     else:
-                        t += 1
-                        adam_update(params, m, v, grad, t, lr, beta1, beta2, eps)
+                        state["t"] += 1
+                        adam_update(params, m, v, grad, state["t"], lr, beta1, beta2, eps)
                     wsum_batch = len(idx) if w_batch is None else float(w_batch.sum())
                     epoch_sum += batch_loss * wsum_batch
                     wsum += wsum_batch
@@ -355,6 +359,7 @@ class MLP:
             # the weights behind a finite loss, so the weights are checked too.
             if not (np.isfinite(epoch_loss) and np.isfinite(params).all()):
                 params[...] = saved
+                self._state = None
                 history.stop_reason = "diverged"
                 err = FloatingPointError(
                     f"training diverged: the loss ({epoch_loss}) or the weights became "
