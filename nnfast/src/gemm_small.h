@@ -88,7 +88,11 @@
 
 /* Full unrolling of the fixed-trip (MR, NV, KS) loops: after inlining with
    constant tile sizes the accumulator arrays become registers. */
-#if defined(__clang__)
+#if defined(__clang__) && defined(__aarch64__)
+/* clang 14 on AArch64 leaves the 8 x 3 tile loops rolled under plain "unroll", with the
+   accumulators in memory; "unroll(full)" keeps them in registers. */
+#define NNF__UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__clang__)
 #define NNF__UNROLL _Pragma("unroll")
 #elif defined(__GNUC__)
 #define NNF__UNROLL _Pragma("GCC unroll 16")
