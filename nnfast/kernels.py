@@ -277,12 +277,13 @@ def set_simd_path(name) -> str:
     """Limit every kernel family to SIMD code paths up to ``name``; return the previous limit.
 
     ``name`` is one of ``SIMD_PATHS``: ``"avx512"``, ``"avx2"``, ``"baseline"`` (the compile
-    flags' own instruction set, SSE2 on x86-64), or ``"best"`` for no limit (the default, or
+    flags' own instruction set: SSE2 on x86-64; on AArch64 NEON with FMA, its only path, whose
+    products equal the AVX paths' bit for bit), or ``"best"`` for no limit (the default, or
     what ``NNFAST_SIMD`` says). Each family (products, fast math, elementwise loops) then runs
     the widest of its paths up to ``name`` that this CPU supports: asking for a path the CPU
     lacks is not an error, and ``simd_paths()`` tells what runs. On a given path results are
-    deterministic; the AVX2 and AVX-512 paths give bit-identical results, the baseline path
-    (no FMA) differs in the last bits. Not thread-safe: set it before training or predicting
+    deterministic; the AVX2 and AVX-512 paths give bit-identical results, the x86 baseline
+    path (no FMA) differs in the last bits. Not thread-safe: set it before training or predicting
     in threads.
     """
     check_name(name, "name", SIMD_PATHS)

@@ -8,8 +8,9 @@
  *   fast_math     fastmath.h      baseline, avx2, avx512      avx2,fma | avx512f,dq,bw,vl,avx2,fma
  *   elementwise   elementwise.h   baseline, avx2, avx512      avx2     | avx512f
  *
- * (baseline: the compile flags' own ISA, SSE2 on x86-64.) A family runs the widest of its
- * paths that
+ * (baseline: the compile flags' own ISA, SSE2 on x86-64; on AArch64 it is NEON with FMA,
+ * which every core has, so there the baseline is the only path and is itself SIMD: see
+ * NNF_TARGET_*_BASELINE below.) A family runs the widest of its paths that
  *   1. is not wider than the path limit: nnf_set_path_limit(), which nnfast._kernels sets
  *      at import from the environment variable NNFAST_SIMD=avx512|avx2|baseline (unset:
  *      no limit) and nnfast.kernels.set_simd_path() changes at run time; and
@@ -98,7 +99,8 @@
 #define NNF_FEATURE_AVX512DQ (1u << 5)
 #define NNF_FEATURE_AVX512BW (1u << 6)
 #define NNF_FEATURE_AVX512VL (1u << 7)
-#define NNF_FEATURE_COUNT 8
+#define NNF_FEATURE_ASIMD (1u << 8) /* AArch64 NEON: every core has it (the baseline path) */
+#define NNF_FEATURE_COUNT 9
 
 /* Target attributes of each family's paths, and the features they need. */
 #if defined(__clang__)
@@ -115,6 +117,21 @@
     __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma") NNF__CONTRACT))
 #define NNF_TARGET_ELEMENTWISE_AVX2 __attribute__((target("avx2")))
 #define NNF_TARGET_ELEMENTWISE_AVX512 __attribute__((target("avx512f")))
+
+/* AArch64: NEON (Advanced SIMD) and its FMA are part of every core, so the NEON code is the
+   baseline path, with no target attribute. gcc's pre-allocation scheduler hoists the 8
+   op(A) loads of a k step above the FMAs of the products' 8 x 3 tile and spills
+   accumulators (24 + 3 + 8 registers of 32); without that pass the tile stays in
+   registers. The fast math fuses its multiply-adds there (contraction, as the AVX paths
+   do). clang: no optimize attribute (its scheduler tracks register pressure; the fast
+   math then follows -ffp-contract). */
+#if defined(__aarch64__) && defined(__GNUC__) && !defined(__clang__)
+#define NNF_TARGET_PRODUCTS_BASELINE __attribute__((optimize("no-schedule-insns")))
+#define NNF_TARGET_FAST_MATH_BASELINE __attribute__((optimize("fp-contract=fast")))
+#else
+#define NNF_TARGET_PRODUCTS_BASELINE
+#define NNF_TARGET_FAST_MATH_BASELINE
+#endif
 
 #define NNF__NOT_BUILT 0xffffffffu /* a path this build does not contain */
 static const unsigned nnf__needs[NNF_FAMILY_COUNT][NNF_PATH_COUNT] = {
@@ -211,6 +228,8 @@ static inline const nnf_cpu_info *nnf_cpu(void)
         found.family = found.model = found.stepping = -1;
 #if NNF_CPU_X86
         nnf__detect(&found);
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+        found.features |= NNF_FEATURE_ASIMD; /* the compile flags' ISA runs here */
 #endif
         cpu = found;
         NNF__STORE_RELEASE(detected, 1);
@@ -226,7 +245,7 @@ static inline const char *nnf_path_name(int path)
 static inline const char *nnf_feature_name(int bit)
 {
     static const char *const names[NNF_FEATURE_COUNT] = {
-        "sse2", "avx", "fma", "avx2", "avx512f", "avx512dq", "avx512bw", "avx512vl"};
+        "sse2", "avx", "fma", "avx2", "avx512f", "avx512dq", "avx512bw", "avx512vl", "asimd"};
     return bit >= 0 && bit < NNF_FEATURE_COUNT ? names[bit] : "";
 }
 

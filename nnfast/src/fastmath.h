@@ -89,7 +89,8 @@
  *    are not (same results as the baseline path, but several times slower).
  *  - -std=c99/c11 (ISO mode) implies -ffp-contract=off; the AVX2/AVX-512
  *    variants re-enable contraction with optimize("fp-contract=fast") (gcc),
- *    so they use FMA whatever the -std.  The baseline variant never has FMA.
+ *    so they use FMA whatever the -std.  The x86 baseline variant never has FMA; the
+ *    AArch64 baseline (NEON, whose FMA every core has) is contracted the same way (gcc).
  *  - If the process runs with FTZ/DAZ set (e.g. another library built with
  *    -ffast-math), denormal inputs/outputs are flushed to zero by the CPU.
  */
@@ -500,7 +501,7 @@ NNF__AI float nnf__elu1_f(float x, float alpha)
 
 /* ---- the array functions: one copy per code path (fastmath_loops.h), chosen by cpu.h ---- */
 #define NNF_FM_PATH _baseline
-#define NNF_TGT
+#define NNF_TGT NNF_TARGET_FAST_MATH_BASELINE /* empty except on AArch64 (cpu.h) */
 #include "fastmath_loops.h"
 #if NNF_FAST_MATH_SIMD
 #define NNF_FM_PATH _avx2

@@ -26,8 +26,11 @@
  *   nnf_path_runs(NNF_FAMILY_PRODUCTS, path) says so).
  *
  * Tiles: an MR x NV-vector block of C lives in registers: AVX-512 8 x 3 zmm (8x24 doubles,
- * 8x48 floats), AVX2 4 x 3 ymm, baseline 4 x 2 xmm (16-byte GCC vector extensions: SSE2 or
- * NEON; NNF_GEMM_SCALAR, or a compiler without GNU extensions: a plain-C 4x4 / 4x8 tile).
+ * 8x48 floats), AVX2 4 x 3 ymm, baseline 4 x 2 xmm (16-byte GCC vector extensions on SSE2
+ * and other 16-byte ISAs; NNF_GEMM_SCALAR, or a compiler without GNU extensions: a plain-C
+ * 4x4 / 4x8 tile). On AArch64 the baseline is the NEON kernel: 8 x 3 q registers (8x6
+ * doubles, 8x12 floats) of the 32, with FMA (vfmaq), as NEON and FMA are part of every
+ * AArch64 CPU; NNF_GEMM_BASELINE_FMA says whether this build's baseline fuses.
  * Reproducibility invariant: on a given path every C[i, j] is ONE chain
  *     acc = (accumulate ? C[i, j] : 0);  acc = fma(op(A)[i, p], B[p, j], acc), p = 0..k-1
  * whatever m, n, the position, the tile, the blocking or the alignment (no k-split partial
@@ -53,13 +56,23 @@
 #include <immintrin.h>
 #endif
 
-/* Baseline on 16-byte GCC vector extensions, or plain scalar C. */
-#if NNF__GNU && !defined(NNF_GEMM_SCALAR) &&                                  \
+/* Baseline: NEON intrinsics on AArch64, else 16-byte GCC vector extensions, else plain
+   scalar C. */
+#if NNF__GNU && !defined(NNF_GEMM_SCALAR) && defined(__aarch64__) && defined(__ARM_NEON)
+#define NNF__NEON 1
+#define NNF__VECEXT 0
+#include <arm_neon.h>
+#elif NNF__GNU && !defined(NNF_GEMM_SCALAR) &&                                \
     (defined(__SSE2__) || defined(__ARM_NEON) || defined(__aarch64__))
+#define NNF__NEON 0
 #define NNF__VECEXT 1
 #else
+#define NNF__NEON 0
 #define NNF__VECEXT 0
 #endif
+/* 1 if the baseline products fuse each multiply-add (one rounding), as AVX2 and AVX-512 do:
+   then the baseline gives the same bits as those paths. */
+#define NNF_GEMM_BASELINE_FMA NNF__NEON
 
 #if NNF__GNU
 #define NNF__UNUSED __attribute__((unused))
@@ -75,7 +88,11 @@
 
 /* Full unrolling of the fixed-trip (MR, NV, KS) loops: after inlining with
    constant tile sizes the accumulator arrays become registers. */
-#if defined(__clang__)
+#if defined(__clang__) && defined(__aarch64__)
+/* clang 14 on AArch64 leaves the 8 x 3 tile loops rolled under plain "unroll", with the
+   accumulators in memory; "unroll(full)" keeps them in registers. */
+#define NNF__UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__clang__)
 #define NNF__UNROLL _Pragma("unroll")
 #elif defined(__GNUC__)
 #define NNF__UNROLL _Pragma("GCC unroll 16")
@@ -126,9 +143,94 @@ NNF__DEFINE_ZERO(nnf__zero_f, float)
     NNF__MIN((MR_MAX) * (NV_MAX) / (nv), 12)
 
 /* ======================================================================== */
+/* AArch64 baseline: NEON, 32 q registers -> 8 x 3 tiles with FMA             */
+/* ======================================================================== */
+#if NNF__NEON
+
+/* 8 x 3 tiles: 24 accumulators + 3 B vectors + a broadcast of 32 q registers. The
+   broadcasts of op(A) are ld1r loads (no shuffle), so a k step is NV + MR loads for MR*NV
+   FMAs (8 x 3: 11 loads, 24 FMAs): FMA-bound on cores with 2 loads per FMA pair. The
+   accumulators hide FMA latency x throughput up to 24 (Neoverse N1: 4 x 2 = 8; V1, Apple
+   M1: 4 x 4 = 16); see docs/kernels.md. Masks are lane counts (1 <= r < VL): partial
+   loads and stores touch only the first r elements. */
+NNF__INLINE float64x2_t nnf__n2d_loadm(const double *p, int r)
+{
+    (void)r; /* r == 1: the only partial vector of 2 lanes */
+    return vcombine_f64(vld1_f64(p), vdup_n_f64(0.0));
+}
+NNF__INLINE void nnf__n2d_storem(double *p, int r, float64x2_t v)
+{
+    (void)r;
+    vst1q_lane_f64(p, v, 0);
+}
+NNF__INLINE float32x4_t nnf__n4f_loadm(const float *p, int r)
+{
+    const float32x2_t zero = vdup_n_f32(0.0f);
+    const float32x2_t lo = r >= 2 ? vld1_f32(p) : vset_lane_f32(p[0], zero, 0);
+    const float32x2_t hi = r == 3 ? vset_lane_f32(p[2], zero, 0) : zero;
+    return vcombine_f32(lo, hi);
+}
+NNF__INLINE void nnf__n4f_storem(float *p, int r, float32x4_t v)
+{
+    if (r >= 2) vst1_f32(p, vget_low_f32(v));
+    else vst1q_lane_f32(p, v, 0);
+    if (r == 3) vst1q_lane_f32(p + 2, v, 2);
+}
+
+#define NNF__N2D_ZERO() vdupq_n_f64(0.0)
+#define NNF__N2D_LOAD(p) vld1q_f64(p)
+#define NNF__N2D_LOADM(p, m) nnf__n2d_loadm((p), (m))
+#define NNF__N2D_STORE(p, v) vst1q_f64((p), (v))
+#define NNF__N2D_STOREM(p, m, v) nnf__n2d_storem((p), (m), (v))
+#define NNF__N2D_BCAST(x) vdupq_n_f64(x)
+#define NNF__N2D_FMA(a, b, c) vfmaq_f64((c), (a), (b))
+#define NNF__N2D_MASK(r) (r)
+
+#define NNF__N4F_ZERO() vdupq_n_f32(0.0f)
+#define NNF__N4F_LOAD(p) vld1q_f32(p)
+#define NNF__N4F_LOADM(p, m) nnf__n4f_loadm((p), (m))
+#define NNF__N4F_STORE(p, v) vst1q_f32((p), (v))
+#define NNF__N4F_STOREM(p, m, v) nnf__n4f_storem((p), (m), (v))
+#define NNF__N4F_BCAST(x) vdupq_n_f32(x)
+#define NNF__N4F_FMA(a, b, c) vfmaq_f32((c), (a), (b))
+#define NNF__N4F_MASK(r) (r)
+
+/* TNS_N = VL - 1: a TN product with fewer columns than a vector has lanes runs its
+   vectors along m. WIDE_NV 16: the m == 1 kernel keeps 16 chains (32 doubles, 64 floats)
+   in flight per pass. PACK4K: B rows 4 KiB apart alias in the L1 sets of 64 KiB 4-way
+   (Neoverse) and 128 KiB 8-way (Apple) caches alike, as on x86. */
+#define NNF_GEMM_NAME nnf_gemm_d_baseline
+#define NNF_TGT NNF_TARGET_PRODUCTS_BASELINE
+#define NNF_T double
+#define NNF_V float64x2_t
+#define NNF_M int
+#define NNF_VL 2
+#define NNF_MR_MAX 8
+#define NNF_NV_MAX 3
+#define NNF_TNS_N 1
+#define NNF_WIDE_NV 16
+#define NNF_PACK4K 1
+#define NNF_OPS NNF__N2D
+#include "gemm_body.h"
+
+#define NNF_GEMM_NAME nnf_gemm_f_baseline
+#define NNF_TGT NNF_TARGET_PRODUCTS_BASELINE
+#define NNF_T float
+#define NNF_V float32x4_t
+#define NNF_M int
+#define NNF_VL 4
+#define NNF_MR_MAX 8
+#define NNF_NV_MAX 3
+#define NNF_TNS_N 3
+#define NNF_WIDE_NV 16
+#define NNF_PACK4K 1
+#define NNF_OPS NNF__N4F
+#include "gemm_body.h"
+
+/* ======================================================================== */
 /* Baseline: 16-byte GCC vector extensions (SSE2 / NEON), no run-time check */
 /* ======================================================================== */
-#if NNF__VECEXT
+#elif NNF__VECEXT
 
 typedef double nnf__v2d __attribute__((vector_size(16)));
 typedef float nnf__v4f __attribute__((vector_size(16)));
@@ -243,7 +345,7 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 #define NNF_NR 8
 #include "gemm_scalar_body.h"
 
-#endif /* NNF__VECEXT */
+#endif /* NNF__NEON, NNF__VECEXT */
 
 #if NNF_PRODUCTS_SIMD
 
