@@ -304,15 +304,21 @@ cdef int network_iteration_end(void* context, Py_ssize_t iteration, const double
     if p.hook == NULL:
         return 1 if interrupted(p) else 0
     store_iterate(p, x)
-    with gil:
-        if run_signal_handlers() != 0:
-            p.interrupted = True
-            return 1
-        try:
-            return 1 if (<object>p.hook)(iteration, f) is False else 0
-        except BaseException as err:
-            (<list>p.errors).append(err)
-            return 1
+    return call_hook(p, iteration, f)
+
+
+cdef int call_hook(NetworkProblem* p, Py_ssize_t iteration, double f) noexcept with gil:
+    """network_iteration_end's hook, with the GIL. A function of its own: a nogil function
+    holding a Python object (the exception) takes the GIL at every return, which a busy
+    Python thread would make wait up to its switch interval each iteration."""
+    if run_signal_handlers() != 0:
+        p.interrupted = True
+        return 1
+    try:
+        return 1 if (<object>p.hook)(iteration, f) is False else 0
+    except BaseException as err:
+        (<list>p.errors).append(err)
+        return 1
 
 
 def fit_lbfgs(Layout layout, floating[::1] params, const floating[:, ::1] X,
