@@ -81,6 +81,4 @@ class History:
         last = f", last loss={self.loss[-1]:.6g}" if self.loss else ""
         val = f", last val_loss={self.val_loss[-1]:.6g}" if self.val_loss else ""
         best = "" if self.best_epoch is None else f", best_epoch={self.best_epoch}"
-        return (
-            f"History(epochs={self.epochs}{last}{val}{best}, stop_reason={self.stop_reason!r})"
-        )
+        return f"History(epochs={self.epochs}{last}{val}{best}, stop_reason={self.stop_reason!r})"

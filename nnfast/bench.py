@@ -304,7 +304,9 @@ def cpu_description(cpu: dict, cpuinfo: dict) -> str:
         or platform.machine()
     )
     if cpu.get("family") or "CPU implementer" not in cpuinfo:
-        ids = f"family {cpu.get('family')}, model {cpu.get('model')}, stepping {cpu.get('stepping')}"
+        ids = (
+            f"family {cpu.get('family')}, model {cpu.get('model')}, stepping {cpu.get('stepping')}"
+        )
     else:
         ids = f"implementer {cpuinfo['CPU implementer']}, part {cpuinfo.get('CPU part')}"
     features = " ".join(cpu.get("features") or ()) or "no SIMD features used by nnfast"
@@ -366,7 +368,9 @@ def print_training_table(repeat, budget, torch, jax, rates) -> bool:
         f"{rates['float64']:.1f} GFLOP/s, float32 {rates['float32']:.1f} GFLOP/s"
     )
     if not agree:
-        print(f"JAX CHECK FAILED: float64 weights differ from nnfast's by more than {JAX_TOLERANCE}")
+        print(
+            f"JAX CHECK FAILED: float64 weights differ from nnfast's by more than {JAX_TOLERANCE}"
+        )
     return agree
 
 
@@ -392,8 +396,11 @@ def run(args) -> int:
         agree = print_training_table(repeat, budget, torch, jax, rates)
         print("\npredict, seed network, float64")
         peers = ["numpy"] + (["jax"] if jax else [])
-        print(f"{'':<12}{'nnfast':>12}" + "".join(f"{p:>12}" for p in peers)
-              + "".join(f"{'vs ' + p:>10}" for p in peers))
+        print(
+            f"{'':<12}{'nnfast':>12}"
+            + "".join(f"{p:>12}" for p in peers)
+            + "".join(f"{'vs ' + p:>10}" for p in peers)
+        )
         for label, best in time_predict(repeat, jax):
             print(
                 f"{label:<12}{_fmt(best['nnfast']):>12}"

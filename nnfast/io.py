@@ -480,5 +480,7 @@ def load(path):
         if names != expected:
             file.fail(f"expected the members {expected}, got {names}")
         data = {name: _read_member(archive, name, file) for name in plan.networks}
-    networks = {name: _network(fields, data[name], name, file) for name, fields in plan.networks.items()}
+    networks = {
+        name: _network(fields, data[name], name, file) for name, fields in plan.networks.items()
+    }
     return plan.build(networks)

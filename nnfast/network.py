@@ -259,8 +259,8 @@ class MLP:
         self._seed = state["seed"]
         self._train_state = state.get("train_state")  # (absent from older pickles)
         scaling = state.get("target_scaling")  # absent from pickles of earlier versions
-        self._target_scaling = None if scaling is None else check_target_scaling(
-            scaling, self.layer_sizes[-1] // 2
+        self._target_scaling = (
+            None if scaling is None else check_target_scaling(scaling, self.layer_sizes[-1] // 2)
         )
 
     # ---- input checks ----------------------------------------------------------------------
@@ -319,7 +319,9 @@ class MLP:
             out = out[0]
         k, scaling = spec.layer_sizes[-1] // 2, self._target_scaling
         if scaling is not None:
-            return scaled_mean_std(out, k, scaling) if return_std else scaled_output(out, k, scaling)
+            return (
+                scaled_mean_std(out, k, scaling) if return_std else scaled_output(out, k, scaling)
+            )
         if not return_std:
             return out
         return gaussian_mean_std(out, k)

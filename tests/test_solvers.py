@@ -223,9 +223,7 @@ def test_only_the_solver_layer_calls_the_drivers():
     for path in sorted(root.rglob("*.py")):
         text = path.read_text()
         if path not in solver_layer:
-            assert not re.search(
-                rf"import .*\b_{drivers}\b|\b_{drivers}\.(?!py[xdi])", text
-            ), path
+            assert not re.search(rf"import .*\b_{drivers}\b|\b_{drivers}\.(?!py[xdi])", text), path
         if "sklearn" in path.parts:
             assert not re.search(r"_net\._", text), path
 

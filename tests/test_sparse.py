@@ -90,9 +90,15 @@ def test_fit_sparse_equals_dense(fmt, dtype, solver, kind, variant):
     assert_identical(sparse_model, dense_model)
     assert sparse_model.n_iter_ > 1
     X_test = X[:50]
-    np.testing.assert_array_equal(sparse_model.predict(X_test), dense_model.predict(X_test.toarray()))
-    np.testing.assert_array_equal(sparse_model.predict(X_test), sparse_model.predict(X_test.toarray()))
-    assert sparse_model.score(X_test, target[:50]) == dense_model.score(X_test.toarray(), target[:50])
+    np.testing.assert_array_equal(
+        sparse_model.predict(X_test), dense_model.predict(X_test.toarray())
+    )
+    np.testing.assert_array_equal(
+        sparse_model.predict(X_test), sparse_model.predict(X_test.toarray())
+    )
+    assert sparse_model.score(X_test, target[:50]) == dense_model.score(
+        X_test.toarray(), target[:50]
+    )
     if kind == "classifier":
         np.testing.assert_array_equal(
             sparse_model.predict_proba(X_test), dense_model.predict_proba(X_test.toarray())
@@ -271,7 +277,9 @@ def test_non_finite_and_too_large_values_refused():
     big = X.copy()
     big.data[4] = 1e300
     row, col = np.repeat(np.arange(20), np.diff(X.indptr))[4], X.indices[4]
-    with pytest.raises(ValueError, match=rf"X: expected values that fit in float32 .* \({row}, {col}\)"):
+    with pytest.raises(
+        ValueError, match=rf"X: expected values that fit in float32 .* \({row}, {col}\)"
+    ):
         MLPRegressor(max_iter=2, dtype="float32").fit(big, y)
 
 
@@ -322,10 +330,14 @@ BAD_FIELDS = [
     (lambda r: {"indptr": r.indptr[::-1].copy()}, r"data\.X\.indptr"),
     (lambda r: {"indices": r.indices[:-1].copy()}, r"data\.X\.indices: expected \d+"),
     (lambda r: {"data": r.data[:-1].copy()}, r"data\.X\.data: expected \d+"),
-    (lambda r: {"indices": np.where(np.arange(r.indices.size) == 7, r.shape[1], r.indices)},
-     r"data\.X\.indices: expected column indices in \[0, \d+\), got \d+ at position 7"),
-    (lambda r: {"indices": np.where(np.arange(r.indices.size) == 2, -5, r.indices)},
-     r"data\.X\.indices: expected column indices in \[0, \d+\), got -5 at position 2"),
+    (
+        lambda r: {"indices": np.where(np.arange(r.indices.size) == 7, r.shape[1], r.indices)},
+        r"data\.X\.indices: expected column indices in \[0, \d+\), got \d+ at position 7",
+    ),
+    (
+        lambda r: {"indices": np.where(np.arange(r.indices.size) == 2, -5, r.indices)},
+        r"data\.X\.indices: expected column indices in \[0, \d+\), got -5 at position 2",
+    ),
     (lambda r: {"shape": (r.shape[0], r.shape[1] + 1)}, r"data\.X: expected \d+ columns"),
     (lambda r: {"shape": (r.shape[0] + 1, r.shape[1])}, r"data\.X\.indptr: expected \d+"),
 ]

@@ -14,7 +14,6 @@ import numpy as np
 class _ParameterViews:
     """Mixin of the nnfast estimators that own a fitted network ``self._net``."""
 
-
     def _bind_views(self):
         """coefs_ / intercepts_ become views into the network's flat parameter buffer."""
         weights, biases = list(self._net.weights), list(self._net.biases)
