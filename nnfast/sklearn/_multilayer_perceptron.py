@@ -99,7 +99,7 @@ default="relu"
     out_activation_
         As scikit-learn's. ``coefs_`` and ``intercepts_`` are views into the network's flat
         parameter buffer; assigning new arrays to them is also honoured.
-    target_mean_, target_scale_ : ndarray of shape (n_outputs_,)
+    target_mean_, target_scale_ : ndarray of shape ``(n_outputs_,)``
         Only with ``loss="gaussian_nll"``: the mean and standard deviation of the training
         targets (1 for a constant one), which standardise them for the network.
     """
