@@ -356,3 +356,11 @@ def make_data(loss, n, n_in, n_out, seed, labels=True):
     else:
         y = rng.uniform(0.0, 1.0, size=(n, n_out))
     return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """One fitted estimator of every kind the save/load tests use (estimator_cases.CASES)."""
+    from estimator_cases import CASES  # scikit-learn is imported only by those tests
+
+    return {name: make() for name, make in CASES.items()}
