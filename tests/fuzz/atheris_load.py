@@ -151,19 +151,12 @@ def instrument_modules(atheris, modules) -> None:
                     atheris.instrument_func(function)
 
 
-def main(argv) -> None:
-    if len(argv) == 3 and argv[1] == "--write-corpus":
-        write_corpus(argv[2])
-        return
-    import json.decoder
-
-    import atheris
-
+def fuzz_load(argv, atheris, file_bytes, after_load=None) -> None:
+    """Run libFuzzer: each input, turned into a file by ``file_bytes`` (None: skip it), is
+    loaded by ``nnfast.load`` with every warning an error; a ValueError is the expected
+    refusal, anything else a finding. ``after_load(model)`` exercises what loaded."""
     import nnfast
-    import nnfast._spec
-    import nnfast.io
 
-    instrument_modules(atheris, [nnfast.io, nnfast._spec, zipfile, json, json.decoder])
     # libFuzzer ends the process with exit(), past any Python cleanup: the file every input
     # is written to is unlinked from the start and reached through /proc (Linux).
     handle = tempfile.TemporaryFile(dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
@@ -183,12 +176,29 @@ def main(argv) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             try:
-                nnfast.load(path)
+                model = nnfast.load(path)
             except ValueError:
-                pass
+                return
+        if after_load is not None:
+            after_load(model)
 
     atheris.Setup(argv, test_one_input)
     atheris.Fuzz()
+
+
+def main(argv) -> None:
+    if len(argv) == 3 and argv[1] == "--write-corpus":
+        write_corpus(argv[2])
+        return
+    import json.decoder
+
+    import atheris
+
+    import nnfast._spec
+    import nnfast.io
+
+    instrument_modules(atheris, [nnfast.io, nnfast._spec, zipfile, json, json.decoder])
+    fuzz_load(argv, atheris, file_bytes)
 
 
 if __name__ == "__main__":

@@ -34,12 +34,11 @@ import json
 import os
 import struct
 import sys
-import tempfile
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from atheris_load import instrument_modules, npy, store  # noqa: E402
+from atheris_load import fuzz_load, instrument_modules, npy, store  # noqa: E402
 
 RAW, MEMBERS, JSON_HEADER = 0, 1, 2
 NAMES = (
@@ -216,33 +215,14 @@ def main(argv) -> None:
 
     modules = [nnfast.io, nnfast._spec, nnfast.sklearn._persist, nnfast.sklearn._persist_values]
     instrument_modules(atheris, modules + [json, json.decoder])
-    handle = tempfile.TemporaryFile(dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-    path = f"/proc/self/fd/{handle.fileno()}"
-    if not os.path.exists(path):
-        handle = tempfile.NamedTemporaryFile(prefix="nnfast-fuzz-", suffix=".npz")
-        path = handle.name
 
-    def test_one_input(data: bytes) -> None:
-        content = file_bytes(data)
-        if content is None:
-            return
-        handle.seek(0)
-        handle.truncate()
-        handle.write(content)
-        handle.flush()
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            try:
-                model = nnfast.load(path)
-            except ValueError:
-                return
+    def after_load(model):
         with warnings.catch_warnings():
             # predict on an array warns when the estimator was fitted on a DataFrame.
             warnings.simplefilter("ignore")
             exercise(model)
 
-    atheris.Setup(argv, test_one_input)
-    atheris.Fuzz()
+    fuzz_load(argv, atheris, file_bytes, after_load)
 
 
 if __name__ == "__main__":
