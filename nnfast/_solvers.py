@@ -110,7 +110,13 @@ class CompiledNetwork:
     def train(self, data, objective, optimizer, **run):
         """Epochs of the training driver (see ``nnfast._train.train``)."""
         return self._entry.train(
-            self.layout, self.params, data, objective, optimizer, n_threads=_threads.current(), **run
+            self.layout,
+            self.params,
+            data,
+            objective,
+            optimizer,
+            n_threads=_threads.current(),
+            **run,
         )
 
     def workspace_size(self, rows):

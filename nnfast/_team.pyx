@@ -39,6 +39,7 @@ cdef extern from "team.h" nogil:
     void nnf_team_barrier()
     int nnf_team_max_threads()
     int nnf_team_compiled()
+    long nnf_team_regions()
 
 
 # Multiply-adds per thread below which a pass stays on fewer threads. Measured on a 2-core
@@ -56,6 +57,11 @@ def max_threads():
     """omp_get_max_threads(): OMP_NUM_THREADS or threadpoolctl's OpenMP limit in force
     (the cores OpenMP sees otherwise); 1 in a build without OpenMP."""
     return nnf_team_max_threads()
+
+
+def regions():
+    """How many passes have run on more than one thread in this process (for tests)."""
+    return nnf_team_regions()
 
 
 def min_thread_work():

@@ -13,6 +13,8 @@
  *   nnf_team_max_threads()  omp_get_max_threads(): OMP_NUM_THREADS, omp_set_num_threads
  *       (threadpoolctl's limits) in force; 1 without OpenMP.
  *   nnf_team_compiled()  1 if this build has OpenMP.
+ *   nnf_team_regions()  how many passes of this module have run on more than one thread
+ *       (tests check with it that a team was used; each module has its own count).
  *
  * Every barrier of a task must be reached by every thread of its team: a task's control
  * flow may depend on (rank, size) only in the work it does between barriers.
@@ -26,12 +28,28 @@
 
 typedef void (*nnf_team_task)(void *context, int rank, int size);
 
+static inline long *nnf__team_region_count(void)
+{
+    static long count = 0;
+    return &count;
+}
+
+static inline long nnf_team_regions(void) { return *nnf__team_region_count(); }
+
 static inline void nnf_team_run(int threads, nnf_team_task task, void *context)
 {
 #ifdef _OPENMP
     if (threads > 1) {
+        long *count = nnf__team_region_count();
 #pragma omp parallel num_threads(threads)
-        task(context, omp_get_thread_num(), omp_get_num_threads());
+        {
+            const int rank = omp_get_thread_num(), size = omp_get_num_threads();
+            if (rank == 0 && size > 1) {
+#pragma omp atomic
+                (*count)++;
+            }
+            task(context, rank, size);
+        }
         return;
     }
 #endif
