@@ -230,3 +230,21 @@ def test_concurrent_calls_share_the_budget_and_nested_calls_keep_the_outer_count
     assert _threads.current() == 1
     with _threads.use() as again:  # every count was given back
         assert again == wanted
+
+
+def test_a_saved_estimator_keeps_its_n_threads_and_files_without_it_load(tmp_path):
+    pytest.importorskip("sklearn")
+    from nnfast.sklearn import MLPRegressor
+
+    X, Y = _data(3, 1, n=40)
+    for n_threads in (None, 2):
+        model = MLPRegressor(
+            hidden_layer_sizes=(5,), max_iter=3, random_state=0, n_threads=n_threads
+        )
+        with pytest.warns(Warning):  # ConvergenceWarning: 3 iterations
+            model.fit(X, Y.ravel())
+        path = tmp_path / f"model-{n_threads}.nnf"
+        nnfast.save(model, path)
+        loaded = nnfast.load(path)
+        assert loaded.n_threads == n_threads
+        np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
