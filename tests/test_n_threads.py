@@ -248,3 +248,36 @@ def test_a_saved_estimator_keeps_its_n_threads_and_files_without_it_load(tmp_pat
         loaded = nnfast.load(path)
         assert loaded.n_threads == n_threads
         np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_divergence_on_a_team_keeps_the_weights_one_thread_keeps(threads_split):
+    X, Y = _data(3, 1, n=200)
+
+    def diverging_fit(n_threads):
+        net = _network([3, 32, 32, 1], "relu", "identity", np.float64)
+        with pytest.raises(FloatingPointError) as info:
+            net.fit(
+                X, Y * 1e3, optimizer="sgd", lr=10.0, epochs=50, batch_size=64, n_threads=n_threads
+            )
+        return _bits(net.params, info.value.history.loss)
+
+    assert diverging_fit(2) == diverging_fit(1)
+
+
+def test_ctrl_c_stops_a_fit_on_a_team(threads_split):
+    import signal
+    import time
+
+    X, Y = _data(16, 3, n=20_000)
+    net = _network([16, 256, 256, 3], "tanh", "identity", np.float64)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            net.fit(X, Y, epochs=10**6, batch_size=256, n_threads=2)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - started < 30
+    assert info.value.history.stop_reason == "interrupted"
+    assert np.isfinite(net.params).all()
