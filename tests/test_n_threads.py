@@ -36,6 +36,16 @@ def threads_split():
     assert _team.regions() > before_regions, "no pass ran on a team"
 
 
+@pytest.fixture(params=["baseline", "avx2", "avx512"])
+def simd_path(request):
+    """Each SIMD path of the kernels in turn (one the CPU lacks runs a narrower one)."""
+    before = nnfast.kernels.set_simd_path(request.param)
+    try:
+        yield request.param
+    finally:
+        nnfast.kernels.set_simd_path(before)
+
+
 def _bits(*arrays):
     return [np.asarray(a).tobytes() for a in arrays]
 
@@ -76,7 +86,9 @@ def _network(sizes, hidden, output, dtype, seed=3):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("sizes, hidden, output, loss", NETWORKS)
-def test_passes_are_the_same_bytes_on_any_team(threads_split, sizes, hidden, output, loss, dtype):
+def test_passes_are_the_same_bytes_on_any_team(
+    threads_split, simd_path, sizes, hidden, output, loss, dtype
+):
     X, Y = _data(sizes[0], sizes[-1], dtype=dtype)
     y = _targets(loss, X, Y)
     w = np.random.default_rng(5).uniform(0.1, 2.0, size=len(X))
