@@ -293,3 +293,13 @@ def test_ctrl_c_stops_a_fit_on_a_team(threads_split):
     assert time.perf_counter() - started < 30
     assert info.value.history.stop_reason == "interrupted"
     assert np.isfinite(net.params).all()
+
+
+def test_joblib_process_workers_get_their_share_of_the_cores():
+    """joblib's loky workers start with OMP_NUM_THREADS = cores // n_jobs, which None
+    honours: a GridSearchCV(n_jobs=2) over nnfast estimators does not oversubscribe."""
+    joblib = pytest.importorskip("joblib")
+    counts = joblib.Parallel(n_jobs=2, backend="loky")(
+        joblib.delayed(_threads.effective_n_threads)() for _ in range(2)
+    )
+    assert counts == [max(1, joblib.cpu_count() // 2)] * 2
