@@ -168,13 +168,11 @@ cdef void weight_grad_part(floating* dW, floating* db, const floating* inp,
                            const floating* dZ, Py_ssize_t n, Py_ssize_t n_in,
                            Py_ssize_t width, bint accumulate, int rank,
                            int size) noexcept nogil:
-    """rank's share of dW (+)= inp.T @ dZ and db (+)= sum_rows(dZ): dW (n_in, width) in
-    blocks of its rows when it has at least 8 per thread, else of its columns; db by
-    columns. Every element is one chain over the n rows in order, as in dense_backward."""
+    """rank's share (of a team of size > 1) of dW (+)= inp.T @ dZ and db (+)= sum_rows(dZ):
+    dW (n_in, width) in blocks of its rows when it has at least 8 per thread, else of its
+    columns; db by columns. Every element is one chain over the n rows in order, as in
+    dense_backward."""
     cdef Py_ssize_t i0, i1, j0, j1, i, j
-    if size == 1:
-        dense_backward(dW, db, NULL, dZ, inp, NULL, n, n_in, width, accumulate, NULL)
-        return
     if n_in >= 8 * size:
         share(n_in, 8, rank, size, &i0, &i1)
         if i1 > i0:
@@ -216,7 +214,9 @@ cdef void backward_part(const NetLayout* net, const floating* params, const floa
     cdef floating* dA
     cdef floating* scratch = ws + rows * net.ws_per_row + rank * net.ws_fixed
     cdef const floating* inp
-    share(n, 8, rank, size, &r0, &r1)
+    r0, r1 = 0, n
+    if size > 1:
+        share(n, 8, rank, size, &r0, &r1)
     for l in range(net.n_layers - 1, -1, -1):
         layer = &net.layers[l]
         below = NULL
@@ -224,14 +224,20 @@ cdef void backward_part(const NetLayout* net, const floating* params, const floa
         if l > 0:
             below = &net.layers[l - 1]
             inp = ws + rows * below.a_offset
-        if grad != NULL:
-            weight_grad_part(grad + layer.w_offset, grad + layer.b_offset, inp, dZ, n,
-                             layer.n_in, layer.width, accumulate, rank, size)
         dA = free_block if l > 0 else dX
-        if dA != NULL and r1 > r0:
-            dense_backward(<floating*>NULL, <floating*>NULL, dA + r0 * layer.n_in,
-                           dZ + r0 * layer.width, inp, params + layer.w_offset, r1 - r0,
-                           layer.n_in, layer.width, False, scratch)
+        if size == 1:  # one call for both (a batch of one row is mostly calls)
+            dense_backward(grad + layer.w_offset if grad != NULL else NULL,
+                           grad + layer.b_offset if grad != NULL else NULL, dA, dZ, inp,
+                           params + layer.w_offset, n, layer.n_in, layer.width, accumulate,
+                           scratch)
+        else:
+            if grad != NULL:
+                weight_grad_part(grad + layer.w_offset, grad + layer.b_offset, inp, dZ, n,
+                                 layer.n_in, layer.width, accumulate, rank, size)
+            if dA != NULL and r1 > r0:
+                dense_backward(<floating*>NULL, <floating*>NULL, dA + r0 * layer.n_in,
+                               dZ + r0 * layer.width, inp, params + layer.w_offset, r1 - r0,
+                               layer.n_in, layer.width, False, scratch)
         if l > 0:
             if below.activation == ACT_MAXOUT:
                 if size > 1:

@@ -21,11 +21,10 @@ from nnfast._losses cimport loss_delta
 from nnfast._forward_mode cimport input_grad_forward_rows
 from nnfast._network cimport (
     Layer,
+    NetLayout,
     backward_part,
     forward_rows,
     input_grad_rows,
-    network_forward,
-    network_loss_grad,
     predict_rows,
     share,
     weight_penalty,
@@ -154,35 +153,12 @@ cdef void loss_grad_task(void* context, int rank, int size) noexcept nogil:
                        <const float*>t.w, <float*>t.grad, <float*>t.ws, rank, size)
 
 
-cdef double team_loss_grad(const NetLayout* net, const floating* params, const floating* X,
-                           const floating* Y, const floating* w, Py_ssize_t n,
-                           Py_ssize_t rows, double inv_weight_sum, int loss, floating* grad,
-                           bint accumulate, double l2, const Update* update, floating* ws,
-                           int size) noexcept nogil:
-    """Data loss of n <= rows samples on `size` threads; with grad, also its gradient
-    (added to grad when accumulate), then the l2 term 0.5 l2 ΣW² added to both, then
-    `update` applied (its apply called on blocks of the parameters).
-
-    X (n, n_in), Y (n, loss_target_width(loss, n_out)), w (n,) or NULL; ws holds
-    team_workspace_size(net, rows, size) elements. size 1 runs network_loss_grad itself.
-    """
-    cdef const Layer* last = &net.layers[net.n_layers - 1]
+cdef double team_pass(const NetLayout* net, const floating* params, const floating* X,
+                      const floating* Y, const floating* w, Py_ssize_t n, Py_ssize_t rows,
+                      double inv_weight_sum, int loss, floating* grad, bint accumulate,
+                      double l2, const Update* update, floating* ws, int size) noexcept nogil:
+    """team_loss_grad (nnfast/_team.pxd) on a team of `size` > 1 threads."""
     cdef LossGradTask task
-    cdef floating* out
-    cdef double value
-    if size <= 1:
-        if grad == NULL:
-            out = network_forward(net, params, X, n, rows, ws)
-            return loss_delta(loss, last.activation, ws + rows * net.scratch_offset,
-                              ws + rows * last.z_offset, out, Y, w, n, last.n_out,
-                              inv_weight_sum, &net.act)
-        value = network_loss_grad(net, params, X, Y, w, n, rows, inv_weight_sum, loss, grad,
-                                  accumulate, ws)
-        if l2 != 0:
-            value += weight_penalty(net, params, grad, l2)
-        if update != NULL:
-            update.apply(update.state, 0, net.n_params)
-        return value
     task.net, task.params, task.X, task.Y, task.w = net, params, X, Y, w
     task.grad, task.ws, task.n, task.rows = grad, ws, n, rows
     task.inv_weight_sum, task.l2, task.loss = inv_weight_sum, l2, loss
