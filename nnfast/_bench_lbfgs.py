@@ -181,14 +181,18 @@ def ensemble_runners():
     return {n_jobs: runner(n_jobs) for n_jobs in (1, 2)}
 
 
-def print_lbfgs_rows(repeat, best_alternating, fmt):
-    """Print the four rows (``best_alternating`` and ``fmt`` are nnfast.bench's)."""
+def print_lbfgs_rows(repeat, best_alternating, fmt, threads="one thread"):
+    """Print the four rows (``best_alternating`` and ``fmt`` are nnfast.bench's);
+    ``threads`` says what the caller allowed nnfast and BLAS (its pin, or every core)."""
     try:
         import sklearn  # noqa: F401
     except ImportError:
         print("\nscikit-learn not installed: no L-BFGS rows (pip install scikit-learn)")
         return
-    print("\nL-BFGS: nnfast's compiled solver='lbfgs' against scikit-learn's (SciPy L-BFGS-B)")
+    print(
+        "\nL-BFGS: nnfast's compiled solver='lbfgs' against scikit-learn's (SciPy L-BFGS-B), "
+        f"{threads}"
+    )
     runners = seed_curve_runners()
     best = best_alternating(runners, repeat)
     losses = {library: fit().loss_ for library, fit in runners.items()}
