@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+import nnfast
 import nnfast.bench  # noqa: F401 (first: nnfast._bench_threads imports from it)
 from nnfast import _bench_threads, bench, cli
 
@@ -89,10 +90,13 @@ def test_the_all_threads_rows_lift_the_one_thread_pin(monkeypatch):
     variable is back to what it was before ``pin_threads``."""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setenv("MKL_NUM_THREADS", "7")
+    every = nnfast.effective_n_threads()
     limits = bench.pin_threads(1)
     assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ["MKL_NUM_THREADS"] == "1"
+    assert nnfast.effective_n_threads() == 1  # the one-thread tables are one thread
     bench.unpin_threads(limits)
     assert "OMP_NUM_THREADS" not in os.environ and os.environ["MKL_NUM_THREADS"] == "7"
+    assert nnfast.effective_n_threads() == every
 
 
 def test_bench_threads_only_runs_only_the_thread_tables(monkeypatch, capsys):
