@@ -6,7 +6,8 @@ network at batch 32, each with ``n_threads = 1, 2, … every allowed core`` and 
 Run with ``python -m pytest benchmarks/test_threads.py --benchmark-group-by=group``: one
 group per case, the thread counts side by side. These timings never fail a test. The other
 benchmark modules pin the BLAS and OpenMP pools to one thread when they are collected; a
-fixture lifts the pin for this module (``n_threads=None`` reads it, an int does not).
+fixture lifts the pin for this module (``n_threads=None`` reads the OpenMP limit; an int
+does not).
 """
 
 import os

@@ -129,7 +129,7 @@ def _case_size(case: ScalingCase) -> str:
 
 def print_scaling_table(repeat, budget, cases=SCALING_CASES, counts=None) -> list:
     """Print the scaling table and return its rows ``[(case, {n_threads: seconds})]``."""
-    from nnfast import effective_n_threads
+    from nnfast._threads import effective_n_threads
 
     counts = thread_counts() if counts is None else list(counts)
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())

@@ -41,8 +41,9 @@ def pin_threads(n: int = 1):
 
 
 def unpin_threads(limits=None) -> None:
-    """Undo :func:`pin_threads`: its environment variables as they were (nnfast's
-    ``n_threads=None`` reads ``OMP_NUM_THREADS``) and the pools' limits restored."""
+    """Undo :func:`pin_threads`: the pools' limits restored (nnfast's ``n_threads=None``
+    reads OpenMP's, which threadpoolctl set) and its environment variables as they were
+    (child processes, such as JAX's, inherit them)."""
     for var, value in _UNPINNED_ENVIRONMENT.items():
         if value is None:
             os.environ.pop(var, None)

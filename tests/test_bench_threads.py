@@ -86,8 +86,9 @@ def test_the_all_threads_rows_print_finite_positive_ratios(capsys):
 
 
 def test_the_all_threads_rows_lift_the_one_thread_pin(monkeypatch):
-    """nnfast's ``n_threads=None`` reads OMP_NUM_THREADS: after the one-thread tables the
-    variable is back to what it was before ``pin_threads``."""
+    """The one-thread tables hold nnfast's ``n_threads=None`` to one thread (through
+    threadpoolctl's OpenMP limit) and the all-threads rows give every core back, with the
+    environment variables the JAX child inherits as they were."""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setenv("MKL_NUM_THREADS", "7")
     every = nnfast.effective_n_threads()
