@@ -156,6 +156,71 @@ def print_scaling_table(repeat, budget, cases=SCALING_CASES, counts=None) -> lis
     return rows
 
 
+# The crossover: small batches, where a team may cost more than it saves. (sizes, rows, batch)
+CROSSOVER_CASES = (
+    (SEED, 2048, 32),
+    (SEED, 2048, 256),
+    (TABULAR, 2048, 16),
+    (TABULAR, 2048, 32),
+    (TABULAR, 2048, 64),
+    (TABULAR, 2048, 256),
+)
+
+
+def time_crossover_case(sizes, n, batch, cores, repeat, budget) -> dict:
+    """Best seconds per epoch on 1 thread, on ``cores`` threads with the crossover lifted
+    (every batch split, 8 rows per thread at least) and with ``n_threads=None`` at the
+    default crossover: {"1": s, "split": s, "None": s}. The threshold is restored after."""
+    from nnfast import _team
+
+    default = _team.min_thread_work()
+    runs = {
+        key: epoch_runner("nnfast", list(sizes), n, batch, "float64", None, threads)
+        for key, threads in (("1", 1), ("split", cores), ("None", None))
+    }
+
+    def runner(key, epochs):
+        def run():
+            _team.set_min_thread_work(0 if key == "split" else default)
+            try:
+                runs[key](epochs)
+            finally:
+                _team.set_min_thread_work(default)
+
+        return run
+
+    epochs = max(1, int(budget / max(_time(runner("1", 1)), 1e-7)))
+    best = best_alternating({key: runner(key, epochs) for key in runs}, repeat)
+    return {key: seconds / epochs for key, seconds in best.items()}
+
+
+def print_crossover_rows(repeat, budget, cases=CROSSOVER_CASES, cores=None) -> list:
+    """The crossover table: per batch, the multiply-adds each of ``cores`` threads would do,
+    the epoch on 1 thread, split over ``cores`` threads regardless, and with None."""
+    from nnfast import MLP, _team
+
+    cores = allowed_cores() if cores is None else cores
+    print(
+        f"\ncrossover: one epoch (float64) on 1 thread, split over {cores} threads at every "
+        f"batch, and n_threads=None (a batch is split when each thread gets "
+        f"{_team.min_thread_work():,} multiply-adds and 8 rows)"
+    )
+    print(
+        f"{'network':<16}{'batch':>6}{'MACs/thread':>13}{'1 thread':>12}{'split':>12}"
+        f"{'None':>12}{'split vs 1':>12}{'None vs 1':>11}"
+    )
+    rows = []
+    for sizes, n, batch in cases:
+        best = time_crossover_case(sizes, n, batch, cores, repeat, budget)
+        per_thread = batch * MLP(list(sizes)).n_params * 3 // cores
+        line = f"{'-'.join(map(str, sizes)):<16}{batch:>6}{per_thread:>13,}"
+        line += "".join(_fmt(best[key]).rjust(12) for key in ("1", "split", "None"))
+        line += f"{best['1'] / best['split']:>11.2f}x{best['1'] / best['None']:>10.2f}x"
+        print(line, flush=True)
+        rows.append(((sizes, n, batch), best))
+    return rows
+
+
 # The "all threads" cases: the larger networks of the one-thread table at their largest
 # batch, and predict on 10⁶ rows.
 ALL_THREADS_CASES = tuple((case, sizes, n, batches[-1]) for case, sizes, n, batches in CASES[1:])
@@ -228,5 +293,6 @@ def run_threads(args) -> int:
     print(f"nnfast bench --threads-only — best of {repeat}")
     print_code_paths()
     print_scaling_table(repeat, budget)
+    print_crossover_rows(repeat, budget)
     print_all_threads_rows(repeat, budget, _torch(), getattr(args, "no_jax", False))
     return 0

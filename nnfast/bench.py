@@ -449,6 +449,7 @@ def run(args) -> int:
         print_lbfgs_rows(repeat, best_alternating, _fmt)
     unpin_threads(limits)
     print_scaling_table(repeat, budget)
+    print_crossover_rows(repeat, budget)
     print_all_threads_rows(repeat, budget, torch, getattr(args, "no_jax", False))
     return 0 if agree else 1
 
@@ -528,6 +529,7 @@ def print_memory_row():
 # names stay importable from here.
 from nnfast._bench_threads import (  # noqa: E402
     print_all_threads_rows,
+    print_crossover_rows,
     print_scaling_table,
     run_threads,
 )
@@ -546,6 +548,7 @@ from nnfast._bench_workflows import (  # noqa: E402
 __all__ = [
     "SKLEARN_SOLVERS",
     "print_all_threads_rows",
+    "print_crossover_rows",
     "print_scaling_table",
     "run_threads",
     "emulator_runners",

@@ -85,6 +85,28 @@ def test_the_all_threads_rows_print_finite_positive_ratios(capsys):
         assert_finite_positive(float(token) for token in tokens)
 
 
+def test_the_crossover_rows_print_finite_positive_ratios_and_restore_the_threshold(capsys):
+    from nnfast import _team
+
+    default, regions = _team.min_thread_work(), _team.regions()
+    cases = (((1, 20, 20, 1), 64, 16), ((16, 8, 3), 64, 32))
+    rows = bench.print_crossover_rows(1, 1e-4, cases=cases, cores=2)
+    assert _team.min_thread_work() == default
+    if _team.compiled():  # "split" ran its tiny batches on a team of 2
+        assert _team.regions() > regions
+    assert [case for case, _ in rows] == list(cases)
+    for _, best in rows:
+        assert set(best) == {"1", "split", "None"}
+        assert_finite_positive(best.values())
+    text = capsys.readouterr().out
+    lines = [line for line in text.splitlines() if line.startswith(("1-20-20-1", "16-8-3"))]
+    assert len(lines) == 2
+    for line in lines:
+        tokens = RATIO.findall(line)
+        assert len(tokens) == 2  # split vs 1, None vs 1
+        assert_finite_positive(float(token) for token in tokens)
+
+
 def test_the_all_threads_rows_lift_the_one_thread_pin(monkeypatch):
     """The one-thread tables hold nnfast's ``n_threads=None`` to one thread (through
     threadpoolctl's OpenMP limit) and the all-threads rows give every core back, with the
@@ -108,9 +130,12 @@ def test_bench_threads_only_runs_only_the_thread_tables(monkeypatch, capsys):
     monkeypatch.setattr(
         _bench_threads, "print_all_threads_rows", lambda *a, **k: calls.append("all threads")
     )
+    monkeypatch.setattr(
+        _bench_threads, "print_crossover_rows", lambda *a, **k: calls.append("crossover")
+    )
     monkeypatch.setattr(bench, "pin_threads", lambda n=1: pytest.fail("pinned to one thread"))
     assert cli.main(["bench", "--threads-only", "--quick", "--no-jax"]) == 0
-    assert calls == ["scaling", "all threads"]
+    assert calls == ["scaling", "crossover", "all threads"]
     assert "per-epoch training time" not in capsys.readouterr().out
 
 
