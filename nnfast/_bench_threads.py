@@ -114,6 +114,13 @@ def time_scaling_case(case: ScalingCase, counts, repeat, budget) -> dict:
     return {key: seconds / per_call for key, seconds in best.items()}
 
 
+def ratio(value: float, width: int) -> str:
+    """``value`` as "1.83x" right-aligned in ``width`` characters; a ratio under 0.01 (a team
+    waiting on a busy core) keeps its digits ("4.2e-03x") instead of printing as 0.00."""
+    text = f"{value:.2f}x" if value >= 0.01 else f"{value:.1e}x"
+    return text.rjust(width)
+
+
 def scaling_ratios(best: dict) -> dict:
     """``{n_threads: 1-thread time / n-thread time}`` for every key of ``best`` but 1."""
     return {key: best[1] / seconds for key, seconds in best.items() if key != 1}
@@ -151,7 +158,7 @@ def print_scaling_table(repeat, budget, cases=SCALING_CASES, counts=None) -> lis
         ratios = scaling_ratios(best)
         line = f"{_case_name(case):<26}{_case_size(case):>16} {case.dtype:<8}"
         line += "".join(_fmt(best[key]).rjust(11) for key in keys)
-        print(line + "".join(f"{ratios[key]:>10.2f}x" for key in keys[1:]), flush=True)
+        print(line + "".join(ratio(ratios[key], 11) for key in keys[1:]), flush=True)
         rows.append((case, best))
     return rows
 
@@ -215,7 +222,7 @@ def print_crossover_rows(repeat, budget, cases=CROSSOVER_CASES, cores=None) -> l
         per_thread = batch * MLP(list(sizes)).n_params * 3 // cores
         line = f"{'-'.join(map(str, sizes)):<16}{batch:>6}{per_thread:>13,}"
         line += "".join(_fmt(best[key]).rjust(12) for key in ("1", "split", "None"))
-        line += f"{best['1'] / best['split']:>11.2f}x{best['1'] / best['None']:>10.2f}x"
+        line += ratio(best["1"] / best["split"], 12) + ratio(best["1"] / best["None"], 11)
         print(line, flush=True)
         rows.append(((sizes, n, batch), best))
     return rows
@@ -260,7 +267,7 @@ def print_all_threads_rows(
         line = f"{label:<9}{batch:>10} {dtype:<8}"
         line += "".join((_fmt(best[lib]) if lib in best else "—").rjust(12) for lib in libs)
         line += "".join(
-            (f"{best[lib] / best['nnfast']:>9.2f}x" if lib in best else f"{'—':>10}")
+            (ratio(best[lib] / best["nnfast"], 10) if lib in best else f"{'—':>10}")
             for lib in peers
         )
         print(line, flush=True)

@@ -156,3 +156,33 @@ def test_epoch_runner_passes_n_threads_to_nnfast_only(monkeypatch):
     monkeypatch.setattr(reference.MLP, "fit", lambda self, X, y, **s: seen.append(s))
     bench.epoch_runner("numpy", [3, 4, 2], 16, 8, "float64", None, 2)(1)
     assert "n_threads" not in seen[-1]
+
+
+def test_the_full_bench_runs_the_thread_tables_after_lifting_its_one_thread_pin(
+    monkeypatch, capsys
+):
+    every, seen = nnfast.effective_n_threads(), {}
+
+    def record(name, result=None):
+        return lambda *a, **k: seen.setdefault(name, nnfast.effective_n_threads()) and result
+
+    monkeypatch.setattr(bench, "gemm_rate", lambda *a, **k: 1.0)
+    monkeypatch.setattr(bench, "print_training_table", record("one-thread table", True))
+    monkeypatch.setattr(bench, "time_predict", lambda *a, **k: [])
+    monkeypatch.setattr(bench, "print_scaling_table", record("scaling"))
+    monkeypatch.setattr(bench, "print_crossover_rows", record("crossover"))
+    monkeypatch.setattr(bench, "print_all_threads_rows", record("all threads"))
+    assert cli.main(["bench", "--training-only", "--no-jax", "--quick"]) == 0
+    assert seen == {
+        "one-thread table": 1,
+        "scaling": every,
+        "crossover": every,
+        "all threads": every,
+    }
+    assert nnfast.effective_n_threads() == every
+
+
+@pytest.mark.parametrize("value, text", [(1.8349, "1.83x"), (0.0042, "4.2e-03x"), (12.0, "12.00x")])
+def test_a_ratio_keeps_its_digits_when_small(value, text):
+    assert _bench_threads.ratio(value, 10) == text.rjust(10)
+    assert float(RATIO.findall(_bench_threads.ratio(value, 10))[0]) > 0
