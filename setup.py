@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -186,13 +187,13 @@ int main(void) { int n = 0;
 """
 
 
-def openmp_flags(compiler, family):
-    """(compile, link) flags for OpenMP, or ([], []) when the compiler cannot build and
-    link a program with it (Apple's clang without libomp, clang without libomp-dev): nnfast
-    then builds without threads, and says so."""
-    if not OPENMP or family not in OPENMP_FLAGS:
-        return [], []
-    compile_flags, link_flags = OPENMP_FLAGS[family]
+# Apple's clang has no -fopenmp of its own; with Homebrew's libomp installed (brew install
+# libomp, its include and lib directories in CFLAGS / LDFLAGS) it builds OpenMP this way.
+APPLE_CLANG_OPENMP = (["-Xpreprocessor", "-fopenmp"], ["-lomp"])
+
+
+def builds_openmp(compiler, compile_flags, link_flags):
+    """Whether the compiler builds and links a small OpenMP program with these flags."""
     with tempfile.TemporaryDirectory() as scratch:
         source = Path(scratch, "probe.c")
         source.write_text(OPENMP_PROBE)
@@ -204,13 +205,28 @@ def openmp_flags(compiler, family):
                 objects, "probe", output_dir=scratch, extra_postargs=link_flags
             )
         except (CompileError, LinkError):
-            warnings.warn(
-                f"nnfast: this {family} compiler cannot build OpenMP programs with "
-                f"{compile_flags}: building without threads (every pass on one thread)",
-                stacklevel=1,
-            )
-            return [], []
-    return compile_flags, link_flags
+            return False
+    return True
+
+
+def openmp_flags(compiler, family):
+    """(compile, link) flags for OpenMP, or ([], []) when the compiler cannot build and
+    link a program with it (Apple's clang without libomp, clang without libomp-dev): nnfast
+    then builds without threads, and says so."""
+    if not OPENMP or family not in OPENMP_FLAGS:
+        return [], []
+    candidates = [OPENMP_FLAGS[family]]
+    if family == "clang" and sys.platform == "darwin":
+        candidates.append(APPLE_CLANG_OPENMP)
+    for compile_flags, link_flags in candidates:
+        if builds_openmp(compiler, compile_flags, link_flags):
+            return compile_flags, link_flags
+    warnings.warn(
+        f"nnfast: this {family} compiler cannot build OpenMP programs with "
+        f"{candidates[0][0]}: building without threads (every pass on one thread)",
+        stacklevel=1,
+    )
+    return [], []
 
 
 def digest(settings):

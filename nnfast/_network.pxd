@@ -36,12 +36,18 @@ cdef class Layout:
 
 cdef inline void share(Py_ssize_t total, Py_ssize_t align, int rank, int size,
                        Py_ssize_t* start, Py_ssize_t* end) noexcept nogil:
-    """[start, end): rank's share of range(total) split into `size` contiguous parts whose
-    bounds are multiples of `align` (the last part ends at total; some may be empty)."""
-    cdef Py_ssize_t units = (total + align - 1) // align
-    cdef Py_ssize_t per = (units + size - 1) // size
-    start[0] = min(rank * per * align, total)
-    end[0] = min(start[0] + per * align, total)
+    """[start, end): rank's share of range(total) split into `size` contiguous parts as even
+    as blocks of `align` (a power of two) allow, the last ending at total; `align` is
+    halved (down to 1) until there are at least two blocks per part, so that 20 rows on
+    two threads split 12 + 8, not 16 + 4. Some parts may be empty."""
+    cdef Py_ssize_t units, base, extra, first
+    while align > 1 and (total + align - 1) // align < 2 * size:
+        align //= 2
+    units = (total + align - 1) // align
+    base, extra = units // size, units % size
+    first = rank * base + min(rank, extra)
+    start[0] = min(first * align, total)
+    end[0] = min((first + base + (1 if rank < extra else 0)) * align, total)
 
 
 cdef Py_ssize_t workspace_size(const NetLayout* net, Py_ssize_t rows) noexcept nogil

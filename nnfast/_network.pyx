@@ -340,5 +340,3 @@ cdef double weight_penalty(const NetLayout* net, const floating* params, floatin
                 squares += <double>params[i] * params[i]
             total += 0.5 * l2 * squares
     return total
-
-

@@ -148,8 +148,8 @@ cdef void read_hyperparameters(OptimizerState* s, Hyperparameters h,
     (1 - beta1^t)."""
     s.optimizer, s.nesterov = h.optimizer, h.nesterov
     s.lr, s.momentum, s.beta1, s.beta2, s.eps = h.lr, h.momentum, h.beta1, h.beta2, h.eps
-    s.eta_plus, s.eta_minus, s.step_min, s.step_max = (h.eta_plus, h.eta_minus,
-                                                        h.step_min, h.step_max)
+    s.eta_plus, s.eta_minus = h.eta_plus, h.eta_minus
+    s.step_min, s.step_max = h.step_min, h.step_max
     if s.optimizer == OPT_ADAM:
         s.lr_t = h.lr * sqrt(1 - pow(h.beta2, <double>step)) / (1 - pow(h.beta1, <double>step))
 

@@ -36,6 +36,16 @@ def threads_split():
     assert _team.regions() > before_regions, "no pass ran on a team"
 
 
+@pytest.fixture(params=["baseline", "avx2", "avx512"])
+def simd_path(request):
+    """Each SIMD path of the kernels in turn (one the CPU lacks runs a narrower one)."""
+    before = nnfast.kernels.set_simd_path(request.param)
+    try:
+        yield request.param
+    finally:
+        nnfast.kernels.set_simd_path(before)
+
+
 def _bits(*arrays):
     return [np.asarray(a).tobytes() for a in arrays]
 
@@ -76,7 +86,9 @@ def _network(sizes, hidden, output, dtype, seed=3):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("sizes, hidden, output, loss", NETWORKS)
-def test_passes_are_the_same_bytes_on_any_team(threads_split, sizes, hidden, output, loss, dtype):
+def test_passes_are_the_same_bytes_on_any_team(
+    threads_split, simd_path, sizes, hidden, output, loss, dtype
+):
     X, Y = _data(sizes[0], sizes[-1], dtype=dtype)
     y = _targets(loss, X, Y)
     w = np.random.default_rng(5).uniform(0.1, 2.0, size=len(X))
@@ -230,3 +242,54 @@ def test_concurrent_calls_share_the_budget_and_nested_calls_keep_the_outer_count
     assert _threads.current() == 1
     with _threads.use() as again:  # every count was given back
         assert again == wanted
+
+
+def test_a_saved_estimator_keeps_its_n_threads_and_files_without_it_load(tmp_path):
+    pytest.importorskip("sklearn")
+    from nnfast.sklearn import MLPRegressor
+
+    X, Y = _data(3, 1, n=40)
+    for n_threads in (None, 2):
+        model = MLPRegressor(
+            hidden_layer_sizes=(5,), max_iter=3, random_state=0, n_threads=n_threads
+        )
+        with pytest.warns(Warning):  # ConvergenceWarning: 3 iterations
+            model.fit(X, Y.ravel())
+        path = tmp_path / f"model-{n_threads}.nnf"
+        nnfast.save(model, path)
+        loaded = nnfast.load(path)
+        assert loaded.n_threads == n_threads
+        np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_divergence_on_a_team_keeps_the_weights_one_thread_keeps(threads_split):
+    X, Y = _data(3, 1, n=200)
+
+    def diverging_fit(n_threads):
+        net = _network([3, 32, 32, 1], "relu", "identity", np.float64)
+        with pytest.raises(FloatingPointError) as info:
+            net.fit(
+                X, Y * 1e3, optimizer="sgd", lr=10.0, epochs=50, batch_size=64, n_threads=n_threads
+            )
+        return _bits(net.params, info.value.history.loss)
+
+    assert diverging_fit(2) == diverging_fit(1)
+
+
+def test_ctrl_c_stops_a_fit_on_a_team(threads_split):
+    import signal
+    import time
+
+    X, Y = _data(16, 3, n=20_000)
+    net = _network([16, 256, 256, 3], "tanh", "identity", np.float64)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            net.fit(X, Y, epochs=10**6, batch_size=256, n_threads=2)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - started < 30
+    assert info.value.history.stop_reason == "interrupted"
+    assert np.isfinite(net.params).all()
