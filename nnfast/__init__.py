@@ -10,8 +10,9 @@ scikit-learn's MLPRegressor and MLPClassifier.
 
 from nnfast._history import History
 from nnfast._onnx import to_onnx
+from nnfast._threads import effective_n_threads
 from nnfast.io import load, save
 from nnfast.network import MLP
 
-__all__ = ["MLP", "History", "save", "load", "to_onnx", "__version__"]
+__all__ = ["MLP", "History", "save", "load", "to_onnx", "effective_n_threads", "__version__"]
 __version__ = "0.1.0"

@@ -24,15 +24,34 @@ CASES = [
 LR = 1e-4
 
 
+PINNED_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_UNPINNED_ENVIRONMENT: dict = {}  # what pin_threads replaced, for unpin_threads
+
+
 def pin_threads(n: int = 1):
     """Limit BLAS/OpenMP pools to ``n`` threads (threadpoolctl when available)."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in PINNED_VARIABLES:
+        _UNPINNED_ENVIRONMENT.setdefault(var, os.environ.get(var))
         os.environ[var] = str(n)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         return None
     return threadpool_limits(limits=n)
+
+
+def unpin_threads(limits=None) -> None:
+    """Undo :func:`pin_threads`: the pools' limits restored (nnfast's ``n_threads=None``
+    reads OpenMP's, which threadpoolctl set) and its environment variables as they were
+    (child processes, such as JAX's, inherit them)."""
+    for var, value in _UNPINNED_ENVIRONMENT.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
+    _UNPINNED_ENVIRONMENT.clear()
+    if limits is not None:
+        limits.restore_original_limits()
 
 
 def _torch():
@@ -112,13 +131,16 @@ def _torch_trainer(torch, net, X, y, batch):
     return run
 
 
-def epoch_runner(library, sizes, n, batch_size, dtype, torch=None):
-    """A function ``run(epochs)`` training ``library``'s copy of the case network."""
+def epoch_runner(library, sizes, n, batch_size, dtype, torch=None, n_threads=1):
+    """A function ``run(epochs)`` training ``library``'s copy of the case network;
+    ``n_threads`` is nnfast's (1: the one-thread tables; None: every allowed core)."""
     from nnfast import MLP, reference
 
     X, y = _data(sizes, n, dtype)
     batch = n if batch_size is None else batch_size
     settings = dict(optimizer="sgd", lr=LR, momentum=0.0, batch_size=batch, shuffle=False)
+    if library == "nnfast":
+        settings["n_threads"] = n_threads
     if library in ("nnfast", "numpy"):
         model = (MLP if library == "nnfast" else reference.MLP)(
             sizes, activation="tanh", dtype=dtype, seed=0
@@ -141,12 +163,16 @@ def _timer(run):
     return lambda epochs: _time(lambda: run(epochs)) / epochs
 
 
-def time_case(sizes, n, batch_size, dtype, repeat, budget, torch=None, jax=None) -> dict:
+def time_case(
+    sizes, n, batch_size, dtype, repeat, budget, torch=None, jax=None, n_threads=1
+) -> dict:
     """Best seconds per epoch of each library for one case, timed alternately; ``jax`` a
-    :class:`nnfast._bench_jax.JaxPeer` (its child process times its own calls)."""
+    :class:`nnfast._bench_jax.JaxPeer` (its child process times its own calls);
+    ``n_threads`` nnfast's."""
     libraries = ["nnfast", "numpy"] + (["torch"] if torch is not None else [])
     timers = {
-        lib: _timer(epoch_runner(lib, sizes, n, batch_size, dtype, torch)) for lib in libraries
+        lib: _timer(epoch_runner(lib, sizes, n, batch_size, dtype, torch, n_threads))
+        for lib in libraries
     }
     if jax is not None:
         timers["jax"] = jax.trainer(sizes, n, batch_size, dtype)
@@ -207,15 +233,16 @@ def training_row(case, batch, dtype, best, libs, flops, rate, jax_variant="", ja
 PREDICT_CASES = (("1 sample", 1, 2000), ("10^6 rows", 1_000_000, 1))
 
 
-def predict_runner(library, rows):
+def predict_runner(library, rows, n_threads=1):
     """A function predicting ``rows`` rows (one 1-D sample when rows == 1) with the seed
-    network of ``library`` ("nnfast" or "numpy"), float64."""
+    network of ``library`` ("nnfast" or "numpy"), float64; ``n_threads`` nnfast's."""
     from nnfast import MLP, reference
 
-    model = (MLP if library == "nnfast" else reference.MLP)(
-        [1, 20, 20, 1], activation="tanh", seed=0
-    )
     X = np.array([0.5]) if rows == 1 else np.random.default_rng(0).uniform(-3, 3, size=(rows, 1))
+    if library == "nnfast":
+        net = MLP([1, 20, 20, 1], activation="tanh", seed=0)
+        return lambda: net.predict(X, n_threads=n_threads)
+    model = reference.MLP([1, 20, 20, 1], activation="tanh", seed=0)
     return lambda: model.predict(X)
 
 
@@ -375,6 +402,8 @@ def print_training_table(repeat, budget, torch, jax, rates) -> bool:
 
 
 def run(args) -> int:
+    if getattr(args, "threads_only", False):
+        return run_threads(args)
     limits = pin_threads(1)
     torch = _torch()
     repeat = args.repeat
@@ -418,8 +447,9 @@ def run(args) -> int:
         from nnfast._bench_lbfgs import print_lbfgs_rows
 
         print_lbfgs_rows(repeat, best_alternating, _fmt)
-    if limits is not None:
-        limits.unregister() if hasattr(limits, "unregister") else None
+    unpin_threads(limits)
+    print_scaling_table(repeat, budget)
+    print_crossover_rows(repeat, budget)
     print_all_threads_rows(repeat, budget, torch, getattr(args, "no_jax", False))
     return 0 if agree else 1
 
@@ -494,36 +524,15 @@ def print_memory_row():
     )
 
 
-def print_all_threads_rows(repeat, budget, torch, no_jax=False):
-    """The larger cases again with NumPy's BLAS, PyTorch and JAX (a child process not
-    pinned, NPROC unset) allowed every core; nnfast's kernels use one thread, as above."""
-    if torch is not None:
-        torch.set_num_threads(os.cpu_count() or 1)
-    print(f"\nall threads allowed for NumPy/BLAS, PyTorch and JAX ({os.cpu_count()} cores)")
-    jax = None if no_jax else start_jax(one_core=False)
-    libs = ["nnfast", "numpy"] + (["torch"] if torch else []) + (["jax"] if jax else [])
-    peers = libs[1:]
-    print(
-        f"{'case':<9}{'batch':>6} {'dtype':<8}"
-        + "".join(f"{lib:>12}" for lib in libs)
-        + "".join(f"{'vs ' + lib:>10}" for lib in peers)
-    )
-    try:
-        for case, sizes, n, batches in CASES[1:]:
-            for dtype in ("float64", "float32"):
-                batch = batches[-1]
-                best = time_case(sizes, n, batch, dtype, repeat, budget, torch, jax)
-                line = f"{case:<9}{batch:>6} {dtype:<8}"
-                line += "".join(_fmt(best[lib]).rjust(12) for lib in libs)
-                line += "".join(f"{best[lib] / best['nnfast']:>9.2f}x" for lib in peers)
-                print(line, flush=True)
-    finally:
-        if jax is not None:
-            jax.close()
-
-
-# The workflow rows live in nnfast/_bench_workflows.py (which uses _fmt and best_alternating
-# above, hence the import at the end); their names stay importable from here.
+# The workflow rows live in nnfast/_bench_workflows.py and the thread tables in
+# nnfast/_bench_threads.py (both use the helpers above, hence the imports at the end); their
+# names stay importable from here.
+from nnfast._bench_threads import (  # noqa: E402
+    print_all_threads_rows,
+    print_crossover_rows,
+    print_scaling_table,
+    run_threads,
+)
 from nnfast._bench_workflows import (  # noqa: E402
     SKLEARN_SOLVERS,
     emulator_runners,
@@ -538,6 +547,10 @@ from nnfast._bench_workflows import (  # noqa: E402
 
 __all__ = [
     "SKLEARN_SOLVERS",
+    "print_all_threads_rows",
+    "print_crossover_rows",
+    "print_scaling_table",
+    "run_threads",
     "emulator_runners",
     "ensemble_runner",
     "print_emulator_rows",

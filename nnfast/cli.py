@@ -172,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="time nnfast against NumPy (and PyTorch and JAX if installed)",
         description="Per-epoch training times of nnfast, nnfast.reference "
-        "(NumPy), PyTorch and JAX (when installed), one thread, same arithmetic.",
+        "(NumPy), PyTorch and JAX (when installed), one thread, same arithmetic; then "
+        "nnfast's scaling with n_threads and every library on every allowed core.",
     )
     p.add_argument(
         "--repeat",
@@ -186,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only the training and predict tables and the all-threads rows (no thread, "
         "memory, emulator and scikit-learn rows)",
+    )
+    p.add_argument(
+        "--threads-only",
+        action="store_true",
+        help="only nnfast's thread-scaling table (n_threads = 1 ... every allowed core, and "
+        "None) and the all-threads rows against NumPy/BLAS, PyTorch and JAX",
     )
     p.add_argument(
         "--no-jax", action="store_true", help="no JAX columns even when JAX is installed"
