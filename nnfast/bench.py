@@ -446,11 +446,13 @@ def run(args) -> int:
         print_sklearn_rows(repeat)
         from nnfast._bench_lbfgs import print_lbfgs_rows
 
-        print_lbfgs_rows(repeat, best_alternating, _fmt)
+        print_lbfgs_rows(repeat, best_alternating, _fmt, "nnfast and BLAS on one thread")
     unpin_threads(limits)
     print_scaling_table(repeat, budget)
     print_crossover_rows(repeat, budget)
     print_all_threads_rows(repeat, budget, torch, getattr(args, "no_jax", False))
+    if not getattr(args, "training_only", False):
+        print_lbfgs_rows(repeat, best_alternating, _fmt, f"every core ({os.cpu_count()}) for both")
     return 0 if agree else 1
 
 
