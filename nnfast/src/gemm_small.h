@@ -134,6 +134,72 @@ NNF__DEFINE_ZERO(nnf__zero_f, float)
 #define NNF__ZERO_double nnf__zero_d
 #define NNF__ZERO_float nnf__zero_f
 
+/* Epilogue helpers of the product with an epilogue (nnf_gemm_ex_*): C[0:m, 0:n] = b
+   (the chains of a biased product start from b), and tanh's backward applied to a
+   stored product, C = C * (1 - A^2) with A laid out as C -- the expression of
+   nnf_tanh_backward (elementwise_body.h), so the values are the same. */
+#define NNF__DEFINE_FILL_ROWS(NAME, T)                                        \
+    static NNF__UNUSED void NAME(ptrdiff_t m, ptrdiff_t n, const T *b, T *C,  \
+                                 ptrdiff_t ldc)                               \
+    {                                                                         \
+        ptrdiff_t i, j;                                                       \
+        for (i = 0; i < m; i++)                                               \
+            for (j = 0; j < n; j++) C[i * ldc + j] = b[j];                    \
+    }
+#define NNF__DEFINE_TANH_GRAD_ROWS(NAME, T)                                   \
+    static NNF__UNUSED void NAME(ptrdiff_t m, ptrdiff_t n, const T *a, T *C,  \
+                                 ptrdiff_t ldc)                               \
+    {                                                                         \
+        ptrdiff_t i, j;                                                       \
+        for (i = 0; i < m; i++)                                               \
+            for (j = 0; j < n; j++) {                                         \
+                const T x = a[i * ldc + j];                                   \
+                C[i * ldc + j] = C[i * ldc + j] * ((T)1 - x * x);             \
+            }                                                                 \
+    }
+NNF__DEFINE_FILL_ROWS(nnf__fill_rows_d, double)
+NNF__DEFINE_FILL_ROWS(nnf__fill_rows_f, float)
+NNF__DEFINE_TANH_GRAD_ROWS(nnf__tanh_grad_rows_d, double)
+NNF__DEFINE_TANH_GRAD_ROWS(nnf__tanh_grad_rows_f, float)
+#define NNF__FILL_ROWS_double nnf__fill_rows_d
+#define NNF__FILL_ROWS_float nnf__fill_rows_f
+#define NNF__TANH_GRAD_ROWS_double nnf__tanh_grad_rows_d
+#define NNF__TANH_GRAD_ROWS_float nnf__tanh_grad_rows_f
+/* The same expression on vectors (GNU vector operators; products are compiled without FP
+   contraction, so it rounds as the scalar form: a*a, 1 - that, g times that). */
+#define NNF__TANH_GRAD(g, a, one) ((g) * ((one) - (a) * (a)))
+
+/* out (cols x rows) = in (rows x cols)^T, both row-major: 4 x 4 blocks through registers,
+   column blocks of 64 so that the 64 output rows a strip writes stay in L1. Plain C, one
+   path (copies only: every path gives the same result). */
+#define NNF__DEFINE_TRANSPOSE(NAME, T)                                                    \
+    static NNF__UNUSED void NAME(T *out, const T *in, ptrdiff_t rows, ptrdiff_t cols)    \
+    {                                                                                     \
+        ptrdiff_t i, j, j0;                                                               \
+        int r, c;                                                                         \
+        for (j0 = 0; j0 < cols; j0 += 64) {                                               \
+            const ptrdiff_t j1 = NNF__MIN(j0 + 64, cols);                                 \
+            for (i = 0; i + 4 <= rows; i += 4) {                                          \
+                const T *a = in + i * cols;                                               \
+                for (j = j0; j + 4 <= j1; j += 4) {                                       \
+                    T t[4][4];                                                            \
+                    NNF__UNROLL for (r = 0; r < 4; r++)                                   \
+                        NNF__UNROLL for (c = 0; c < 4; c++) t[r][c] = a[r * cols + j + c];\
+                    NNF__UNROLL for (c = 0; c < 4; c++)                                   \
+                        NNF__UNROLL for (r = 0; r < 4; r++)                               \
+                            out[(j + c) * rows + i + r] = t[r][c];                        \
+                }                                                                         \
+                for (; j < j1; j++)                                                       \
+                    NNF__UNROLL for (r = 0; r < 4; r++)                                   \
+                        out[j * rows + i + r] = a[r * cols + j];                          \
+            }                                                                             \
+            for (; i < rows; i++)                                                         \
+                for (j = j0; j < j1; j++) out[j * rows + i] = in[i * cols + j];           \
+        }                                                                                 \
+    }
+NNF__DEFINE_TRANSPOSE(nnf_transpose_d, double)
+NNF__DEFINE_TRANSPOSE(nnf_transpose_f, float)
+
 #define NNF__CAT2(a, b) a##b
 #define NNF__CAT(a, b) NNF__CAT2(a, b)
 
@@ -200,6 +266,7 @@ NNF__INLINE void nnf__n4f_storem(float *p, int r, float32x4_t v)
    in flight per pass. PACK4K: B rows 4 KiB apart alias in the L1 sets of 64 KiB 4-way
    (Neoverse) and 128 KiB 8-way (Apple) caches alike, as on x86. */
 #define NNF_GEMM_NAME nnf_gemm_d_baseline
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_d_baseline
 #define NNF_TGT NNF_TARGET_PRODUCTS_BASELINE
 #define NNF_T double
 #define NNF_V float64x2_t
@@ -214,6 +281,7 @@ NNF__INLINE void nnf__n4f_storem(float *p, int r, float32x4_t v)
 #include "gemm_body.h"
 
 #define NNF_GEMM_NAME nnf_gemm_f_baseline
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_f_baseline
 #define NNF_TGT NNF_TARGET_PRODUCTS_BASELINE
 #define NNF_T float
 #define NNF_V float32x4_t
@@ -305,6 +373,7 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 
 /* 4 x 2 tiles: 8 accumulators + 2 B vectors + 1 broadcast of 16 xmm. */
 #define NNF_GEMM_NAME nnf_gemm_d_baseline
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_d_baseline
 #define NNF_TGT 
 #define NNF_T double
 #define NNF_V nnf__v2d
@@ -319,6 +388,7 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 #include "gemm_body.h"
 
 #define NNF_GEMM_NAME nnf_gemm_f_baseline
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_f_baseline
 #define NNF_TGT 
 #define NNF_T float
 #define NNF_V nnf__v4f
@@ -335,11 +405,13 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 #else /* !NNF__VECEXT: plain scalar C */
 
 #define NNF_GEMM_NAME nnf_gemm_d_baseline
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_d_baseline
 #define NNF_T double
 #define NNF_MR 4
 #define NNF_NR 4
 #include "gemm_scalar_body.h"
 #define NNF_GEMM_NAME nnf_gemm_f_baseline
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_f_baseline
 #define NNF_T float
 #define NNF_MR 4
 #define NNF_NR 8
@@ -374,6 +446,7 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 
 #define NNF_GEMM_NAME nnf_gemm_d_avx2
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_d_avx2
 #define NNF_TGT NNF_TARGET_PRODUCTS_AVX2
 #define NNF_T double
 #define NNF_V __m256d
@@ -388,6 +461,7 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 #include "gemm_body.h"
 
 #define NNF_GEMM_NAME nnf_gemm_f_avx2
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_f_avx2
 #define NNF_TGT NNF_TARGET_PRODUCTS_AVX2
 #define NNF_T float
 #define NNF_V __m256
@@ -423,6 +497,7 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 #define NNF__Z16F_MASK(r) ((__mmask16)((1u << (r)) - 1u))
 
 #define NNF_GEMM_NAME nnf_gemm_d_avx512
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_d_avx512
 #define NNF_TGT NNF_TARGET_PRODUCTS_AVX512
 #define NNF_T double
 #define NNF_V __m512d
@@ -437,6 +512,7 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 #include "gemm_body.h"
 
 #define NNF_GEMM_NAME nnf_gemm_f_avx512
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_f_avx512
 #define NNF_TGT NNF_TARGET_PRODUCTS_AVX512
 #define NNF_T float
 #define NNF_V __m512
@@ -468,15 +544,36 @@ NNF_ENTRY_POINT(NNF_FAMILY_PRODUCTS, nnf__bind_products, nnf_gemm_f,
                  int accumulate),
                 (m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate))
 
+/* C = op(A) @ B (+ C if accumulate) with an epilogue, float64 and float32:
+   bias != NULL: every chain starts from bias[j] instead of 0 or C (C = op(A) @ B + b, the
+   same values as filling C's rows with b and accumulating); act != NULL: the value stored
+   is c * (1 - a^2) with a = act[i*ldc + j] (act laid out as C; tanh's backward
+   dZ = dA * (1 - A^2) fused into the product dA = dZ_above @ W^T, the same values as the
+   product followed by nnf_tanh_backward). Both keep every row independent of the others. */
+NNF_ENTRY_POINT(NNF_FAMILY_PRODUCTS, nnf__bind_products, nnf_gemm_ex_d,
+                (ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *A, ptrdiff_t a_row,
+                 ptrdiff_t a_col, const double *B, ptrdiff_t ldb, double *C, ptrdiff_t ldc,
+                 int accumulate, const double *bias, const double *act),
+                (m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, bias, act))
+NNF_ENTRY_POINT(NNF_FAMILY_PRODUCTS, nnf__bind_products, nnf_gemm_ex_f,
+                (ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *A, ptrdiff_t a_row,
+                 ptrdiff_t a_col, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
+                 int accumulate, const float *bias, const float *act),
+                (m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, bias, act))
+
 static void nnf__bind_products(int path)
 {
 #if NNF_PRODUCTS_SIMD
     NNF_BIND_SIMD(nnf_gemm_d)
     NNF_BIND_SIMD(nnf_gemm_f)
+    NNF_BIND_SIMD(nnf_gemm_ex_d)
+    NNF_BIND_SIMD(nnf_gemm_ex_f)
 #else
     (void)path;
     NNF_BIND_BASELINE(nnf_gemm_d)
     NNF_BIND_BASELINE(nnf_gemm_f)
+    NNF_BIND_BASELINE(nnf_gemm_ex_d)
+    NNF_BIND_BASELINE(nnf_gemm_ex_f)
 #endif
 }
 
