@@ -16,6 +16,7 @@ from libc.string cimport memcpy, memset
 from nnfast._kernels cimport (
     ACT_IDENTITY,
     ACT_MAXOUT,
+    ACT_TANH,
     LOSS_GAUSSIAN_NLL,
     LOSS_MSE,
     activation_backward,
@@ -26,6 +27,7 @@ from nnfast._kernels cimport (
     dense_forward,
     loss_target_width,
     matmul,
+    matmul_nt_tanh_backward,
 )
 from nnfast._losses cimport l2_penalty, loss_delta
 
@@ -160,6 +162,7 @@ cdef void network_backward(const NetLayout* net, const floating* params, const f
     cdef floating* dZ = ws + rows * net.scratch_offset
     cdef floating* dA = dZ + rows * net.max_width
     cdef const floating* inp
+    cdef bint fused
     for l in range(net.n_layers - 1, -1, -1):
         layer = &net.layers[l]
         if l > 0:
@@ -167,11 +170,20 @@ cdef void network_backward(const NetLayout* net, const floating* params, const f
             inp = ws + rows * below.a_offset
         else:
             inp = X
+        # A tanh below: its backward runs in the epilogue of the product dZ @ W.T, which
+        # writes the layer below's dZ into the other scratch block, and the blocks swap
+        # roles (not when layer 0 would then write dX over its own dZ).
+        fused = l > 0 and below.activation == ACT_TANH and not (l == 1 and dX == dA)
         dense_backward(grad + layer.w_offset if grad != NULL else NULL,
                        grad + layer.b_offset if grad != NULL else NULL,
-                       dA if l > 0 else dX, dZ, inp, params + layer.w_offset,
-                       n, layer.n_in, layer.width, accumulate, ws + rows * net.ws_per_row)
-        if l > 0:
+                       NULL if fused else (dA if l > 0 else dX), dZ, inp,
+                       params + layer.w_offset, n, layer.n_in, layer.width, accumulate,
+                       ws + rows * net.ws_per_row)
+        if fused:
+            matmul_nt_tanh_backward(dA, dZ, params + layer.w_offset, inp, n, layer.width,
+                                    layer.n_in, ws + rows * net.ws_per_row)
+            dZ, dA = dA, dZ
+        elif l > 0:
             activation_backward(below.activation, dZ, ws + rows * below.z_offset,
                                 ws + rows * below.a_offset, dA, n, below.n_out, &net.act)
 
