@@ -102,6 +102,94 @@ static NNF__UNUSED NNF__NOINLINE NNF_TGT ptrdiff_t NNF_FN(_wide)(
     return j;
 }
 
+/* m == 1 and fewer columns than a _wide pass: one pass of all NV (<= WIDE_NV) vectors of the
+   row, the last masked, so that every chain of the row is in flight at once (the general
+   kernel would run panels of NV_MAX vectors one after the other, each bound by FMA latency).
+   bias and act as in _tile. */
+NNF__INLINE NNF_TGT void NNF_FN(_row)(
+    const int NV, const int MASKED, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_col,
+    const NNF_T *B, ptrdiff_t ldb, NNF_T *C, NNF_M mask, int acc_c, const NNF_T *bias,
+    const NNF_T *act)
+{
+    NNF_V acc[NNF_WIDE_NV];
+    ptrdiff_t p;
+    int v;
+#define NNF__ROW_LOAD(ptr) ((MASKED && v == NV - 1) ? NNF_OP_LOADM((ptr), mask) : NNF_OP_LOAD(ptr))
+    NNF__UNROLL for (v = 0; v < NV; v++)
+        acc[v] = bias    ? NNF__ROW_LOAD(bias + v * NNF_VL)
+                 : acc_c ? NNF__ROW_LOAD(C + v * NNF_VL)
+                         : NNF_OP_ZERO();
+    for (p = 0; p < k; p++) {
+        const NNF_V a = NNF_OP_BCAST(A[p * a_col]);
+        const NNF_T *b = B + p * ldb;
+        NNF__UNROLL for (v = 0; v < NV; v++)
+            acc[v] = NNF_OP_FMA(a, NNF__ROW_LOAD(b + v * NNF_VL), acc[v]);
+    }
+    if (act) {
+        const NNF_V one = NNF_OP_BCAST((NNF_T)1);
+        NNF__UNROLL for (v = 0; v < NV; v++)
+            acc[v] = NNF__TANH_GRAD(acc[v], NNF__ROW_LOAD(act + v * NNF_VL), one);
+    }
+    NNF__UNROLL for (v = 0; v < NV; v++) {
+        if (MASKED && v == NV - 1)
+            NNF_OP_STOREM(C + v * NNF_VL, mask, acc[v]);
+        else
+            NNF_OP_STORE(C + v * NNF_VL, acc[v]);
+    }
+#undef NNF__ROW_LOAD
+}
+
+#define NNF__ROW_CASE(NV)                                                                   \
+    case 2 * NV:                                                                            \
+        if (NV <= NNF_WIDE_NV)                                                              \
+            NNF_FN(_row)(NV <= NNF_WIDE_NV ? NV : 1, 0, k, A, a_col, B, ldb, C, mask,       \
+                         acc_c, bias, act);                                                 \
+        break;                                                                              \
+    case 2 * NV + 1:                                                                        \
+        if (NV <= NNF_WIDE_NV)                                                              \
+            NNF_FN(_row)(NV <= NNF_WIDE_NV ? NV : 1, 1, k, A, a_col, B, ldb, C, mask,       \
+                         acc_c, bias, act);                                                 \
+        break;
+
+/* One row of C (m == 1): _wide passes, then the remaining columns in one _row pass. */
+static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_single_row)(
+    ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_col, const NNF_T *B,
+    ptrdiff_t ldb, NNF_T *C, int acc_c, const NNF_T *bias, const NNF_T *act)
+{
+    if (n >= NNF_WIDE_NV * NNF_VL) {
+        const ptrdiff_t done = NNF_FN(_wide)(n, k, A, a_col, B, ldb, C, acc_c, bias, act);
+        B += done;
+        C += done;
+        if (bias) bias += done;
+        if (act) act += done;
+        n -= done;
+    }
+    if (n > 0) {
+        const int nv = (int)((n + NNF_VL - 1) / NNF_VL);
+        const int tail = (int)(n - (ptrdiff_t)(nv - 1) * NNF_VL);
+        const NNF_M mask = NNF_OP_MASK(tail);
+        switch (2 * nv + (tail < NNF_VL)) {
+            NNF__ROW_CASE(1)
+            NNF__ROW_CASE(2)
+            NNF__ROW_CASE(3)
+            NNF__ROW_CASE(4)
+            NNF__ROW_CASE(5)
+            NNF__ROW_CASE(6)
+            NNF__ROW_CASE(7)
+            NNF__ROW_CASE(8)
+            NNF__ROW_CASE(9)
+            NNF__ROW_CASE(10)
+            NNF__ROW_CASE(11)
+            NNF__ROW_CASE(12)
+            NNF__ROW_CASE(13)
+            NNF__ROW_CASE(14)
+            NNF__ROW_CASE(15)
+            NNF__ROW_CASE(16)
+            default: break;
+        }
+    }
+}
+
 /* One k step of the main kernel: acc[r][v] += op(A)[r, p] * B[p, v]. */
 NNF__INLINE NNF_TGT void NNF_FN(_step)(
     const int MR, const int NV, const int MASKED, NNF_V acc[][NNF_NV_MAX],
@@ -396,6 +484,13 @@ NNF__INLINE NNF_TGT void NNF_FN(_dispatch)(
 {
     if (m <= 0 || n <= 0) return;
     if (bias) accumulate = 1; /* the value C starts from is bias, not 0 */
+    /* TN with one contiguous column: C^T (1 x m) = B^T (1 x k) @ op(A)^T, whose rows
+       A[p*a_col + 0..m-1] are contiguous: the single-row kernel with all of C's chains in
+       flight (same chains: fma(B[p], A[..], acc) is fma(A[..], B[p], acc)). */
+    if (n == 1 && a_row == 1 && ldc == 1 && m > 1 && k > 0 && !bias && !act) {
+        NNF_FN(_single_row)(m, k, B, ldb, A, a_col, C, accumulate, NULL, NULL);
+        return;
+    }
     /* TN with tiny n: most lanes of a C row vector would idle; run the
        vectors along m (transposed kernel). */
     if (k <= 0 || (n <= NNF_TNS_N && a_row == 1 && n < m)) {
@@ -408,16 +503,9 @@ NNF__INLINE NNF_TGT void NNF_FN(_dispatch)(
         if (act) NNF__CAT(NNF__TANH_GRAD_ROWS_, NNF_T)(m, n, act, C, ldc);
         return;
     }
-    if (m == 1 && n >= NNF_WIDE_NV * NNF_VL) {
-        const ptrdiff_t done =
-            NNF_FN(_wide)(n, k, A, a_col, B, ldb, C, accumulate, bias, act);
-        /* the remaining < WIDE_NV*VL columns: general kernel */
-        B += done;
-        C += done;
-        if (bias) bias += done;
-        if (act) act += done;
-        n -= done;
-        if (n == 0) return;
+    if (m == 1) {
+        NNF_FN(_single_row)(n, k, A, a_col, B, ldb, C, accumulate, bias, act);
+        return;
     }
     /* B rows a multiple of 4 KiB apart (n = 512, 1024 doubles): all rows
        of a B panel fall into the same L1 sets and the panel cannot stay
@@ -449,6 +537,7 @@ NNF_GEMM_EX_NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_
     NNF_FN(_dispatch)(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, bias, act);
 }
 
+#undef NNF__ROW_CASE
 #undef NNF__PANEL_SWITCH
 #undef NNF__PANEL_CASE
 #undef NNF__TROW_CASE

@@ -38,7 +38,7 @@ static TT TK(product_element_)(int fused, TT acc, const TT *A, ptrdiff_t a_row, 
 
 /* One product C (m x n) (+)= op(A) @ B on the current path: NN (trans 0, A m x k with row
    stride lda) or TN (trans 1, A k x m, op(A) = A^T); B k x n with row stride ldb; C with
-   row stride n + 3. Every buffer is exactly as long as its last element needs (a sanitized
+   row stride n + c_padding. Every buffer is exactly as long as its last element needs (a sanitized
    build catches any read or write past it); C's padding must stay untouched. */
 /* epilogue (nnf_gemm_ex_*): bit 1 a bias row (the chains start from b[j], overriding
    accumulate), bit 2 tanh's backward C * (1 - a^2) with a laid out as C; 0: nnf_gemm_. */
@@ -47,7 +47,7 @@ static void TK(check_product_ep_)(int path, int trans, ptrdiff_t m, ptrdiff_t n,
                                   uint64_t *digest)
 {
     const int fused = products_fuse(path);
-    const ptrdiff_t ldc = n + 3;
+    const ptrdiff_t ldc = n + c_padding;
     const ptrdiff_t a_len = trans ? (k ? (k - 1) * lda + m : 1) : (m - 1) * lda + (k ? k : 1);
     const ptrdiff_t b_len = k ? (k - 1) * ldb + n : 1, c_len = (m - 1) * ldc + n;
     const ptrdiff_t a_row = trans ? 1 : lda, a_col = trans ? lda : 1;
@@ -174,6 +174,17 @@ static void TK(test_products_)(void)
         TK(check_product_)(path, 1, 20, 7, 200, half_page, 7, 1, &digest);
         /* op(A) larger than its L2 block: row blocks */
         TK(check_product_)(path, 0, 300, 20, 128, 128, 20, 0, &digest);
+        /* one contiguous column (C's rows back to back): TN runs the single-row kernel on
+           C^T; m == 1 with every vector of the row in one pass */
+        c_padding = 0;
+        for (ptrdiff_t m = 2; m <= 300; m += m < 40 ? 1 : 37) {
+            TK(check_product_)(path, 1, m, 1, 32, m + 1, 1, (int)(m % 2), NULL);
+            TK(check_product_)(path, 0, m, 1, 20, 21, 1, (int)(m % 2), NULL);
+            TK(check_product_)(path, 0, 1, m, 32, 32, m, (int)(m % 2), NULL);
+            TK(check_product_)(path, 1, 1, m, 32, 1, m + 2, (int)(m % 2), NULL);
+        }
+        TK(check_product_)(path, 1, 20, 1, 3000, 20, 1, 1, NULL); /* TN, k-blocked sizes */
+        c_padding = 3;
         TK(test_products_ex_)(path);
         printf("products     %7ld checks  %s %s\n", n_checks - before, TNAME, path_label(path));
         if (products_fuse(path)) {
