@@ -6,7 +6,6 @@ comment. Nothing here checks its input: nnfast/kernels.py and nnfast/network.py 
 """
 
 from cython cimport floating
-from libc.string cimport memset
 
 from nnfast._blas cimport gemm
 from nnfast._kernels_c cimport *  # the products, fast math and dispatch of nnfast/src
@@ -44,6 +43,8 @@ cdef extern from "finite.h" nogil:
 # can win on large products: NNFAST_BLAS_MIN_FLOPS (read at import) or set_blas_min_flops()
 # hands them over, at the price of that independence.
 cdef Py_ssize_t BLAS_MIN_FLOPS = 0
+cdef double ONE_D = 1  # op(A) of the bias gradients' product (dense_backward)
+cdef float ONE_F = 1
 
 
 # ---- products -------------------------------------------------------------------------
@@ -183,12 +184,13 @@ cdef void dense_backward(floating* dW, floating* db, floating* dinp, const float
     """
     if dW != NULL:
         matmul_tn(dW, inp, dout, n_in, n, n_out, accumulate)
-        if not accumulate:
-            memset(db, 0, n_out * sizeof(floating))
+        # db (+)= 1ᵀ dout as the single-row product kernel with op(A) the constant 1
+        # (a_col = 0): all of db's chains in registers over the rows, each still
+        # db[j] + dout[0, j] + dout[1, j] + ... in order (fma(1, d, s) rounds as s + d).
         if floating is float:
-            nnf_add_column_sums_f(db, dout, n, n_out)
+            nnf_gemm_f(1, n_out, n, &ONE_F, 0, 0, dout, n_out, db, n_out, accumulate)
         else:
-            nnf_add_column_sums_d(db, dout, n, n_out)
+            nnf_gemm_d(1, n_out, n, &ONE_D, 0, 0, dout, n_out, db, n_out, accumulate)
     if dinp != NULL:
         matmul_nt(dinp, dout, W, n, n_out, n_in, False, scratch)
 

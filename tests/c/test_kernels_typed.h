@@ -184,6 +184,9 @@ static void TK(test_products_)(void)
             TK(check_product_)(path, 1, 1, m, 32, 1, m + 2, (int)(m % 2), NULL);
         }
         TK(check_product_)(path, 1, 20, 1, 3000, 20, 1, 1, NULL); /* TN, k-blocked sizes */
+        /* op(A) one value for every p (a_col = 0): the column sums of the bias gradients */
+        for (ptrdiff_t n = 1; n <= 300; n += n < 24 ? 1 : 41)
+            TK(check_product_)(path, 1, 1, n, 32, 0, n, (int)(n % 2), NULL);
         c_padding = 3;
         TK(test_products_ex_)(path);
         printf("products     %7ld checks  %s %s\n", n_checks - before, TNAME, path_label(path));
