@@ -126,9 +126,12 @@ cdef void matmul_nt(floating* C, const floating* A, const floating* B,
         # One row: C.T (n, 1) = B (n, k) @ A.T (k, 1), and A.T's rows are A's elements.
         _small_gemm(C, B, k, 1, A, n, k, 1, accumulate)
     else:
-        # B.T costs n k copies against m n k multiply-adds of the product.
-        transpose(scratch, B, n, k)
-        _small_gemm(C, A, k, 1, scratch, m, k, n, accumulate)
+        # B.T costs n k copies against m n k multiply-adds of the product (none when k or n
+        # is 1: B is then laid out as B.T).
+        if k > 1 and n > 1:
+            transpose(scratch, B, n, k)
+            B = scratch
+        _small_gemm(C, A, k, 1, B, m, k, n, accumulate)
 
 
 cdef void matmul_nt_tanh_backward(floating* dZ, const floating* A, const floating* B,
@@ -147,8 +150,10 @@ cdef void matmul_nt_tanh_backward(floating* dZ, const floating* A, const floatin
         # dZ.T (n, 1) = B (n, k) @ A.T (k, 1); T (1, n) is laid out as dZ.T
         _small_gemm_ex(dZ, B, k, 1, A, n, k, 1, NULL, T)
     else:
-        transpose(scratch, B, n, k)
-        _small_gemm_ex(dZ, A, k, 1, scratch, m, k, n, NULL, T)
+        if k > 1 and n > 1:
+            transpose(scratch, B, n, k)
+            B = scratch
+        _small_gemm_ex(dZ, A, k, 1, B, m, k, n, NULL, T)
 
 
 # ---- dense layer ------------------------------------------------------------------------

@@ -169,26 +169,21 @@ NNF__DEFINE_TANH_GRAD_ROWS(nnf__tanh_grad_rows_f, float)
    contraction, so it rounds as the scalar form: a*a, 1 - that, g times that). */
 #define NNF__TANH_GRAD(g, a, one) ((g) * ((one) - (a) * (a)))
 
-/* out (cols x rows) = in (rows x cols)^T, both row-major: 4 x 4 blocks through registers,
-   column blocks of 64 so that the 64 output rows a strip writes stay in L1. Plain C, one
-   path (copies only: every path gives the same result). */
-#define NNF__DEFINE_TRANSPOSE(NAME, T)                                                    \
-    static NNF__UNUSED void NAME(T *out, const T *in, ptrdiff_t rows, ptrdiff_t cols)    \
+/* out (cols x rows) = in (rows x cols)^T, both row-major: 4 x 4 blocks (BLOCK4(out, ldo,
+   in, ldi) transposes one), in column blocks of 64 so that the 64 output rows a strip
+   writes stay in L1. Copies only: every path gives the same result. */
+#define NNF__DEFINE_TRANSPOSE(NAME, T, TGT, BLOCK4)                                       \
+    static NNF__UNUSED NNF__NOINLINE TGT void NAME(T *out, const T *in, ptrdiff_t rows,   \
+                                                   ptrdiff_t cols)                        \
     {                                                                                     \
         ptrdiff_t i, j, j0;                                                               \
-        int r, c;                                                                         \
+        int r;                                                                            \
         for (j0 = 0; j0 < cols; j0 += 64) {                                               \
             const ptrdiff_t j1 = NNF__MIN(j0 + 64, cols);                                 \
             for (i = 0; i + 4 <= rows; i += 4) {                                          \
                 const T *a = in + i * cols;                                               \
-                for (j = j0; j + 4 <= j1; j += 4) {                                       \
-                    T t[4][4];                                                            \
-                    NNF__UNROLL for (r = 0; r < 4; r++)                                   \
-                        NNF__UNROLL for (c = 0; c < 4; c++) t[r][c] = a[r * cols + j + c];\
-                    NNF__UNROLL for (c = 0; c < 4; c++)                                   \
-                        NNF__UNROLL for (r = 0; r < 4; r++)                               \
-                            out[(j + c) * rows + i + r] = t[r][c];                        \
-                }                                                                         \
+                for (j = j0; j + 4 <= j1; j += 4)                                         \
+                    BLOCK4(out + j * rows + i, rows, a + j, cols);                        \
                 for (; j < j1; j++)                                                       \
                     NNF__UNROLL for (r = 0; r < 4; r++)                                   \
                         out[j * rows + i + r] = a[r * cols + j];                          \
@@ -197,8 +192,20 @@ NNF__DEFINE_TANH_GRAD_ROWS(nnf__tanh_grad_rows_f, float)
                 for (j = j0; j < j1; j++) out[j * rows + i] = in[i * cols + j];           \
         }                                                                                 \
     }
-NNF__DEFINE_TRANSPOSE(nnf_transpose_d, double)
-NNF__DEFINE_TRANSPOSE(nnf_transpose_f, float)
+#define NNF__DEFINE_BLOCK4_SCALAR(NAME, T)                                                \
+    NNF__INLINE void NAME(T *o, ptrdiff_t ldo, const T *a, ptrdiff_t lda)                 \
+    {                                                                                     \
+        T t[4][4];                                                                        \
+        int r, c;                                                                         \
+        NNF__UNROLL for (r = 0; r < 4; r++)                                               \
+            NNF__UNROLL for (c = 0; c < 4; c++) t[r][c] = a[r * lda + c];                 \
+        NNF__UNROLL for (c = 0; c < 4; c++)                                               \
+            NNF__UNROLL for (r = 0; r < 4; r++) o[c * ldo + r] = t[r][c];                 \
+    }
+NNF__DEFINE_BLOCK4_SCALAR(nnf__block4_d, double)
+NNF__DEFINE_BLOCK4_SCALAR(nnf__block4_f, float)
+NNF__DEFINE_TRANSPOSE(nnf_transpose_d_baseline, double, , nnf__block4_d)
+NNF__DEFINE_TRANSPOSE(nnf_transpose_f_baseline, float, , nnf__block4_f)
 
 #define NNF__CAT2(a, b) a##b
 #define NNF__CAT(a, b) NNF__CAT2(a, b)
@@ -526,6 +533,38 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 #define NNF_OPS NNF__Z16F
 #include "gemm_body.h"
 
+/* Transposes of 4 x 4 blocks in registers: 4 loads, 8 shuffles, 4 stores (the AVX-512
+   path runs the same 256-bit code: a 20 x 20 W is too small for 8 x 8 blocks to pay). */
+NNF__INLINE NNF_TARGET_PRODUCTS_AVX2 void nnf__block4_d_avx2(double *o, ptrdiff_t ldo,
+                                                             const double *a, ptrdiff_t lda)
+{
+    const __m256d r0 = _mm256_loadu_pd(a), r1 = _mm256_loadu_pd(a + lda);
+    const __m256d r2 = _mm256_loadu_pd(a + 2 * lda), r3 = _mm256_loadu_pd(a + 3 * lda);
+    const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+    const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+    _mm256_storeu_pd(o, _mm256_permute2f128_pd(t0, t2, 0x20));
+    _mm256_storeu_pd(o + ldo, _mm256_permute2f128_pd(t1, t3, 0x20));
+    _mm256_storeu_pd(o + 2 * ldo, _mm256_permute2f128_pd(t0, t2, 0x31));
+    _mm256_storeu_pd(o + 3 * ldo, _mm256_permute2f128_pd(t1, t3, 0x31));
+}
+NNF__INLINE NNF_TARGET_PRODUCTS_AVX2 void nnf__block4_f_avx2(float *o, ptrdiff_t ldo,
+                                                             const float *a, ptrdiff_t lda)
+{
+    __m128 r0 = _mm_loadu_ps(a), r1 = _mm_loadu_ps(a + lda);
+    __m128 r2 = _mm_loadu_ps(a + 2 * lda), r3 = _mm_loadu_ps(a + 3 * lda);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    _mm_storeu_ps(o, r0);
+    _mm_storeu_ps(o + ldo, r1);
+    _mm_storeu_ps(o + 2 * ldo, r2);
+    _mm_storeu_ps(o + 3 * ldo, r3);
+}
+NNF__DEFINE_TRANSPOSE(nnf_transpose_d_avx2, double, NNF_TARGET_PRODUCTS_AVX2, nnf__block4_d_avx2)
+NNF__DEFINE_TRANSPOSE(nnf_transpose_f_avx2, float, NNF_TARGET_PRODUCTS_AVX2, nnf__block4_f_avx2)
+NNF__DEFINE_TRANSPOSE(nnf_transpose_d_avx512, double, NNF_TARGET_PRODUCTS_AVX512,
+                      nnf__block4_d_avx2)
+NNF__DEFINE_TRANSPOSE(nnf_transpose_f_avx512, float, NNF_TARGET_PRODUCTS_AVX512,
+                      nnf__block4_f_avx2)
+
 #endif /* NNF_PRODUCTS_SIMD */
 
 /* ======================================================================== */
@@ -561,6 +600,14 @@ NNF_ENTRY_POINT(NNF_FAMILY_PRODUCTS, nnf__bind_products, nnf_gemm_ex_f,
                  int accumulate, const float *bias, const float *act),
                 (m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, bias, act))
 
+/* out (cols x rows) = in (rows x cols)^T (matmul_nt's B^T). */
+NNF_ENTRY_POINT(NNF_FAMILY_PRODUCTS, nnf__bind_products, nnf_transpose_d,
+                (double *out, const double *in, ptrdiff_t rows, ptrdiff_t cols),
+                (out, in, rows, cols))
+NNF_ENTRY_POINT(NNF_FAMILY_PRODUCTS, nnf__bind_products, nnf_transpose_f,
+                (float *out, const float *in, ptrdiff_t rows, ptrdiff_t cols),
+                (out, in, rows, cols))
+
 static void nnf__bind_products(int path)
 {
 #if NNF_PRODUCTS_SIMD
@@ -568,12 +615,16 @@ static void nnf__bind_products(int path)
     NNF_BIND_SIMD(nnf_gemm_f)
     NNF_BIND_SIMD(nnf_gemm_ex_d)
     NNF_BIND_SIMD(nnf_gemm_ex_f)
+    NNF_BIND_SIMD(nnf_transpose_d)
+    NNF_BIND_SIMD(nnf_transpose_f)
 #else
     (void)path;
     NNF_BIND_BASELINE(nnf_gemm_d)
     NNF_BIND_BASELINE(nnf_gemm_f)
     NNF_BIND_BASELINE(nnf_gemm_ex_d)
     NNF_BIND_BASELINE(nnf_gemm_ex_f)
+    NNF_BIND_BASELINE(nnf_transpose_d)
+    NNF_BIND_BASELINE(nnf_transpose_f)
 #endif
 }
 

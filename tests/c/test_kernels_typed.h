@@ -189,6 +189,22 @@ static void TK(test_products_)(void)
             TK(check_product_)(path, 1, 1, n, 32, 0, n, (int)(n % 2), NULL);
         c_padding = 3;
         TK(test_products_ex_)(path);
+        /* the transpose of matmul_nt (4 x 4 blocks, 64-column blocks, tails) */
+        for (ptrdiff_t rows = 1; rows <= 70; rows += rows < 9 ? 1 : 19)
+            for (ptrdiff_t cols = 1; cols <= 140; cols += cols < 9 ? 1 : 29) {
+                TT *in = malloc(sizeof(TT) * rows * cols), *out = malloc(sizeof(TT) * rows * cols);
+                ptrdiff_t bad = 0;
+                for (ptrdiff_t i = 0; i < rows * cols; i++) in[i] = T_RANDOM();
+                TK(nnf_transpose_)(out, in, rows, cols);
+                for (ptrdiff_t i = 0; i < rows; i++)
+                    for (ptrdiff_t j = 0; j < cols; j++)
+                        bad += !TK(same_)(out[j * rows + i], in[i * cols + j]);
+                CHECK(bad == 0, "%s %s transpose %td x %td: %td values misplaced", TNAME,
+                      path_label(path), rows, cols, bad);
+                n_checks++;
+                free(in);
+                free(out);
+            }
         printf("products     %7ld checks  %s %s\n", n_checks - before, TNAME, path_label(path));
         if (products_fuse(path)) {
             if (fused_products_digest_set & (1 << TK(DTYPE_)))
