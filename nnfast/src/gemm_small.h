@@ -20,7 +20,15 @@
  *     a_row = 1, a_col = lda (other element strides work, more slowly). B is k x n row-major,
  *     B[p*ldb + j]. m, n, k >= 0; k == 0 gives C = 0 (or leaves C unchanged if accumulate).
  *   Any alignment; C must not overlap A or B. Thread-safe, no heap allocation (<= ~17 KiB
- *   of stack). NN x B^T (dX = dZ @ W^T): transpose W into a scratch buffer first.
+ *   of stack). NN x B^T (dX = dZ @ W^T): transpose W into a scratch buffer first
+ *   (nnf_transpose_{d,f}: 4 x 4 register blocks).
+ *
+ *   static void nnf_gemm_ex_d(... the same ..., int accumulate, const double *bias,
+ *                             const double *act);
+ *   The product with an epilogue: bias != NULL starts every chain from bias[j] (instead of
+ *   C or 0: Z = X @ W + b without a pass filling Z with b first); act != NULL stores
+ *   c * (1 - a*a), a = act[i*ldc + j] (tanh's backward fused into dA = dZ @ W^T). Same
+ *   values as the separate passes; every row stays independent of the others.
  *   Per-path entry points with the same signature, for tests: nnf_gemm_{d,f}_baseline,
  *   nnf_gemm_{d,f}_avx2, nnf_gemm_{d,f}_avx512 (call a SIMD one only if
  *   nnf_path_runs(NNF_FAMILY_PRODUCTS, path) says so).
