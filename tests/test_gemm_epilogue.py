@@ -4,9 +4,10 @@
   ``Z[i, j]`` is ``acc = b[j]; acc = fma(X[i, p], W[p, j], acc)`` for p in order, which is
   what the fill-then-accumulate product gave, and a block of rows or of columns of Z is
   the same block of the whole Z;
-- the single-row kernel (m == 1: all of a row's chains in one pass) and the thin shapes of
-  the seed network (k = 1, n = 1, m = 1) keep every element one chain: blocks of rows and of
-  columns of a product equal the same blocks of the whole product;
+- the single-row kernel (m == 1: all of a row's chains in one pass), the NN kernel for one
+  or two columns (vectors along m) and the thin shapes of the seed network (k = 1, n = 1,
+  m = 1) keep every element one chain: blocks of rows and of columns of a product equal the
+  same blocks of the whole product;
 - the backward pass fuses tanh's derivative into the product dZ @ W.T: the input gradients
   equal, bit for bit, the unfused composition of the kernels (product with W.T, then
   tanh's backward), and each row's gradient is its own (blocks of rows agree).
@@ -37,6 +38,10 @@ THIN_SHAPES = [
     (1, 3, 300),
     (40, 32, 1),
     (7, 3, 2),
+    (33, 20, 2),
+    (300, 9, 1),
+    (20, 1, 1),
+    (37, 6, 2),
     (33, 20, 20),
 ]
 # The x86 baseline path rounds a*b and then + c; AArch64's baseline and the AVX paths fuse.

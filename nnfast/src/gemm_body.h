@@ -4,6 +4,7 @@
  * AVX-512; float64, float32), each time after defining
  *   NNF_GEMM_NAME   the entry point, e.g. nnf_gemm_d_avx512 (helpers: NNF_GEMM_NAME_tile ...)
  *   NNF_GEMM_EX_NAME  the entry point with an epilogue, e.g. nnf_gemm_ex_d_avx512
+ *   NNF_TINY_N      (optional) the NN kernel for n <= 2 with vectors along m (gemm_small.h)
  *   NNF_TGT         the target attribute of the path (NNF_TARGET_PRODUCTS_* or nothing)
  *   NNF_T, NNF_V, NNF_M   element, vector and mask types;  NNF_VL  lanes per vector
  *   NNF_MR_MAX      rows and NNF_NV_MAX (<= 4) vectors of a main-kernel tile
@@ -503,6 +504,18 @@ NNF__INLINE NNF_TGT void NNF_FN(_dispatch)(
         if (act) NNF__CAT(NNF__TANH_GRAD_ROWS_, NNF_T)(m, n, act, C, ldc);
         return;
     }
+#ifdef NNF_TINY_N
+    /* NN with 1 or 2 columns: vectors along m (see nnf__tiny_n_d), whole groups of 4 rows;
+       the other rows (each its own chains) below. */
+    if (a_col == 1 && n <= 2 && m >= 4) {
+        const ptrdiff_t done = NNF_TINY_N(m, n, k, A, a_row, B, ldb, C, ldc, accumulate, bias, act);
+        A += done * a_row;
+        C += done * ldc;
+        if (act) act += done * ldc;
+        m -= done;
+        if (m == 0) return;
+    }
+#endif
     if (m == 1) {
         NNF_FN(_single_row)(n, k, A, a_col, B, ldb, C, accumulate, bias, act);
         return;
@@ -553,6 +566,7 @@ NNF_GEMM_EX_NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_
 #undef NNF_FN
 #undef NNF_GEMM_NAME
 #undef NNF_GEMM_EX_NAME
+#undef NNF_TINY_N
 #undef NNF_TGT
 #undef NNF_T
 #undef NNF_V

@@ -460,7 +460,122 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
     _mm256_cmpgt_epi32(_mm256_set1_epi32(r),                                  \
                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 
+/* NN products with n <= 2 columns (a 1-wide output layer, X @ w: in the main kernel one
+   lane of each C-row vector would be used): vectors of 4 rows along m instead, op(A)'s
+   columns taken from 4 x 4 blocks of A transposed in registers (4 loads and 8 shuffles per
+   4 rows x 4 values of p), G groups of 4 rows at once for G*N independent chains. Each
+   C[i, j] is still ONE chain acc = fma(A[i, p], B[p, j], acc), p = 0..k-1 in order, started
+   from bias[j], C or 0; act: the epilogue of _tile. Compiled for AVX2 + FMA, run by the
+   AVX2 and the AVX-512 paths alike (4-lane vectors: 256-bit double, 128-bit float), so the
+   two paths agree. Does rows 0..4*floor(m/4)-1 and returns their number. */
+#define NNF__DEFINE_TINY_N(P, T, V, LOADU, STOREU, SET1, SETR4, FMA, ZERO, TRANSPOSE4)      \
+    NNF__INLINE NNF_TARGET_PRODUCTS_AVX2 void P##_group(                                    \
+        const int G, const int N, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *B,       \
+        ptrdiff_t ldb, T *C, ptrdiff_t ldc, int acc_c, const T *bias, const T *act)         \
+    {                                                                                       \
+        V acc[8][2];                                                                        \
+        ptrdiff_t p;                                                                        \
+        int g, j, q;                                                                        \
+        NNF__UNROLL for (g = 0; g < G; g++)                                                 \
+            NNF__UNROLL for (j = 0; j < N; j++) {                                           \
+                const T *c = C + 4 * g * ldc + j;                                           \
+                acc[g][j] = bias    ? SET1(bias[j])                                         \
+                            : acc_c ? SETR4(c[0], c[ldc], c[2 * ldc], c[3 * ldc])           \
+                                    : ZERO();                                               \
+            }                                                                               \
+        for (p = 0; p + 4 <= k; p += 4) {                                                   \
+            V bb[4][2];                                                                     \
+            NNF__UNROLL for (q = 0; q < 4; q++)                                             \
+                NNF__UNROLL for (j = 0; j < N; j++) bb[q][j] = SET1(B[(p + q) * ldb + j]);  \
+            NNF__UNROLL for (g = 0; g < G; g++) {                                           \
+                const T *a = A + 4 * g * lda + p;                                           \
+                V col[4];                                                                   \
+                col[0] = LOADU(a);                                                          \
+                col[1] = LOADU(a + lda);                                                    \
+                col[2] = LOADU(a + 2 * lda);                                                \
+                col[3] = LOADU(a + 3 * lda);                                                \
+                TRANSPOSE4(col[0], col[1], col[2], col[3]);                                 \
+                NNF__UNROLL for (q = 0; q < 4; q++)                                         \
+                    NNF__UNROLL for (j = 0; j < N; j++)                                     \
+                        acc[g][j] = FMA(col[q], bb[q][j], acc[g][j]);                       \
+            }                                                                               \
+        }                                                                                   \
+        for (; p < k; p++)                                                                  \
+            NNF__UNROLL for (g = 0; g < G; g++) {                                           \
+                const T *a = A + 4 * g * lda + p;                                           \
+                const V col = SETR4(a[0], a[lda], a[2 * lda], a[3 * lda]);                  \
+                NNF__UNROLL for (j = 0; j < N; j++)                                         \
+                    acc[g][j] = FMA(col, SET1(B[p * ldb + j]), acc[g][j]);                  \
+            }                                                                               \
+        NNF__UNROLL for (g = 0; g < G; g++)                                                 \
+            NNF__UNROLL for (j = 0; j < N; j++) {                                           \
+                T *c = C + 4 * g * ldc + j;                                                 \
+                NNF__ALIGN64 T t[4];                                                        \
+                int r;                                                                      \
+                if (act) {                                                                  \
+                    const T *x = act + 4 * g * ldc + j;                                     \
+                    const V a = SETR4(x[0], x[ldc], x[2 * ldc], x[3 * ldc]);                \
+                    acc[g][j] = NNF__TANH_GRAD(acc[g][j], a, SET1((T)1));                   \
+                }                                                                           \
+                if (N == 1 && ldc == 1) {                                                   \
+                    STOREU(c, acc[g][j]);                                                   \
+                } else {                                                                    \
+                    STOREU(t, acc[g][j]);                                                   \
+                    for (r = 0; r < 4; r++) c[r * ldc] = t[r];                              \
+                }                                                                           \
+            }                                                                               \
+    }                                                                                       \
+    static NNF__UNUSED NNF__NOINLINE NNF_TARGET_PRODUCTS_AVX2 ptrdiff_t P(                  \
+        ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *B,       \
+        ptrdiff_t ldb, T *C, ptrdiff_t ldc, int acc_c, const T *bias, const T *act)         \
+    {                                                                                       \
+        ptrdiff_t i = 0;                                                                    \
+        int G;                                                                              \
+        for (G = 8; G >= 1; G /= 2)                                                         \
+            for (; i + 4 * G <= m && (G == 8 || i + 8 * G > m); i += 4 * G) {               \
+                const T *ai = A + i * lda;                                                  \
+                T *ci = C + i * ldc;                                                        \
+                const T *xi = act ? act + i * ldc : NULL;                                   \
+                if (n == 1) {                                                               \
+                    if (G == 8) P##_group(8, 1, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
+                    if (G == 4) P##_group(4, 1, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
+                    if (G == 2) P##_group(2, 1, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
+                    if (G == 1) P##_group(1, 1, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
+                } else {                                                                    \
+                    if (G >= 4) {                                                           \
+                        P##_group(4, 2, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi);      \
+                        if (G == 8)                                                         \
+                            P##_group(4, 2, k, ai + 16 * lda, lda, B, ldb, ci + 16 * ldc,   \
+                                      ldc, acc_c, bias, xi ? xi + 16 * ldc : NULL);         \
+                    }                                                                       \
+                    if (G == 2) P##_group(2, 2, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
+                    if (G == 1) P##_group(1, 2, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
+                }                                                                           \
+            }                                                                               \
+        return i;                                                                           \
+    }
+
+#define NNF__TRANSPOSE4_PD(r0, r1, r2, r3)                                                  \
+    do {                                                                                    \
+        const __m256d t0_ = _mm256_unpacklo_pd(r0, r1), t1_ = _mm256_unpackhi_pd(r0, r1);  \
+        const __m256d t2_ = _mm256_unpacklo_pd(r2, r3), t3_ = _mm256_unpackhi_pd(r2, r3);  \
+        r0 = _mm256_permute2f128_pd(t0_, t2_, 0x20);                                        \
+        r1 = _mm256_permute2f128_pd(t1_, t3_, 0x20);                                        \
+        r2 = _mm256_permute2f128_pd(t0_, t2_, 0x31);                                        \
+        r3 = _mm256_permute2f128_pd(t1_, t3_, 0x31);                                        \
+    } while (0)
+#define NNF__SETR4_PD(a, b, c, d) _mm256_setr_pd((a), (b), (c), (d))
+#define NNF__SETR4_PS(a, b, c, d) _mm_setr_ps((a), (b), (c), (d))
+NNF__DEFINE_TINY_N(nnf__tiny_n_d, double, __m256d, _mm256_loadu_pd, _mm256_storeu_pd,
+                   _mm256_set1_pd, NNF__SETR4_PD, _mm256_fmadd_pd, _mm256_setzero_pd,
+                   NNF__TRANSPOSE4_PD)
+NNF__DEFINE_TINY_N(nnf__tiny_n_f, float, __m128, _mm_loadu_ps, _mm_storeu_ps, _mm_set1_ps,
+                   NNF__SETR4_PS, _mm_fmadd_ps, _mm_setzero_ps, _MM_TRANSPOSE4_PS)
+#define NNF__TINY_N_double nnf__tiny_n_d
+#define NNF__TINY_N_float nnf__tiny_n_f
+
 #define NNF_GEMM_NAME nnf_gemm_d_avx2
+#define NNF_TINY_N nnf__tiny_n_d
 #define NNF_GEMM_EX_NAME nnf_gemm_ex_d_avx2
 #define NNF_TGT NNF_TARGET_PRODUCTS_AVX2
 #define NNF_T double
@@ -476,6 +591,7 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 #include "gemm_body.h"
 
 #define NNF_GEMM_NAME nnf_gemm_f_avx2
+#define NNF_TINY_N nnf__tiny_n_f
 #define NNF_GEMM_EX_NAME nnf_gemm_ex_f_avx2
 #define NNF_TGT NNF_TARGET_PRODUCTS_AVX2
 #define NNF_T float
@@ -512,6 +628,7 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 #define NNF__Z16F_MASK(r) ((__mmask16)((1u << (r)) - 1u))
 
 #define NNF_GEMM_NAME nnf_gemm_d_avx512
+#define NNF_TINY_N nnf__tiny_n_d
 #define NNF_GEMM_EX_NAME nnf_gemm_ex_d_avx512
 #define NNF_TGT NNF_TARGET_PRODUCTS_AVX512
 #define NNF_T double
@@ -527,6 +644,7 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 #include "gemm_body.h"
 
 #define NNF_GEMM_NAME nnf_gemm_f_avx512
+#define NNF_TINY_N nnf__tiny_n_f
 #define NNF_GEMM_EX_NAME nnf_gemm_ex_f_avx512
 #define NNF_TGT NNF_TARGET_PRODUCTS_AVX512
 #define NNF_T float
