@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -33,13 +34,15 @@ from Cython.Build import cythonize
 from Cython.Build.Dependencies import create_dependency_tree
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
-from setuptools.errors import CompileError
+from setuptools.errors import CompileError, LinkError
 
 HERE = Path(__file__).resolve().parent
 SETTINGS_RECORD = HERE / "build" / "nnfast-build-settings.json"
 
 DEBUG = os.environ.get("NNFAST_DEBUG_CYTHON", "") not in ("", "0")
 SANITIZE = os.environ.get("NNFAST_SANITIZE", "") not in ("", "0")
+# NNFAST_OPENMP=0 builds without OpenMP: every pass then runs on one thread.
+OPENMP = os.environ.get("NNFAST_OPENMP", "1") not in ("", "0")
 # Every out-of-bounds access, use after free, misaligned load or other undefined behaviour
 # stops the process with a report; compile and link flags alike (gcc and clang).
 SANITIZERS = [
@@ -169,6 +172,63 @@ def accepts_flags(compiler, flags):
     return True
 
 
+# How each compiler family spells OpenMP: (compile flags, link flags).
+OPENMP_FLAGS = {
+    "gcc": (["-fopenmp"], ["-fopenmp"]),
+    "clang": (["-fopenmp"], ["-fopenmp"]),
+    "msvc": (["/openmp"], []),
+}
+OPENMP_PROBE = """#include <omp.h>
+int main(void) { int n = 0;
+#pragma omp parallel
+#pragma omp atomic
+    n++;
+    return n < 1 || omp_get_max_threads() < 1; }
+"""
+
+
+# Apple's clang has no -fopenmp of its own; with Homebrew's libomp installed (brew install
+# libomp, its include and lib directories in CFLAGS / LDFLAGS) it builds OpenMP this way.
+APPLE_CLANG_OPENMP = (["-Xpreprocessor", "-fopenmp"], ["-lomp"])
+
+
+def builds_openmp(compiler, compile_flags, link_flags):
+    """Whether the compiler builds and links a small OpenMP program with these flags."""
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch, "probe.c")
+        source.write_text(OPENMP_PROBE)
+        try:
+            objects = compiler.compile(
+                [str(source)], output_dir=scratch, extra_postargs=compile_flags
+            )
+            compiler.link_executable(
+                objects, "probe", output_dir=scratch, extra_postargs=link_flags
+            )
+        except (CompileError, LinkError):
+            return False
+    return True
+
+
+def openmp_flags(compiler, family):
+    """(compile, link) flags for OpenMP, or ([], []) when the compiler cannot build and
+    link a program with it (Apple's clang without libomp, clang without libomp-dev): nnfast
+    then builds without threads, and says so."""
+    if not OPENMP or family not in OPENMP_FLAGS:
+        return [], []
+    candidates = [OPENMP_FLAGS[family]]
+    if family == "clang" and sys.platform == "darwin":
+        candidates.append(APPLE_CLANG_OPENMP)
+    for compile_flags, link_flags in candidates:
+        if builds_openmp(compiler, compile_flags, link_flags):
+            return compile_flags, link_flags
+    warnings.warn(
+        f"nnfast: this {family} compiler cannot build OpenMP programs with "
+        f"{candidates[0][0]}: building without threads (every pass on one thread)",
+        stacklevel=1,
+    )
+    return [], []
+
+
 def digest(settings):
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -197,7 +257,9 @@ class BuildExt(build_ext):
                 "loops may become memcpy calls",
                 stacklevel=1,
             )
-        link_flags = SANITIZERS if SANITIZE else []
+        omp_compile, omp_link = openmp_flags(self.compiler, family)
+        flags = flags + omp_compile
+        link_flags = (SANITIZERS if SANITIZE else []) + omp_link
         for ext in self.extensions:
             ext.extra_compile_args = flags
             ext.extra_link_args = link_flags

@@ -47,6 +47,13 @@ cdef void matmul_nt(floating* C, const floating* A, const floating* B,
 cdef void matmul_nt_tanh_backward(floating* dZ, const floating* A, const floating* B,
                                   const floating* T, Py_ssize_t m, Py_ssize_t k,
                                   Py_ssize_t n, floating* scratch) noexcept nogil
+# A block of a transposed product, for a team of threads splitting one (never BLAS):
+# C (m, n), row stride ldc, (+)= A.T @ B with A (k, m) of row stride lda, B (k, n) of ldb.
+cdef void matmul_tn_block(floating* C, Py_ssize_t ldc, const floating* A, Py_ssize_t lda,
+                          const floating* B, Py_ssize_t ldb, Py_ssize_t m, Py_ssize_t k,
+                          Py_ssize_t n, bint accumulate) noexcept nogil
+# Whether some products go to BLAS (set_blas_min_flops): their blocks would round otherwise.
+cdef bint blas_products() noexcept nogil
 
 # ---- dense layer ----------------------------------------------------------------------
 cdef void dense_forward(floating* out, const floating* inp, const floating* W,

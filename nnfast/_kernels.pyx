@@ -101,6 +101,22 @@ cdef void matmul_tn(floating* C, const floating* A, const floating* B,
         _small_gemm(C, A, 1, m, B, m, k, n, accumulate)
 
 
+cdef void matmul_tn_block(floating* C, Py_ssize_t ldc, const floating* A, Py_ssize_t lda,
+                          const floating* B, Py_ssize_t ldb, Py_ssize_t m, Py_ssize_t k,
+                          Py_ssize_t n, bint accumulate) noexcept nogil:
+    """C (+)= A.T @ B on strided blocks.   C (m, n) row stride ldc, A (k, m) row stride
+    lda, B (k, n) row stride ldb. Each element is the chain matmul_tn computes for it, so
+    the blocks of a product split over threads are the bytes of the whole product."""
+    if floating is float:
+        nnf_gemm_f(m, n, k, A, 1, lda, B, ldb, C, ldc, accumulate)
+    else:
+        nnf_gemm_d(m, n, k, A, 1, lda, B, ldb, C, ldc, accumulate)
+
+
+cdef bint blas_products() noexcept nogil:
+    return BLAS_MIN_FLOPS > 0
+
+
 cdef void transpose(floating* out, const floating* inp, Py_ssize_t rows,
                     Py_ssize_t cols) noexcept nogil:
     """out = inp.T.   out (cols, rows), inp (rows, cols)"""

@@ -37,6 +37,7 @@ def fit_lbfgs(
     memory: int,
     losses: npt.NDArray[np.float64],
     iteration_end: Callable[[int, float], bool | None] | None = None,
+    n_threads: int = 1,
 ) -> tuple[int, int, int, float]: ...
 def minimize(
     fun: Callable[[npt.NDArray[np.float64]], tuple[float, npt.ArrayLike]],

@@ -27,14 +27,8 @@ from collections import namedtuple
 import numpy as np
 
 from nnfast._kernels cimport loss_target_width
-from nnfast._network cimport (
-    Layout,
-    NetLayout,
-    check_target_shape,
-    network_loss_grad,
-    weight_penalty,
-    workspace_size,
-)
+from nnfast._network cimport Layout, NetLayout, check_target_shape, weight_penalty
+from nnfast._team cimport team_loss_grad, team_size, team_workspace_size
 from nnfast._linesearch cimport (
     LINE_ABORTED,
     LINE_FAILED,
@@ -226,6 +220,7 @@ cdef struct NetworkProblem:
     Py_ssize_t n, rows, y_cols
     double inv_weight_sum, l2
     int loss
+    int team                # threads of each chunk's pass (nnfast/_team.pyx)
     double next_check
     bint interrupted
     double* losses          # (n_losses,) each iteration's loss
@@ -257,10 +252,10 @@ cdef int evaluate_network(NetworkProblem* p, const floating* params, floating* g
         if interrupted(p):
             return 1
         size = min(p.rows, p.n - start)
-        total += network_loss_grad(p.net, params, X + start * n_in, Y + start * p.y_cols,
-                                   w + start if w != NULL else NULL, size, p.rows,
-                                   p.inv_weight_sum, p.loss, grad, start > 0,
-                                   <floating*>p.ws)
+        total += team_loss_grad(p.net, params, X + start * n_in, Y + start * p.y_cols,
+                                w + start if w != NULL else NULL, size, p.rows,
+                                p.inv_weight_sum, p.loss, grad, start > 0, 0.0, NULL,
+                                <floating*>p.ws, p.team)
         start += size
     if p.l2 != 0:
         total += weight_penalty(p.net, params, grad, p.l2)
@@ -325,7 +320,7 @@ def fit_lbfgs(Layout layout, floating[::1] params, const floating[:, ::1] X,
               const floating[:, ::1] Y, const floating[::1] w, int loss,
               double inv_weight_sum, double l2, Py_ssize_t max_iter, Py_ssize_t max_fun,
               double gtol, double ftol, Py_ssize_t memory, double[::1] losses,
-              iteration_end=None):
+              iteration_end=None, int n_threads=1):
     """Minimise the full-batch loss + 0.5 l2 ΣW² over params (in place) by L-BFGS.
 
     params (n_params,); X (n, n_in); Y (n, n_out), or (n, n_out / 2) for gaussian_nll;
@@ -337,7 +332,8 @@ def fit_lbfgs(Layout layout, floating[::1] params, const floating[:, ::1] X,
     (iterations, evaluations, stop reason code (an index of STOP_REASONS), final loss);
     params hold the last iterate. Ctrl-C, or an exception in the hook, propagates with
     params at the last iterate and `.lbfgs_state` = (iterations, evaluations) on the
-    exception.
+    exception. Each evaluation's passes run on up to n_threads threads when they are large
+    enough to gain from them (the iterates are the same on any number).
     """
     cdef NetworkProblem p
     cdef LbfgsOptions options
@@ -358,6 +354,8 @@ def fit_lbfgs(Layout layout, floating[::1] params, const floating[:, ::1] X,
         raise ValueError("fit_lbfgs: expected memory >= 1, max_iter >= 0, max_fun >= 1, "
                          f"gtol >= 0 and ftol >= 0, got {memory}, {max_iter}, {max_fun}, "
                          f"{gtol} and {ftol}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads: expected an integer >= 1, got {n_threads}")
     if iteration_end is None and losses.shape[0] < min(max_iter, max_fun):
         raise ValueError(f"fit_lbfgs: losses must hold min(max_iter, max_fun) = "
                          f"{min(max_iter, max_fun)} values, got {losses.shape[0]}")
@@ -365,6 +363,7 @@ def fit_lbfgs(Layout layout, floating[::1] params, const floating[:, ::1] X,
     options.memory, options.max_iter, options.max_fun = memory, max_iter, max_fun
     options.gtol, options.ftol = gtol, ftol
     p.net, p.n, p.rows = net, n, min(n, CHUNK_ROWS)
+    p.team = team_size(net, p.rows, n_threads, 3)
     p.X, p.Y = &X[0, 0], &Y[0, 0]
     p.w = NULL if w is None else <const void*>&w[0]
     p.y_cols = loss_target_width(loss, net.n_out)
@@ -378,12 +377,12 @@ def fit_lbfgs(Layout layout, floating[::1] params, const floating[:, ::1] X,
     # One block: the iterate and its gradient, the minimiser's work, then in the network's
     # dtype its workspace and (float32) its gradient.
     doubles = 2 * n_params + work_size(n_params, memory)
-    block = <double*>malloc(doubles * sizeof(double) + (workspace_size(net, p.rows)
+    block = <double*>malloc(doubles * sizeof(double) + (team_workspace_size(net, p.rows, p.team)
                             + n_params) * sizeof(floating))
     if block == NULL:
         raise MemoryError("nnfast: cannot allocate the L-BFGS workspace")
     p.ws = block + doubles
-    p.grad = <floating*>p.ws + workspace_size(net, p.rows)
+    p.grad = <floating*>p.ws + team_workspace_size(net, p.rows, p.team)
     try:
         for i in range(n_params):
             block[i] = params[i]

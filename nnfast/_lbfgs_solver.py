@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from nnfast import _lbfgs
+from nnfast import _lbfgs, _threads
 from nnfast._history import History
 from nnfast._solvers import compiled
 from nnfast._spec import LOSS_CODES
@@ -173,6 +173,7 @@ def _run_compiled(problem, history, iteration_end):
             _MEMORY,
             losses,
             hook,
+            _threads.current(),
         )
     except BaseException as err:
         # Ctrl-C, or an exception in the hook: params hold the last iterate.

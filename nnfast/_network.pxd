@@ -24,7 +24,7 @@ cdef struct NetLayout:
     Py_ssize_t scratch_offset   # two scratch blocks (rows, max_width) for backward
     Py_ssize_t max_width
     Py_ssize_t ws_per_row       # workspace elements needed per batch row
-    Py_ssize_t ws_fixed         # plus these, whatever the rows: a transposed W for backward
+    Py_ssize_t ws_fixed         # plus these per thread, whatever the rows: a transposed W
     ActParams act
 
 
@@ -34,10 +34,29 @@ cdef class Layout:
     cdef readonly object spec
 
 
+cdef inline void share(Py_ssize_t total, Py_ssize_t align, int rank, int size,
+                       Py_ssize_t* start, Py_ssize_t* end) noexcept nogil:
+    """[start, end): rank's share of range(total) split into `size` contiguous parts as even
+    as blocks of `align` (a power of two) allow, the last ending at total; `align` is
+    halved (down to 1) until there are at least two blocks per part, so that 20 rows on
+    two threads split 12 + 8, not 16 + 4. Some parts may be empty."""
+    cdef Py_ssize_t units, base, extra, first
+    while align > 1 and (total + align - 1) // align < 2 * size:
+        align //= 2
+    units = (total + align - 1) // align
+    base, extra = units // size, units % size
+    first = rank * base + min(rank, extra)
+    start[0] = min(first * align, total)
+    end[0] = min((first + base + (1 if rank < extra else 0)) * align, total)
+
+
 cdef Py_ssize_t workspace_size(const NetLayout* net, Py_ssize_t rows) noexcept nogil
 cdef floating* network_forward(const NetLayout* net, const floating* params,
                                const floating* X, Py_ssize_t n, Py_ssize_t rows,
                                floating* ws, floating* final=*) noexcept nogil
+cdef floating* forward_rows(const NetLayout* net, const floating* params, const floating* X,
+                            Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t rows, floating* ws,
+                            floating* final) noexcept nogil
 cdef double network_loss_grad(const NetLayout* net, const floating* params,
                               const floating* X, const floating* Y, const floating* w,
                               Py_ssize_t n, Py_ssize_t rows, double inv_weight_sum, int loss,
@@ -45,17 +64,20 @@ cdef double network_loss_grad(const NetLayout* net, const floating* params,
 cdef void network_backward(const NetLayout* net, const floating* params, const floating* X,
                            Py_ssize_t n, Py_ssize_t rows, floating* ws, floating* grad,
                            bint accumulate, floating* dX) noexcept nogil
+cdef void backward_part(const NetLayout* net, const floating* params, const floating* X,
+                        Py_ssize_t n, Py_ssize_t rows, floating* ws, floating* grad,
+                        bint accumulate, floating* dX, int rank, int size) noexcept nogil
+cdef Py_ssize_t input_grad_workspace_size(const NetLayout* net,
+                                          Py_ssize_t rows) noexcept nogil
 cdef void network_input_grad(const NetLayout* net, const floating* params,
                              const floating* X, floating* J, Py_ssize_t m, Py_ssize_t n,
                              Py_ssize_t rows, floating* ws) noexcept nogil
-cdef void activation_tangents(int code, floating* dA, const floating* Z, const floating* A,
-                              const floating* dZ, Py_ssize_t t, Py_ssize_t m,
-                              const ActParams* p) noexcept nogil
-cdef Py_ssize_t forward_workspace_size(const NetLayout* net, Py_ssize_t rows) noexcept nogil
-cdef void network_input_grad_forward(const NetLayout* net, const floating* params,
-                                     const floating* X, floating* J, Py_ssize_t m,
-                                     Py_ssize_t n, Py_ssize_t rows,
-                                     floating* ws) noexcept nogil
+cdef void predict_rows(const NetLayout* net, const floating* params, const floating* X,
+                       floating* out, Py_ssize_t n, Py_ssize_t rows,
+                       floating* ws) noexcept nogil
+cdef void input_grad_rows(const NetLayout* net, const floating* params, const floating* X,
+                          floating* J, Py_ssize_t m, Py_ssize_t n, Py_ssize_t rows,
+                          floating* ws) noexcept nogil
 cdef int check_target_shape(Py_ssize_t rows, Py_ssize_t cols, int loss,
                             const NetLayout* net, Py_ssize_t n) except -1
 cdef double weight_penalty(const NetLayout* net, const floating* params, floating* grad,

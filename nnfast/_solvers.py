@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from nnfast import _csr, _network, _sparse, _train
+from nnfast import _csr, _network, _network_entry, _sparse, _threads, _train
 from nnfast._history import History
 from nnfast._spec import LOSS_CODES, build_spec
 
@@ -49,10 +49,10 @@ class _EntryPoints:
     """
 
     def __init__(self, ctype):
-        self.predict = _network.predict[ctype]
-        self.loss = _network.loss[ctype]
-        self.loss_and_grad = _network.loss_and_grad[ctype]
-        self.input_grad = _network.input_grad[ctype]
+        self.predict = _network_entry.predict[ctype]
+        self.loss = _network_entry.loss[ctype]
+        self.loss_and_grad = _network_entry.loss_and_grad[ctype]
+        self.input_grad = _network_entry.input_grad[ctype]
         self.train = _train.train[ctype]
         self.sparse_loss_and_grad = _csr.loss_and_grad[ctype]
 
@@ -67,7 +67,8 @@ class CompiledNetwork:
     """One network for the compiled modules: its spec, its flat parameter buffer
     ``params`` (used in place, never copied) and its C layer table.
 
-    Every method takes C-contiguous arrays of the network's dtype, already validated.
+    Every method takes C-contiguous arrays of the network's dtype, already validated, and
+    runs on up to ``nnfast._threads.current()`` threads (the count of the call it serves).
     """
 
     def __init__(self, spec, dtype, params):
@@ -77,17 +78,18 @@ class CompiledNetwork:
         self.layout = _network.Layout(spec)
         self._entry = _ENTRY_POINTS[self.dtype]
         # predict_into's function itself, for callers whose latency is that of one sample
-        # (a method call adds 80 ns to a 2 µs prediction): fast_predict(layout, params, X, out).
+        # (a method call adds 80 ns to a 2 µs prediction): fast_predict(layout, params, X, out,
+        # n_threads=1).
         self.fast_predict = self._entry.predict
         self._parts = {}
 
     def predict_into(self, X, out):
         """out (n, n_out) = network(X (n, n_in))."""
-        self._entry.predict(self.layout, self.params, X, out)
+        self._entry.predict(self.layout, self.params, X, out, _threads.current())
 
     def input_grad_into(self, X, J):
         """J (n, m, n_in) = the Jacobians of the first m outputs at each row of X."""
-        self._entry.input_grad(self.layout, self.params, X, J)
+        self._entry.input_grad(self.layout, self.params, X, J, "auto", _threads.current())
 
     def loss(self, X, Y, w, loss, inv_weight_sum, l2=0.0):
         """Data loss (code `loss`) of (X, Y, w) scaled by inv_weight_sum, plus 0.5·l2·ΣW²."""
@@ -96,15 +98,26 @@ class CompiledNetwork:
     def loss_and_grad(self, X, Y, w, loss, inv_weight_sum, grad, l2=0.0):
         """:meth:`loss`, with its gradient written to grad (n_params,) unless it is None;
         X dense, or sparse rows densified a chunk at a time (``nnfast._csr``)."""
-        if isinstance(X, np.ndarray):
-            entry = self._entry.loss_and_grad
-        else:
-            entry, X = self._entry.sparse_loss_and_grad, _sparse.compiled_rows(X)
-        return entry(self.layout, self.params, X, Y, w, loss, inv_weight_sum, grad, l2)
+        if not isinstance(X, np.ndarray):  # (one thread)
+            X = _sparse.compiled_rows(X)
+            entry = self._entry.sparse_loss_and_grad
+            return entry(self.layout, self.params, X, Y, w, loss, inv_weight_sum, grad, l2)
+        entry = self._entry.loss_and_grad
+        return entry(
+            self.layout, self.params, X, Y, w, loss, inv_weight_sum, grad, l2, _threads.current()
+        )
 
     def train(self, data, objective, optimizer, **run):
         """Epochs of the training driver (see ``nnfast._train.train``)."""
-        return self._entry.train(self.layout, self.params, data, objective, optimizer, **run)
+        return self._entry.train(
+            self.layout,
+            self.params,
+            data,
+            objective,
+            optimizer,
+            n_threads=_threads.current(),
+            **run,
+        )
 
     def workspace_size(self, rows):
         """Workspace values a training batch (or prediction chunk) of `rows` rows uses."""

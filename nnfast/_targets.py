@@ -86,6 +86,19 @@ def standardized(Y, scaling, dtype):
     return np.ascontiguousarray(Z, dtype=dtype)
 
 
+def in_training_units(Y, loss, scaling, dtype):
+    """The targets ``Y`` as the network trains on them: standardised with ``scaling``
+    (``(mean, std)`` or None), which only the gaussian_nll loss may use."""
+    if scaling is None:
+        return Y
+    if loss != "gaussian_nll":
+        raise ValueError(
+            "target_scaling: a network trained on standardised targets predicts in the "
+            f"targets' units with loss='gaussian_nll' only; got loss={loss!r}"
+        )
+    return standardized(Y, scaling, dtype)
+
+
 def scaled_mean_std(out, k, scaling):
     """``(mean, std)`` of a gaussian output ``out`` (..., 2k) trained on standardised
     targets, in the targets' units and ``out``'s dtype."""

@@ -101,5 +101,6 @@ def train(
     losses: npt.NDArray[np.float64] | None = None,
     rule: StoppingRule | None = None,
     rng: np.random.RandomState | None = None,
+    n_threads: int = 1,
 ) -> int: ...
 def shuffle_like_sklearn(rng: np.random.RandomState, order: npt.NDArray[np.intp]) -> None: ...

@@ -45,13 +45,8 @@ from nnfast._kernels cimport (
     rprop_update,
     sgd_update,
 )
-from nnfast._network cimport (
-    Layout,
-    NetLayout,
-    network_loss_grad,
-    weight_penalty,
-    workspace_size,
-)
+from nnfast._network cimport Layout, NetLayout
+from nnfast._team cimport Update, team_loss_grad, team_size, team_workspace_size
 
 cdef extern from "numpy/random/bitgen.h":
     # NumPy's C interface to its bit generators (numpy >= 2 is a build requirement).
@@ -135,21 +130,53 @@ cdef bint rule_update(StoppingRule rule, double value) noexcept nogil:
     return rule_fired(rule)
 
 
-cdef void optimizer_step(const NetLayout* net, Hyperparameters h, floating* params,
-                         floating* grad, floating* buffer1, floating* buffer2,
-                         long long step) noexcept nogil:
-    """Apply update number `step` (from 1) of the chosen optimizer to params. buffer1 and
-    buffer2: SGD's velocity (and nothing), Adam's first and second moments, Rprop's step
-    sizes and previous gradient."""
-    cdef double lr_t
-    if h.optimizer == OPT_SGD:
-        sgd_update(params, buffer1, grad, net.n_params, h.lr, h.momentum, h.nesterov)
-    elif h.optimizer == OPT_ADAM:
-        lr_t = h.lr * sqrt(1 - pow(h.beta2, <double>step)) / (1 - pow(h.beta1, <double>step))
-        adam_update(params, buffer1, buffer2, grad, net.n_params, lr_t, h.beta1, h.beta2, h.eps)
+cdef struct OptimizerState:
+    # One update of an optimizer: its settings (read from a Hyperparameters before each
+    # batch), the arrays it reads and writes (n_params each), and their dtype.
+    int optimizer
+    bint nesterov, is_double
+    double lr, lr_t, momentum, beta1, beta2, eps, eta_plus, eta_minus, step_min, step_max
+    void* params
+    void* grad
+    void* buffer1
+    void* buffer2
+
+
+cdef void read_hyperparameters(OptimizerState* s, Hyperparameters h,
+                               long long step) noexcept nogil:
+    """The settings of update number `step` (from 1): Adam's lr_t = lr sqrt(1 - beta2^t) /
+    (1 - beta1^t)."""
+    s.optimizer, s.nesterov = h.optimizer, h.nesterov
+    s.lr, s.momentum, s.beta1, s.beta2, s.eps = h.lr, h.momentum, h.beta1, h.beta2, h.eps
+    s.eta_plus, s.eta_minus = h.eta_plus, h.eta_minus
+    s.step_min, s.step_max = h.step_min, h.step_max
+    if s.optimizer == OPT_ADAM:
+        s.lr_t = h.lr * sqrt(1 - pow(h.beta2, <double>step)) / (1 - pow(h.beta1, <double>step))
+
+
+cdef void update_block(const OptimizerState* s, floating* params, floating* grad,
+                       floating* buffer1, floating* buffer2, Py_ssize_t size) noexcept nogil:
+    """The update of `size` parameters. buffer1 and buffer2: SGD's velocity (and nothing),
+    Adam's first and second moments, Rprop's step sizes and previous gradient. Every
+    parameter's update reads only its own values, so blocks of them can go to threads."""
+    if s.optimizer == OPT_SGD:
+        sgd_update(params, buffer1, grad, size, s.lr, s.momentum, s.nesterov)
+    elif s.optimizer == OPT_ADAM:
+        adam_update(params, buffer1, buffer2, grad, size, s.lr_t, s.beta1, s.beta2, s.eps)
     else:
-        rprop_update(params, buffer1, buffer2, grad, net.n_params, h.eta_plus, h.eta_minus,
-                     h.step_min, h.step_max)
+        rprop_update(params, buffer1, buffer2, grad, size, s.eta_plus, s.eta_minus,
+                     s.step_min, s.step_max)
+
+
+cdef void apply_update(void* state, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    """nnfast._team's Update: the optimizer's update of the parameters [start, end)."""
+    cdef OptimizerState* s = <OptimizerState*>state
+    if s.is_double:
+        update_block(s, <double*>s.params + start, <double*>s.grad + start,
+                     <double*>s.buffer1 + start, <double*>s.buffer2 + start, end - start)
+    else:
+        update_block(s, <float*>s.params + start, <float*>s.grad + start,
+                     <float*>s.buffer1 + start, <float*>s.buffer2 + start, end - start)
 
 
 # Within an epoch, Python's signal handlers (Ctrl-C) run at most this often (every
@@ -251,13 +278,14 @@ cdef double run_epoch(const NetLayout* net, Objective objective, Hyperparameters
                       long long* step, const floating* X, const CsrRows* csr,
                       const floating* Y, const floating* w, const Py_ssize_t* order,
                       Py_ssize_t n, Py_ssize_t batch, floating* Xb, floating* Yb, floating* wb,
-                      floating* ws, bint* interrupted) noexcept nogil:
+                      floating* ws, int team, bint* interrupted) noexcept nogil:
     """One pass over the data; returns the batch losses' mean weighted by batch weight.
 
     X (n, n_in), or NULL and csr the rows (each batch gathered densely into Xb),
     Y (n, y_cols) with y_cols = loss_target_width(objective.loss, n_out),
     w (n,) or NULL, order (n,) row indices, or NULL for the rows in order (batches are then
-    read in place). Xb, Yb, wb hold one gathered batch.
+    read in place). Xb, Yb, wb hold one gathered batch. Each batch's forward, backward and
+    update run on `team` threads (nnfast/_team.pyx; ws is sized for them).
     A signal handler that raises (Ctrl-C) stops the pass early: `interrupted` is set, the
     exception is pending and the parameters are those of an unfinished epoch.
     """
@@ -270,6 +298,11 @@ cdef double run_epoch(const NetLayout* net, Objective objective, Hyperparameters
     cdef double wsum, batch_weight, value, l2, epoch_sum = 0, epoch_weight = 0
     cdef double loss_scale = objective.loss_scale
     cdef Py_ssize_t n_batches = (n + batch - 1) // batch, b
+    cdef OptimizerState state
+    cdef Update update
+    state.params, state.grad, state.buffer1, state.buffer2 = params, grad, buffer1, buffer2
+    state.is_double = floating is double
+    update.apply, update.state = apply_update, &state
     for b in range(n_batches):
         start = b * batch
         size = min(batch, n - start)
@@ -304,18 +337,16 @@ cdef double run_epoch(const NetLayout* net, Objective objective, Hyperparameters
             # is the same with its weights divided by their maximum.
             wsum = rescaled_weights(wb, wbp, size)
             wbp = wb
-        # The losses are linear in inv_weight_sum: passing loss_scale / wsum scales the
-        # data loss and its gradient at no cost.
-        value = network_loss_grad(net, params, xb, yb, wbp, size, batch,
-                                  (loss_scale / wsum) if wsum > 0 else 0.0, objective.loss,
-                                  grad, False, ws)
         l2 = objective.l2
         if objective.l2_batch_scaled and batch_weight > 0:
             l2 = l2 / batch_weight
-        if l2 > 0:
-            value += weight_penalty(net, params, grad, l2)
         step[0] += 1
-        optimizer_step(net, h, params, grad, buffer1, buffer2, step[0])
+        read_hyperparameters(&state, h, step[0])
+        # The losses are linear in inv_weight_sum: passing loss_scale / wsum scales the
+        # data loss and its gradient at no cost.
+        value = team_loss_grad(net, params, xb, yb, wbp, size, batch,
+                               (loss_scale / wsum) if wsum > 0 else 0.0, objective.loss,
+                               grad, False, l2 if l2 > 0 else 0.0, &update, ws, team)
         epoch_sum += value * batch_weight
         epoch_weight += batch_weight
         if b % SIGNAL_CHECK_BATCHES == SIGNAL_CHECK_BATCHES - 1 and b + 1 < n_batches:
@@ -333,14 +364,14 @@ cdef double checked_epoch(const NetLayout* net, Objective objective, Hyperparame
                           const CsrRows* csr, const floating* Y, const floating* w,
                           const Py_ssize_t* order,
                           Py_ssize_t n, Py_ssize_t batch, floating* Xb, floating* Yb,
-                          floating* wb, floating* ws, floating* backup,
+                          floating* wb, floating* ws, int team, floating* backup,
                           bint* interrupted) noexcept nogil:
     """One epoch from a backup of the parameters: its loss, NaN when the loss or the new
     weights are not finite; after Ctrl-C within it, the parameters it started from."""
     cdef double value
     memcpy(backup, params, net.n_params * sizeof(floating))
     value = run_epoch(net, objective, h, params, grad, buffer1, buffer2, step, X, csr, Y, w,
-                      order, n, batch, Xb, Yb, wb, ws, interrupted)
+                      order, n, batch, Xb, Yb, wb, ws, team, interrupted)
     if interrupted[0]:
         memcpy(params, backup, net.n_params * sizeof(floating))
         return NAN
@@ -370,7 +401,7 @@ cdef int check_order(const Py_ssize_t[::1] order, Py_ssize_t n) except -1:
 
 def train(Layout layout, floating[::1] params, data, Objective objective, optimizer,
           Py_ssize_t batch_size, Py_ssize_t epochs, floating[::1] backup, epoch_end=None,
-          double[::1] losses=None, StoppingRule rule=None, rng=None):
+          double[::1] losses=None, StoppingRule rule=None, rng=None, int n_threads=1):
     """Train in place for up to `epochs` epochs; returns the number of epochs run.
 
     params, backup (n_params,) of the layout; data.X (n, n_in), or sparse rows (CSR: data,
@@ -387,6 +418,8 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
     ``numpy.random.RandomState``) each epoch first shuffles data.order as
     ``sklearn.utils.shuffle(order, random_state=rng)`` would. With `rule`, the run also
     ends when the rule fires on the training loss (the rule is updated in place).
+    Each batch runs on up to n_threads threads when it is large enough to gain from them
+    (the result is the same on any number).
     """
     cdef const NetLayout* net = &layout.c
     cdef CsrSource csr = None
@@ -414,6 +447,7 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
     cdef bitgen_t* bitgen = NULL
     cdef size_t total
     cdef bint interrupted = False, hooked = epoch_end is not None
+    cdef int team
 
     # Every size the loops rely on, against the layout.
     check_length("params", params.shape[0], n_params, "values (the layout's n_params)")
@@ -452,6 +486,8 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
         raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size}")
     if epochs < 0:
         raise ValueError(f"epochs: expected an integer >= 0, got {epochs}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads: expected an integer >= 1, got {n_threads}")
     if not hooked and (losses is None or losses.shape[0] < epochs):
         raise ValueError(f"losses: expected room for {epochs} values (one per epoch, without "
                          f"epoch_end), got {None if losses is None else losses.shape[0]}")
@@ -475,7 +511,8 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
     check_aligned(&buffer2[0], sizeof(floating), "optimizer buffer")
 
     # One block: gradient, workspace, and one gathered batch of X, Y and w.
-    total = n_params + workspace_size(net, batch) + batch * (net.n_in + y_cols + 1)
+    team = team_size(net, batch, n_threads, 3)
+    total = n_params + team_workspace_size(net, batch, team) + batch * (net.n_in + y_cols + 1)
     grad = <floating*>malloc(total * sizeof(floating))
     if bitgen != NULL:
         scratch = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
@@ -484,7 +521,7 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
         free(scratch)
         raise MemoryError(f"nnfast: cannot allocate the training workspace ({total} values)")
     ws = grad + n_params
-    Xb = ws + workspace_size(net, batch)
+    Xb = ws + team_workspace_size(net, batch, team)
     Yb = Xb + batch * net.n_in
     wb = Yb + batch * y_cols
     try:
@@ -496,7 +533,8 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
                     epoch_loss = checked_epoch(net, objective, h, &params[0], grad,
                                                &buffer1[0], &buffer2[0], &step[0], X_ptr,
                                                csr_ptr, &Y[0, 0], w_ptr, order_ptr, n, batch,
-                                               Xb, Yb, wb, ws, &backup[0], &interrupted)
+                                               Xb, Yb, wb, ws, team, &backup[0],
+                                               &interrupted)
                 if interrupted:
                     propagate_exception()
                 done += 1
@@ -517,7 +555,7 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
                 epoch_loss = checked_epoch(net, objective, h, &params[0], grad,
                                            &buffer1[0], &buffer2[0], &step[0], X_ptr,
                                            csr_ptr, &Y[0, 0], w_ptr, order_ptr, n, batch,
-                                           Xb, Yb, wb, ws, &backup[0], &interrupted)
+                                           Xb, Yb, wb, ws, team, &backup[0], &interrupted)
                 if interrupted:
                     break
                 losses[done] = epoch_loss

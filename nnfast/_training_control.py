@@ -102,6 +102,26 @@ def check_patience(patience, validation, optimizer):
     return patience
 
 
+def check_validation(validation_data, check_data, in_training_units):
+    """fit's validation_data: None, or (X_val, Y_val in the training units, their
+    inv_wsum) from a tuple (X_val, y_val) that ``check_data(X_val, y_val)`` (the training
+    data's checks) accepts."""
+    if validation_data is None:
+        return None
+    if not isinstance(validation_data, (tuple, list)):
+        raise TypeError(
+            "validation_data: expected a tuple (X_val, y_val), "
+            f"got {type(validation_data).__name__}"
+        )
+    if len(validation_data) != 2:
+        raise ValueError(
+            "validation_data: expected a tuple (X_val, y_val), got a "
+            f"{type(validation_data).__name__} of length {len(validation_data)}"
+        )
+    Xv, Yv, _, _, _, inv_wsum_v = check_data(*validation_data)
+    return Xv, in_training_units(Yv), inv_wsum_v
+
+
 def progress_callback(bar, callback):
     """A fit callback that updates `bar` (if any) with each epoch's loss, then calls
     `callback` (L-BFGS's progress: its loop has no control)."""

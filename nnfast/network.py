@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from nnfast import _lbfgs_solver, _solvers
+from nnfast import _lbfgs_solver, _solvers, _threads
 from nnfast import _training_control as control
 from nnfast._history import History
 from nnfast._progress import ProgressBar
@@ -21,9 +21,9 @@ from nnfast._spec import LOSS_CODES, build_spec, check_dtype, check_seed
 from nnfast._targets import (
     check_target_scaling,
     gaussian_mean_std,
+    in_training_units,
     scaled_mean_std,
     scaled_output,
-    standardized,
     target_statistics,
 )
 from nnfast._validation import (
@@ -41,6 +41,9 @@ from nnfast._validation import (
 )
 
 OPTIMIZERS = ("sgd", "adam", "rprop", "lbfgs", "lbfgs_scipy")
+# predict with n_threads=None skips the thread budget below this many rows x parameters:
+# one thread does it (nnfast._team's crossover would choose one anyway).
+_ONE_THREAD_WORK = 100_000
 
 
 class _ViewList(list):
@@ -282,21 +285,9 @@ class MLP:
         weight_sum = float(n) if w is None else float(w.sum(dtype=np.float64))
         return X, Y, w, loss, l2, 1.0 / weight_sum
 
-    def _in_training_units(self, Y, loss, scaling, name="target_scaling"):
-        """The targets ``Y`` as the network trains on them: standardised with ``scaling``
-        (``(mean, std)`` or None), which only the gaussian_nll loss may use."""
-        if scaling is None:
-            return Y
-        if loss != "gaussian_nll":
-            raise ValueError(
-                f"{name}: a network trained on standardised targets predicts in the targets' "
-                f"units with loss='gaussian_nll' only; got loss={loss!r}"
-            )
-        return standardized(Y, scaling, self._dtype)
-
     # ---- evaluation ------------------------------------------------------------------------
 
-    def predict(self, X, return_std=False):
+    def predict(self, X, return_std=False, n_threads=None):
         """Network output for ``X`` (n, n_in) → (n, n_out); a 1-D ``X`` is one sample.
 
         With ``return_std=True`` the output is read as ``loss="gaussian_nll"`` trains it —
@@ -305,6 +296,10 @@ class MLP:
         the standard deviation the loss used. This needs an identity output activation and
         an even ``n_out``. The default (``return_std=False``) returns the raw output, means
         and log-variances side by side, as for any other network.
+
+        ``n_threads`` (here and in every method that computes): the most threads the call
+        may use; None, the cores this process may use (see ``docs/threads.md``). The result
+        is the same bytes for any number.
         """
         if return_std is not False:
             return_std = check_bool(return_std, "return_std")
@@ -314,7 +309,11 @@ class MLP:
         X, single = as_matrix(X, "X", self._dtype, spec.layer_sizes[0], True)
         out = np.empty((X.shape[0], spec.layer_sizes[-1]), dtype=self._dtype)
         compiled = self._compiled
-        compiled.fast_predict(compiled.layout, self._params, X, out)
+        if n_threads is None and X.shape[0] * spec.n_params < _ONE_THREAD_WORK:
+            compiled.fast_predict(compiled.layout, self._params, X, out)
+        else:
+            with _threads.use(n_threads) as count:
+                compiled.fast_predict(compiled.layout, self._params, X, out, count)
         if single:
             out = out[0]
         k, scaling = spec.layer_sizes[-1] // 2, self._target_scaling
@@ -337,7 +336,7 @@ class MLP:
                 f"layer_sizes[-1] = {n_out}"
             )
 
-    def input_grad(self, X) -> np.ndarray:
+    def input_grad(self, X, n_threads=None) -> np.ndarray:
         """Jacobian of the output with respect to the input, one matrix per sample.
 
         ``J[i, j, k] = ∂ predict(X)[i, j] / ∂ X[i, k]``: ``X`` (n, n_in) → ``J``
@@ -364,12 +363,13 @@ class MLP:
         X, single = self._check_X(X)
         n_in, n_out = self.layer_sizes[0], self.layer_sizes[-1]
         J = np.empty((X.shape[0], n_out, n_in), dtype=self._dtype)
-        self._compiled.input_grad_into(X, J)
+        with _threads.use(n_threads):
+            self._compiled.input_grad_into(X, J)
         if self._target_scaling is not None:  # the means' rows, in the targets' units
             J[:, : n_out // 2] *= self._target_scaling[1].astype(self._dtype)[:, None]
         return J[0] if single else J
 
-    def loss(self, X, y, loss="mse", l2=0.0, sample_weight=None) -> float:
+    def loss(self, X, y, loss="mse", l2=0.0, sample_weight=None, n_threads=None) -> float:
         """Mean (or sample-weighted mean) loss on ``(X, y)`` plus ``0.5·l2·ΣW²``.
 
         ``loss`` is one of
@@ -394,16 +394,18 @@ class MLP:
           method honours). With ``s = 0`` the loss is ``mse / 2``. :meth:`predict` with ``return_std=True`` returns ``(μ, e^(c/2))``.
         """
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
-        Y = self._in_training_units(Y, loss, self._target_scaling)
-        return float(self._compiled.loss(X, Y, w, LOSS_CODES[loss], inv_wsum, l2))
+        Y = in_training_units(Y, loss, self._target_scaling, self._dtype)
+        with _threads.use(n_threads):
+            return float(self._compiled.loss(X, Y, w, LOSS_CODES[loss], inv_wsum, l2))
 
-    def loss_and_grad(self, X, y, loss="mse", l2=0.0, sample_weight=None):
+    def loss_and_grad(self, X, y, loss="mse", l2=0.0, sample_weight=None, n_threads=None):
         """``(loss, grad)``: the value of :meth:`loss` and its gradient in the layout of
         ``params``."""
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
-        Y = self._in_training_units(Y, loss, self._target_scaling)
+        Y = in_training_units(Y, loss, self._target_scaling, self._dtype)
         grad = np.empty_like(self._params)
-        value = self._compiled.loss_and_grad(X, Y, w, LOSS_CODES[loss], inv_wsum, grad, l2)
+        with _threads.use(n_threads):
+            value = self._compiled.loss_and_grad(X, Y, w, LOSS_CODES[loss], inv_wsum, grad, l2)
         return float(value), grad
 
     # ---- training --------------------------------------------------------------------------
@@ -434,6 +436,7 @@ class MLP:
         progress=False,
         restart=False,
         standardize_targets=False,
+        n_threads=None,
     ) -> History:
         """Train in place by mini-batch ``sgd`` (with ``momentum``, ``nesterov``), ``adam``,
         full-batch ``rprop`` (iRprop-, with ``lr`` as the initial step size) or ``lbfgs``.
@@ -493,6 +496,9 @@ class MLP:
         then reports means and standard deviations in ``y``'s units, whatever its scale.
         The loss values reported (``History``, ``callback``) are those of the standardised
         targets. A later fit with the default False keeps the network's scaling.
+
+        ``n_threads``: the most threads each batch (each L-BFGS evaluation) may use, as in
+        :meth:`predict`; the weights are the same bytes for any number.
         """
         X, Y, w, loss, l2, inv_wsum = self._check_data(X, y, loss, sample_weight, l2)
         if check_bool(standardize_targets, "standardize_targets") and loss != "gaussian_nll":
@@ -501,7 +507,7 @@ class MLP:
                 f"loss='gaussian_nll' only; got loss={loss!r}"
             )
         scaling = target_statistics(Y, w) if standardize_targets else self._target_scaling
-        Y = self._in_training_units(Y, loss, scaling)
+        Y = in_training_units(Y, loss, scaling, self._dtype)
         check_name(optimizer, "optimizer", OPTIMIZERS)
         lr = control.check_lr(lr, optimizer)
         n = X.shape[0]
@@ -522,25 +528,15 @@ class MLP:
         verbose = check_bool(verbose, "verbose")
         max_fun = check_int(max_fun, "max_fun", 1)
         tol = check_real(tol, "tol", low=0)
-        validation = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)):
-                raise TypeError(
-                    "validation_data: expected a tuple (X_val, y_val), "
-                    f"got {type(validation_data).__name__}"
-                )
-            if len(validation_data) != 2:
-                raise ValueError(
-                    "validation_data: expected a tuple (X_val, y_val), got a "
-                    f"{type(validation_data).__name__} of length {len(validation_data)}"
-                )
-            Xv, Yv, _, _, _, inv_wsum_v = self._check_data(
-                validation_data[0], validation_data[1], loss, None, l2, prefix="validation_data "
-            )
-            validation = (Xv, self._in_training_units(Yv, loss, scaling), inv_wsum_v)
+        validation = control.check_validation(
+            validation_data,
+            lambda X_val, y_val: self._check_data(X_val, y_val, loss, None, l2, "validation_data "),
+            lambda Y_val: in_training_units(Y_val, loss, scaling, self._dtype),
+        )
         patience = control.check_patience(patience, validation, optimizer)
         progress = check_bool(progress, "progress")
         restart = check_bool(restart, "restart")
+        threads = _threads.use(n_threads)
 
         # params is writable in place (net.params[0] = np.nan bypasses the setter's check):
         # training from non-finite weights could only "diverge" and keep them.
@@ -553,44 +549,47 @@ class MLP:
         self._target_scaling = scaling
         bar = ProgressBar(epochs, label="fit") if progress else None
         try:
-            if optimizer in ("lbfgs", "lbfgs_scipy"):
-                self._train_state = None
-                return _lbfgs_solver.run_lbfgs(
+            with threads:
+                if optimizer in ("lbfgs", "lbfgs_scipy"):
+                    self._train_state = None
+                    return _lbfgs_solver.run_lbfgs(
+                        self,
+                        X,
+                        Y,
+                        w,
+                        loss,
+                        l2,
+                        inv_wsum,
+                        epochs,
+                        max_fun,
+                        tol,
+                        validation,
+                        control.progress_callback(bar, callback),
+                        verbose,
+                        method="scipy" if optimizer == "lbfgs_scipy" else "compiled",
+                    )[0]
+                settings = dict(
+                    momentum=momentum, nesterov=nesterov, beta1=beta1, beta2=beta2, eps=eps
+                )
+                state = self._train_state = control.start_state(
+                    self._train_state, optimizer, self._params, lr, settings, restart, epochs
+                )
+                fit_control = control.FitControl(state, self._params, lr, patience, bar)
+                loop = _solvers.EpochLoop(
                     self,
                     X,
                     Y,
                     w,
-                    loss,
-                    l2,
-                    inv_wsum,
-                    epochs,
-                    max_fun,
-                    tol,
-                    validation,
-                    control.progress_callback(bar, callback),
-                    verbose,
-                    method="scipy" if optimizer == "lbfgs_scipy" else "compiled",
-                )[0]
-            settings = dict(momentum=momentum, nesterov=nesterov, beta1=beta1, beta2=beta2, eps=eps)
-            state = self._train_state = control.start_state(
-                self._train_state, optimizer, self._params, lr, settings, restart, epochs
-            )
-            fit_control = control.FitControl(state, self._params, lr, patience, bar)
-            loop = _solvers.EpochLoop(
-                self,
-                X,
-                Y,
-                w,
-                _solvers.make_objective(loss, l2=l2),
-                state.optimizer,
-                batch,
-                shuffle=self._rng.permutation if shuffle else None,
-                validation=validation,
-                verbose=verbose,
-                callback=callback,
-                control=fit_control if fit_control.needed else None,
-            )
-            return fit_control.run(loop, epochs)
+                    _solvers.make_objective(loss, l2=l2),
+                    state.optimizer,
+                    batch,
+                    shuffle=self._rng.permutation if shuffle else None,
+                    validation=validation,
+                    verbose=verbose,
+                    callback=callback,
+                    control=fit_control if fit_control.needed else None,
+                )
+                return fit_control.run(loop, epochs)
         finally:
             if bar is not None:
                 bar.close()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import nnfast
-from nnfast import _kernel_entry, _network
+from nnfast import _kernel_entry, _network_entry
 from nnfast._spec import ACTIVATION_CODES, LOSS_CODES
 
 DTYPES = (np.float64, np.float32)
@@ -57,12 +57,14 @@ def case(request):
 def call(entry, net, a):
     layout, mse = net._compiled.layout, LOSS_CODES["mse"]
     if entry == "predict":
-        return _network.predict(layout, a["params"], a["X"], a["out"])
+        return _network_entry.predict(layout, a["params"], a["X"], a["out"])
     if entry == "input_grad":
-        return _network.input_grad(layout, a["params"], a["X"], a["J"])
+        return _network_entry.input_grad(layout, a["params"], a["X"], a["J"])
     if entry == "loss":
-        return _network.loss(layout, a["params"], a["X"], a["Y"], a["w"], a.get("loss", mse), 0.25)
-    return _network.loss_and_grad(
+        return _network_entry.loss(
+            layout, a["params"], a["X"], a["Y"], a["w"], a.get("loss", mse), 0.25
+        )
+    return _network_entry.loss_and_grad(
         layout, a["params"], a["X"], a["Y"], a["w"], a.get("loss", mse), 0.25, a["grad"]
     )
 

@@ -1,6 +1,6 @@
 """Forward-mode input Jacobian: what MLP.input_grad runs when n_in < n_out.
 
-The compiled ``_network.input_grad`` takes a private ``mode`` ("auto", "forward",
+The compiled ``_network_entry.input_grad`` takes a private ``mode`` ("auto", "forward",
 "reverse"); these tests force each one.
 
 - Forward and reverse mode agree to rounding, and both agree with the NumPy reference
@@ -32,7 +32,7 @@ from test_input_grad import (
     random_net,
 )
 
-from nnfast import MLP, _network
+from nnfast import MLP, _network_entry
 from nnfast._spec import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 
 MODES = ("forward", "reverse")
@@ -46,7 +46,7 @@ def compiled_jacobian(net, X, mode, n_outputs=None):
     J = np.empty((X.shape[0], m, net.layer_sizes[0]), dtype=net.dtype)
     # The network's compiled layout: on the network, or on its CompiledNetwork.
     layout = getattr(net._compiled, "layout", None) or net._layout
-    _network.input_grad(layout, np.ascontiguousarray(net.params), X, J, mode)
+    _network_entry.input_grad(layout, np.ascontiguousarray(net.params), X, J, mode)
     return J[0] if single else J
 
 

@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from nnfast import _solvers
+from nnfast import _solvers, _threads
 from nnfast._validation import as_finite
 from nnfast.sklearn import _state
 from nnfast.sklearn._base import _HIDDEN, _BaseMLP
@@ -66,7 +66,7 @@ default="relu"
     solver, alpha, batch_size, learning_rate, learning_rate_init, power_t, max_iter, \
 shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum, \
 early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun, \
-dtype
+dtype, n_threads
         As :class:`MLPRegressor`'s. ``early_stopping`` scores the held-out samples with
         :meth:`score` (minus the mean squared reconstruction error).
 
@@ -133,6 +133,7 @@ dtype
         n_iter_no_change=10,
         max_fun=15000,
         dtype=None,
+        n_threads=None,
     ):
         self.n_components = n_components
         super().__init__(
@@ -160,6 +161,7 @@ dtype
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
             dtype=dtype,
+            n_threads=n_threads,
         )
 
     # ---- the mirrored layer stack (hooks of _BaseMLP) --------------------------------------
@@ -223,7 +225,8 @@ dtype
         first, stop = (middle, n_layers) if decoder else (0, middle)
         X = as_finite(X, "X", net.dtype)  # 1e39 is finite, but infinity in float32
         out = np.empty((X.shape[0], net.layer_sizes[stop]), dtype=net.dtype)
-        _solvers.predict_layers_into(net, first, stop, X, out)
+        with _threads.use(self.n_threads):
+            _solvers.predict_layers_into(net, first, stop, X, out)
         return out
 
     # ---- public methods ----------------------------------------------------------------------

@@ -22,7 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-from nnfast import _lbfgs_solver, _solvers
+from nnfast import _lbfgs_solver, _solvers, _threads
 from nnfast._validation import FLOATS, as_finite, as_finite_rows, as_kernel_array, as_kernel_rows
 from nnfast.network import MLP
 from nnfast.sklearn import _state
@@ -76,6 +76,7 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "dtype": [None, StrOptions({"float32", "float64"})],
+        "n_threads": [None, Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -105,6 +106,7 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
         n_iter_no_change,
         max_fun,
         dtype,
+        n_threads,
     ):
         # The estimators spell out their own signatures (scikit-learn reads get_params from
         # them) and pass the shared parameters on to this one assignment body.
@@ -132,6 +134,7 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.dtype = dtype
+        self.n_threads = n_threads
 
     def _validate_params(self):
         """scikit-learn's parameter validation; skipped, as scikit-learn's own estimators
@@ -285,7 +288,8 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
             if incremental:
                 work._start_partial_fit(y, classes)
             try:
-                work._fit_unguarded(X, y, sample_weight, incremental)
+                with _threads.use(self.n_threads):
+                    work._fit_unguarded(X, y, sample_weight, incremental)
             except BaseException:
                 if work.__dict__.pop("_training_started", False):
                     _state.install(self, work)
@@ -564,7 +568,8 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
         net = self._net
         X = self._network_input(X, check_input)
         out = np.empty((X.shape[0], net.layer_sizes[-1]), dtype=net.dtype)
-        _solvers.predict_into(net, X, out)
+        with _threads.use(self.n_threads):
+            _solvers.predict_into(net, X, out)
         return out
 
     def _input_grad(self, X, n_outputs):
@@ -573,7 +578,8 @@ class _BaseMLP(_ParameterViews, BaseEstimator):
         net = self._net
         X = self._network_input(X)
         J = np.empty((X.shape[0], n_outputs, X.shape[1]), dtype=net.dtype)
-        _solvers.input_grad_into(net, X, J)
+        with _threads.use(self.n_threads):
+            _solvers.input_grad_into(net, X, J)
         return J
 
     def _score_with_function(self, X, y, sample_weight, score_function):

@@ -21,6 +21,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from nnfast import _threads
 from nnfast._validation import check_bool
 from nnfast.sklearn import _state
 from nnfast.sklearn._multilayer_perceptron import MLPClassifier, MLPRegressor
@@ -53,7 +54,9 @@ def _map_fit(members, n_jobs):
     config = get_config()
 
     def fit(args):
-        with config_context(**config):
+        # Members fitting side by side get one thread each (unless a member's n_threads
+        # says otherwise): together they use the cores, none oversubscribes them.
+        with config_context(**config), _threads.use(1):
             return _fit_member(*args)
 
     with ThreadPoolExecutor(n_jobs) as pool:

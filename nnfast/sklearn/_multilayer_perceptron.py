@@ -91,6 +91,10 @@ default="relu"
         Maximum loss evaluations of lbfgs.
     dtype : {None, "float32", "float64"}, default=None
         Precision of the network; None follows ``X`` (float32 stays float32).
+    n_threads : int or None, default=None
+        The most threads one fit, prediction or Jacobian uses; None, the cores this
+        process may use (OMP_NUM_THREADS and threadpoolctl's OpenMP limits honoured). The
+        results are the same bytes for any number (see ``docs/threads.md``).
 
     Attributes
     ----------
@@ -140,6 +144,7 @@ default="relu"
         n_iter_no_change=10,
         max_fun=15000,
         dtype=None,
+        n_threads=None,
     ):
         self.loss = loss
         super().__init__(
@@ -167,6 +172,7 @@ default="relu"
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
             dtype=dtype,
+            n_threads=n_threads,
         )
 
     def _output_activation(self):
@@ -343,6 +349,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         n_iter_no_change=10,
         max_fun=15000,
         dtype=None,
+        n_threads=None,
     ):
         super().__init__(
             hidden_layer_sizes,
@@ -369,6 +376,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
             dtype=dtype,
+            n_threads=n_threads,
         )
 
     def _output_activation(self):

@@ -111,6 +111,10 @@ def _encode_params(estimator):
         raise ValueError(
             f"net: {cls.__name__} cannot be saved, load would refuse it: {err}"
         ) from None
+    # n_threads says how to run on this machine, not what the model is: stored only when
+    # set, and files without it (all files of nnfast before it) load with the default.
+    if params.get("n_threads", 0) is None:
+        del params["n_threads"]
     return {name: _encode_param(name, value) for name, value in params.items()}
 
 
@@ -205,11 +209,18 @@ def file_contents(estimator):
 # ---- loading -------------------------------------------------------------------------------
 
 
+# Constructor parameters a file may leave out (they then take their defaults).
+_OPTIONAL_PARAMS = ("n_threads",)
+
+
 def _decode_params(cls, params, check):
     """The constructor parameters of cls from their JSON, checked as scikit-learn's fit
     checks them."""
     check.mapping(params, "params")
-    io.check_fields(params, cls._get_param_names(), check.file, f"{check.where}params")
+    names = cls._get_param_names()
+    optional = [name for name in names if name in _OPTIONAL_PARAMS]
+    expected = [name for name in names if name not in _OPTIONAL_PARAMS]
+    io.check_fields(params, expected, check.file, f"{check.where}params", optional)
     decoded = {}
     for name, value in params.items():
         if isinstance(value, str) and value in json_values.NON_FINITE:

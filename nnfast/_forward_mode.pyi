@@ -1,0 +1,1 @@
+"""Forward-mode input Jacobians (cimport only: no Python names)."""
