@@ -43,6 +43,10 @@ cdef void matmul_tn(floating* C, const floating* A, const floating* B,
 cdef void matmul_nt(floating* C, const floating* A, const floating* B,
                     Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, bint accumulate,
                     floating* scratch) noexcept nogil
+# dZ = (A @ B.T) * (1 - T²): matmul_nt fused with tanh_backward (T: tanh's output), same values.
+cdef void matmul_nt_tanh_backward(floating* dZ, const floating* A, const floating* B,
+                                  const floating* T, Py_ssize_t m, Py_ssize_t k,
+                                  Py_ssize_t n, floating* scratch) noexcept nogil
 # A block of a transposed product, for a team of threads splitting one (never BLAS):
 # C (m, n), row stride ldc, (+)= A.T @ B with A (k, m) of row stride lda, B (k, n) of ldb.
 cdef void matmul_tn_block(floating* C, Py_ssize_t ldc, const floating* A, Py_ssize_t lda,

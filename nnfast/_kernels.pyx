@@ -6,9 +6,9 @@ comment. Nothing here checks its input: nnfast/kernels.py and nnfast/network.py 
 """
 
 from cython cimport floating
-from libc.string cimport memset
 
 from nnfast._blas cimport gemm
+from nnfast._kernels_c cimport *  # the products, fast math and dispatch of nnfast/src
 
 
 cdef extern from "elementwise.h" nogil:
@@ -36,47 +36,6 @@ cdef extern from "finite.h" nogil:
     bint nnf_all_finite_f(const float* x, Py_ssize_t n)
 
 
-cdef extern from "gemm_small.h" nogil:
-    # Register-tiled products for small and medium matrices (nnfast/src/gemm_small.h):
-    # C (m, n) = op(A) @ B (+ C), op(A)[i, p] = A[i a_row + p a_col], B rows contiguous;
-    # AVX-512 / AVX2+FMA / portable paths, chosen by cpu.h.
-    void nnf_gemm_d(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double* A,
-                    Py_ssize_t a_row, Py_ssize_t a_col, const double* B, Py_ssize_t ldb,
-                    double* C, Py_ssize_t ldc, int accumulate)
-    void nnf_gemm_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* A,
-                    Py_ssize_t a_row, Py_ssize_t a_col, const float* B, Py_ssize_t ldb,
-                    float* C, Py_ssize_t ldc, int accumulate)
-
-
-cdef extern from "fastmath.h" nogil:
-    # Vectorised tanh, sigmoid, exp and elu over arrays (nnfast/src/fastmath.h): within
-    # 2.5 ulp over the whole range, exact at ±0, ±inf and NaN, with AVX-512 / AVX2 / SSE2
-    # code paths chosen by cpu.h. out == in is allowed.
-    void nnf_tanh_d(double* out, const double* inp, Py_ssize_t n)
-    void nnf_tanh_f(float* out, const float* inp, Py_ssize_t n)
-    void nnf_sigmoid_d(double* out, const double* inp, Py_ssize_t n)
-    void nnf_sigmoid_f(float* out, const float* inp, Py_ssize_t n)
-    void nnf_exp_d(double* out, const double* inp, Py_ssize_t n)
-    void nnf_exp_f(float* out, const float* inp, Py_ssize_t n)
-    void nnf_elu_d(double* out, const double* inp, Py_ssize_t n, double alpha)
-    void nnf_elu_f(float* out, const float* inp, Py_ssize_t n, float alpha)
-
-
-cdef extern from "cpu.h" nogil:
-    # The CPU's features, detected once, and the code path of each kernel family: the
-    # widest it can run here, up to the limit set by nnf_set_path_limit.
-    ctypedef struct nnf_cpu_info:
-        char vendor[13]
-        char brand[49]
-        int family, model, stepping
-        unsigned features
-    const nnf_cpu_info* nnf_cpu()
-    const char* nnf_path_name(int path)
-    const char* nnf_feature_name(int bit)
-    int nnf_family_path(int family)
-    void nnf_set_path_limit(int limit)
-    int NNF_FEATURE_COUNT
-
 # Products with at least this many multiply-adds go to BLAS; 0 (the default) means never.
 # Measured here, one thread, the kernels of gemm_small.h match or beat OpenBLAS at every size
 # on every path (AVX-512: 1.2-2x; AVX2: equal from ~512^3) and compute each element as one
@@ -84,6 +43,8 @@ cdef extern from "cpu.h" nogil:
 # can win on large products: NNFAST_BLAS_MIN_FLOPS (read at import) or set_blas_min_flops()
 # hands them over, at the price of that independence.
 cdef Py_ssize_t BLAS_MIN_FLOPS = 0
+cdef double ONE_D = 1  # op(A) of the bias gradients' product (dense_backward)
+cdef float ONE_F = 1
 
 
 # ---- products -------------------------------------------------------------------------
@@ -96,6 +57,18 @@ cdef inline void _small_gemm(floating* C, const floating* A, Py_ssize_t a_row,
         nnf_gemm_f(m, n, k, A, a_row, a_col, B, n, C, n, accumulate)
     else:
         nnf_gemm_d(m, n, k, A, a_row, a_col, B, n, C, n, accumulate)
+
+
+cdef inline void _small_gemm_ex(floating* C, const floating* A, Py_ssize_t a_row,
+                                Py_ssize_t a_col, const floating* B, Py_ssize_t m,
+                                Py_ssize_t k, Py_ssize_t n, const floating* bias,
+                                const floating* act) noexcept nogil:
+    """C (m, n) = op(A) (m, k) @ B (k, n) (+ bias, each chain starting from bias[j]), then
+    times (1 - act²) when act is not NULL (act (m, n))."""
+    if floating is float:
+        nnf_gemm_ex_f(m, n, k, A, a_row, a_col, B, n, C, n, False, bias, act)
+    else:
+        nnf_gemm_ex_d(m, n, k, A, a_row, a_col, B, n, C, n, False, bias, act)
 
 
 cdef inline bint _use_blas(Py_ssize_t m, Py_ssize_t k, Py_ssize_t n) noexcept nogil:
@@ -147,16 +120,12 @@ cdef bint blas_products() noexcept nogil:
 cdef void transpose(floating* out, const floating* inp, Py_ssize_t rows,
                     Py_ssize_t cols) noexcept nogil:
     """out = inp.T.   out (cols, rows), inp (rows, cols)"""
-    # 32 x 32 tiles: one tile of each array stays in L1, so neither the strided reads nor
-    # the strided writes miss the cache (a plain double loop is 4-5x slower on 512 x 512).
-    cdef Py_ssize_t i0, j0, i, j, i_end, j_end
-    for i0 in range(0, rows, 32):
-        i_end = min(i0 + 32, rows)
-        for j0 in range(0, cols, 32):
-            j_end = min(j0 + 32, cols)
-            for i in range(i0, i_end):
-                for j in range(j0, j_end):
-                    out[j * rows + i] = inp[i * cols + j]
+    # 4 x 4 blocks through registers, in column blocks that keep the written rows in L1
+    # (gemm_small.h): ~2 instructions per value, where a Cython double loop took ~7.
+    if floating is float:
+        nnf_transpose_f(out, inp, rows, cols)
+    else:
+        nnf_transpose_d(out, inp, rows, cols)
 
 
 cdef void matmul_nt(floating* C, const floating* A, const floating* B,
@@ -173,9 +142,34 @@ cdef void matmul_nt(floating* C, const floating* A, const floating* B,
         # One row: C.T (n, 1) = B (n, k) @ A.T (k, 1), and A.T's rows are A's elements.
         _small_gemm(C, B, k, 1, A, n, k, 1, accumulate)
     else:
-        # B.T costs n k copies against m n k multiply-adds of the product.
-        transpose(scratch, B, n, k)
-        _small_gemm(C, A, k, 1, scratch, m, k, n, accumulate)
+        # B.T costs n k copies against m n k multiply-adds of the product (none when k or n
+        # is 1: B is then laid out as B.T).
+        if k > 1 and n > 1:
+            transpose(scratch, B, n, k)
+            B = scratch
+        _small_gemm(C, A, k, 1, B, m, k, n, accumulate)
+
+
+cdef void matmul_nt_tanh_backward(floating* dZ, const floating* A, const floating* B,
+                                  const floating* T, Py_ssize_t m, Py_ssize_t k,
+                                  Py_ssize_t n, floating* scratch) noexcept nogil:
+    """dZ = (A @ B.T) * (1 - T²).   dZ, T (m, n), A (m, k), B (n, k), scratch (n * k,)
+
+    The input gradient of a dense layer fused with the backward of the tanh below it
+    (T = tanh's output): the same values as matmul_nt then tanh_backward, in one pass.
+    """
+    if _use_blas(m, k, n):
+        matmul_nt(dZ, A, B, m, k, n, False, scratch)
+        tanh_backward(dZ, T, dZ, m * n)
+        return
+    if m == 1:
+        # dZ.T (n, 1) = B (n, k) @ A.T (k, 1); T (1, n) is laid out as dZ.T
+        _small_gemm_ex(dZ, B, k, 1, A, n, k, 1, NULL, T)
+    else:
+        if k > 1 and n > 1:
+            transpose(scratch, B, n, k)
+            B = scratch
+        _small_gemm_ex(dZ, A, k, 1, B, m, k, n, NULL, T)
 
 
 # ---- dense layer ------------------------------------------------------------------------
@@ -183,12 +177,19 @@ cdef void matmul_nt(floating* C, const floating* A, const floating* B,
 cdef void dense_forward(floating* out, const floating* inp, const floating* W,
                         const floating* b, Py_ssize_t n, Py_ssize_t n_in,
                         Py_ssize_t n_out) noexcept nogil:
-    """out = inp @ W + b.   out (n, n_out), inp (n, n_in), W (n_in, n_out), b (n_out,)"""
-    if floating is float:
-        nnf_fill_rows_f(out, b, n, n_out)
+    """out = inp @ W + b.   out (n, n_out), inp (n, n_in), W (n_in, n_out), b (n_out,)
+
+    Each out[i, j] is one chain started from b[j] (the product kernel's accumulators start
+    from b: no pass filling out with b first).
+    """
+    if _use_blas(n, n_in, n_out):
+        if floating is float:
+            nnf_fill_rows_f(out, b, n, n_out)
+        else:
+            nnf_fill_rows_d(out, b, n, n_out)
+        matmul(out, inp, W, n, n_in, n_out, True)
     else:
-        nnf_fill_rows_d(out, b, n, n_out)
-    matmul(out, inp, W, n, n_in, n_out, True)
+        _small_gemm_ex(out, inp, n_in, 1, W, n, n_in, n_out, b, NULL)
 
 
 cdef void dense_backward(floating* dW, floating* db, floating* dinp, const floating* dout,
@@ -204,12 +205,13 @@ cdef void dense_backward(floating* dW, floating* db, floating* dinp, const float
     """
     if dW != NULL:
         matmul_tn(dW, inp, dout, n_in, n, n_out, accumulate)
-        if not accumulate:
-            memset(db, 0, n_out * sizeof(floating))
+        # db (+)= 1ᵀ dout as the single-row product kernel with op(A) the constant 1
+        # (a_col = 0): all of db's chains in registers over the rows, each still
+        # db[j] + dout[0, j] + dout[1, j] + ... in order (fma(1, d, s) rounds as s + d).
         if floating is float:
-            nnf_add_column_sums_f(db, dout, n, n_out)
+            nnf_gemm_f(1, n_out, n, &ONE_F, 0, 0, dout, n_out, db, n_out, accumulate)
         else:
-            nnf_add_column_sums_d(db, dout, n, n_out)
+            nnf_gemm_d(1, n_out, n, &ONE_D, 0, 0, dout, n_out, db, n_out, accumulate)
     if dinp != NULL:
         matmul_nt(dinp, dout, W, n, n_out, n_in, False, scratch)
 

@@ -16,11 +16,13 @@ from libc.string cimport memcpy, memset
 from nnfast._kernels cimport (
     ACT_IDENTITY,
     ACT_MAXOUT,
+    ACT_TANH,
     activation_backward,
     activation_forward,
     dense_backward,
     dense_forward,
     loss_target_width,
+    matmul_nt_tanh_backward,
     matmul_tn_block,
 )
 from nnfast._losses cimport l2_penalty, loss_delta
@@ -214,6 +216,7 @@ cdef void backward_part(const NetLayout* net, const floating* params, const floa
     cdef floating* dA
     cdef floating* scratch = ws + rows * net.ws_per_row + rank * net.ws_fixed
     cdef const floating* inp
+    cdef bint fused
     r0, r1 = 0, n
     if size > 1:
         share(n, 8, rank, size, &r0, &r1)
@@ -225,16 +228,26 @@ cdef void backward_part(const NetLayout* net, const floating* params, const floa
             below = &net.layers[l - 1]
             inp = ws + rows * below.a_offset
         dA = free_block if l > 0 else dX
+        # A tanh below: its backward runs in the epilogue of the product dZ @ W.T
+        # (matmul_nt_tanh_backward, row-local), which writes the layer below's dZ.
+        fused = l > 0 and below.activation == ACT_TANH
         if size == 1:  # one call for both (a batch of one row is mostly calls)
             dense_backward(grad + layer.w_offset if grad != NULL else NULL,
-                           grad + layer.b_offset if grad != NULL else NULL, dA, dZ, inp,
-                           params + layer.w_offset, n, layer.n_in, layer.width, accumulate,
-                           scratch)
+                           grad + layer.b_offset if grad != NULL else NULL,
+                           NULL if fused else dA, dZ, inp, params + layer.w_offset, n,
+                           layer.n_in, layer.width, accumulate, scratch)
+            if fused:
+                matmul_nt_tanh_backward(dA, dZ, params + layer.w_offset, inp, n, layer.width,
+                                        layer.n_in, scratch)
         else:
             if grad != NULL:
                 weight_grad_part(grad + layer.w_offset, grad + layer.b_offset, inp, dZ, n,
                                  layer.n_in, layer.width, accumulate, rank, size)
-            if dA != NULL and r1 > r0:
+            if dA != NULL and r1 > r0 and fused:
+                matmul_nt_tanh_backward(dA + r0 * layer.n_in, dZ + r0 * layer.width,
+                                        params + layer.w_offset, inp + r0 * layer.n_in,
+                                        r1 - r0, layer.width, layer.n_in, scratch)
+            elif dA != NULL and r1 > r0:
                 dense_backward(<floating*>NULL, <floating*>NULL, dA + r0 * layer.n_in,
                                dZ + r0 * layer.width, inp, params + layer.w_offset, r1 - r0,
                                layer.n_in, layer.width, False, scratch)
@@ -247,10 +260,11 @@ cdef void backward_part(const NetLayout* net, const floating* params, const floa
                                     ws + rows * below.a_offset + r0 * below.n_out,
                                     dA + r0 * below.n_out, r1 - r0, below.n_out, &net.act)
             else:
-                activation_backward(below.activation, dA + r0 * below.width,
-                                    ws + rows * below.z_offset + r0 * below.width,
-                                    ws + rows * below.a_offset + r0 * below.n_out,
-                                    dA + r0 * below.n_out, r1 - r0, below.n_out, &net.act)
+                if not fused:
+                    activation_backward(below.activation, dA + r0 * below.width,
+                                        ws + rows * below.z_offset + r0 * below.width,
+                                        ws + rows * below.a_offset + r0 * below.n_out,
+                                        dA + r0 * below.n_out, r1 - r0, below.n_out, &net.act)
                 swap = dZ
                 dZ = dA
                 free_block = swap

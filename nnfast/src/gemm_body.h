@@ -3,6 +3,8 @@
  * Not a standalone header: gemm_small.h includes it once per dtype x path (baseline, AVX2,
  * AVX-512; float64, float32), each time after defining
  *   NNF_GEMM_NAME   the entry point, e.g. nnf_gemm_d_avx512 (helpers: NNF_GEMM_NAME_tile ...)
+ *   NNF_GEMM_EX_NAME  the entry point with an epilogue, e.g. nnf_gemm_ex_d_avx512
+ *   NNF_TINY_N      (optional) the NN kernel for n <= 2 with vectors along m (gemm_small.h)
  *   NNF_TGT         the target attribute of the path (NNF_TARGET_PRODUCTS_* or nothing)
  *   NNF_T, NNF_V, NNF_M   element, vector and mask types;  NNF_VL  lanes per vector
  *   NNF_MR_MAX      rows and NNF_NV_MAX (<= 4) vectors of a main-kernel tile
@@ -38,7 +40,8 @@
 #define NNF__ROW_TAIL(R, NV, MASKED)                                                        \
     if (R < NNF_MR_MAX && (m - i) >= R) {                                                   \
         NNF_FN(_tile)(R < NNF_MR_MAX ? R : 1, NV, MASKED, 0, k, A + i * a_row, a_row,       \
-                      a_col, B, ldb, C + i * ldc, ldc, mask, tail, acc_c);                  \
+                      a_col, B, ldb, C + i * ldc, ldc, mask, tail, acc_c, bias,             \
+                      act ? act + i * ldc : NULL);                                          \
         i += R;                                                                             \
     }
 
@@ -47,7 +50,7 @@
     case R:                                                                                 \
         if (R <= NNF_MR_MAX)                                                                \
             NNF_FN(_tile)(R <= NNF_MR_MAX ? R : 1, NV, MASKED, 1, k, A, a_row, a_col, B,    \
-                          ldb, C, ldc, mask, tail, acc_c);                                  \
+                          ldb, C, ldc, mask, tail, acc_c, NULL, NULL);                      \
         break;
 
 /* (nv, masked) -> PANEL(NV, MASKED, ...) with constant NV <= NNF_NV_MAX and MASKED. */
@@ -73,24 +76,119 @@
    columns done; the rest go to the general kernel. */
 static NNF__UNUSED NNF__NOINLINE NNF_TGT ptrdiff_t NNF_FN(_wide)(
     ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_col, const NNF_T *B,
-    ptrdiff_t ldb, NNF_T *C, int acc_c)
+    ptrdiff_t ldb, NNF_T *C, int acc_c, const NNF_T *bias, const NNF_T *act)
 {
     ptrdiff_t j, p;
     int v;
     for (j = 0; j + NNF_WIDE_NV * NNF_VL <= n; j += NNF_WIDE_NV * NNF_VL) {
         NNF_V acc[NNF_WIDE_NV];
         NNF__UNROLL for (v = 0; v < NNF_WIDE_NV; v++)
-            acc[v] = acc_c ? NNF_OP_LOAD(C + j + v * NNF_VL) : NNF_OP_ZERO();
+            acc[v] = bias    ? NNF_OP_LOAD(bias + j + v * NNF_VL)
+                     : acc_c ? NNF_OP_LOAD(C + j + v * NNF_VL)
+                             : NNF_OP_ZERO();
         for (p = 0; p < k; p++) {
             const NNF_V a = NNF_OP_BCAST(A[p * a_col]);
             const NNF_T *b = B + p * ldb + j;
             NNF__UNROLL for (v = 0; v < NNF_WIDE_NV; v++)
                 acc[v] = NNF_OP_FMA(a, NNF_OP_LOAD(b + v * NNF_VL), acc[v]);
         }
+        if (act) {
+            const NNF_V one = NNF_OP_BCAST((NNF_T)1);
+            NNF__UNROLL for (v = 0; v < NNF_WIDE_NV; v++)
+                acc[v] = NNF__TANH_GRAD(acc[v], NNF_OP_LOAD(act + j + v * NNF_VL), one);
+        }
         NNF__UNROLL for (v = 0; v < NNF_WIDE_NV; v++)
             NNF_OP_STORE(C + j + v * NNF_VL, acc[v]);
     }
     return j;
+}
+
+/* m == 1 and fewer columns than a _wide pass: one pass of all NV (<= WIDE_NV) vectors of the
+   row, the last masked, so that every chain of the row is in flight at once (the general
+   kernel would run panels of NV_MAX vectors one after the other, each bound by FMA latency).
+   bias and act as in _tile. */
+NNF__INLINE NNF_TGT void NNF_FN(_row)(
+    const int NV, const int MASKED, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_col,
+    const NNF_T *B, ptrdiff_t ldb, NNF_T *C, NNF_M mask, int acc_c, const NNF_T *bias,
+    const NNF_T *act)
+{
+    NNF_V acc[NNF_WIDE_NV];
+    ptrdiff_t p;
+    int v;
+#define NNF__ROW_LOAD(ptr) ((MASKED && v == NV - 1) ? NNF_OP_LOADM((ptr), mask) : NNF_OP_LOAD(ptr))
+    NNF__UNROLL for (v = 0; v < NV; v++)
+        acc[v] = bias    ? NNF__ROW_LOAD(bias + v * NNF_VL)
+                 : acc_c ? NNF__ROW_LOAD(C + v * NNF_VL)
+                         : NNF_OP_ZERO();
+    for (p = 0; p < k; p++) {
+        const NNF_V a = NNF_OP_BCAST(A[p * a_col]);
+        const NNF_T *b = B + p * ldb;
+        NNF__UNROLL for (v = 0; v < NV; v++)
+            acc[v] = NNF_OP_FMA(a, NNF__ROW_LOAD(b + v * NNF_VL), acc[v]);
+    }
+    if (act) {
+        const NNF_V one = NNF_OP_BCAST((NNF_T)1);
+        NNF__UNROLL for (v = 0; v < NV; v++)
+            acc[v] = NNF__TANH_GRAD(acc[v], NNF__ROW_LOAD(act + v * NNF_VL), one);
+    }
+    NNF__UNROLL for (v = 0; v < NV; v++) {
+        if (MASKED && v == NV - 1)
+            NNF_OP_STOREM(C + v * NNF_VL, mask, acc[v]);
+        else
+            NNF_OP_STORE(C + v * NNF_VL, acc[v]);
+    }
+#undef NNF__ROW_LOAD
+}
+
+#define NNF__ROW_CASE(NV)                                                                   \
+    case 2 * NV:                                                                            \
+        if (NV <= NNF_WIDE_NV)                                                              \
+            NNF_FN(_row)(NV <= NNF_WIDE_NV ? NV : 1, 0, k, A, a_col, B, ldb, C, mask,       \
+                         acc_c, bias, act);                                                 \
+        break;                                                                              \
+    case 2 * NV + 1:                                                                        \
+        if (NV <= NNF_WIDE_NV)                                                              \
+            NNF_FN(_row)(NV <= NNF_WIDE_NV ? NV : 1, 1, k, A, a_col, B, ldb, C, mask,       \
+                         acc_c, bias, act);                                                 \
+        break;
+
+/* One row of C (m == 1): _wide passes, then the remaining columns in one _row pass. */
+static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_single_row)(
+    ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_col, const NNF_T *B,
+    ptrdiff_t ldb, NNF_T *C, int acc_c, const NNF_T *bias, const NNF_T *act)
+{
+    if (n >= NNF_WIDE_NV * NNF_VL) {
+        const ptrdiff_t done = NNF_FN(_wide)(n, k, A, a_col, B, ldb, C, acc_c, bias, act);
+        B += done;
+        C += done;
+        if (bias) bias += done;
+        if (act) act += done;
+        n -= done;
+    }
+    if (n > 0) {
+        const int nv = (int)((n + NNF_VL - 1) / NNF_VL);
+        const int tail = (int)(n - (ptrdiff_t)(nv - 1) * NNF_VL);
+        const NNF_M mask = NNF_OP_MASK(tail);
+        switch (2 * nv + (tail < NNF_VL)) {
+            NNF__ROW_CASE(1)
+            NNF__ROW_CASE(2)
+            NNF__ROW_CASE(3)
+            NNF__ROW_CASE(4)
+            NNF__ROW_CASE(5)
+            NNF__ROW_CASE(6)
+            NNF__ROW_CASE(7)
+            NNF__ROW_CASE(8)
+            NNF__ROW_CASE(9)
+            NNF__ROW_CASE(10)
+            NNF__ROW_CASE(11)
+            NNF__ROW_CASE(12)
+            NNF__ROW_CASE(13)
+            NNF__ROW_CASE(14)
+            NNF__ROW_CASE(15)
+            NNF__ROW_CASE(16)
+            default: break;
+        }
+    }
 }
 
 /* One k step of the main kernel: acc[r][v] += op(A)[r, p] * B[p, v]. */
@@ -135,13 +233,16 @@ static NNF__UNUSED NNF__NOINLINE void NNF_FN(_tstore)(
    MASKED: the last vector covers only the lanes in `mask` (`tail`
    lanes).  TRANS_C: element (r, j) goes to C[j*ldc + r].
    Every element is ONE chain acc = fma(op(A)[r,p], B[p,j], acc) for
-   p = 0..k-1 in order, started from C (acc_c) or 0: no split of k, no
-   final add, so the result does not depend on the tile or position. */
+   p = 0..k-1 in order, started from bias[j] (bias != NULL), C (acc_c) or 0:
+   no split of k, no final add, so the result does not depend on the tile or
+   position.  act != NULL (not with TRANS_C): the value stored is
+   acc * (1 - a*a), a = act[r*ldc + j] (tanh's backward, as
+   nnf_tanh_backward computes it). */
 NNF__INLINE NNF_TGT void NNF_FN(_tile)(
     const int MR, const int NV, const int MASKED, const int TRANS_C,
     ptrdiff_t k, const NNF_T *A, ptrdiff_t a_row, ptrdiff_t a_col,
     const NNF_T *B, ptrdiff_t ldb, NNF_T *C, ptrdiff_t ldc, NNF_M mask, int tail,
-    int acc_c)
+    int acc_c, const NNF_T *bias, const NNF_T *act)
 {
     NNF_V acc[NNF__WROWS(NNF_MR_MAX, NNF_NV_MAX, 1)][NNF_NV_MAX];
     const int cols = MASKED ? (NV - 1) * NNF_VL + tail : NV * NNF_VL;
@@ -168,7 +269,13 @@ NNF__INLINE NNF_TGT void NNF_FN(_tile)(
         NNF_FN(_tstore)(tmp, MR, cols, NV * NNF_VL, C, ldc);
         return;
     }
-    if (acc_c) {
+    if (bias) {
+        NNF__UNROLL for (v = 0; v < NV; v++) {
+            const NNF_V bv = (MASKED && v == NV - 1) ? NNF_OP_LOADM(bias + v * NNF_VL, mask)
+                                                     : NNF_OP_LOAD(bias + v * NNF_VL);
+            NNF__UNROLL for (r = 0; r < MR; r++) acc[r][v] = bv;
+        }
+    } else if (acc_c) {
         NNF__UNROLL for (r = 0; r < MR; r++)
             NNF__UNROLL for (v = 0; v < NV; v++)
                 acc[r][v] = (MASKED && v == NV - 1)
@@ -182,6 +289,16 @@ NNF__INLINE NNF_TGT void NNF_FN(_tile)(
     for (p = 0; p < k; p++)
         NNF_FN(_step)(MR, NV, MASKED, acc, A + p * a_col, a_row,
                     B + p * ldb, mask);
+    if (act) {
+        const NNF_V one = NNF_OP_BCAST((NNF_T)1);
+        NNF__UNROLL for (r = 0; r < MR; r++)
+            NNF__UNROLL for (v = 0; v < NV; v++) {
+                const NNF_V a = (MASKED && v == NV - 1)
+                                    ? NNF_OP_LOADM(act + r * ldc + v * NNF_VL, mask)
+                                    : NNF_OP_LOAD(act + r * ldc + v * NNF_VL);
+                acc[r][v] = NNF__TANH_GRAD(acc[r][v], a, one);
+            }
+    }
     NNF__UNROLL for (r = 0; r < MR; r++)
         NNF__UNROLL for (v = 0; v < NV; v++) {
             if (MASKED && v == NV - 1)
@@ -198,7 +315,8 @@ NNF__INLINE NNF_TGT void NNF_FN(_tile)(
 NNF__INLINE NNF_TGT void NNF_FN(_panel)(
     const int NV, const int MASKED, ptrdiff_t m, ptrdiff_t k,
     const NNF_T *A, ptrdiff_t a_row, ptrdiff_t a_col, const NNF_T *B,
-    ptrdiff_t ldb, NNF_T *C, ptrdiff_t ldc, NNF_M mask, int tail, int acc_c)
+    ptrdiff_t ldb, NNF_T *C, ptrdiff_t ldc, NNF_M mask, int tail, int acc_c,
+    const NNF_T *bias, const NNF_T *act)
 {
     const int MRW = NNF__WROWS(NNF_MR_MAX, NNF_NV_MAX, NV);
     ptrdiff_t i = 0;
@@ -206,10 +324,11 @@ NNF__INLINE NNF_TGT void NNF_FN(_panel)(
         for (; i + MRW <= m; i += MRW)
             NNF_FN(_tile)(MRW, NV, MASKED, 0, k, A + i * a_row, a_row,
                         a_col, B, ldb, C + i * ldc, ldc, mask, tail,
-                        acc_c);
+                        acc_c, bias, act ? act + i * ldc : NULL);
     for (; i + NNF_MR_MAX <= m; i += NNF_MR_MAX)
         NNF_FN(_tile)(NNF_MR_MAX, NV, MASKED, 0, k, A + i * a_row, a_row,
-                    a_col, B, ldb, C + i * ldc, ldc, mask, tail, acc_c);
+                    a_col, B, ldb, C + i * ldc, ldc, mask, tail, acc_c, bias,
+                    act ? act + i * ldc : NULL);
     NNF__ROW_TAIL(4, NV, MASKED)
     NNF__ROW_TAIL(2, NV, MASKED)
     NNF__ROW_TAIL(1, NV, MASKED)
@@ -239,11 +358,12 @@ NNF__INLINE NNF_TGT void NNF_FN(_pack)(ptrdiff_t kc, int nv, int masked,
    several column panels re-read op(A), columns in balanced panels of
    <= NV_MAX vectors.  Operands are used in place, except that with buf
    != NULL each NNF__PACK_KC x NV*VL panel of B is first copied into buf
-   (see the entry point). */
+   (see the entry point).  bias: the chains of the first k block start from it;
+   act: the epilogue of the last k block (see _tile). */
 static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_run)(
     ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_row,
     ptrdiff_t a_col, const NNF_T *B, ptrdiff_t ldb, NNF_T *C, ptrdiff_t ldc,
-    int accumulate, NNF_T *buf)
+    int accumulate, NNF_T *buf, const NNF_T *bias0, const NNF_T *act0)
 {
     const ptrdiff_t nvec = (n + NNF_VL - 1) / NNF_VL; /* vectors per C row */
     ptrdiff_t kc_max =
@@ -266,6 +386,8 @@ static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_run)(
     for (pc = 0; pc < k; pc += kc_max) {
         const ptrdiff_t kc = NNF__MIN(kc_max, k - pc);
         const int acc_c = accumulate || pc > 0;
+        const NNF_T *bias_c = pc == 0 ? bias0 : NULL;
+        const int last_block = pc + kc >= k;
         for (ic = 0; ic < m; ic += mc_max) {
             const ptrdiff_t mc = NNF__MIN(mc_max, m - ic);
             const NNF_T *a = A + ic * a_row + pc * a_col;
@@ -289,7 +411,8 @@ static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_run)(
                 }
                 NNF__PANEL_SWITCH(NNF_FN(_panel), mc, kc, a, a_row,
                                   a_col, bp, ldbp, C + ic * ldc + j, ldc,
-                                  mask, tail, acc_c)
+                                  mask, tail, acc_c, bias_c ? bias_c + j : NULL,
+                                  act0 && last_block ? act0 + ic * ldc + j : NULL)
                 j += ncols;
                 vleft -= nv;
             }
@@ -302,10 +425,10 @@ static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_run)(
 static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_packed)(
     ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_row,
     ptrdiff_t a_col, const NNF_T *B, ptrdiff_t ldb, NNF_T *C, ptrdiff_t ldc,
-    int accumulate)
+    int accumulate, const NNF_T *bias, const NNF_T *act)
 {
     NNF__ALIGN64 NNF_T buf[NNF__PACK_KC * NNF_NV_MAX * NNF_VL];
-    NNF_FN(_run)(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, buf);
+    NNF_FN(_run)(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, buf, bias, act);
 }
 
 /* TN with tiny n: C^T (n x m) = B^T (n x k) @ op(A)^T (k x m), whose
@@ -352,30 +475,50 @@ NNF_FN(_tns)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A,
     }
 }
 
-static NNF__UNUSED NNF__NOINLINE NNF_TGT void
-NNF_GEMM_NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_row,
-     ptrdiff_t a_col, const NNF_T *B, ptrdiff_t ldb, NNF_T *C, ptrdiff_t ldc,
-     int accumulate)
+/* The entry points' body: bias and act as in _tile (bias overrides accumulate). The
+   transposed tiny-n kernel and k == 0 take the plain product and a separate epilogue
+   pass, which gives the same values. */
+NNF__INLINE NNF_TGT void NNF_FN(_dispatch)(
+    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_row, ptrdiff_t a_col,
+    const NNF_T *B, ptrdiff_t ldb, NNF_T *C, ptrdiff_t ldc, int accumulate,
+    const NNF_T *bias, const NNF_T *act)
 {
     if (m <= 0 || n <= 0) return;
-    if (k <= 0) {
-        if (!accumulate) NNF__CAT(NNF__ZERO_, NNF_T)(m, n, C, ldc);
+    if (bias) accumulate = 1; /* the value C starts from is bias, not 0 */
+    /* TN with one contiguous column: C^T (1 x m) = B^T (1 x k) @ op(A)^T, whose rows
+       A[p*a_col + 0..m-1] are contiguous: the single-row kernel with all of C's chains in
+       flight (same chains: fma(B[p], A[..], acc) is fma(A[..], B[p], acc)). */
+    if (n == 1 && a_row == 1 && ldc == 1 && m > 1 && k > 0 && !bias && !act) {
+        NNF_FN(_single_row)(m, k, B, ldb, A, a_col, C, accumulate, NULL, NULL);
         return;
     }
     /* TN with tiny n: most lanes of a C row vector would idle; run the
        vectors along m (transposed kernel). */
-    if (n <= NNF_TNS_N && a_row == 1 && n < m) {
-        NNF_FN(_tns)(m, n, k, A, a_col, B, ldb, C, ldc, accumulate);
+    if (k <= 0 || (n <= NNF_TNS_N && a_row == 1 && n < m)) {
+        if (bias) NNF__CAT(NNF__FILL_ROWS_, NNF_T)(m, n, bias, C, ldc);
+        if (k <= 0) {
+            if (!accumulate) NNF__CAT(NNF__ZERO_, NNF_T)(m, n, C, ldc);
+        } else {
+            NNF_FN(_tns)(m, n, k, A, a_col, B, ldb, C, ldc, accumulate);
+        }
+        if (act) NNF__CAT(NNF__TANH_GRAD_ROWS_, NNF_T)(m, n, act, C, ldc);
         return;
     }
-    if (m == 1 && n >= NNF_WIDE_NV * NNF_VL) {
-        const ptrdiff_t done =
-            NNF_FN(_wide)(n, k, A, a_col, B, ldb, C, accumulate);
-        /* the remaining < WIDE_NV*VL columns: general kernel */
-        B += done;
-        C += done;
-        n -= done;
-        if (n == 0) return;
+#ifdef NNF_TINY_N
+    /* NN with 1 or 2 columns: vectors along m (see nnf__tiny_n_d), whole groups of 4 rows;
+       the other rows (each its own chains) below. */
+    if (a_col == 1 && n <= 2 && m >= 4) {
+        const ptrdiff_t done = NNF_TINY_N(m, n, k, A, a_row, B, ldb, C, ldc, accumulate, bias, act);
+        A += done * a_row;
+        C += done * ldc;
+        if (act) act += done * ldc;
+        m -= done;
+        if (m == 0) return;
+    }
+#endif
+    if (m == 1) {
+        NNF_FN(_single_row)(n, k, A, a_col, B, ldb, C, accumulate, bias, act);
+        return;
     }
     /* B rows a multiple of 4 KiB apart (n = 512, 1024 doubles): all rows
        of a B panel fall into the same L1 sets and the panel cannot stay
@@ -385,12 +528,29 @@ NNF_GEMM_NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a
     if (NNF_PACK4K && ((ldb * (ptrdiff_t)sizeof(NNF_T)) & 4095) == 0 && k >= 64 &&
         m >= 2 * NNF_MR_MAX) {
         NNF_FN(_packed)(m, n, k, A, a_row, a_col, B, ldb, C, ldc,
-                      accumulate);
+                      accumulate, bias, act);
         return;
     }
-    NNF_FN(_run)(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, NULL);
+    NNF_FN(_run)(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, NULL, bias, act);
 }
 
+static NNF__UNUSED NNF__NOINLINE NNF_TGT void
+NNF_GEMM_NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_row,
+     ptrdiff_t a_col, const NNF_T *B, ptrdiff_t ldb, NNF_T *C, ptrdiff_t ldc,
+     int accumulate)
+{
+    NNF_FN(_dispatch)(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, NULL, NULL);
+}
+
+static NNF__UNUSED NNF__NOINLINE NNF_TGT void
+NNF_GEMM_EX_NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_row,
+     ptrdiff_t a_col, const NNF_T *B, ptrdiff_t ldb, NNF_T *C, ptrdiff_t ldc,
+     int accumulate, const NNF_T *bias, const NNF_T *act)
+{
+    NNF_FN(_dispatch)(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, bias, act);
+}
+
+#undef NNF__ROW_CASE
 #undef NNF__PANEL_SWITCH
 #undef NNF__PANEL_CASE
 #undef NNF__TROW_CASE
@@ -405,6 +565,8 @@ NNF_GEMM_NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a
 #undef NNF_OP_ZERO
 #undef NNF_FN
 #undef NNF_GEMM_NAME
+#undef NNF_GEMM_EX_NAME
+#undef NNF_TINY_N
 #undef NNF_TGT
 #undef NNF_T
 #undef NNF_V

@@ -62,8 +62,24 @@ static NNF__UNUSED NNF__NOINLINE void NNF_GEMM_NAME(ptrdiff_t m, ptrdiff_t n, pt
     }
 }
 
+/* With an epilogue (see nnf_gemm_ex_d): the plain product, then separate passes. */
+static NNF__UNUSED NNF__NOINLINE void NNF_GEMM_EX_NAME(
+    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_row, ptrdiff_t a_col,
+    const NNF_T *B, ptrdiff_t ldb, NNF_T *C, ptrdiff_t ldc, int accumulate, const NNF_T *bias,
+    const NNF_T *act)
+{
+    if (m <= 0 || n <= 0) return;
+    if (bias) {
+        NNF__CAT(NNF__FILL_ROWS_, NNF_T)(m, n, bias, C, ldc);
+        accumulate = 1;
+    }
+    NNF_GEMM_NAME(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate);
+    if (act) NNF__CAT(NNF__TANH_GRAD_ROWS_, NNF_T)(m, n, act, C, ldc);
+}
+
 #undef NNF_FN
 #undef NNF_GEMM_NAME
+#undef NNF_GEMM_EX_NAME
 #undef NNF_T
 #undef NNF_MR
 #undef NNF_NR

@@ -20,7 +20,15 @@
  *     a_row = 1, a_col = lda (other element strides work, more slowly). B is k x n row-major,
  *     B[p*ldb + j]. m, n, k >= 0; k == 0 gives C = 0 (or leaves C unchanged if accumulate).
  *   Any alignment; C must not overlap A or B. Thread-safe, no heap allocation (<= ~17 KiB
- *   of stack). NN x B^T (dX = dZ @ W^T): transpose W into a scratch buffer first.
+ *   of stack). NN x B^T (dX = dZ @ W^T): transpose W into a scratch buffer first
+ *   (nnf_transpose_{d,f}: 4 x 4 register blocks).
+ *
+ *   static void nnf_gemm_ex_d(... the same ..., int accumulate, const double *bias,
+ *                             const double *act);
+ *   The product with an epilogue: bias != NULL starts every chain from bias[j] (instead of
+ *   C or 0: Z = X @ W + b without a pass filling Z with b first); act != NULL stores
+ *   c * (1 - a*a), a = act[i*ldc + j] (tanh's backward fused into dA = dZ @ W^T). Same
+ *   values as the separate passes; every row stays independent of the others.
  *   Per-path entry points with the same signature, for tests: nnf_gemm_{d,f}_baseline,
  *   nnf_gemm_{d,f}_avx2, nnf_gemm_{d,f}_avx512 (call a SIMD one only if
  *   nnf_path_runs(NNF_FAMILY_PRODUCTS, path) says so).
@@ -134,6 +142,79 @@ NNF__DEFINE_ZERO(nnf__zero_f, float)
 #define NNF__ZERO_double nnf__zero_d
 #define NNF__ZERO_float nnf__zero_f
 
+/* Epilogue helpers of the product with an epilogue (nnf_gemm_ex_*): C[0:m, 0:n] = b
+   (the chains of a biased product start from b), and tanh's backward applied to a
+   stored product, C = C * (1 - A^2) with A laid out as C -- the expression of
+   nnf_tanh_backward (elementwise_body.h), so the values are the same. */
+#define NNF__DEFINE_FILL_ROWS(NAME, T)                                        \
+    static NNF__UNUSED void NAME(ptrdiff_t m, ptrdiff_t n, const T *b, T *C,  \
+                                 ptrdiff_t ldc)                               \
+    {                                                                         \
+        ptrdiff_t i, j;                                                       \
+        for (i = 0; i < m; i++)                                               \
+            for (j = 0; j < n; j++) C[i * ldc + j] = b[j];                    \
+    }
+#define NNF__DEFINE_TANH_GRAD_ROWS(NAME, T)                                   \
+    static NNF__UNUSED void NAME(ptrdiff_t m, ptrdiff_t n, const T *a, T *C,  \
+                                 ptrdiff_t ldc)                               \
+    {                                                                         \
+        ptrdiff_t i, j;                                                       \
+        for (i = 0; i < m; i++)                                               \
+            for (j = 0; j < n; j++) {                                         \
+                const T x = a[i * ldc + j];                                   \
+                C[i * ldc + j] = C[i * ldc + j] * ((T)1 - x * x);             \
+            }                                                                 \
+    }
+NNF__DEFINE_FILL_ROWS(nnf__fill_rows_d, double)
+NNF__DEFINE_FILL_ROWS(nnf__fill_rows_f, float)
+NNF__DEFINE_TANH_GRAD_ROWS(nnf__tanh_grad_rows_d, double)
+NNF__DEFINE_TANH_GRAD_ROWS(nnf__tanh_grad_rows_f, float)
+#define NNF__FILL_ROWS_double nnf__fill_rows_d
+#define NNF__FILL_ROWS_float nnf__fill_rows_f
+#define NNF__TANH_GRAD_ROWS_double nnf__tanh_grad_rows_d
+#define NNF__TANH_GRAD_ROWS_float nnf__tanh_grad_rows_f
+/* The same expression on vectors (GNU vector operators; products are compiled without FP
+   contraction, so it rounds as the scalar form: a*a, 1 - that, g times that). */
+#define NNF__TANH_GRAD(g, a, one) ((g) * ((one) - (a) * (a)))
+
+/* out (cols x rows) = in (rows x cols)^T, both row-major: 4 x 4 blocks (BLOCK4(out, ldo,
+   in, ldi) transposes one), in column blocks of 64 so that the 64 output rows a strip
+   writes stay in L1. Copies only: every path gives the same result. */
+#define NNF__DEFINE_TRANSPOSE(NAME, T, TGT, BLOCK4)                                       \
+    static NNF__UNUSED NNF__NOINLINE TGT void NAME(T *out, const T *in, ptrdiff_t rows,   \
+                                                   ptrdiff_t cols)                        \
+    {                                                                                     \
+        ptrdiff_t i, j, j0;                                                               \
+        int r;                                                                            \
+        for (j0 = 0; j0 < cols; j0 += 64) {                                               \
+            const ptrdiff_t j1 = NNF__MIN(j0 + 64, cols);                                 \
+            for (i = 0; i + 4 <= rows; i += 4) {                                          \
+                const T *a = in + i * cols;                                               \
+                for (j = j0; j + 4 <= j1; j += 4)                                         \
+                    BLOCK4(out + j * rows + i, rows, a + j, cols);                        \
+                for (; j < j1; j++)                                                       \
+                    NNF__UNROLL for (r = 0; r < 4; r++)                                   \
+                        out[j * rows + i + r] = a[r * cols + j];                          \
+            }                                                                             \
+            for (; i < rows; i++)                                                         \
+                for (j = j0; j < j1; j++) out[j * rows + i] = in[i * cols + j];           \
+        }                                                                                 \
+    }
+#define NNF__DEFINE_BLOCK4_SCALAR(NAME, T)                                                \
+    NNF__INLINE void NAME(T *o, ptrdiff_t ldo, const T *a, ptrdiff_t lda)                 \
+    {                                                                                     \
+        T t[4][4];                                                                        \
+        int r, c;                                                                         \
+        NNF__UNROLL for (r = 0; r < 4; r++)                                               \
+            NNF__UNROLL for (c = 0; c < 4; c++) t[r][c] = a[r * lda + c];                 \
+        NNF__UNROLL for (c = 0; c < 4; c++)                                               \
+            NNF__UNROLL for (r = 0; r < 4; r++) o[c * ldo + r] = t[r][c];                 \
+    }
+NNF__DEFINE_BLOCK4_SCALAR(nnf__block4_d, double)
+NNF__DEFINE_BLOCK4_SCALAR(nnf__block4_f, float)
+NNF__DEFINE_TRANSPOSE(nnf_transpose_d_baseline, double, , nnf__block4_d)
+NNF__DEFINE_TRANSPOSE(nnf_transpose_f_baseline, float, , nnf__block4_f)
+
 #define NNF__CAT2(a, b) a##b
 #define NNF__CAT(a, b) NNF__CAT2(a, b)
 
@@ -200,6 +281,7 @@ NNF__INLINE void nnf__n4f_storem(float *p, int r, float32x4_t v)
    in flight per pass. PACK4K: B rows 4 KiB apart alias in the L1 sets of 64 KiB 4-way
    (Neoverse) and 128 KiB 8-way (Apple) caches alike, as on x86. */
 #define NNF_GEMM_NAME nnf_gemm_d_baseline
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_d_baseline
 #define NNF_TGT NNF_TARGET_PRODUCTS_BASELINE
 #define NNF_T double
 #define NNF_V float64x2_t
@@ -214,6 +296,7 @@ NNF__INLINE void nnf__n4f_storem(float *p, int r, float32x4_t v)
 #include "gemm_body.h"
 
 #define NNF_GEMM_NAME nnf_gemm_f_baseline
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_f_baseline
 #define NNF_TGT NNF_TARGET_PRODUCTS_BASELINE
 #define NNF_T float
 #define NNF_V float32x4_t
@@ -305,6 +388,7 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 
 /* 4 x 2 tiles: 8 accumulators + 2 B vectors + 1 broadcast of 16 xmm. */
 #define NNF_GEMM_NAME nnf_gemm_d_baseline
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_d_baseline
 #define NNF_TGT 
 #define NNF_T double
 #define NNF_V nnf__v2d
@@ -319,6 +403,7 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 #include "gemm_body.h"
 
 #define NNF_GEMM_NAME nnf_gemm_f_baseline
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_f_baseline
 #define NNF_TGT 
 #define NNF_T float
 #define NNF_V nnf__v4f
@@ -335,11 +420,13 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 #else /* !NNF__VECEXT: plain scalar C */
 
 #define NNF_GEMM_NAME nnf_gemm_d_baseline
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_d_baseline
 #define NNF_T double
 #define NNF_MR 4
 #define NNF_NR 4
 #include "gemm_scalar_body.h"
 #define NNF_GEMM_NAME nnf_gemm_f_baseline
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_f_baseline
 #define NNF_T float
 #define NNF_MR 4
 #define NNF_NR 8
@@ -373,7 +460,123 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
     _mm256_cmpgt_epi32(_mm256_set1_epi32(r),                                  \
                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 
+/* NN products with n <= 2 columns (a 1-wide output layer, X @ w: in the main kernel one
+   lane of each C-row vector would be used): vectors of 4 rows along m instead, op(A)'s
+   columns taken from 4 x 4 blocks of A transposed in registers (4 loads and 8 shuffles per
+   4 rows x 4 values of p), G groups of 4 rows at once for G*N independent chains. Each
+   C[i, j] is still ONE chain acc = fma(A[i, p], B[p, j], acc), p = 0..k-1 in order, started
+   from bias[j], C or 0; act: the epilogue of _tile. Compiled for AVX2 + FMA, run by the
+   AVX2 and the AVX-512 paths alike (4-lane vectors: 256-bit double, 128-bit float), so the
+   two paths agree. Does rows 0..4*floor(m/4)-1 and returns their number. */
+#define NNF__DEFINE_TINY_N(P, T, V, LOADU, STOREU, SET1, SETR4, FMA, ZERO, TRANSPOSE4)      \
+    NNF__INLINE NNF_TARGET_PRODUCTS_AVX2 void P##_group(                                    \
+        const int G, const int N, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *B,       \
+        ptrdiff_t ldb, T *C, ptrdiff_t ldc, int acc_c, const T *bias, const T *act)         \
+    {                                                                                       \
+        V acc[8][2];                                                                        \
+        ptrdiff_t p;                                                                        \
+        int g, j, q;                                                                        \
+        NNF__UNROLL for (g = 0; g < G; g++)                                                 \
+            NNF__UNROLL for (j = 0; j < N; j++) {                                           \
+                const T *c = C + 4 * g * ldc + j;                                           \
+                acc[g][j] = bias    ? SET1(bias[j])                                         \
+                            : acc_c ? SETR4(c[0], c[ldc], c[2 * ldc], c[3 * ldc])           \
+                                    : ZERO();                                               \
+            }                                                                               \
+        for (p = 0; p + 4 <= k; p += 4) {                                                   \
+            V bb[4][2];                                                                     \
+            NNF__UNROLL for (q = 0; q < 4; q++)                                             \
+                NNF__UNROLL for (j = 0; j < N; j++) bb[q][j] = SET1(B[(p + q) * ldb + j]);  \
+            NNF__UNROLL for (g = 0; g < G; g++) {                                           \
+                const T *a = A + 4 * g * lda + p;                                           \
+                V col[4];                                                                   \
+                col[0] = LOADU(a);                                                          \
+                col[1] = LOADU(a + lda);                                                    \
+                col[2] = LOADU(a + 2 * lda);                                                \
+                col[3] = LOADU(a + 3 * lda);                                                \
+                TRANSPOSE4(col[0], col[1], col[2], col[3]);                                 \
+                NNF__UNROLL for (q = 0; q < 4; q++)                                         \
+                    NNF__UNROLL for (j = 0; j < N; j++)                                     \
+                        acc[g][j] = FMA(col[q], bb[q][j], acc[g][j]);                       \
+            }                                                                               \
+        }                                                                                   \
+        for (; p < k; p++)                                                                  \
+            NNF__UNROLL for (g = 0; g < G; g++) {                                           \
+                const T *a = A + 4 * g * lda + p;                                           \
+                const V col = SETR4(a[0], a[lda], a[2 * lda], a[3 * lda]);                  \
+                NNF__UNROLL for (j = 0; j < N; j++)                                         \
+                    acc[g][j] = FMA(col, SET1(B[p * ldb + j]), acc[g][j]);                  \
+            }                                                                               \
+        NNF__UNROLL for (g = 0; g < G; g++)                                                 \
+            NNF__UNROLL for (j = 0; j < N; j++) {                                           \
+                T *c = C + 4 * g * ldc + j;                                                 \
+                NNF__ALIGN64 T t[4];                                                        \
+                int r;                                                                      \
+                if (act) {                                                                  \
+                    const T *x = act + 4 * g * ldc + j;                                     \
+                    const V a = SETR4(x[0], x[ldc], x[2 * ldc], x[3 * ldc]);                \
+                    acc[g][j] = NNF__TANH_GRAD(acc[g][j], a, SET1((T)1));                   \
+                }                                                                           \
+                if (N == 1 && ldc == 1) {                                                   \
+                    STOREU(c, acc[g][j]);                                                   \
+                } else {                                                                    \
+                    STOREU(t, acc[g][j]);                                                   \
+                    for (r = 0; r < 4; r++) c[r * ldc] = t[r];                              \
+                }                                                                           \
+            }                                                                               \
+    }                                                                                       \
+    static NNF__UNUSED NNF__NOINLINE NNF_TARGET_PRODUCTS_AVX2 ptrdiff_t P(                  \
+        ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *B,       \
+        ptrdiff_t ldb, T *C, ptrdiff_t ldc, int acc_c, const T *bias, const T *act)         \
+    {                                                                                       \
+        ptrdiff_t i = 0;                                                                    \
+        int G;                                                                              \
+        for (G = 8; G >= 1; G /= 2)                                                         \
+            for (; i + 4 * G <= m && (G == 8 || i + 8 * G > m); i += 4 * G) {               \
+                const T *ai = A + i * lda;                                                  \
+                T *ci = C + i * ldc;                                                        \
+                const T *xi = act ? act + i * ldc : NULL;                                   \
+                if (n == 1) {                                                               \
+                    if (G == 8) P##_group(8, 1, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
+                    if (G == 4) P##_group(4, 1, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
+                    if (G == 2) P##_group(2, 1, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
+                    if (G == 1) P##_group(1, 1, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
+                } else {                                                                    \
+                    if (G >= 4) {                                                           \
+                        P##_group(4, 2, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi);      \
+                        if (G == 8)                                                         \
+                            P##_group(4, 2, k, ai + 16 * lda, lda, B, ldb, ci + 16 * ldc,   \
+                                      ldc, acc_c, bias, xi ? xi + 16 * ldc : NULL);         \
+                    }                                                                       \
+                    if (G == 2) P##_group(2, 2, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
+                    if (G == 1) P##_group(1, 2, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
+                }                                                                           \
+            }                                                                               \
+        return i;                                                                           \
+    }
+
+#define NNF__TRANSPOSE4_PD(r0, r1, r2, r3)                                                  \
+    do {                                                                                    \
+        const __m256d t0_ = _mm256_unpacklo_pd(r0, r1), t1_ = _mm256_unpackhi_pd(r0, r1);  \
+        const __m256d t2_ = _mm256_unpacklo_pd(r2, r3), t3_ = _mm256_unpackhi_pd(r2, r3);  \
+        r0 = _mm256_permute2f128_pd(t0_, t2_, 0x20);                                        \
+        r1 = _mm256_permute2f128_pd(t1_, t3_, 0x20);                                        \
+        r2 = _mm256_permute2f128_pd(t0_, t2_, 0x31);                                        \
+        r3 = _mm256_permute2f128_pd(t1_, t3_, 0x31);                                        \
+    } while (0)
+#define NNF__SETR4_PD(a, b, c, d) _mm256_setr_pd((a), (b), (c), (d))
+#define NNF__SETR4_PS(a, b, c, d) _mm_setr_ps((a), (b), (c), (d))
+NNF__DEFINE_TINY_N(nnf__tiny_n_d, double, __m256d, _mm256_loadu_pd, _mm256_storeu_pd,
+                   _mm256_set1_pd, NNF__SETR4_PD, _mm256_fmadd_pd, _mm256_setzero_pd,
+                   NNF__TRANSPOSE4_PD)
+NNF__DEFINE_TINY_N(nnf__tiny_n_f, float, __m128, _mm_loadu_ps, _mm_storeu_ps, _mm_set1_ps,
+                   NNF__SETR4_PS, _mm_fmadd_ps, _mm_setzero_ps, _MM_TRANSPOSE4_PS)
+#define NNF__TINY_N_double nnf__tiny_n_d
+#define NNF__TINY_N_float nnf__tiny_n_f
+
 #define NNF_GEMM_NAME nnf_gemm_d_avx2
+#define NNF_TINY_N nnf__tiny_n_d
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_d_avx2
 #define NNF_TGT NNF_TARGET_PRODUCTS_AVX2
 #define NNF_T double
 #define NNF_V __m256d
@@ -388,6 +591,8 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 #include "gemm_body.h"
 
 #define NNF_GEMM_NAME nnf_gemm_f_avx2
+#define NNF_TINY_N nnf__tiny_n_f
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_f_avx2
 #define NNF_TGT NNF_TARGET_PRODUCTS_AVX2
 #define NNF_T float
 #define NNF_V __m256
@@ -423,6 +628,8 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 #define NNF__Z16F_MASK(r) ((__mmask16)((1u << (r)) - 1u))
 
 #define NNF_GEMM_NAME nnf_gemm_d_avx512
+#define NNF_TINY_N nnf__tiny_n_d
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_d_avx512
 #define NNF_TGT NNF_TARGET_PRODUCTS_AVX512
 #define NNF_T double
 #define NNF_V __m512d
@@ -437,6 +644,8 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 #include "gemm_body.h"
 
 #define NNF_GEMM_NAME nnf_gemm_f_avx512
+#define NNF_TINY_N nnf__tiny_n_f
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_f_avx512
 #define NNF_TGT NNF_TARGET_PRODUCTS_AVX512
 #define NNF_T float
 #define NNF_V __m512
@@ -449,6 +658,38 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 #define NNF_PACK4K 0
 #define NNF_OPS NNF__Z16F
 #include "gemm_body.h"
+
+/* Transposes of 4 x 4 blocks in registers: 4 loads, 8 shuffles, 4 stores (the AVX-512
+   path runs the same 256-bit code: a 20 x 20 W is too small for 8 x 8 blocks to pay). */
+NNF__INLINE NNF_TARGET_PRODUCTS_AVX2 void nnf__block4_d_avx2(double *o, ptrdiff_t ldo,
+                                                             const double *a, ptrdiff_t lda)
+{
+    const __m256d r0 = _mm256_loadu_pd(a), r1 = _mm256_loadu_pd(a + lda);
+    const __m256d r2 = _mm256_loadu_pd(a + 2 * lda), r3 = _mm256_loadu_pd(a + 3 * lda);
+    const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+    const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+    _mm256_storeu_pd(o, _mm256_permute2f128_pd(t0, t2, 0x20));
+    _mm256_storeu_pd(o + ldo, _mm256_permute2f128_pd(t1, t3, 0x20));
+    _mm256_storeu_pd(o + 2 * ldo, _mm256_permute2f128_pd(t0, t2, 0x31));
+    _mm256_storeu_pd(o + 3 * ldo, _mm256_permute2f128_pd(t1, t3, 0x31));
+}
+NNF__INLINE NNF_TARGET_PRODUCTS_AVX2 void nnf__block4_f_avx2(float *o, ptrdiff_t ldo,
+                                                             const float *a, ptrdiff_t lda)
+{
+    __m128 r0 = _mm_loadu_ps(a), r1 = _mm_loadu_ps(a + lda);
+    __m128 r2 = _mm_loadu_ps(a + 2 * lda), r3 = _mm_loadu_ps(a + 3 * lda);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    _mm_storeu_ps(o, r0);
+    _mm_storeu_ps(o + ldo, r1);
+    _mm_storeu_ps(o + 2 * ldo, r2);
+    _mm_storeu_ps(o + 3 * ldo, r3);
+}
+NNF__DEFINE_TRANSPOSE(nnf_transpose_d_avx2, double, NNF_TARGET_PRODUCTS_AVX2, nnf__block4_d_avx2)
+NNF__DEFINE_TRANSPOSE(nnf_transpose_f_avx2, float, NNF_TARGET_PRODUCTS_AVX2, nnf__block4_f_avx2)
+NNF__DEFINE_TRANSPOSE(nnf_transpose_d_avx512, double, NNF_TARGET_PRODUCTS_AVX512,
+                      nnf__block4_d_avx2)
+NNF__DEFINE_TRANSPOSE(nnf_transpose_f_avx512, float, NNF_TARGET_PRODUCTS_AVX512,
+                      nnf__block4_f_avx2)
 
 #endif /* NNF_PRODUCTS_SIMD */
 
@@ -468,15 +709,48 @@ NNF_ENTRY_POINT(NNF_FAMILY_PRODUCTS, nnf__bind_products, nnf_gemm_f,
                  int accumulate),
                 (m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate))
 
+/* C = op(A) @ B (+ C if accumulate) with an epilogue, float64 and float32:
+   bias != NULL: every chain starts from bias[j] instead of 0 or C (C = op(A) @ B + b, the
+   same values as filling C's rows with b and accumulating); act != NULL: the value stored
+   is c * (1 - a^2) with a = act[i*ldc + j] (act laid out as C; tanh's backward
+   dZ = dA * (1 - A^2) fused into the product dA = dZ_above @ W^T, the same values as the
+   product followed by nnf_tanh_backward). Both keep every row independent of the others. */
+NNF_ENTRY_POINT(NNF_FAMILY_PRODUCTS, nnf__bind_products, nnf_gemm_ex_d,
+                (ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *A, ptrdiff_t a_row,
+                 ptrdiff_t a_col, const double *B, ptrdiff_t ldb, double *C, ptrdiff_t ldc,
+                 int accumulate, const double *bias, const double *act),
+                (m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, bias, act))
+NNF_ENTRY_POINT(NNF_FAMILY_PRODUCTS, nnf__bind_products, nnf_gemm_ex_f,
+                (ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *A, ptrdiff_t a_row,
+                 ptrdiff_t a_col, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
+                 int accumulate, const float *bias, const float *act),
+                (m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, bias, act))
+
+/* out (cols x rows) = in (rows x cols)^T (matmul_nt's B^T). */
+NNF_ENTRY_POINT(NNF_FAMILY_PRODUCTS, nnf__bind_products, nnf_transpose_d,
+                (double *out, const double *in, ptrdiff_t rows, ptrdiff_t cols),
+                (out, in, rows, cols))
+NNF_ENTRY_POINT(NNF_FAMILY_PRODUCTS, nnf__bind_products, nnf_transpose_f,
+                (float *out, const float *in, ptrdiff_t rows, ptrdiff_t cols),
+                (out, in, rows, cols))
+
 static void nnf__bind_products(int path)
 {
 #if NNF_PRODUCTS_SIMD
     NNF_BIND_SIMD(nnf_gemm_d)
     NNF_BIND_SIMD(nnf_gemm_f)
+    NNF_BIND_SIMD(nnf_gemm_ex_d)
+    NNF_BIND_SIMD(nnf_gemm_ex_f)
+    NNF_BIND_SIMD(nnf_transpose_d)
+    NNF_BIND_SIMD(nnf_transpose_f)
 #else
     (void)path;
     NNF_BIND_BASELINE(nnf_gemm_d)
     NNF_BIND_BASELINE(nnf_gemm_f)
+    NNF_BIND_BASELINE(nnf_gemm_ex_d)
+    NNF_BIND_BASELINE(nnf_gemm_ex_f)
+    NNF_BIND_BASELINE(nnf_transpose_d)
+    NNF_BIND_BASELINE(nnf_transpose_f)
 #endif
 }
 

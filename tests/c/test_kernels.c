@@ -38,6 +38,8 @@
 #include "lbfgs_vectors.h"
 
 static long n_checks, n_failures;
+/* C's row stride in the product checks is n + c_padding (0: rows back to back). */
+static ptrdiff_t c_padding = 3;
 #define CHECK(cond, ...)                                                                    \
     do {                                                                                    \
         n_checks++;                                                                         \

@@ -38,33 +38,53 @@ static TT TK(product_element_)(int fused, TT acc, const TT *A, ptrdiff_t a_row, 
 
 /* One product C (m x n) (+)= op(A) @ B on the current path: NN (trans 0, A m x k with row
    stride lda) or TN (trans 1, A k x m, op(A) = A^T); B k x n with row stride ldb; C with
-   row stride n + 3. Every buffer is exactly as long as its last element needs (a sanitized
+   row stride n + c_padding. Every buffer is exactly as long as its last element needs (a sanitized
    build catches any read or write past it); C's padding must stay untouched. */
-static void TK(check_product_)(int path, int trans, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                               ptrdiff_t lda, ptrdiff_t ldb, int accumulate, uint64_t *digest)
+/* epilogue (nnf_gemm_ex_*): bit 1 a bias row (the chains start from b[j], overriding
+   accumulate), bit 2 tanh's backward C * (1 - a^2) with a laid out as C; 0: nnf_gemm_. */
+static void TK(check_product_ep_)(int path, int trans, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                  ptrdiff_t lda, ptrdiff_t ldb, int accumulate, int epilogue,
+                                  uint64_t *digest)
 {
     const int fused = products_fuse(path);
-    const ptrdiff_t ldc = n + 3;
+    const ptrdiff_t ldc = n + c_padding;
     const ptrdiff_t a_len = trans ? (k ? (k - 1) * lda + m : 1) : (m - 1) * lda + (k ? k : 1);
     const ptrdiff_t b_len = k ? (k - 1) * ldb + n : 1, c_len = (m - 1) * ldc + n;
     const ptrdiff_t a_row = trans ? 1 : lda, a_col = trans ? lda : 1;
     TT *A = malloc(sizeof(TT) * a_len), *B = malloc(sizeof(TT) * b_len);
     TT *C = malloc(sizeof(TT) * c_len), *C0 = malloc(sizeof(TT) * c_len);
+    TT *bias = malloc(sizeof(TT) * n), *act = malloc(sizeof(TT) * c_len);
     ptrdiff_t i, j, bad = 0;
     for (i = 0; i < a_len; i++) A[i] = T_RANDOM();
     for (i = 0; i < b_len; i++) B[i] = T_RANDOM();
     for (i = 0; i < c_len; i++) C0[i] = i % ldc < n && accumulate ? T_RANDOM() : TK_SENTINEL;
+    /* (drawn only for an epilogue: the plain products see the inputs, and give the digest,
+       they always did) */
+    for (j = 0; j < n && epilogue; j++) bias[j] = T_RANDOM();
+    for (i = 0; i < c_len && epilogue; i++) act[i] = T_RANDOM();
     memcpy(C, C0, sizeof(TT) * c_len);
-    TK(nnf_gemm_)(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate);
+    if (epilogue)
+        TK(nnf_gemm_ex_)(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate,
+                         epilogue & 1 ? bias : NULL, epilogue & 2 ? act : NULL);
+    else
+        TK(nnf_gemm_)(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate);
     for (i = 0; i < m; i++) {
         for (j = 0; j < n; j++) {
-            const TT start = accumulate ? C0[i * ldc + j] : (TT)0;
-            const TT want = TK(product_element_)(fused, start, A, a_row, a_col, i, B, ldb, j, k);
-            if (!TK(same_)(C[i * ldc + j], want) && bad++ < 3)
-                CHECK(0, "%s %s gemm %s m=%td n=%td k=%td lda=%td ldb=%td acc=%d: C[%td,%td] = "
-                      "%a, one %s chain gives %a", TNAME, path_label(path), trans ? "TN" : "NN",
-                      m, n, k, lda, ldb, accumulate, i, j, (double)C[i * ldc + j],
-                      fused ? "fused" : "unfused", (double)want);
+            const TT start = epilogue & 1 ? bias[j] : accumulate ? C0[i * ldc + j] : (TT)0;
+            TT want = TK(product_element_)(fused, start, A, a_row, a_col, i, B, ldb, j, k);
+            int ok;
+            if (epilogue & 2) {
+                const TT a = act[i * ldc + j];
+                want = want * ((TT)1 - a * a);
+                ok = TK(elementwise_close_)(C[i * ldc + j], want);
+            } else {
+                ok = TK(same_)(C[i * ldc + j], want);
+            }
+            if (!ok && bad++ < 3)
+                CHECK(0, "%s %s gemm %s m=%td n=%td k=%td lda=%td ldb=%td acc=%d ep=%d: "
+                      "C[%td,%td] = %a, one %s chain gives %a", TNAME, path_label(path),
+                      trans ? "TN" : "NN", m, n, k, lda, ldb, accumulate, epilogue, i, j,
+                      (double)C[i * ldc + j], fused ? "fused" : "unfused", (double)want);
         }
         for (j = n; j < ldc && i * ldc + j < c_len; j++)
             CHECK(TK(same_)(C[i * ldc + j], TK_SENTINEL), "%s %s gemm m=%td n=%td k=%td wrote "
@@ -76,6 +96,41 @@ static void TK(check_product_)(int path, int trans, ptrdiff_t m, ptrdiff_t n, pt
     free(B);
     free(C);
     free(C0);
+    free(bias);
+    free(act);
+}
+
+static void TK(check_product_)(int path, int trans, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                               ptrdiff_t lda, ptrdiff_t ldb, int accumulate, uint64_t *digest)
+{
+    TK(check_product_ep_)(path, trans, m, n, k, lda, ldb, accumulate, 0, digest);
+}
+
+/* The products with an epilogue (bias start, tanh's backward, both) on every kernel the
+   plain products have: each element is still one chain, started from b[j]. */
+static void TK(test_products_ex_)(int path)
+{
+    static const ptrdiff_t ms[] = {1, 3, 8, 13, 32};
+    static const ptrdiff_t ns[] = {1, 2, 5, 17, 20, 25};
+    static const ptrdiff_t ks[] = {1, 3, 20};
+    const ptrdiff_t page = 4096 / (ptrdiff_t)sizeof(TT);
+    for (int ep = 1; ep <= 3; ep++) {
+        for (size_t a = 0; a < sizeof ms / sizeof *ms; a++)
+            for (size_t b = 0; b < sizeof ns / sizeof *ns; b++)
+                for (size_t c = 0; c < sizeof ks / sizeof *ks; c++) {
+                    const ptrdiff_t m = ms[a], n = ns[b], k = ks[c];
+                    const int accumulate = (int)((a + b + c) % 2);
+                    TK(check_product_ep_)(path, 0, m, n, k, k + 1, n, accumulate, ep, NULL);
+                    TK(check_product_ep_)(path, 1, m, n, k, m + 1, n, accumulate, ep, NULL);
+                }
+        TK(check_product_ep_)(path, 0, 5, 7, 0, 3, 7, ep % 2, ep, NULL);    /* k == 0 */
+        TK(check_product_ep_)(path, 0, 1, 300, 17, 17, 300, 0, ep, NULL);   /* m == 1 wide */
+        TK(check_product_ep_)(path, 1, 65, 1, 17, 65, 1, 1, ep, NULL);      /* TN tiny n */
+        TK(check_product_ep_)(path, 0, 20, page - 12, 64, 64, page, 0, ep, NULL); /* packed */
+        TK(check_product_ep_)(path, 0, 9, 2 * page / 9 * 4, 300, 300, 2 * page / 9 * 4, 1, ep,
+                              NULL); /* k blocks: bias in the first, the epilogue in the last */
+        TK(check_product_ep_)(path, 0, 300, 20, 128, 128, 20, 0, ep, NULL); /* row blocks */
+    }
 }
 
 static void TK(test_products_)(void)
@@ -119,6 +174,37 @@ static void TK(test_products_)(void)
         TK(check_product_)(path, 1, 20, 7, 200, half_page, 7, 1, &digest);
         /* op(A) larger than its L2 block: row blocks */
         TK(check_product_)(path, 0, 300, 20, 128, 128, 20, 0, &digest);
+        /* one contiguous column (C's rows back to back): TN runs the single-row kernel on
+           C^T; m == 1 with every vector of the row in one pass */
+        c_padding = 0;
+        for (ptrdiff_t m = 2; m <= 300; m += m < 40 ? 1 : 37) {
+            TK(check_product_)(path, 1, m, 1, 32, m + 1, 1, (int)(m % 2), NULL);
+            TK(check_product_)(path, 0, m, 1, 20, 21, 1, (int)(m % 2), NULL);
+            TK(check_product_)(path, 0, 1, m, 32, 32, m, (int)(m % 2), NULL);
+            TK(check_product_)(path, 1, 1, m, 32, 1, m + 2, (int)(m % 2), NULL);
+        }
+        TK(check_product_)(path, 1, 20, 1, 3000, 20, 1, 1, NULL); /* TN, k-blocked sizes */
+        /* op(A) one value for every p (a_col = 0): the column sums of the bias gradients */
+        for (ptrdiff_t n = 1; n <= 300; n += n < 24 ? 1 : 41)
+            TK(check_product_)(path, 1, 1, n, 32, 0, n, (int)(n % 2), NULL);
+        c_padding = 3;
+        TK(test_products_ex_)(path);
+        /* the transpose of matmul_nt (4 x 4 blocks, 64-column blocks, tails) */
+        for (ptrdiff_t rows = 1; rows <= 70; rows += rows < 9 ? 1 : 19)
+            for (ptrdiff_t cols = 1; cols <= 140; cols += cols < 9 ? 1 : 29) {
+                TT *in = malloc(sizeof(TT) * rows * cols), *out = malloc(sizeof(TT) * rows * cols);
+                ptrdiff_t bad = 0;
+                for (ptrdiff_t i = 0; i < rows * cols; i++) in[i] = T_RANDOM();
+                TK(nnf_transpose_)(out, in, rows, cols);
+                for (ptrdiff_t i = 0; i < rows; i++)
+                    for (ptrdiff_t j = 0; j < cols; j++)
+                        bad += !TK(same_)(out[j * rows + i], in[i * cols + j]);
+                CHECK(bad == 0, "%s %s transpose %td x %td: %td values misplaced", TNAME,
+                      path_label(path), rows, cols, bad);
+                n_checks++;
+                free(in);
+                free(out);
+            }
         printf("products     %7ld checks  %s %s\n", n_checks - before, TNAME, path_label(path));
         if (products_fuse(path)) {
             if (fused_products_digest_set & (1 << TK(DTYPE_)))
