@@ -42,9 +42,11 @@ cdef extern from "team.h" nogil:
 
 
 # Multiply-adds per thread below which a pass stays on fewer threads. Measured on a 2-core
-# Zen 4 (docs/threads.md): a region costs ~1.1 µs and a barrier ~0.55 µs there, and a
-# thread does ~25 G multiply-adds/s, so 100,000 (~4 µs) keeps those costs under ~25 %.
-cdef Py_ssize_t MIN_THREAD_WORK = 100_000
+# Zen 4 (docs/threads.md's crossover table, quiet machine): a region costs ~1.1 µs and a
+# barrier ~0.55 µs, yet a tabular batch of 32 (261,000 per thread on two) ran 0.92x as
+# fast split and one of 64 (522,000) 1.15x: small blocks also tile worse. 300,000 splits
+# from there up.
+cdef Py_ssize_t MIN_THREAD_WORK = 300_000
 
 
 def compiled():
