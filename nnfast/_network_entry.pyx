@@ -94,18 +94,19 @@ def predict(Layout layout not None, const floating[::1] params, const floating[:
     size = team_size(net, n, n_threads, 1)
     rows = min((n + size - 1) // size, CHUNK_ROWS)
     stride = workspace_size(net, rows)
-    # Latency of one sample is dominated by fixed costs: small networks skip malloc.
+    if size == 1 and stride <= STACK_WORKSPACE and n * net.n_params <= NOGIL_MIN_WORK:
+        # Latency of a few samples is fixed costs: no malloc, the GIL kept.
+        predict_rows(net, &params[0], &X[0, 0], &out[0, 0], n, rows, small)
+        return
     ws = allocate(size * stride, small, STACK_WORKSPACE, "prediction")
     try:
         if size > 1:
             with nogil:
                 team_rows(ROWS_PREDICT, net, &params[0], &X[0, 0], &out[0, 0], 0, n, rows,
                           ws, stride, size)
-        elif n * net.n_params > NOGIL_MIN_WORK:
+        else:
             with nogil:
                 predict_rows(net, &params[0], &X[0, 0], &out[0, 0], n, rows, ws)
-        else:
-            predict_rows(net, &params[0], &X[0, 0], &out[0, 0], n, rows, ws)
     finally:
         if ws != small:
             free(ws)

@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from nnfast import _lbfgs_solver, _solvers, _threads
+from nnfast import _lbfgs_solver, _solvers, _team, _threads
 from nnfast import _training_control as control
 from nnfast._history import History
 from nnfast._progress import ProgressBar
@@ -41,9 +41,6 @@ from nnfast._validation import (
 )
 
 OPTIMIZERS = ("sgd", "adam", "rprop", "lbfgs", "lbfgs_scipy")
-# predict with n_threads=None skips the thread budget below this many rows x parameters:
-# one thread does it (nnfast._team's crossover would choose one anyway).
-_ONE_THREAD_WORK = 100_000
 
 
 class _ViewList(list):
@@ -309,7 +306,13 @@ class MLP:
         X, single = as_matrix(X, "X", self._dtype, spec.layer_sizes[0], True)
         out = np.empty((X.shape[0], spec.layer_sizes[-1]), dtype=self._dtype)
         compiled = self._compiled
-        if n_threads is None and X.shape[0] * spec.n_params < _ONE_THREAD_WORK:
+        # A pass too short for a team of two (nnfast._team's crossover: 8 rows and its
+        # work per thread) skips the thread budget, which would nearly double the ~2 µs
+        # of one sample.
+        rows = X.shape[0]
+        if (rows < 8 or rows * spec.n_params < 2 * _team.min_thread_work()) and (
+            n_threads is None or (type(n_threads) is int and n_threads >= 1)
+        ):
             compiled.fast_predict(compiled.layout, self._params, X, out)
         else:
             with _threads.use(n_threads) as count:
