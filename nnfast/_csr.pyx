@@ -19,13 +19,13 @@ from libc.string cimport memset
 
 import numpy as np
 
-from nnfast._kernels cimport LOSS_GAUSSIAN_NLL, LOSS_MSE, check_aligned, loss_target_width
+from nnfast._kernels cimport check_aligned, loss_target_width
 from nnfast._losses cimport loss_delta
 from nnfast._network cimport (
     Layer,
     Layout,
     NetLayout,
-    check_target_shape,
+    check_loss_arguments,
     network_forward,
     network_loss_grad,
     weight_penalty,
@@ -180,17 +180,8 @@ def loss_and_grad(Layout layout not None, const floating[::1] params, X,
     if source.c.n_cols != net.n_in:
         raise ValueError(f"X: expected {net.n_in} columns (the network's input width), "
                          f"got {source.c.n_cols}")
-    if loss < LOSS_MSE or loss > LOSS_GAUSSIAN_NLL:
-        raise ValueError(f"loss: expected a code in [{LOSS_MSE}, {LOSS_GAUSSIAN_NLL}], "
-                         f"got {loss}")
-    if n == 0:
-        raise ValueError("X: expected at least one sample, got 0 rows")
-    check_target_shape(Y.shape[0], Y.shape[1], loss, net, n)
-    if w is not None and w.shape[0] != n:
-        raise ValueError(f"w: expected {n} sample weights (one per row of X), got {w.shape[0]}")
-    if grad is not None and grad.shape[0] != net.n_params:
-        raise ValueError(f"grad: expected {net.n_params} values (the network's n_params), "
-                         f"got {grad.shape[0]}")
+    check_loss_arguments(net, n, loss, Y.shape[0], Y.shape[1],
+                         -1 if w is None else w.shape[0], -1 if grad is None else grad.shape[0])
     w_ptr = NULL if w is None else &w[0]
     grad_ptr = NULL if grad is None else &grad[0]
     check_aligned(&params[0], sizeof(floating), "params")

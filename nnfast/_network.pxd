@@ -80,5 +80,8 @@ cdef void input_grad_rows(const NetLayout* net, const floating* params, const fl
                           floating* ws) noexcept nogil
 cdef int check_target_shape(Py_ssize_t rows, Py_ssize_t cols, int loss,
                             const NetLayout* net, Py_ssize_t n) except -1
+cdef int check_loss_arguments(const NetLayout* net, Py_ssize_t n, int loss, Py_ssize_t y_rows,
+                              Py_ssize_t y_cols, Py_ssize_t w_size,
+                              Py_ssize_t grad_size) except -1
 cdef double weight_penalty(const NetLayout* net, const floating* params, floating* grad,
                            double l2) noexcept nogil

@@ -16,6 +16,8 @@ from libc.string cimport memcpy, memset
 from nnfast._kernels cimport (
     ACT_IDENTITY,
     ACT_MAXOUT,
+    LOSS_GAUSSIAN_NLL,
+    LOSS_MSE,
     ACT_TANH,
     activation_backward,
     activation_forward,
@@ -339,6 +341,25 @@ cdef int check_target_shape(Py_ssize_t rows, Py_ssize_t cols, int loss,
     cdef Py_ssize_t y_cols = loss_target_width(loss, net.n_out)
     if rows != n or cols != y_cols:
         raise ValueError(f"Y: expected shape ({n}, {y_cols}), got ({rows}, {cols})")
+    return 0
+
+
+cdef int check_loss_arguments(const NetLayout* net, Py_ssize_t n, int loss, Py_ssize_t y_rows,
+                              Py_ssize_t y_cols, Py_ssize_t w_size,
+                              Py_ssize_t grad_size) except -1:
+    """The sizes a loss_and_grad entry point relies on besides params and X: a loss code, at
+    least one sample, Y's shape, and w's and grad's lengths (-1: not given)."""
+    if loss < LOSS_MSE or loss > LOSS_GAUSSIAN_NLL:
+        raise ValueError(f"loss: expected a code in [{LOSS_MSE}, {LOSS_GAUSSIAN_NLL}], "
+                         f"got {loss}")
+    if n == 0:
+        raise ValueError("X: expected at least one sample, got 0 rows")
+    check_target_shape(y_rows, y_cols, loss, net, n)
+    if w_size >= 0 and w_size != n:
+        raise ValueError(f"w: expected {n} sample weights (one per row of X), got {w_size}")
+    if grad_size >= 0 and grad_size != net.n_params:
+        raise ValueError(f"grad: expected {net.n_params} values (the network's n_params), "
+                         f"got {grad_size}")
     return 0
 
 

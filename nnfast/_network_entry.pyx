@@ -14,18 +14,12 @@ enough, with the same result as on one thread.
 from cython cimport floating
 from libc.stdlib cimport free, malloc
 
-from nnfast._kernels cimport (
-    LOSS_GAUSSIAN_NLL,
-    LOSS_MSE,
-    check_aligned,
-    check_shape,
-    loss_target_width,
-)
+from nnfast._kernels cimport check_aligned, check_shape, loss_target_width
 from nnfast._forward_mode cimport forward_mode_rows, forward_workspace_size
 from nnfast._network cimport (
     Layout,
     NetLayout,
-    check_target_shape,
+    check_loss_arguments,
     input_grad_workspace_size,
     predict_rows,
     weight_penalty,
@@ -196,17 +190,8 @@ def loss_and_grad(Layout layout not None, const floating[::1] params,
     cdef double total
     cdef int size
     check_entry(net, params.shape[0], X.shape[1], n_threads)
-    if loss < LOSS_MSE or loss > LOSS_GAUSSIAN_NLL:
-        raise ValueError(f"loss: expected a code in [{LOSS_MSE}, {LOSS_GAUSSIAN_NLL}], "
-                         f"got {loss}")
-    if n == 0:
-        raise ValueError("X: expected at least one sample, got 0 rows")
-    check_target_shape(Y.shape[0], Y.shape[1], loss, net, n)
-    if w is not None and w.shape[0] != n:
-        raise ValueError(f"w: expected {n} sample weights (one per row of X), got {w.shape[0]}")
-    if grad is not None and grad.shape[0] != net.n_params:
-        raise ValueError(f"grad: expected {net.n_params} values (the network's n_params), "
-                         f"got {grad.shape[0]}")
+    check_loss_arguments(net, n, loss, Y.shape[0], Y.shape[1],
+                         -1 if w is None else w.shape[0], -1 if grad is None else grad.shape[0])
     w_ptr = NULL if w is None else &w[0]
     grad_ptr = NULL if grad is None else &grad[0]
     check_aligned(&params[0], sizeof(floating), "params")
