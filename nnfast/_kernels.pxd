@@ -59,6 +59,9 @@ cdef bint blas_products() noexcept nogil
 cdef void dense_forward(floating* out, const floating* inp, const floating* W,
                         const floating* b, Py_ssize_t n, Py_ssize_t n_in,
                         Py_ssize_t n_out) noexcept nogil
+# s (cols,) (+)= column sums of D (rows, cols; row stride ld), each one chain in row order.
+cdef void column_sums(floating* s, const floating* D, Py_ssize_t ld, Py_ssize_t rows,
+                      Py_ssize_t cols, bint accumulate) noexcept nogil
 cdef void dense_backward(floating* dW, floating* db, floating* dinp, const floating* dout,
                          const floating* inp, const floating* W, Py_ssize_t n,
                          Py_ssize_t n_in, Py_ssize_t n_out, bint accumulate,

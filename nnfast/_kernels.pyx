@@ -11,31 +11,6 @@ from nnfast._blas cimport gemm
 from nnfast._kernels_c cimport *  # the products, fast math and dispatch of nnfast/src
 
 
-cdef extern from "elementwise.h" nogil:
-    # Loops of the layer kernels compiled for AVX-512 / AVX2 / baseline (cpu.h chooses).
-    void nnf_tanh_backward_d(double* dZ, const double* A, const double* dA, Py_ssize_t n)
-    void nnf_tanh_backward_f(float* dZ, const float* A, const float* dA, Py_ssize_t n)
-    void nnf_sigmoid_backward_d(double* dZ, const double* A, const double* dA, Py_ssize_t n)
-    void nnf_sigmoid_backward_f(float* dZ, const float* A, const float* dA, Py_ssize_t n)
-    void nnf_fill_rows_d(double* Z, const double* b, Py_ssize_t rows, Py_ssize_t cols)
-    void nnf_fill_rows_f(float* Z, const float* b, Py_ssize_t rows, Py_ssize_t cols)
-    void nnf_add_column_sums_d(double* s, const double* D, Py_ssize_t rows, Py_ssize_t cols)
-    void nnf_add_column_sums_f(float* s, const float* D, Py_ssize_t rows, Py_ssize_t cols)
-    void nnf_sgd_update_d(double* p, double* v, const double* g, Py_ssize_t n, double lr,
-                          double mu, int nesterov)
-    void nnf_sgd_update_f(float* p, float* v, const float* g, Py_ssize_t n, float lr,
-                          float mu, int nesterov)
-    void nnf_adam_update_d(double* p, double* m, double* v, const double* g, Py_ssize_t n,
-                           double lr, double b1, double b2, double c1, double c2, double eps)
-    void nnf_adam_update_f(float* p, float* m, float* v, const float* g, Py_ssize_t n,
-                           float lr, float b1, float b2, float c1, float c2, float eps)
-
-
-cdef extern from "finite.h" nogil:
-    bint nnf_all_finite_d(const double* x, Py_ssize_t n)
-    bint nnf_all_finite_f(const float* x, Py_ssize_t n)
-
-
 # Products with at least this many multiply-adds go to BLAS; 0 (the default) means never.
 # Measured here, one thread, the kernels of gemm_small.h match or beat OpenBLAS at every size
 # on every path (AVX-512: 1.2-2x; AVX2: equal from ~512^3) and compute each element as one
@@ -43,7 +18,7 @@ cdef extern from "finite.h" nogil:
 # can win on large products: NNFAST_BLAS_MIN_FLOPS (read at import) or set_blas_min_flops()
 # hands them over, at the price of that independence.
 cdef Py_ssize_t BLAS_MIN_FLOPS = 0
-cdef double ONE_D = 1  # op(A) of the bias gradients' product (dense_backward)
+cdef double ONE_D = 1  # op(A) of the bias gradients' product (column_sums)
 cdef float ONE_F = 1
 
 
@@ -192,6 +167,18 @@ cdef void dense_forward(floating* out, const floating* inp, const floating* W,
         _small_gemm_ex(out, inp, n_in, 1, W, n, n_in, n_out, b, NULL)
 
 
+cdef void column_sums(floating* s, const floating* D, Py_ssize_t ld, Py_ssize_t rows,
+                      Py_ssize_t cols, bint accumulate) noexcept nogil:
+    """s (cols,) (+)= the sums over the rows of D (rows, cols; row stride ld): a bias
+    gradient, or a block of its columns. The single-row product kernel with op(A) the
+    constant 1 (a_col = 0): all of s's chains in registers over the rows, each still
+    s[j] + D[0, j] + D[1, j] + ... in order (fma(1, d, s) rounds as s + d)."""
+    if floating is float:
+        nnf_gemm_f(1, cols, rows, &ONE_F, 0, 0, D, ld, s, cols, accumulate)
+    else:
+        nnf_gemm_d(1, cols, rows, &ONE_D, 0, 0, D, ld, s, cols, accumulate)
+
+
 cdef void dense_backward(floating* dW, floating* db, floating* dinp, const floating* dout,
                          const floating* inp, const floating* W, Py_ssize_t n,
                          Py_ssize_t n_in, Py_ssize_t n_out, bint accumulate,
@@ -205,13 +192,7 @@ cdef void dense_backward(floating* dW, floating* db, floating* dinp, const float
     """
     if dW != NULL:
         matmul_tn(dW, inp, dout, n_in, n, n_out, accumulate)
-        # db (+)= 1ᵀ dout as the single-row product kernel with op(A) the constant 1
-        # (a_col = 0): all of db's chains in registers over the rows, each still
-        # db[j] + dout[0, j] + dout[1, j] + ... in order (fma(1, d, s) rounds as s + d).
-        if floating is float:
-            nnf_gemm_f(1, n_out, n, &ONE_F, 0, 0, dout, n_out, db, n_out, accumulate)
-        else:
-            nnf_gemm_d(1, n_out, n, &ONE_D, 0, 0, dout, n_out, db, n_out, accumulate)
+        column_sums(db, dout, n_out, n, n_out, accumulate)
     if dinp != NULL:
         matmul_nt(dinp, dout, W, n, n_out, n_in, False, scratch)
 

@@ -1,6 +1,29 @@
 # C declarations of the kernel headers in nnfast/src used by nnfast/_kernels.pyx only (the
-# products, the fast math and the code-path dispatch); cimported there, nowhere else, so no
-# other module includes these headers.
+# elementwise loops, finiteness, the products, the fast math and the code-path dispatch);
+# cimported there, nowhere else, so no other module includes these headers.
+
+cdef extern from "elementwise.h" nogil:
+    # Loops of the layer kernels compiled for AVX-512 / AVX2 / baseline (cpu.h chooses).
+    void nnf_tanh_backward_d(double* dZ, const double* A, const double* dA, Py_ssize_t n)
+    void nnf_tanh_backward_f(float* dZ, const float* A, const float* dA, Py_ssize_t n)
+    void nnf_sigmoid_backward_d(double* dZ, const double* A, const double* dA, Py_ssize_t n)
+    void nnf_sigmoid_backward_f(float* dZ, const float* A, const float* dA, Py_ssize_t n)
+    void nnf_fill_rows_d(double* Z, const double* b, Py_ssize_t rows, Py_ssize_t cols)
+    void nnf_fill_rows_f(float* Z, const float* b, Py_ssize_t rows, Py_ssize_t cols)
+    void nnf_sgd_update_d(double* p, double* v, const double* g, Py_ssize_t n, double lr,
+                          double mu, int nesterov)
+    void nnf_sgd_update_f(float* p, float* v, const float* g, Py_ssize_t n, float lr,
+                          float mu, int nesterov)
+    void nnf_adam_update_d(double* p, double* m, double* v, const double* g, Py_ssize_t n,
+                           double lr, double b1, double b2, double c1, double c2, double eps)
+    void nnf_adam_update_f(float* p, float* m, float* v, const float* g, Py_ssize_t n,
+                           float lr, float b1, float b2, float c1, float c2, float eps)
+
+
+cdef extern from "finite.h" nogil:
+    bint nnf_all_finite_d(const double* x, Py_ssize_t n)
+    bint nnf_all_finite_f(const float* x, Py_ssize_t n)
+
 
 cdef extern from "gemm_small.h" nogil:
     # Register-tiled products for small and medium matrices (nnfast/src/gemm_small.h):

@@ -21,6 +21,7 @@ from nnfast._kernels cimport (
     ACT_TANH,
     activation_backward,
     activation_forward,
+    column_sums,
     dense_backward,
     dense_forward,
     loss_target_width,
@@ -176,7 +177,7 @@ cdef void weight_grad_part(floating* dW, floating* db, const floating* inp,
     dW (n_in, width) in blocks of its rows when it has at least 8 per thread, else of its
     columns; db by columns. Every element is one chain over the n rows in order, as in
     dense_backward."""
-    cdef Py_ssize_t i0, i1, j0, j1, i, j
+    cdef Py_ssize_t i0, i1, j0, j1
     if n_in >= 8 * size:
         share(n_in, 8, rank, size, &i0, &i1)
         if i1 > i0:
@@ -188,12 +189,8 @@ cdef void weight_grad_part(floating* dW, floating* db, const floating* inp,
             matmul_tn_block(dW + j0, width, inp, n_in, dZ + j0, width, n_in, n, j1 - j0,
                             accumulate)
     share(width, 16, rank, size, &j0, &j1)
-    if not accumulate:
-        for j in range(j0, j1):
-            db[j] = 0
-    for i in range(n):  # row after row, as nnf_add_column_sums
-        for j in range(j0, j1):
-            db[j] += dZ[i * width + j]
+    if j1 > j0:
+        column_sums(db + j0, dZ + j0, width, n, j1 - j0, accumulate)
 
 
 cdef void backward_part(const NetLayout* net, const floating* params, const floating* X,
