@@ -21,6 +21,7 @@ from nnfast._losses cimport loss_delta
 from nnfast._forward_mode cimport input_grad_forward_rows
 from nnfast._network cimport (
     Layer,
+    Layout,
     NetLayout,
     backward_part,
     forward_rows,
@@ -63,6 +64,12 @@ def max_threads():
 def regions():
     """How many passes have run on more than one thread in this process (for tests)."""
     return nnf_team_regions()
+
+
+def splits(Layout layout not None, Py_ssize_t rows, Py_ssize_t passes):
+    """Whether `passes` over `rows` rows of this network would go to a team of two (the
+    crossover of team_size): callers skip their thread bookkeeping when they would not."""
+    return team_size(&layout.c, rows, 2, passes) > 1
 
 
 def min_thread_work():

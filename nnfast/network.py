@@ -306,11 +306,9 @@ class MLP:
         X, single = as_matrix(X, "X", self._dtype, spec.layer_sizes[0], True)
         out = np.empty((X.shape[0], spec.layer_sizes[-1]), dtype=self._dtype)
         compiled = self._compiled
-        # A pass too short for a team of two (nnfast._team's crossover: 8 rows and its
-        # work per thread) skips the thread budget, which would nearly double the ~2 µs
-        # of one sample.
-        rows = X.shape[0]
-        if (rows < 8 or rows * spec.n_params < 2 * _team.min_thread_work()) and (
+        # A pass too short for a team (nnfast._team's crossover) skips the thread budget,
+        # which would nearly double the ~2 µs of one sample.
+        if not _team.splits(compiled.layout, X.shape[0], 1) and (
             n_threads is None or (type(n_threads) is int and n_threads >= 1)
         ):
             compiled.fast_predict(compiled.layout, self._params, X, out)
