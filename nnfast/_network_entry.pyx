@@ -94,13 +94,9 @@ def predict(Layout layout not None, const floating[::1] params, const floating[:
         return
     ws = allocate(size * stride, small, STACK_WORKSPACE, "prediction")
     try:
-        if size > 1:
-            with nogil:
-                team_rows(ROWS_PREDICT, net, &params[0], &X[0, 0], &out[0, 0], 0, n, rows,
-                          ws, stride, size)
-        else:
-            with nogil:
-                predict_rows(net, &params[0], &X[0, 0], &out[0, 0], n, rows, ws)
+        with nogil:
+            team_rows(ROWS_PREDICT, net, &params[0], &X[0, 0], &out[0, 0], 0, n, rows, ws,
+                      stride, size)
     finally:
         if ws != small:
             free(ws)
