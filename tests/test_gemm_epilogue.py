@@ -25,9 +25,15 @@ from conftest import SIMD_PATHS, simd_path
 from nnfast import MLP, kernels
 
 # m x k x n: the seed network's thin products (k = 1, n = 1, m = 1), single rows on either
-# side of the single-row kernel's widths, and a few square-ish ones
+# side of the single-row kernel's widths, outer products (k = 1) on either side of one
+# vector's width, and a few square-ish ones
 THIN_SHAPES = [
     (32, 1, 20),
+    (20, 1, 20),
+    (2, 1, 16),
+    (17, 1, 65),
+    (9, 1, 3),
+    (3, 1, 8),
     (32, 20, 1),
     (1, 32, 20),
     (1, 20, 20),

@@ -208,6 +208,48 @@ NNF__INLINE NNF_TGT void NNF_FN(_step)(
     }
 }
 
+/* k == 1, one column vector of C (the last one masked when MASKED): for every row i,
+   C[i, j] = fma(op(A)[i, 0], B[0, j], bias[j], C[i, j] or 0) -- the single step of each
+   chain, as _tile takes it -- then act's epilogue as in _tile. */
+NNF__INLINE NNF_TGT void NNF_FN(_k1_column)(
+    const int MASKED, ptrdiff_t m, const NNF_T *A, ptrdiff_t a_row, const NNF_T *B,
+    NNF_T *C, ptrdiff_t ldc, NNF_M mask, int acc_c, const NNF_T *bias, const NNF_T *act)
+{
+#define NNF__K1_LOAD(ptr) (MASKED ? NNF_OP_LOADM((ptr), mask) : NNF_OP_LOAD(ptr))
+    const NNF_V b = NNF__K1_LOAD(B);
+    const NNF_V start = bias ? NNF__K1_LOAD(bias) : NNF_OP_ZERO();
+    const NNF_V one = NNF_OP_BCAST((NNF_T)1);
+    ptrdiff_t i;
+    for (i = 0; i < m; i++) {
+        NNF_T *c = C + i * ldc;
+        NNF_V s = (acc_c && !bias) ? NNF__K1_LOAD(c) : start;
+        s = NNF_OP_FMA(NNF_OP_BCAST(A[i * a_row]), b, s);
+        if (act) s = NNF__TANH_GRAD(s, NNF__K1_LOAD(act + i * ldc), one);
+        if (MASKED)
+            NNF_OP_STOREM(c, mask, s);
+        else
+            NNF_OP_STORE(c, s);
+    }
+#undef NNF__K1_LOAD
+}
+
+/* k == 1 (an outer product: a batch of one row's weight gradient, an input layer of one
+   feature): column vector by column vector, each over all m rows, without the tile
+   machinery of _run (whose per-tile set-up dominates when each chain is one step). */
+static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_k1)(
+    ptrdiff_t m, ptrdiff_t n, const NNF_T *A, ptrdiff_t a_row, const NNF_T *B, NNF_T *C,
+    ptrdiff_t ldc, int acc_c, const NNF_T *bias, const NNF_T *act)
+{
+    const NNF_M full = NNF_OP_MASK(NNF_VL);
+    ptrdiff_t j;
+    for (j = 0; j + NNF_VL <= n; j += NNF_VL)
+        NNF_FN(_k1_column)(0, m, A, a_row, B + j, C + j, ldc, full, acc_c,
+                           bias ? bias + j : NULL, act ? act + j : NULL);
+    if (j < n)
+        NNF_FN(_k1_column)(1, m, A, a_row, B + j, C + j, ldc, NNF_OP_MASK((int)(n - j)),
+                           acc_c, bias ? bias + j : NULL, act ? act + j : NULL);
+}
+
 /* Transposed tile I/O (see _tns): _tload sets tmp[r*ld + j] =
    C[j*ldc + r] for r < rows, j < cols (0 for cols <= j < ld), _tstore
    does the reverse. */
@@ -485,6 +527,12 @@ NNF__INLINE NNF_TGT void NNF_FN(_dispatch)(
 {
     if (m <= 0 || n <= 0) return;
     if (bias) accumulate = 1; /* the value C starts from is bias, not 0 */
+    /* One step per chain, rows of at least one whole vector (narrower rows: the kernels
+       below, which put the vectors along m). */
+    if (k == 1 && m > 1 && n >= NNF_VL) {
+        NNF_FN(_k1)(m, n, A, a_row, B, C, ldc, accumulate, bias, act);
+        return;
+    }
     /* TN with one contiguous column: C^T (1 x m) = B^T (1 x k) @ op(A)^T, whose rows
        A[p*a_col + 0..m-1] are contiguous: the single-row kernel with all of C's chains in
        flight (same chains: fma(B[p], A[..], acc) is fma(A[..], B[p], acc)). */
