@@ -81,6 +81,9 @@ class CompiledNetwork:
         # (a method call adds 80 ns to a 2 µs prediction): fast_predict(layout, params, X, out,
         # n_threads=1).
         self.fast_predict = self._entry.predict
+        # predict_small(layout, params, X): a few samples in one call, or None
+        # (nnfast._network_entry).
+        self.predict_small = _network_entry.predict_small
         self._parts = {}
 
     def predict_into(self, X, out):

@@ -302,21 +302,23 @@ class MLP:
             return_std = check_bool(return_std, "return_std")
             if return_std:
                 self._check_gaussian_output()
-        spec = self._spec
-        X, single = as_matrix(X, "X", self._dtype, spec.layer_sizes[0], True)
-        out = np.empty((X.shape[0], spec.layer_sizes[-1]), dtype=self._dtype)
-        compiled = self._compiled
-        # A pass too short for a team (nnfast._team's crossover) skips the thread budget,
-        # which would nearly double the ~2 µs of one sample.
-        if not _team.splits(compiled.layout, X.shape[0], 1) and (
-            n_threads is None or (type(n_threads) is int and n_threads >= 1)
-        ):
-            compiled.fast_predict(compiled.layout, self._params, X, out)
-        else:
-            with _threads.use(n_threads) as count:
-                compiled.fast_predict(compiled.layout, self._params, X, out, count)
-        if single:
-            out = out[0]
+        spec, compiled = self._spec, self._compiled
+        plain_threads = n_threads is None or (type(n_threads) is int and n_threads >= 1)
+        # A few samples already in the network's dtype: checked and predicted in one
+        # compiled call (a sample's latency is these fixed costs); None for anything else.
+        out = compiled.predict_small(compiled.layout, self._params, X) if plain_threads else None
+        if out is None:
+            X, single = as_matrix(X, "X", self._dtype, spec.layer_sizes[0], True)
+            out = np.empty((X.shape[0], spec.layer_sizes[-1]), dtype=self._dtype)
+            # A pass too short for a team (nnfast._team's crossover) skips the thread
+            # budget, which would nearly double the ~2 µs of one sample.
+            if plain_threads and not _team.splits(compiled.layout, X.shape[0], 1):
+                compiled.fast_predict(compiled.layout, self._params, X, out)
+            else:
+                with _threads.use(n_threads) as count:
+                    compiled.fast_predict(compiled.layout, self._params, X, out, count)
+            if single:
+                out = out[0]
         k, scaling = spec.layer_sizes[-1] // 2, self._target_scaling
         if scaling is not None:
             return (
