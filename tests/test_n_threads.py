@@ -155,6 +155,50 @@ def test_a_prediction_does_not_depend_on_the_rows_beside_it(threads_split):
 
 
 @pytest.mark.filterwarnings("ignore:Stochastic Optimizer. Maximum iterations")
+def test_teams_in_several_python_threads_at_once_give_the_one_thread_bytes(threads_split):
+    """Each Python thread's team has its own OpenMP pool and its own barrier (team.h): two
+    threads running teams of 2 and 3 at the same time, beside a third thread whose pool
+    stays alive, get the bytes of one thread, fits included."""
+    import threading
+
+    sizes, hidden, output, loss = NETWORKS[0]
+    X, Y = _data(sizes[0], sizes[-1], n=300)
+    net = _network(sizes, hidden, output, np.float64)
+    want_loss = _bits(*net.loss_and_grad(X, Y, loss, n_threads=1))
+    start = net.copy()
+    start.fit(X, Y, epochs=3, batch_size=64, n_threads=1)
+    want_fit = _bits(start.params)
+    idle, results, errors = threading.Event(), [], []
+
+    def keep_a_pool():  # runs a team, then keeps its thread (and pool) alive
+        net.loss_and_grad(X, Y, loss, n_threads=2)
+        idle.wait(30)
+
+    def work(n_threads):
+        try:
+            for _ in range(20):
+                results.append(_bits(*net.loss_and_grad(X, Y, loss, n_threads=n_threads)))
+            fitted = net.copy()
+            fitted.fit(X, Y, epochs=3, batch_size=64, n_threads=n_threads)
+            results.append(_bits(fitted.params) + [b"fit"])
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    keeper = threading.Thread(target=keep_a_pool)
+    keeper.start()
+    workers = [threading.Thread(target=work, args=(n,)) for n in (2, 3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    idle.set()
+    keeper.join()
+    assert not errors, errors
+    assert len(results) == 42
+    for result in results:
+        assert result == (want_fit + [b"fit"] if result[-1] == b"fit" else want_loss)
+
+
 def test_the_estimators_fit_the_same_bytes_on_any_team(threads_split):
     pytest.importorskip("sklearn")
     from nnfast.sklearn import MLPClassifier
