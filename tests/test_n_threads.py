@@ -154,13 +154,10 @@ def test_a_prediction_does_not_depend_on_the_rows_beside_it(threads_split):
         np.testing.assert_array_equal(net.predict(X[start:stop], n_threads=2), whole[start:stop])
 
 
-@pytest.mark.filterwarnings("ignore:Stochastic Optimizer. Maximum iterations")
 def test_teams_in_several_python_threads_at_once_give_the_one_thread_bytes(threads_split):
     """Each Python thread's team has its own OpenMP pool and its own barrier (team.h): two
     threads running teams of 2 and 3 at the same time, beside a third thread whose pool
     stays alive, get the bytes of one thread, fits included."""
-    import threading
-
     sizes, hidden, output, loss = NETWORKS[0]
     X, Y = _data(sizes[0], sizes[-1], n=300)
     net = _network(sizes, hidden, output, np.float64)
@@ -199,6 +196,7 @@ def test_teams_in_several_python_threads_at_once_give_the_one_thread_bytes(threa
         assert result == (want_fit + [b"fit"] if result[-1] == b"fit" else want_loss)
 
 
+@pytest.mark.filterwarnings("ignore:Stochastic Optimizer. Maximum iterations")
 def test_the_estimators_fit_the_same_bytes_on_any_team(threads_split):
     pytest.importorskip("sklearn")
     from nnfast.sklearn import MLPClassifier
