@@ -66,8 +66,7 @@ cdef void network_backward(const NetLayout* net, const floating* params, const f
                            bint accumulate, floating* dX) noexcept nogil
 cdef void backward_part(const NetLayout* net, const floating* params, const floating* X,
                         Py_ssize_t n, Py_ssize_t rows, floating* ws, floating* grad,
-                        bint accumulate, floating* dX, int rank, int size,
-                        void* sync) noexcept nogil
+                        bint accumulate, floating* dX, int rank, int size) noexcept nogil
 cdef Py_ssize_t input_grad_workspace_size(const NetLayout* net,
                                           Py_ssize_t rows) noexcept nogil
 cdef void network_input_grad(const NetLayout* net, const floating* params,

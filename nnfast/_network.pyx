@@ -35,9 +35,7 @@ from nnfast._spec import ACTIVATION_CODES as _ACTIVATION_CODES
 
 
 cdef extern from "team.h" nogil:
-    ctypedef struct nnf_team_sync:
-        pass
-    void nnf_team_barrier(nnf_team_sync* sync)
+    void nnf_team_barrier()
 
 
 cdef class Layout:
@@ -168,7 +166,7 @@ cdef void network_backward(const NetLayout* net, const floating* params, const f
     either may be NULL; dX must not be in the workspace. Both scratch blocks are
     overwritten; the forward values are kept.
     """
-    backward_part(net, params, X, n, rows, ws, grad, accumulate, dX, 0, 1, NULL)
+    backward_part(net, params, X, n, rows, ws, grad, accumulate, dX, 0, 1)
 
 
 cdef void weight_grad_part(floating* dW, floating* db, const floating* inp,
@@ -197,11 +195,9 @@ cdef void weight_grad_part(floating* dW, floating* db, const floating* inp,
 
 cdef void backward_part(const NetLayout* net, const floating* params, const floating* X,
                         Py_ssize_t n, Py_ssize_t rows, floating* ws, floating* grad,
-                        bint accumulate, floating* dX, int rank, int size,
-                        void* sync) noexcept nogil:
+                        bint accumulate, floating* dX, int rank, int size) noexcept nogil:
     """network_backward, rank's part of it in a team of `size` (nnfast/_team.pyx); every
-    thread of the team calls it with the same arguments (sync: the team's barrier, NULL on
-    one thread), and it returns after a barrier.
+    thread of the team calls it with the same arguments, and it returns after a barrier.
 
     Per layer, top down: dW and db in blocks (weight_grad_part), and dA = dZ @ W.T for the
     thread's rows of the batch, turned into the layer below's dZ by its activation's
@@ -257,7 +253,7 @@ cdef void backward_part(const NetLayout* net, const floating* params, const floa
         if l > 0:
             if below.activation == ACT_MAXOUT:
                 if size > 1:
-                    nnf_team_barrier(<nnf_team_sync*>sync)  # all have read dZ for dW
+                    nnf_team_barrier()  # every thread has read dZ for its dW
                 activation_backward(below.activation, dZ + r0 * below.width,
                                     ws + rows * below.z_offset + r0 * below.width,
                                     ws + rows * below.a_offset + r0 * below.n_out,
@@ -272,7 +268,7 @@ cdef void backward_part(const NetLayout* net, const floating* params, const floa
                 dZ = dA
                 free_block = swap
         if size > 1:
-            nnf_team_barrier(<nnf_team_sync*>sync)
+            nnf_team_barrier()
 
 
 cdef Py_ssize_t input_grad_workspace_size(const NetLayout* net, Py_ssize_t rows) noexcept nogil:

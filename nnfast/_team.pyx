@@ -34,12 +34,9 @@ from nnfast._network cimport (
 
 
 cdef extern from "team.h" nogil:
-    ctypedef struct nnf_team_sync:
-        pass
-    ctypedef void (*nnf_team_task)(void* context, int rank, int size,
-                                   nnf_team_sync* sync) noexcept nogil
+    ctypedef void (*nnf_team_task)(void* context, int rank, int size) noexcept nogil
     void nnf_team_run(int threads, nnf_team_task task, void* context)
-    void nnf_team_barrier(nnf_team_sync* sync)
+    void nnf_team_barrier()
     int nnf_team_max_threads()
     int nnf_team_compiled()
     long nnf_team_regions()
@@ -129,43 +126,40 @@ cdef struct LossGradTask:
 
 cdef void loss_grad_part(LossGradTask* t, const floating* params, const floating* X,
                          const floating* Y, const floating* w, floating* grad, floating* ws,
-                         int rank, int size, nnf_team_sync* sync) noexcept nogil:
+                         int rank, int size) noexcept nogil:
     cdef const NetLayout* net = t.net
     cdef const Layer* last = &net.layers[net.n_layers - 1]
     cdef Py_ssize_t r0, r1, p0, p1
     cdef floating* out
     share(t.n, 8, rank, size, &r0, &r1)
     out = forward_rows(net, params, X, r0, r1, t.rows, ws, NULL)
-    nnf_team_barrier(sync)
+    nnf_team_barrier()
     if rank == 0:
         t.value = loss_delta(t.loss, last.activation, ws + t.rows * net.scratch_offset,
                              ws + t.rows * last.z_offset, out, Y, w, t.n, last.n_out,
                              t.inv_weight_sum, &net.act)
-    nnf_team_barrier(sync)
+    nnf_team_barrier()
     if grad == NULL:
         return
-    backward_part(net, params, X, t.n, t.rows, ws, grad, t.accumulate, NULL, rank, size, sync)
+    backward_part(net, params, X, t.n, t.rows, ws, grad, t.accumulate, NULL, rank, size)
     if t.l2 != 0:
         if rank == 0:
             t.value += weight_penalty(net, params, grad, t.l2)
-        nnf_team_barrier(sync)
+        nnf_team_barrier()
     if t.update != NULL:
         share(net.n_params, 64, rank, size, &p0, &p1)
         if p1 > p0:
             t.update.apply(t.update.state, p0, p1)
 
 
-cdef void loss_grad_task(void* context, int rank, int size,
-                         nnf_team_sync* sync) noexcept nogil:
+cdef void loss_grad_task(void* context, int rank, int size) noexcept nogil:
     cdef LossGradTask* t = <LossGradTask*>context
     if t.is_double:
         loss_grad_part(t, <const double*>t.params, <const double*>t.X, <const double*>t.Y,
-                       <const double*>t.w, <double*>t.grad, <double*>t.ws, rank, size,
-                       sync)
+                       <const double*>t.w, <double*>t.grad, <double*>t.ws, rank, size)
     else:
         loss_grad_part(t, <const float*>t.params, <const float*>t.X, <const float*>t.Y,
-                       <const float*>t.w, <float*>t.grad, <float*>t.ws, rank, size,
-                       sync)
+                       <const float*>t.w, <float*>t.grad, <float*>t.ws, rank, size)
 
 
 cdef double team_pass(const NetLayout* net, const floating* params, const floating* X,
@@ -212,7 +206,7 @@ cdef void rows_part(RowsTask* t, const floating* params, const floating* X, floa
                                 t.rows, ws)
 
 
-cdef void rows_task(void* context, int rank, int size, nnf_team_sync* sync) noexcept nogil:
+cdef void rows_task(void* context, int rank, int size) noexcept nogil:
     cdef RowsTask* t = <RowsTask*>context
     if t.is_double:
         rows_part(t, <const double*>t.params, <const double*>t.X, <double*>t.out,

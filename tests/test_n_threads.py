@@ -155,9 +155,10 @@ def test_a_prediction_does_not_depend_on_the_rows_beside_it(threads_split):
 
 
 def test_teams_in_several_python_threads_at_once_give_the_one_thread_bytes(threads_split):
-    """Each Python thread's team has its own OpenMP pool and its own barrier (team.h): two
-    threads running teams of 2 and 3 at the same time, beside a third thread whose pool
-    stays alive, get the bytes of one thread, fits included."""
+    """Each Python thread's team has its own OpenMP pool: two threads running teams of 2
+    and 3 at the same time, beside a third thread whose pool stays alive (libgomp's
+    barriers then sleep instead of spinning, docs/threads.md), get the bytes of one
+    thread, fits included."""
     sizes, hidden, output, loss = NETWORKS[0]
     X, Y = _data(sizes[0], sizes[-1], n=300)
     net = _network(sizes, hidden, output, np.float64)
