@@ -209,8 +209,8 @@ NNF__INLINE NNF_TGT void NNF_FN(_step)(
 }
 
 /* k == 1, one column vector of C (the last one masked when MASKED): for every row i,
-   C[i, j] = fma(op(A)[i, 0], B[0, j], bias[j], C[i, j] or 0) -- the single step of each
-   chain, as _tile takes it -- then act's epilogue as in _tile. */
+   C[i, j] = fma(op(A)[i, 0], B[0, j], s) with s = bias[j], else C[i, j] (acc_c), else 0 --
+   the single step of each chain, as _tile takes it -- then act's epilogue as in _tile. */
 NNF__INLINE NNF_TGT void NNF_FN(_k1_column)(
     const int MASKED, ptrdiff_t m, const NNF_T *A, ptrdiff_t a_row, const NNF_T *B,
     NNF_T *C, ptrdiff_t ldc, NNF_M mask, int acc_c, const NNF_T *bias, const NNF_T *act)
