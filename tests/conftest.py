@@ -5,6 +5,7 @@ numerical assumptions of the tests are stated once.
 """
 
 import contextlib
+import re
 import warnings
 
 import numpy as np
@@ -364,3 +365,19 @@ def fitted():
     from estimator_cases import CASES  # scikit-learn is imported only by those tests
 
     return {name: make() for name, make in CASES.items()}
+
+
+def markdown_python_blocks(path):
+    """The ```python blocks of a Markdown file, in order (```py blocks are left out)."""
+    return re.findall(r"^```python\n(.*?)^```", path.read_text(), flags=re.S | re.M)
+
+
+def run_markdown_python_blocks(path):
+    """Run a Markdown file's ```python blocks in order, as one session; a failing block
+    fails the test with its number, the error and its text."""
+    namespace = {}
+    for i, block in enumerate(markdown_python_blocks(path)):
+        try:
+            exec(compile(block, f"{path.name} python block {i + 1}", "exec"), namespace)
+        except Exception as err:  # pragma: no cover - the message is the point
+            pytest.fail(f"{path.name} python block {i + 1} failed: {err!r}\n{block}")

@@ -1,16 +1,16 @@
 """The Python blocks of docs/threads.md run, in order, as one session (```py blocks, which
 need a cluster, are not run)."""
 
-import re
 from pathlib import Path
 
 import pytest
+from conftest import markdown_python_blocks, run_markdown_python_blocks
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "threads.md"
 
 
 def python_blocks():
-    return re.findall(r"^```python\n(.*?)^```", PAGE.read_text(), flags=re.S | re.M)
+    return markdown_python_blocks(PAGE)
 
 
 def test_the_threads_page_shows_n_threads_and_the_invariance():
@@ -21,9 +21,4 @@ def test_the_threads_page_shows_n_threads_and_the_invariance():
 
 def test_the_threads_page_python_blocks_run(capsys):
     pytest.importorskip("threadpoolctl", reason="one block limits OpenMP with threadpoolctl")
-    namespace = {}
-    for i, block in enumerate(python_blocks()):
-        try:
-            exec(compile(block, f"docs/threads.md python block {i + 1}", "exec"), namespace)
-        except Exception as err:  # pragma: no cover - the message is the point
-            pytest.fail(f"docs/threads.md python block {i + 1} failed: {err!r}\n{block}")
+    run_markdown_python_blocks(PAGE)

@@ -3,13 +3,13 @@
 import re
 from pathlib import Path
 
-import pytest
+from conftest import markdown_python_blocks, run_markdown_python_blocks
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def python_blocks():
-    return re.findall(r"^```python\n(.*?)^```", README.read_text(), flags=re.S | re.M)
+    return markdown_python_blocks(README)
 
 
 def test_readme_has_a_tour():
@@ -29,9 +29,4 @@ def test_readme_first_shell_block_has_two_commands():
 
 
 def test_readme_python_blocks_run(capsys):
-    namespace = {}
-    for i, block in enumerate(python_blocks()):
-        try:
-            exec(compile(block, f"README.md python block {i + 1}", "exec"), namespace)
-        except Exception as err:  # pragma: no cover - the message is the point
-            pytest.fail(f"README python block {i + 1} failed: {err!r}\n{block}")
+    run_markdown_python_blocks(README)
