@@ -13,6 +13,9 @@
  *                   transposed kernel
  *   NNF_WIDE_NV     vectors per pass of the single-row (m == 1) kernel
  *   NNF_PACK4K      1: copy B panels into a buffer when B's row stride is a multiple of 4 KiB
+ *   NNF_K1_MASKED   (optional, default 0) 1: products with k == 1 and rows narrower than a
+ *                   vector take the k == 1 kernel too, one masked vector per row (set where
+ *                   masked loads and stores are cheap: AVX-512)
  *   NNF_OPS         prefix of the vector operations: NNF_OPS##_ZERO(), _LOAD(p), _LOADM(p, mask)
  *                   (lanes outside the mask read as 0 and never fault), _STORE(p, v),
  *                   _STOREM(p, mask, v), _BCAST(x), _FMA(a, b, c) = a*b + c (fused on AVX2 and
@@ -25,6 +28,9 @@
  * every call passes constants: after inlining, each (MR, NV, MASKED) is its own fully
  * unrolled kernel whose accumulators live in registers.
  */
+#ifndef NNF_K1_MASKED
+#define NNF_K1_MASKED 0
+#endif
 #define NNF_FN(suffix) NNF__CAT(NNF_GEMM_NAME, suffix)
 #define NNF_OP_ZERO NNF__CAT(NNF_OPS, _ZERO)
 #define NNF_OP_LOAD NNF__CAT(NNF_OPS, _LOAD)
@@ -528,8 +534,11 @@ NNF__INLINE NNF_TGT void NNF_FN(_dispatch)(
     if (m <= 0 || n <= 0) return;
     if (bias) accumulate = 1; /* the value C starts from is bias, not 0 */
     /* One step per chain, rows of at least one whole vector (narrower rows: the kernels
-       below, which put the vectors along m). */
-    if (k == 1 && m > 1 && n >= NNF_VL) {
+       below, which put the vectors along m, unless masked vectors are cheap; one column
+       goes to the single-row kernel below). With k == 1, m x 1 A is also contiguous down
+       its column (a_row == 1), so the transposed tiny-n kernel would take it, at 4-15x
+       the time of the masked k == 1 kernel on AVX-512 (Zen 4, n = 4..7 doubles). */
+    if (k == 1 && m > 1 && (n >= NNF_VL || (NNF_K1_MASKED && n > 1))) {
         NNF_FN(_k1)(m, n, A, a_row, B, C, ldc, accumulate, bias, act);
         return;
     }
@@ -625,4 +634,5 @@ NNF_GEMM_EX_NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_
 #undef NNF_TNS_N
 #undef NNF_WIDE_NV
 #undef NNF_PACK4K
+#undef NNF_K1_MASKED
 #undef NNF_OPS

@@ -640,6 +640,7 @@ NNF__DEFINE_TINY_N(nnf__tiny_n_f, float, __m128, _mm_loadu_ps, _mm_storeu_ps, _m
 #define NNF_TNS_N 7
 #define NNF_WIDE_NV 16
 #define NNF_PACK4K 0
+#define NNF_K1_MASKED 1
 #define NNF_OPS NNF__Z8D
 #include "gemm_body.h"
 
@@ -656,6 +657,7 @@ NNF__DEFINE_TINY_N(nnf__tiny_n_f, float, __m128, _mm_loadu_ps, _mm_storeu_ps, _m
 #define NNF_TNS_N 8
 #define NNF_WIDE_NV 16
 #define NNF_PACK4K 0
+#define NNF_K1_MASKED 1
 #define NNF_OPS NNF__Z16F
 #include "gemm_body.h"
 
