@@ -32,3 +32,10 @@ def set_simd_path(name: str) -> str:
 
 def simd_paths() -> dict[str, str]: ...
 def cpu_info() -> dict[str, object]: ...
+
+AVX512_UNIT_WIDTHS: tuple[int, ...]
+
+def set_avx512_units(bits: int | None) -> int | None:
+    """Plan the AVX-512 products for units of bits (256 or 512; None: as detected)."""
+
+def avx512_units() -> int | None: ...

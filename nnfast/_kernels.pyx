@@ -562,14 +562,39 @@ def simd_paths():
 
 
 def cpu_info():
-    """The CPU as the kernels see it: vendor, brand, family, model, stepping (-1 if unknown)
-    and the SIMD features the kernels use that the CPU and the OS support."""
+    """The CPU as the kernels see it: vendor, brand, family, model, stepping (-1 if unknown),
+    the SIMD features the kernels use that the CPU and the OS support, and the width of the
+    units that execute AVX-512 (256 on AMD family 25, Zen 4; 512 otherwise; 0 without it)."""
     cdef const nnf_cpu_info* cpu = nnf_cpu()
     return {"vendor": cpu.vendor.decode("ascii", "replace"),
             "brand": cpu.brand.decode("ascii", "replace").strip(),
             "family": cpu.family, "model": cpu.model, "stepping": cpu.stepping,
             "features": tuple(nnf_feature_name(bit).decode() for bit in range(NNF_FEATURE_COUNT)
-                              if cpu.features & (<unsigned>1 << bit))}
+                              if cpu.features & (<unsigned>1 << bit)),
+            "avx512_unit_bits": cpu.avx512_unit_bits}
+
+
+AVX512_UNIT_WIDTHS = (256, 512)
+_avx512_units_request = None
+
+
+def set_avx512_units(bits):
+    """Plan the AVX-512 products for units of `bits` (256 or 512; None: as detected, see
+    cpu_info); returns the previous setting. Not thread-safe, like set_simd_path."""
+    global _avx512_units_request
+    if bits is not None and (type(bits) is not int or bits not in AVX512_UNIT_WIDTHS):
+        raise ValueError(f"bits: expected None, 256 or 512, got {bits!r}")
+    nnf_set_avx512_unit_bits(0 if bits is None else bits)
+    previous, _avx512_units_request = _avx512_units_request, bits
+    return previous
+
+
+def avx512_units():
+    """The AVX-512 unit width the products plan for now (256 or 512), or None when they do
+    not run AVX-512."""
+    if nnf_family_path(KERNEL_FAMILIES.index("products")) != SIMD_PATHS.index("avx512"):
+        return None
+    return nnf_avx512_unit_bits()
 
 
 def _simd_path_from_environment():
@@ -585,3 +610,16 @@ def _simd_path_from_environment():
 
 
 _simd_path_from_environment()
+
+
+def _avx512_units_from_environment():
+    import os
+
+    text = os.environ.get("NNFAST_AVX512_UNITS", "")
+    if text:
+        if text not in ("256", "512"):
+            raise ValueError(f"NNFAST_AVX512_UNITS: expected 256 or 512, got {text!r}")
+        set_avx512_units(int(text))
+
+
+_avx512_units_from_environment()

@@ -72,9 +72,12 @@ cdef extern from "cpu.h" nogil:
         char brand[49]
         int family, model, stepping
         unsigned features
+        int avx512_unit_bits
     const nnf_cpu_info* nnf_cpu()
     const char* nnf_path_name(int path)
     const char* nnf_feature_name(int bit)
     int nnf_family_path(int family)
     void nnf_set_path_limit(int limit)
+    int nnf_avx512_unit_bits()
+    void nnf_set_avx512_unit_bits(int bits)
     int NNF_FEATURE_COUNT

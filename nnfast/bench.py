@@ -347,6 +347,14 @@ def print_code_paths() -> None:
     print(f"CPU: {cpu_description(_kernels.cpu_info(), read_cpuinfo())}")
     paths = ", ".join(f"{family} {path}" for family, path in _kernels.simd_paths().items())
     print(f"nnfast code paths: {paths} (--path or NNFAST_SIMD=avx2|baseline lowers them)")
+    units = _kernels.avx512_units()
+    if units is not None:
+        how = (
+            "rows narrower in 256-bit vectors run the AVX2 kernel"
+            if units == 256
+            else "every row in 512-bit vectors"
+        )
+        print(f"AVX-512 products planned for {units}-bit units: {how} (--avx512-units 256|512)")
 
 
 def start_jax(one_core=True):

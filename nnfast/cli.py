@@ -133,10 +133,12 @@ def demo(args) -> int:
 
 def bench(args) -> int:
     from nnfast.bench import run
-    from nnfast.kernels import set_simd_path
+    from nnfast.kernels import set_avx512_units, set_simd_path
 
     # Every kernel family switches path at run time: no re-launch needed.
     set_simd_path(args.path)
+    if args.avx512_units is not None:
+        set_avx512_units(args.avx512_units)
     return run(args)
 
 
@@ -203,6 +205,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="best",
         help="widest SIMD code path nnfast's kernels may use (default: the best "
         "this CPU runs; as the environment variable NNFAST_SIMD)",
+    )
+    p.add_argument(
+        "--avx512-units",
+        type=int,
+        choices=(256, 512),
+        default=None,
+        help="plan the AVX-512 products for units this wide (default: as detected, 256 on "
+        "AMD Zen 4, where narrow rows run the AVX2 kernel; as NNFAST_AVX512_UNITS)",
     )
     p.set_defaults(func=bench)
     return parser

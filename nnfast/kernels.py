@@ -18,6 +18,8 @@ variable ``NNFAST_SIMD=avx512|avx2|baseline``, read at import) limits them, and
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from nnfast import _kernel_entry, _kernels
@@ -37,6 +39,8 @@ __all__ = [
     "activation_backward",
     "set_simd_path",
     "simd_paths",
+    "set_avx512_units",
+    "avx512_units",
     "ACTIVATIONS",
     "SIMD_PATHS",
 ]
@@ -294,3 +298,28 @@ def simd_paths() -> dict:
     """``{family: path}``: the code path each kernel family runs now, e.g.
     ``{"products": "avx512", "fast_math": "avx512", "elementwise": "avx512"}``."""
     return _kernels.simd_paths()
+
+
+def set_avx512_units(bits) -> int | None:
+    """Plan the AVX-512 products for execution units ``bits`` wide; return the previous setting.
+
+    ``bits`` is 256, 512 or None: as detected (the default, or what ``NNFAST_AVX512_UNITS``
+    says), 256 on AMD family 25 (Zen 4), 512 on other CPUs with AVX-512. A 256-bit unit runs a
+    512-bit operation in two passes however many of its lanes are used, so there the AVX-512
+    products give the rows that take fewer 256-bit operations in 256-bit vectors (n mod 8 of
+    1 to 4 doubles, n mod 16 of 1 to 8 floats, below 128 columns: the seed network's 20) to
+    the AVX2 kernel (docs/kernels.md). Both kernels give the same bits, so this changes the
+    speed only. It matters only while the products run AVX-512 (``avx512_units()``). Not
+    thread-safe: set it before training or predicting in threads.
+    """
+    if bits is not None and (
+        isinstance(bits, bool) or not isinstance(bits, numbers.Integral) or bits not in (256, 512)
+    ):
+        raise ValueError(f"bits: expected None, 256 or 512, got {bits!r}")
+    return _kernels.set_avx512_units(None if bits is None else int(bits))
+
+
+def avx512_units() -> int | None:
+    """The AVX-512 unit width the products plan for now (256 or 512), or None when they do
+    not run AVX-512 (``simd_paths()["products"]`` is not ``"avx512"``)."""
+    return _kernels.avx512_units()

@@ -270,21 +270,29 @@ def autoencoder_reference(model):
 
 # Code paths of the compiled kernels (nnfast.kernels.set_simd_path), narrowest first.
 SIMD_PATHS = ("baseline", "avx2", "avx512")
+# The products' variants: every path, AVX-512 planned for 512-bit units, and AVX-512 planned
+# for 256-bit units (nnfast.kernels.set_avx512_units), where narrow rows run the AVX2 kernel.
+AVX512_ON_256 = "avx512/256"
+PRODUCT_PATHS = SIMD_PATHS + (AVX512_ON_256,)
 
 
 @contextlib.contextmanager
 def simd_path(name, family):
     """Run the block with every kernel family limited to the code path ``name``, and skip the
     test ("CPU lacks ...") when ``family`` does not run ``name`` on this CPU. The previous
-    setting is restored afterwards."""
-    previous = kernels.set_simd_path(name)
+    setting is restored afterwards. ``"avx512"`` plans the AVX-512 products for 512-bit
+    units, ``AVX512_ON_256`` ("avx512/256") for 256-bit units."""
+    path = "avx512" if name == AVX512_ON_256 else name
+    previous = kernels.set_simd_path(path)
+    previous_units = kernels.set_avx512_units(256 if name == AVX512_ON_256 else 512)
     try:
         running = kernels.simd_paths()[family]
-        if running != name:
-            pytest.skip(f"CPU lacks {name} for the {family} kernels (they run {running})")
+        if running != path:
+            pytest.skip(f"CPU lacks {path} for the {family} kernels (they run {running})")
         yield name
     finally:
         kernels.set_simd_path(previous)
+        kernels.set_avx512_units(previous_units)
 
 
 # Shared by the kernel tests (test_kernels, test_activations, test_kernel_entry).

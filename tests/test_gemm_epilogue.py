@@ -20,7 +20,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import SIMD_PATHS, simd_path
+from conftest import PRODUCT_PATHS, simd_path
 
 from nnfast import MLP, kernels
 
@@ -57,7 +57,7 @@ THIN_SHAPES = [
 BASELINE_FUSES = platform.machine().lower() in ("aarch64", "arm64")
 
 
-@pytest.fixture(params=SIMD_PATHS)
+@pytest.fixture(params=PRODUCT_PATHS)
 def path(request):
     with simd_path(request.param, "products"):
         yield request.param

@@ -1,4 +1,5 @@
-"""Every code path of the matrix products (baseline, AVX2, AVX-512) gives correct products,
+"""Every code path of the matrix products (baseline, AVX2, AVX-512 planned for 512-bit units
+and for 256-bit ones, conftest's PRODUCT_PATHS) gives correct products,
 computes each element independently of the other rows and columns, and trains the same
 networks; the AVX2 and AVX-512 paths agree bit for bit, products and whole trainings alike.
 
@@ -9,7 +10,7 @@ runs every other test. tests/test_simd_paths.py tests the choosing itself.
 
 import numpy as np
 import pytest
-from conftest import SIMD_PATHS, simd_path
+from conftest import AVX512_ON_256, PRODUCT_PATHS, simd_path
 
 from nnfast import MLP, kernels, reference
 
@@ -32,7 +33,7 @@ SHAPES = [
 ORDER_SHAPES = [(9, 5, 2), (9, 20, 20), (9, 20, 1), (13, 64, 3), (33, 17, 65), (3, 300, 7)]
 
 
-@pytest.fixture(params=SIMD_PATHS)
+@pytest.fixture(params=PRODUCT_PATHS)
 def path(request):
     with simd_path(request.param, "products"):
         yield request.param
@@ -103,10 +104,13 @@ def _results_on(name):
     return results
 
 
-def test_avx2_and_avx512_paths_agree_bit_for_bit():
+@pytest.mark.parametrize("avx512", ["avx512", AVX512_ON_256])
+def test_avx2_and_avx512_paths_agree_bit_for_bit(avx512):
     """Both use FMA and the same order of operations in every kernel family, so products,
-    activations and whole trainings are identical (the baseline path, without FMA, is not)."""
-    on_avx512 = _results_on("avx512")
+    activations and whole trainings are identical (the baseline path, without FMA, is not),
+    whether the AVX-512 products are planned for 512-bit units or for 256-bit ones (where
+    narrow rows run the AVX2 kernel)."""
+    on_avx512 = _results_on(avx512)
     on_avx2 = _results_on("avx2")
     assert len(on_avx2) == len(on_avx512)
     for i, (a, b) in enumerate(zip(on_avx2, on_avx512)):

@@ -21,6 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import SIMD_PATHS
 
@@ -67,6 +68,7 @@ def _child(code, **environment):
     """Run ``code`` in a fresh interpreter that imports this nnfast with ``environment``."""
     env = dict(os.environ, PYTHONPATH=str(Path(nnfast.__file__).resolve().parents[1]))
     env.pop("NNFAST_SIMD", None)
+    env.pop("NNFAST_AVX512_UNITS", None)
     env.update(environment)
     return subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
@@ -164,7 +166,15 @@ def test_each_family_runs_the_widest_path_its_cpu_features_allow(restore_path):
 
 def test_cpu_info_matches_proc_cpuinfo():
     cpu = _kernels.cpu_info()
-    assert set(cpu) == {"vendor", "brand", "family", "model", "stepping", "features"}
+    assert set(cpu) == {
+        "vendor",
+        "brand",
+        "family",
+        "model",
+        "stepping",
+        "features",
+        "avx512_unit_bits",
+    }
     assert set(cpu["features"]) <= set(KNOWN_FEATURES)
     info = _cpuinfo()
     if not X86 or info is None or "vendor_id" not in info:
@@ -176,6 +186,71 @@ def test_cpu_info_matches_proc_cpuinfo():
     assert cpu["brand"] == info["model name"]
     flags = set(info["flags"].split())
     assert set(cpu["features"]) == {f for f in KNOWN_FEATURES if f in flags}
+    # AVX-512 on 256-bit units: AMD family 25 (Zen 4); full width elsewhere.
+    zen4 = info["vendor_id"] == "AuthenticAMD" and int(info["cpu family"]) == 25
+    want = 0 if "avx512f" not in flags else 256 if zen4 else 512
+    assert cpu["avx512_unit_bits"] == want
+
+
+@pytest.fixture
+def restore_units(restore_path):
+    previous = kernels.set_avx512_units(None)
+    kernels.set_avx512_units(previous)
+    yield
+    kernels.set_avx512_units(previous)
+
+
+def _runs_avx512_products():
+    kernels.set_simd_path("best")
+    return kernels.simd_paths()["products"] == "avx512"
+
+
+def test_the_avx512_units_setter_returns_the_previous_setting_and_the_getter_follows(
+    restore_units,
+):
+    detected = _kernels.cpu_info()["avx512_unit_bits"]
+    assert kernels.set_avx512_units(None) in (None, 256, 512)
+    if not _runs_avx512_products():
+        assert kernels.avx512_units() is None
+        pytest.skip("the products do not run AVX-512 on this CPU")
+    assert kernels.avx512_units() == detected
+    assert kernels.set_avx512_units(256) is None
+    assert kernels.avx512_units() == 256
+    assert kernels.set_avx512_units(np.int64(512)) == 256
+    assert kernels.avx512_units() == 512
+    kernels.set_simd_path("avx2")  # no AVX-512 products: no width to plan for
+    assert kernels.avx512_units() is None
+    kernels.set_simd_path("best")
+    assert kernels.avx512_units() == 512  # the setting outlives the path limit
+    assert kernels.set_avx512_units(None) == 512
+    assert kernels.avx512_units() == detected
+
+
+@pytest.mark.parametrize("bad", [0, 128, 1024, -256, 256.0, "256", True, [256]])
+def test_an_unknown_avx512_width_is_a_value_error_naming_it(bad, restore_units):
+    kernels.set_avx512_units(512)
+    message = f"bits: expected None, 256 or 512, got {bad!r}"
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        kernels.set_avx512_units(bad)
+    with pytest.raises(ValueError, match="^bits: expected None, 256 or 512"):
+        _kernels.set_avx512_units(bad)
+    assert kernels.set_avx512_units(None) == 512  # unchanged by the refusals
+
+
+@pytest.mark.parametrize("units", ["256", "512"])
+def test_the_avx512_units_variable_plans_the_products(units):
+    result = _child(
+        "from nnfast import kernels; print(kernels.avx512_units())", NNFAST_AVX512_UNITS=units
+    )
+    assert result.returncode == 0, result.stderr
+    kernels_run_avx512 = _kernels.cpu_info()["avx512_unit_bits"] != 0
+    assert result.stdout.strip() == (units if kernels_run_avx512 else "None")
+
+
+def test_a_bad_avx512_units_variable_is_a_value_error_naming_it():
+    result = _child("import nnfast", NNFAST_AVX512_UNITS="1024")
+    assert result.returncode != 0
+    assert "ValueError: NNFAST_AVX512_UNITS: expected 256 or 512, got '1024'" in result.stderr
 
 
 def test_the_bench_sets_the_path_in_this_process(monkeypatch, restore_path):
@@ -210,13 +285,28 @@ def test_the_bench_prints_the_cpu_and_each_familys_path(capsys, restore_path):
         assert f"{family} {path}" in text
 
 
+def test_the_bench_sets_and_prints_the_avx512_units(monkeypatch, capsys, restore_units):
+    from nnfast import bench, cli
+
+    seen = []
+    monkeypatch.setattr(bench, "run", lambda args: seen.append(kernels.avx512_units()) or 0)
+    assert cli.main(["bench", "--quick", "--avx512-units", "512"]) == 0
+    if not _runs_avx512_products():
+        assert seen == [None]
+        pytest.skip("the products do not run AVX-512 on this CPU")
+    assert seen == [512]
+    for units, how in ((256, "run the AVX2 kernel"), (512, "every row in 512-bit vectors")):
+        kernels.set_avx512_units(units)
+        bench.print_code_paths()
+        text = capsys.readouterr().out
+        assert f"AVX-512 products planned for {units}-bit units: " in text and how in text
+
+
 def test_the_setter_switches_the_code_that_runs(restore_path):
     """The baseline path has no FMA: its products differ from the AVX2 path's (explicit FMA
     instructions) in the last bits, so equal products would mean the setter changed nothing.
     The fast math's FMAs come from contraction, which an unoptimised (-O0) build does not
     do: there its paths may agree, so it is only compared to rounding."""
-    import numpy as np
-
     rng = np.random.default_rng(5)
     A, B = rng.standard_normal((16, 300)), rng.standard_normal((300, 24))
     x = rng.uniform(-5, 5, 4096)

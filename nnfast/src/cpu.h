@@ -161,6 +161,9 @@ typedef struct {
     int family, model;   /* display family and model, as in /proc/cpuinfo (-1 if unknown) */
     int stepping;
     unsigned features;   /* NNF_FEATURE_* */
+    int avx512_unit_bits; /* with AVX-512F: the width of the units that execute it, 256 on
+                             AMD family 25 (Zen 4: each 512-bit operation takes two passes),
+                             else 512; 0 without AVX-512F */
 } nnf_cpu_info;
 
 #if NNF_CPU_X86
@@ -202,6 +205,9 @@ static inline void nnf__detect(nnf_cpu_info *cpu)
         if (zmm_saved && (b & (1u << 30))) cpu->features |= NNF_FEATURE_AVX512BW;
         if (zmm_saved && (b & (1u << 31))) cpu->features |= NNF_FEATURE_AVX512VL;
     }
+    if (cpu->features & NNF_FEATURE_AVX512F)
+        cpu->avx512_unit_bits =
+            !strcmp(cpu->vendor, "AuthenticAMD") && cpu->family == 25 ? 256 : 512;
     __cpuid(0x80000000u, a, b, c, d);
     if (a >= 0x80000004u) {
         unsigned regs[12];
@@ -337,5 +343,26 @@ static inline void nnf_set_path_limit(int limit)
 }
 
 static inline int nnf_path_limit(void) { return NNF__LOAD_RELAXED(nnf__path_limit); }
+
+/* The AVX-512 unit width the products plan for: as detected (nnf_cpu()->avx512_unit_bits),
+   or as set by nnf_set_avx512_unit_bits (256 or 512; anything else: as detected). On 256-bit
+   units the AVX-512 products give rows that take fewer 256-bit operations in ymm vectors
+   to the AVX2 kernel (gemm_small.h), with the same bits. Setting it binds the products
+   again; like the path limit, set it before kernels run in other threads. */
+static int nnf__avx512_unit_bits_request = 0; /* 0: as detected */
+
+static inline int nnf_avx512_unit_bits(void)
+{
+    const int bits = NNF__LOAD_RELAXED(nnf__avx512_unit_bits_request);
+    return bits ? bits : nnf_cpu()->avx512_unit_bits;
+}
+
+static inline void nnf_set_avx512_unit_bits(int bits)
+{
+    nnf_binder binder;
+    NNF__STORE_RELAXED(nnf__avx512_unit_bits_request, bits == 256 || bits == 512 ? bits : 0);
+    binder = NNF__LOAD_RELAXED(nnf__binders[NNF_FAMILY_PRODUCTS]);
+    if (binder != NULL) binder(nnf_family_path(NNF_FAMILY_PRODUCTS));
+}
 
 #endif /* NNF_CPU_H */

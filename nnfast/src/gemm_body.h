@@ -16,6 +16,9 @@
  *   NNF_K1_MASKED   (optional, default 0) 1: products with k == 1 and rows narrower than a
  *                   vector take the k == 1 kernel too, one masked vector per row (set where
  *                   masked loads and stores are cheap: AVX-512)
+ *   NNF_YMM_KERNEL  (optional, AVX-512) the AVX2 kernel with an epilogue of the same dtype,
+ *                   run instead for the rows nnf__ymm_rows picks while nnf__ymm_rows_on is set
+ *                   (AVX-512 on 256-bit units)
  *   NNF_OPS         prefix of the vector operations: NNF_OPS##_ZERO(), _LOAD(p), _LOADM(p, mask)
  *                   (lanes outside the mask read as 0 and never fault), _STORE(p, v),
  *                   _STOREM(p, mask, v), _BCAST(x), _FMA(a, b, c) = a*b + c (fused on AVX2 and
@@ -532,6 +535,15 @@ NNF__INLINE NNF_TGT void NNF_FN(_dispatch)(
     const NNF_T *bias, const NNF_T *act)
 {
     if (m <= 0 || n <= 0) return;
+#ifdef NNF_YMM_KERNEL
+    /* AVX-512 on 256-bit units: rows that take fewer 256-bit operations in ymm vectors run
+       the AVX2 kernel, with the same bits (gemm_small.h's nnf__ymm_rows). */
+    if (NNF__LOAD_RELAXED(nnf__ymm_rows_on) &&
+        nnf__ymm_rows(m, n, k, a_row, NNF_VL, NNF_TNS_N)) {
+        NNF_YMM_KERNEL(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, bias, act);
+        return;
+    }
+#endif
     if (bias) accumulate = 1; /* the value C starts from is bias, not 0 */
     /* One step per chain, rows of at least one whole vector (narrower rows: the kernels
        below, which put the vectors along m, unless masked vectors are cheap; one column
@@ -635,4 +647,5 @@ NNF_GEMM_EX_NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_
 #undef NNF_WIDE_NV
 #undef NNF_PACK4K
 #undef NNF_K1_MASKED
+#undef NNF_YMM_KERNEL
 #undef NNF_OPS

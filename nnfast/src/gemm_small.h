@@ -627,6 +627,37 @@ NNF__DEFINE_TINY_N(nnf__tiny_n_f, float, __m128, _mm_loadu_ps, _mm_storeu_ps, _m
 #define NNF__Z16F_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define NNF__Z16F_MASK(r) ((__mmask16)((1u << (r)) - 1u))
 
+/* AVX-512 on 256-bit units (nnf_avx512_unit_bits() == 256: Zen 4). Such a unit runs a zmm
+   operation in two passes, however many of its lanes are used, and a ymm operation in one.
+   So a row of C of n elements costs 2 * ceil(n / VL) passes per k step in zmm vectors (VL
+   lanes) and ceil(n / (VL/2)) in ymm vectors; the AVX2 kernel wins where the second is
+   smaller (n mod 8 = 1..4 doubles, n mod 16 = 1..8 floats; the seed network's n = 20:
+   6 against 5), counting half a pass more for its masked tail, whose AVX2 loads and stores
+   cost more than AVX-512's. It does not where AVX-512 runs a kernel of its own: wide rows
+   (n >= 128: its 8-row tiles load B half as often), TN with n <= its NNF_TNS_N (the
+   transposed kernel), and k == 1, whose one-step chains are all loads, broadcasts and
+   stores: there fewer, wider vectors win, except one whole ymm vector against a half-empty
+   zmm one (n = VL/2). Nor for single rows (m == 1): alone the ymm single-row kernel is
+   faster at n < 32, but batch-1 training ran 3-9 % slower with it (a cause not found).
+   docs/kernels.md has the measurements. Both kernels give the same bits (same chains), so
+   the choice changes no result. The AVX-512 kernels make this choice while
+   nnf__ymm_rows_on is set: the products' binder sets it when it binds them to AVX-512
+   planned for 256-bit units. */
+static int nnf__ymm_rows_on = 0;
+
+static inline int nnf__ymm_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t a_row,
+                                ptrdiff_t vl, ptrdiff_t tns_n)
+{
+    const ptrdiff_t half = vl / 2;
+    const int masked = n % half != 0;
+    const ptrdiff_t ymm_passes2 = 2 * ((n + half - 1) / half) + masked; /* in half passes */
+    const ptrdiff_t zmm_passes2 = 4 * ((n + vl - 1) / vl);
+    if (n >= 128 || m == 1) return 0;
+    if (k == 1) return n == half;
+    if (a_row == 1 && n <= tns_n && n < m) return 0;
+    return ymm_passes2 < zmm_passes2;
+}
+
 #define NNF_GEMM_NAME nnf_gemm_d_avx512
 #define NNF_TINY_N nnf__tiny_n_d
 #define NNF_GEMM_EX_NAME nnf_gemm_ex_d_avx512
@@ -641,6 +672,7 @@ NNF__DEFINE_TINY_N(nnf__tiny_n_f, float, __m128, _mm_loadu_ps, _mm_storeu_ps, _m
 #define NNF_WIDE_NV 16
 #define NNF_PACK4K 0
 #define NNF_K1_MASKED 1
+#define NNF_YMM_KERNEL nnf_gemm_ex_d_avx2
 #define NNF_OPS NNF__Z8D
 #include "gemm_body.h"
 
@@ -658,6 +690,7 @@ NNF__DEFINE_TINY_N(nnf__tiny_n_f, float, __m128, _mm_loadu_ps, _mm_storeu_ps, _m
 #define NNF_WIDE_NV 16
 #define NNF_PACK4K 0
 #define NNF_K1_MASKED 1
+#define NNF_YMM_KERNEL nnf_gemm_ex_f_avx2
 #define NNF_OPS NNF__Z16F
 #include "gemm_body.h"
 
@@ -692,6 +725,8 @@ NNF__DEFINE_TRANSPOSE(nnf_transpose_d_avx512, double, NNF_TARGET_PRODUCTS_AVX512
                       nnf__block4_d_avx2)
 NNF__DEFINE_TRANSPOSE(nnf_transpose_f_avx512, float, NNF_TARGET_PRODUCTS_AVX512,
                       nnf__block4_f_avx2)
+
+
 
 #endif /* NNF_PRODUCTS_SIMD */
 
@@ -743,6 +778,8 @@ static void nnf__bind_products(int path)
     NNF_BIND_SIMD(nnf_gemm_f)
     NNF_BIND_SIMD(nnf_gemm_ex_d)
     NNF_BIND_SIMD(nnf_gemm_ex_f)
+    NNF__STORE_RELAXED(nnf__ymm_rows_on,
+                       path == NNF_PATH_AVX512 && nnf_avx512_unit_bits() == 256);
     NNF_BIND_SIMD(nnf_transpose_d)
     NNF_BIND_SIMD(nnf_transpose_f)
 #else

@@ -3,7 +3,8 @@
  * Built from the headers alone (no Python), so that it runs where nnfast itself cannot be
  * built or run: cross-compiled for AArch64 and run under qemu-aarch64 by .ci/arm64, and
  * natively on x86-64, where it runs every SIMD path the CPU has. For float64 and float32, on
- * odd sizes (1, 3, 17, 65 ...), on every path (cpu.h's limit, through the entry points):
+ * odd sizes (1, 3, 17, 65 ...), on every path (cpu.h's limit, through the entry points; the
+ * AVX-512 products twice, planned for 512-bit and for 256-bit units):
  *
  *   products      nnf_gemm_{d,f} NN and TN, accumulate or not, padded strides, and the
  *                 special kernels (m == 1 wide, TN tiny n, 4 KiB-strided B, k blocks):
@@ -144,6 +145,21 @@ static int use_path(int family, int path)
     CHECK(nnf_family_path(family) == path, "family %d runs path %s under limit %s", family,
           path_label(nnf_family_path(family)), path_label(path));
     return nnf_family_path(family) == path;
+}
+
+/* The products run on every path, and on AVX-512 twice: planned for 512-bit units, then for
+   256-bit units (cpu.h's nnf_set_avx512_unit_bits), where rows that take fewer 256-bit
+   operations in ymm vectors run the AVX2 kernel (gemm_small.h's nnf__ymm_rows). */
+#define PRODUCT_VARIANTS (NNF_PATH_COUNT + 1)
+static int variant_path(int variant) { return variant < NNF_PATH_COUNT ? variant : NNF_PATH_AVX512; }
+static const char *variant_label(int variant)
+{
+    return variant < NNF_PATH_COUNT ? path_label(variant) : "avx512 (256-bit units)";
+}
+static int use_product_variant(int variant)
+{
+    nnf_set_avx512_unit_bits(variant < NNF_PATH_COUNT ? 512 : 256);
+    return use_path(NNF_FAMILY_PRODUCTS, variant_path(variant));
 }
 
 /* Digests of the products on fused paths, per dtype (0 float64, 1 float32). */
