@@ -13,7 +13,9 @@ then copied into ``out``. The same kernels are ``cimport``-able from Cython thro
 Every kernel family (products, fast math, elementwise loops) is compiled for several SIMD
 code paths and runs the widest this CPU supports; ``set_simd_path`` (or the environment
 variable ``NNFAST_SIMD=avx512|avx2|baseline``, read at import) limits them, and
-``simd_paths`` reports the path of each family.
+``simd_paths`` reports the path of each family. ``set_avx512_units`` (or
+``NNFAST_AVX512_UNITS=256|512``) plans the AVX-512 products for the width of the CPU's units,
+and ``avx512_units`` reports the plan.
 """
 
 from __future__ import annotations

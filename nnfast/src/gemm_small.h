@@ -638,7 +638,7 @@ NNF__DEFINE_TINY_N(nnf__tiny_n_f, float, __m128, _mm_loadu_ps, _mm_storeu_ps, _m
    transposed kernel), and k == 1, whose one-step chains are all loads, broadcasts and
    stores: there fewer, wider vectors win, except one whole ymm vector against a half-empty
    zmm one (n = VL/2). Nor for single rows (m == 1): alone the ymm single-row kernel is
-   faster at n < 32, but batch-1 training ran 3-9 % slower with it (a cause not found).
+   faster at n < 32, but batch-1 training ran at 0.91-0.97x with it (a cause not found).
    docs/kernels.md has the measurements. Both kernels give the same bits (same chains), so
    the choice changes no result. The AVX-512 kernels make this choice while
    nnf__ymm_rows_on is set: the products' binder sets it when it binds them to AVX-512
