@@ -31,7 +31,9 @@
  *   values as the separate passes; every row stays independent of the others.
  *   Per-path entry points with the same signature, for tests: nnf_gemm_{d,f}_baseline,
  *   nnf_gemm_{d,f}_avx2, nnf_gemm_{d,f}_avx512 (call a SIMD one only if
- *   nnf_path_runs(NNF_FAMILY_PRODUCTS, path) says so).
+ *   nnf_path_runs(NNF_FAMILY_PRODUCTS, path) says so; while the products are bound to
+ *   AVX-512 planned for 256-bit units, the AVX-512 ones give narrow rows to the AVX2 kernel,
+ *   see nnf__ymm_rows).
  *
  * Tiles: an MR x NV-vector block of C lives in registers: AVX-512 8 x 3 zmm (8x24 doubles,
  * 8x48 floats), AVX2 4 x 3 ymm, baseline 4 x 2 xmm (16-byte GCC vector extensions on SSE2
@@ -725,8 +727,6 @@ NNF__DEFINE_TRANSPOSE(nnf_transpose_d_avx512, double, NNF_TARGET_PRODUCTS_AVX512
                       nnf__block4_d_avx2)
 NNF__DEFINE_TRANSPOSE(nnf_transpose_f_avx512, float, NNF_TARGET_PRODUCTS_AVX512,
                       nnf__block4_f_avx2)
-
-
 
 #endif /* NNF_PRODUCTS_SIMD */
 
