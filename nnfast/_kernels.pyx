@@ -575,18 +575,16 @@ def cpu_info():
 
 
 AVX512_UNIT_WIDTHS = (256, 512)
-_avx512_units_request = None
 
 
 def set_avx512_units(bits):
     """Plan the AVX-512 products for units of `bits` (256 or 512; None: as detected, see
     cpu_info); returns the previous setting. Not thread-safe, like set_simd_path."""
-    global _avx512_units_request
     if bits is not None and (type(bits) is not int or bits not in AVX512_UNIT_WIDTHS):
         raise ValueError(f"bits: expected None, 256 or 512, got {bits!r}")
+    previous = nnf_avx512_unit_bits_request()
     nnf_set_avx512_unit_bits(0 if bits is None else bits)
-    previous, _avx512_units_request = _avx512_units_request, bits
-    return previous
+    return previous or None
 
 
 def avx512_units():
@@ -617,7 +615,7 @@ def _avx512_units_from_environment():
 
     text = os.environ.get("NNFAST_AVX512_UNITS", "")
     if text:
-        if text not in ("256", "512"):
+        if text not in [str(bits) for bits in AVX512_UNIT_WIDTHS]:
             raise ValueError(f"NNFAST_AVX512_UNITS: expected 256 or 512, got {text!r}")
         set_avx512_units(int(text))
 

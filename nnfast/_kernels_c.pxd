@@ -79,5 +79,6 @@ cdef extern from "cpu.h" nogil:
     int nnf_family_path(int family)
     void nnf_set_path_limit(int limit)
     int nnf_avx512_unit_bits()
+    int nnf_avx512_unit_bits_request()
     void nnf_set_avx512_unit_bits(int bits)
     int NNF_FEATURE_COUNT

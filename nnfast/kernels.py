@@ -315,7 +315,9 @@ def set_avx512_units(bits) -> int | None:
     thread-safe: set it before training or predicting in threads.
     """
     if bits is not None and (
-        isinstance(bits, bool) or not isinstance(bits, numbers.Integral) or bits not in (256, 512)
+        isinstance(bits, bool)
+        or not isinstance(bits, numbers.Integral)
+        or bits not in _kernels.AVX512_UNIT_WIDTHS
     ):
         raise ValueError(f"bits: expected None, 256 or 512, got {bits!r}")
     return _kernels.set_avx512_units(None if bits is None else int(bits))

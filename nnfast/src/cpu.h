@@ -351,9 +351,15 @@ static inline int nnf_path_limit(void) { return NNF__LOAD_RELAXED(nnf__path_limi
    again; like the path limit, set it before kernels run in other threads. */
 static int nnf__avx512_unit_bits_request = 0; /* 0: as detected */
 
+/* What nnf_set_avx512_unit_bits last set: 256, 512, or 0 (as detected). */
+static inline int nnf_avx512_unit_bits_request(void)
+{
+    return NNF__LOAD_RELAXED(nnf__avx512_unit_bits_request);
+}
+
 static inline int nnf_avx512_unit_bits(void)
 {
-    const int bits = NNF__LOAD_RELAXED(nnf__avx512_unit_bits_request);
+    const int bits = nnf_avx512_unit_bits_request();
     return bits ? bits : nnf_cpu()->avx512_unit_bits;
 }
 

@@ -651,13 +651,11 @@ static inline int nnf__ymm_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t
                                 ptrdiff_t vl, ptrdiff_t tns_n)
 {
     const ptrdiff_t half = vl / 2;
-    const int masked = n % half != 0;
-    const ptrdiff_t ymm_passes2 = 2 * ((n + half - 1) / half) + masked; /* in half passes */
-    const ptrdiff_t zmm_passes2 = 4 * ((n + vl - 1) / vl);
     if (n >= 128 || m == 1) return 0;
     if (k == 1) return n == half;
     if (a_row == 1 && n <= tns_n && n < m) return 0;
-    return ymm_passes2 < zmm_passes2;
+    /* in half passes: a masked ymm tail counts half a pass more */
+    return 2 * ((n + half - 1) / half) + (n % half != 0) < 4 * ((n + vl - 1) / vl);
 }
 
 #define NNF_GEMM_NAME nnf_gemm_d_avx512
