@@ -127,6 +127,20 @@ cdef void rprop_update(floating* params, floating* step, floating* prev_grad,
                        const floating* grad, Py_ssize_t size, double eta_plus,
                        double eta_minus, double step_min, double step_max) noexcept nogil
 
+# One plain-SGD step on one sample (batch 1) through a whole network of identity, tanh and
+# relu layers with an MSE loss: nnfast/src/row_step.h (table: NNF_ROW_FIELDS values per
+# layer: n_in, width, the offsets of W and b in the parameters and of Z and A in the
+# workspace, the activation code). Same bits as the general path while row_step_runs().
+cdef enum:
+    ROW_STEP_FIELDS = 7
+    ROW_STEP_MAX_LAYERS = 16
+cdef bint row_step_runs() noexcept nogil
+cdef double sgd_row_step(Py_ssize_t n_layers, const Py_ssize_t* table, Py_ssize_t scratch,
+                         Py_ssize_t max_width, floating* params, floating* velocity,
+                         const floating* x, const floating* y, double w,
+                         double inv_weight_sum, double lr, double momentum, bint nesterov,
+                         floating* ws) noexcept nogil
+
 # ---- entry-point checks ---------------------------------------------------------------
 # ValueError naming the argument unless data (NULL: an empty array) is a multiple of
 # itemsize: the kernels load whole elements, and a misaligned load is undefined in C.

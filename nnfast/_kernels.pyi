@@ -26,7 +26,13 @@ class Loss(enum.IntEnum):
 SIMD_PATHS: tuple[str, ...]
 KERNEL_FAMILIES: tuple[str, ...]
 
+BASELINE_FMA: bool
+
 def set_blas_min_flops(flops: int) -> int: ...
+def _row_step_runs() -> bool: ...
+def _set_row_step(enabled: bool) -> bool:
+    """Let batch-1 SGD take the one-call step (the default) or not; returns the old setting."""
+
 def set_simd_path(name: str) -> str:
     """Limit every kernel family to code paths up to name; returns the previous setting."""
 

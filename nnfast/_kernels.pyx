@@ -485,6 +485,51 @@ cdef void rprop_update(floating* params, floating* step, floating* prev_grad,
         prev_grad[i] = g
 
 
+# ---- one sample's SGD step ----------------------------------------------------------------
+
+cdef bint ROW_STEP_ON = True  # _set_row_step (tests compare the step with the general path)
+# Whether the baseline products fuse each multiply-add (NEON), as AVX2 and AVX-512 do.
+BASELINE_FMA = bool(NNF_GEMM_BASELINE_FMA)
+if <int>ROW_STEP_FIELDS != <int>NNF_ROW_FIELDS:  # _kernels.pxd's copy of the header's count
+    raise ImportError(f"nnfast._kernels: ROW_STEP_FIELDS is {ROW_STEP_FIELDS}, row_step.h "
+                      f"has {NNF_ROW_FIELDS} fields per layer")
+
+
+cdef bint row_step_runs() noexcept nogil:
+    """Whether sgd_row_step gives the general path's bits now: the products fuse their
+    multiply-adds (not the x86 baseline) and none goes to BLAS."""
+    return ROW_STEP_ON and nnf_row_step_runs() and not blas_products()
+
+
+cdef double sgd_row_step(Py_ssize_t n_layers, const Py_ssize_t* table, Py_ssize_t scratch,
+                         Py_ssize_t max_width, floating* params, floating* velocity,
+                         const floating* x, const floating* y, double w,
+                         double inv_weight_sum, double lr, double momentum, bint nesterov,
+                         floating* ws) noexcept nogil:
+    """Forward, MSE loss, backward and SGD update of one sample in one call; returns the
+    loss (nnfast/src/row_step.h: table, NNF_ROW_FIELDS values per layer; the same bits as
+    the general path while row_step_runs())."""
+    if floating is float:
+        return nnf_sgd_row_step_f(n_layers, table, scratch, max_width, params, velocity, x,
+                                  y, w, inv_weight_sum, lr, momentum, nesterov, ws)
+    else:
+        return nnf_sgd_row_step_d(n_layers, table, scratch, max_width, params, velocity, x,
+                                  y, w, inv_weight_sum, lr, momentum, nesterov, ws)
+
+
+def _row_step_runs():
+    """Whether batch-1 SGD takes the one-call step now (row_step_runs)."""
+    return bool(row_step_runs())
+
+
+def _set_row_step(bint enabled):
+    """Let batch-1 SGD take sgd_row_step (True, the default) or not; returns the old
+    setting. For tests and the bench: both give the same bits."""
+    global ROW_STEP_ON
+    old, ROW_STEP_ON = ROW_STEP_ON, enabled
+    return old
+
+
 # ---- checks shared by the compiled entry points (nnfast/_kernel_entry.pyx, _network.pyx) --
 # A last guard: nnfast/kernels.py validates with clearer messages and copies misaligned
 # arrays first.

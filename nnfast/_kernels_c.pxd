@@ -45,6 +45,7 @@ cdef extern from "gemm_small.h" nogil:
                        Py_ssize_t a_row, Py_ssize_t a_col, const float* B, Py_ssize_t ldb,
                        float* C, Py_ssize_t ldc, int accumulate, const float* bias,
                        const float* act)
+    int NNF_GEMM_BASELINE_FMA  # 1 if the baseline products fuse multiply-adds (NEON)
     # out (cols, rows) = inp (rows, cols).T (4 x 4 register blocks)
     void nnf_transpose_d(double* out, const double* inp, Py_ssize_t rows, Py_ssize_t cols)
     void nnf_transpose_f(float* out, const float* inp, Py_ssize_t rows, Py_ssize_t cols)
@@ -82,3 +83,20 @@ cdef extern from "cpu.h" nogil:
     int nnf_avx512_unit_bits_request()
     void nnf_set_avx512_unit_bits(int bits)
     int NNF_FEATURE_COUNT
+
+
+cdef extern from "row_step.h" nogil:
+    # One plain-SGD step on one sample through a whole network of identity, tanh and relu
+    # layers with an MSE loss, the same bits as the general path (nnfast/src/row_step.h).
+    int NNF_ROW_FIELDS
+    int nnf_row_step_runs()
+    double nnf_sgd_row_step_d(Py_ssize_t n_layers, const Py_ssize_t* table,
+                              Py_ssize_t scratch, Py_ssize_t max_width, double* p, double* v,
+                              const double* x, const double* y, double w,
+                              double inv_weight_sum, double lr, double mu, int nesterov,
+                              double* ws)
+    double nnf_sgd_row_step_f(Py_ssize_t n_layers, const Py_ssize_t* table,
+                              Py_ssize_t scratch, Py_ssize_t max_width, float* p, float* v,
+                              const float* x, const float* y, double w,
+                              double inv_weight_sum, double lr, double mu, int nesterov,
+                              float* ws)

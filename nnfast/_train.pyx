@@ -36,16 +36,23 @@ from libc.string cimport memcpy
 
 from nnfast._csr cimport CsrRows, CsrSource, gather_rows, is_sparse_rows
 from nnfast._kernels cimport (
+    ACT_IDENTITY,
+    ACT_RELU,
+    ACT_TANH,
     LOSS_GAUSSIAN_NLL,
     LOSS_MSE,
+    ROW_STEP_FIELDS,
+    ROW_STEP_MAX_LAYERS,
     adam_update,
     all_finite_values,
     check_aligned,
     loss_target_width,
+    row_step_runs,
     rprop_update,
+    sgd_row_step,
     sgd_update,
 )
-from nnfast._network cimport Layout, NetLayout
+from nnfast._network cimport Layer, Layout, NetLayout
 from nnfast._team cimport Update, team_loss_grad, team_size, team_workspace_size
 
 cdef extern from "numpy/random/bitgen.h":
@@ -273,6 +280,32 @@ cdef void sklearn_shuffle(bitgen_t* rng, Py_ssize_t* order, Py_ssize_t* scratch,
         memcpy(order, scratch, n * sizeof(Py_ssize_t))
 
 
+cdef bint row_step_table(const NetLayout* net, Objective objective, Hyperparameters h,
+                         Py_ssize_t batch, int team, const CsrRows* csr,
+                         Py_ssize_t* table) noexcept nogil:
+    """Whether this epoch's steps take sgd_row_step (nnfast/src/row_step.h), which does a
+    batch of one row in one call with the general path's bits: one thread, dense rows,
+    plain SGD (with or without momentum), MSE without l2, identity, tanh or relu hidden
+    layers and an identity output. If so, fills `table` (ROW_STEP_FIELDS values per layer)."""
+    cdef Py_ssize_t l
+    cdef const Layer* layer
+    if not (batch == 1 and team == 1 and csr == NULL and h.optimizer == OPT_SGD
+            and objective.loss == LOSS_MSE and not objective.l2 > 0
+            and net.n_layers <= ROW_STEP_MAX_LAYERS
+            and net.layers[net.n_layers - 1].activation == ACT_IDENTITY
+            and row_step_runs()):
+        return False
+    for l in range(net.n_layers):
+        layer = &net.layers[l]
+        if layer.activation not in (ACT_IDENTITY, ACT_TANH, ACT_RELU):
+            return False
+        table[0], table[1] = layer.n_in, layer.width
+        table[2], table[3] = layer.w_offset, layer.b_offset
+        table[4], table[5], table[6] = layer.z_offset, layer.a_offset, layer.activation
+        table += ROW_STEP_FIELDS
+    return True
+
+
 cdef double run_epoch(const NetLayout* net, Objective objective, Hyperparameters h,
                       floating* params, floating* grad, floating* buffer1, floating* buffer2,
                       long long* step, const floating* X, const CsrRows* csr,
@@ -300,6 +333,8 @@ cdef double run_epoch(const NetLayout* net, Objective objective, Hyperparameters
     cdef Py_ssize_t n_batches = (n + batch - 1) // batch, b
     cdef OptimizerState state
     cdef Update update
+    cdef Py_ssize_t table[ROW_STEP_MAX_LAYERS * ROW_STEP_FIELDS]
+    cdef bint row_step = row_step_table(net, objective, h, batch, team, csr, table)
     state.params, state.grad, state.buffer1, state.buffer2 = params, grad, buffer1, buffer2
     state.is_double = floating is double
     update.apply, update.state = apply_update, &state
@@ -344,9 +379,15 @@ cdef double run_epoch(const NetLayout* net, Objective objective, Hyperparameters
         read_hyperparameters(&state, h, step[0])
         # The losses are linear in inv_weight_sum: passing loss_scale / wsum scales the
         # data loss and its gradient at no cost.
-        value = team_loss_grad(net, params, xb, yb, wbp, size, batch,
-                               (loss_scale / wsum) if wsum > 0 else 0.0, objective.loss,
-                               grad, False, l2 if l2 > 0 else 0.0, &update, ws, team)
+        if row_step:
+            value = sgd_row_step(net.n_layers, table, net.scratch_offset, net.max_width,
+                                 params, buffer1, xb, yb, wbp[0] if wbp != NULL else 1.0,
+                                 (loss_scale / wsum) if wsum > 0 else 0.0, state.lr,
+                                 state.momentum, state.nesterov, ws)
+        else:
+            value = team_loss_grad(net, params, xb, yb, wbp, size, batch,
+                                   (loss_scale / wsum) if wsum > 0 else 0.0, objective.loss,
+                                   grad, False, l2 if l2 > 0 else 0.0, &update, ws, team)
         epoch_sum += value * batch_weight
         epoch_weight += batch_weight
         if b % SIGNAL_CHECK_BATCHES == SIGNAL_CHECK_BATCHES - 1 and b + 1 < n_batches:
