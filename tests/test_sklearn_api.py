@@ -338,3 +338,41 @@ def test_early_stopping_with_a_class_of_one_member_raises_scikit_learns_message(
         messages.append(str(info.value))
     assert messages[0] == messages[1]
     assert "Classes with too few members are: ['True']" in messages[1]
+
+
+def test_parameter_names_are_read_from_each_signature_once():
+    # get_params reads a cached list, which must be scikit-learn's own reading of __init__.
+    from sklearn.base import BaseEstimator
+
+    for cls in (MLPRegressor, MLPClassifier, nns.MLPAutoencoder):
+        assert cls._get_param_names() == BaseEstimator._get_param_names.__func__(cls)
+
+    class Wider(MLPRegressor):
+        def __init__(self, extra=1, **kwargs):
+            super().__init__(**kwargs)
+            self.extra = extra
+
+    assert Wider._get_param_names() == ["extra"]
+    assert "extra" not in MLPRegressor._get_param_names()
+
+
+def test_a_first_fit_shares_its_parameters_and_a_refit_copies_its_state():
+    rng = np.random.RandomState(0)
+    sizes = [20, 20]
+    est = MLPRegressor(hidden_layer_sizes=sizes, max_iter=5, random_state=rng)
+    X, y = curve(50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+        assert est.hidden_layer_sizes is sizes and est.random_state is rng
+        curve_before, coefs = list(est.loss_curve_), [c.copy() for c in est.coefs_]
+        est.set_params(warm_start=True, max_iter=3)
+        with pytest.raises(ValueError, match="features"):
+            est.fit(np.hstack([X, X]), y)  # refused after the working copy: state untouched
+        assert est.loss_curve_ == curve_before
+        for before, after in zip(coefs, est.coefs_):
+            np.testing.assert_array_equal(before, after)
+        est.fit(X, y)  # a warm start continues from a deep copy of the state
+    assert len(est.loss_curve_) == len(curve_before) + 3
+    assert est.loss_curve_[: len(curve_before)] == curve_before
+    assert all(not np.array_equal(a, b) for a, b in zip(coefs, est.coefs_))

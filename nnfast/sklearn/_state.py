@@ -61,8 +61,10 @@ def working_copy(estimator, deep=True):
     state = {key: value for key, value in estimator.__dict__.items() if key not in _VIEWS}
     if deep:
         parameters = estimator.get_params(deep=False)
-        memo = {id(value): value for value in parameters.values()}
-        state = copy.deepcopy(state, memo)
+        # An estimator never fitted holds its parameters only, which are shared anyway.
+        if state.keys() - parameters.keys():
+            memo = {id(value): value for value in parameters.values()}
+            state = copy.deepcopy(state, memo)
     work.__dict__.update(state)
     return work
 
