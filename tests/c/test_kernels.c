@@ -17,6 +17,8 @@
  *                 sgd (plain and Nesterov), adam: the same expressions, bit for bit
  *   finite        nnf_all_finite_{d,f}: a NaN or an infinity at any position is found
  *   L-BFGS        nnf_dot (its 8-lane order), axpy, difference, trial_point
+ *   row step      nnf_sgd_row_step_{d,f}: one sample's SGD step, bit for bit the step
+ *                 composed of the entry points above, on every path whose products fuse
  *
  * Build with nnfast's flags (setup.py): gcc -O3 -ffp-contract=off -fno-math-errno
  *   -Innfast/src tests/c/test_kernels.c -lm. With contraction on (gcc's GNU default) the
@@ -37,6 +39,7 @@
 #include "finite.h"
 #include "gemm_small.h"
 #include "lbfgs_vectors.h"
+#include "row_step.h"
 
 static long n_checks, n_failures;
 /* C's row stride in the product checks is n + c_padding (0: rows back to back). */
@@ -271,6 +274,8 @@ int main(void)
     test_fast_math_f();
     test_elementwise_d();
     test_elementwise_f();
+    test_row_step_d();
+    test_row_step_f();
     test_finite();
     test_lbfgs_vectors();
     if (fused_products_digest_set == 3)

@@ -406,6 +406,135 @@ static void TK(test_elementwise_)(void)
     nnf_set_path_limit(-1);
 }
 
+/* ---- one sample's SGD step ---------------------------------------------------------- */
+
+/* The general path's step (nnfast/_network.pyx, then the optimizer's pass) from the entry
+   points: forward with the bias in the product, MSE, per layer dW (k = 1), db (1^T dZ), dA
+   as W @ dZ^T (with tanh's backward in the epilogue), then SGD over every parameter. */
+static double TK(general_row_step_)(ptrdiff_t n_layers, const ptrdiff_t *table,
+                                     ptrdiff_t scratch, ptrdiff_t max_width, TT *p, TT *v,
+                                     TT *g, const TT *x, const TT *y, double w, double inv,
+                                     TT lr, TT mu, int nesterov, ptrdiff_t n_params, TT *ws)
+{
+    static const TT one = 1;
+    const ptrdiff_t *last = table + (n_layers - 1) * NNF_ROW_FIELDS;
+    const ptrdiff_t n_out = last[NNF_ROW_WIDTH];
+    const TT *inp = x;
+    TT *dZ = ws + scratch, *dA = dZ + max_width, *swap;
+    double scale = inv / (double)n_out, row = 0, total = 0;
+    ptrdiff_t l, j, q;
+    for (l = 0; l < n_layers; l++) {
+        const ptrdiff_t *L = table + l * NNF_ROW_FIELDS;
+        const ptrdiff_t k = L[NNF_ROW_N_IN], n = L[NNF_ROW_WIDTH];
+        TT *Z = ws + L[NNF_ROW_Z], *A = ws + L[NNF_ROW_A];
+        TK(nnf_gemm_ex_)(1, n, k, inp, k, 1, p + L[NNF_ROW_W], n, Z, n, 0, p + L[NNF_ROW_B], NULL);
+        if (L[NNF_ROW_ACT] == NNF_ROW_TANH) TK(nnf_tanh_)(A, Z, n);
+        if (L[NNF_ROW_ACT] == NNF_ROW_RELU)
+            for (j = 0; j < n; j++) A[j] = Z[j] <= 0 ? (TT)0 : Z[j];
+        inp = A;
+    }
+    for (j = 0; j < n_out; j++) {
+        const double d = (TT)(inp[j] - y[j]);
+        row += d * d;
+        dZ[j] = (TT)(2 * w * scale * d);
+    }
+    total += w * row;
+    for (l = n_layers - 1; l >= 0; l--) {
+        const ptrdiff_t *L = table + l * NNF_ROW_FIELDS;
+        const ptrdiff_t m = L[NNF_ROW_N_IN], n = L[NNF_ROW_WIDTH];
+        const ptrdiff_t *below = l > 0 ? L - NNF_ROW_FIELDS : NULL;
+        const TT *W = p + L[NNF_ROW_W];
+        inp = below ? ws + below[NNF_ROW_A] : x;
+        TK(nnf_gemm_)(m, n, 1, inp, 1, m, dZ, n, g + L[NNF_ROW_W], n, 0);
+        TK(nnf_gemm_)(1, n, 1, &one, 0, 0, dZ, n, g + L[NNF_ROW_B], n, 0);
+        if (below) {
+            if (below[NNF_ROW_ACT] == NNF_ROW_TANH) {
+                TK(nnf_gemm_ex_)(m, 1, n, W, n, 1, dZ, 1, dA, 1, 0, NULL, inp);
+            } else {
+                TK(nnf_gemm_)(m, 1, n, W, n, 1, dZ, 1, dA, 1, 0);
+                if (below[NNF_ROW_ACT] == NNF_ROW_RELU)
+                    for (q = 0; q < m; q++) dA[q] = ws[below[NNF_ROW_Z] + q] > 0 ? dA[q] : (TT)0;
+            }
+        }
+        swap = dZ;
+        dZ = dA;
+        dA = swap;
+    }
+    TK(nnf_sgd_update_)(p, v, g, n_params, lr, mu, nesterov);
+    return total * scale;
+}
+
+/* nnf_sgd_row_step against the general step, bit for bit, on every path whose products
+   fuse (nnf_row_step_runs), for networks of identity, tanh and relu layers of odd sizes,
+   plain SGD, momentum and Nesterov, weighted samples, several steps in a row. */
+static void TK(test_row_step_)(void)
+{
+    static const ptrdiff_t nets[][6] = {{4, 1, 20, 20, 1}, {4, 3, 17, 65, 2}, {2, 1, 1},
+                                        {5, 2, 9, 7, 33, 3}};
+    static const int acts[][5] = {{NNF_ROW_TANH, NNF_ROW_TANH, NNF_ROW_IDENTITY},
+                                  {NNF_ROW_RELU, NNF_ROW_TANH, NNF_ROW_IDENTITY},
+                                  {NNF_ROW_IDENTITY},
+                                  {NNF_ROW_TANH, NNF_ROW_RELU, NNF_ROW_IDENTITY, NNF_ROW_IDENTITY}};
+    enum { MAXP = 4096, MAXW = 4096 };
+    static TT p1[MAXP], v1[MAXP], p2[MAXP], v2[MAXP], g[MAXP], ws1[MAXW], ws2[MAXW];
+    for (int variant = 0; variant < PRODUCT_VARIANTS; variant++) {
+        const long before = n_checks;
+        if (!use_product_variant(variant) || !nnf_row_step_runs()) continue;
+        for (size_t t = 0; t < sizeof nets / sizeof *nets; t++) {
+            const ptrdiff_t n_layers = nets[t][0] - 1, *sizes = nets[t] + 1;
+            ptrdiff_t table[4 * NNF_ROW_FIELDS], offset = 0, per_row = 0, max_width = 0;
+            for (ptrdiff_t l = 0; l < n_layers; l++) { /* nnfast/_network.pyx's layout */
+                ptrdiff_t *L = table + l * NNF_ROW_FIELDS;
+                L[NNF_ROW_N_IN] = sizes[l];
+                L[NNF_ROW_WIDTH] = sizes[l + 1];
+                L[NNF_ROW_W] = offset;
+                L[NNF_ROW_B] = offset + sizes[l] * sizes[l + 1];
+                offset += (sizes[l] + 1) * sizes[l + 1];
+                L[NNF_ROW_ACT] = acts[t][l];
+                L[NNF_ROW_Z] = per_row;
+                per_row += sizes[l + 1];
+                L[NNF_ROW_A] = L[NNF_ROW_Z];
+                if (acts[t][l] != NNF_ROW_IDENTITY) {
+                    L[NNF_ROW_A] = per_row;
+                    per_row += sizes[l + 1];
+                }
+                if (sizes[l] > max_width) max_width = sizes[l];
+                if (sizes[l + 1] > max_width) max_width = sizes[l + 1];
+            }
+            for (int opt = 0; opt < 3; opt++) { /* plain, momentum, Nesterov */
+                const TT lr = (TT)0.05, mu = opt ? (TT)0.9 : (TT)0;
+                TK(fill_random_)(p1, offset);
+                TK(fill_random_)(v1, offset);
+                memcpy(p2, p1, (size_t)offset * sizeof(TT));
+                memcpy(v2, v1, (size_t)offset * sizeof(TT));
+                for (int step = 0; step < 5; step++) {
+                    TT x[8], y[8];
+                    const double w = step == 2 ? 0.0 : 0.25 + step, inv = 1.0 / (w + 1.0);
+                    TK(fill_random_)(x, sizes[0]);
+                    TK(fill_random_)(y, sizes[n_layers]);
+                    if (step == 1) x[0] = 0; /* zero products: gradients of +-0 */
+                    const double got = TK(nnf_sgd_row_step_)(n_layers, table, per_row, max_width,
+                                                            p1, v1, x, y, w, inv, (double)lr,
+                                                            (double)mu, opt == 2, ws1);
+                    const double want = TK(general_row_step_)(n_layers, table, per_row, max_width,
+                                                              p2, v2, g, x, y, w, inv, lr, mu,
+                                                              opt == 2, offset, ws2);
+                    CHECK(got == want, "%s %s row step net %zu opt %d step %d: loss %a != %a",
+                          TNAME, variant_label(variant), t, opt, step, got, want);
+                    CHECK(memcmp(p1, p2, (size_t)offset * sizeof(TT)) == 0 &&
+                              memcmp(v1, v2, (size_t)offset * sizeof(TT)) == 0,
+                          "%s %s row step net %zu opt %d step %d: parameters differ", TNAME,
+                          variant_label(variant), t, opt, step);
+                }
+            }
+        }
+        printf("row step     %7ld checks  %s %s\n", n_checks - before, TNAME,
+               variant_label(variant));
+    }
+    nnf_set_avx512_unit_bits(0);
+    nnf_set_path_limit(-1);
+}
+
 #undef TK_ALPHA
 #undef TK_SENTINEL
 #undef TK
