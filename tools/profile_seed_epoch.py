@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from nnfast import MLP, bench
+from nnfast import MLP, _kernels, bench
 from nnfast.kernels import set_simd_path
 
 
@@ -35,7 +35,14 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--shuffle", action="store_true", help="shuffle each epoch (gather)")
+    parser.add_argument(
+        "--general",
+        action="store_true",
+        help="batch 1 through the general path, not the one-call step (nnfast/src/row_step.h)",
+    )
     args = parser.parse_args(argv)
+    if args.general:
+        _kernels._set_row_step(False)
     if args.compare:
         return compare(args)
     set_simd_path(args.path)

@@ -37,6 +37,7 @@
 #ifndef NNF_ROW_STEP_H
 #define NNF_ROW_STEP_H
 
+#include <math.h> /* fma, fmaf: instructions where the target has FMA (-fno-math-errno) */
 #include <stddef.h>
 
 #include "cpu.h"
@@ -69,12 +70,12 @@ static inline int nnf_row_step_runs(void)
 #define NNF__RS_CAT(a, b) NNF__RS_CAT2(a, b)
 
 #define NNF_T double
-#define NNF_RS_FMA __builtin_fma
+#define NNF_RS_FMA fma
 #define NNF_RS_SUFFIX _d
 #define NNF_RS_TANH nnf_tanh_d
 #include "row_step_body.h"
 #define NNF_T float
-#define NNF_RS_FMA __builtin_fmaf
+#define NNF_RS_FMA fmaf
 #define NNF_RS_SUFFIX _f
 #define NNF_RS_TANH nnf_tanh_f
 #include "row_step_body.h"

@@ -2,7 +2,7 @@
  *
  * Not a standalone header: row_step.h includes it once per dtype after defining
  *   NNF_T          the element type (double, float)
- *   NNF_RS_FMA     its fused multiply-add (__builtin_fma, __builtin_fmaf)
+ *   NNF_RS_FMA     its fused multiply-add (fma, fmaf)
  *   NNF_RS_SUFFIX  the name suffix (_d, _f)
  *   NNF_RS_TANH    the bound tanh of fastmath.h (nnf_tanh_d, nnf_tanh_f)
  * and it undefines them at its end.
