@@ -3,8 +3,9 @@
 `train` runs up to `epochs` epochs. For every batch it gathers the rows named by the row
 order (of a dense X, or of CSR rows, densified by nnfast/_csr.pyx's gather), runs forward,
 loss and backward into one gradient buffer, adds the l2 term and applies the optimizer
-update to the flat parameter buffer. All memory is allocated before
-the first epoch. Two ways to run the epochs:
+update to the flat parameter buffer; a batch of one row with plain SGD and MSE is one call
+of nnfast/src/row_step.h instead, with the same bits (row_step_table says when). All
+memory is allocated before the first epoch. Two ways to run the epochs:
 
 - with a hook: each epoch is one `nogil` region; between epochs the GIL is taken back to
   check for Ctrl-C and to call `epoch_end(epoch, loss)`, the Python side's hook (history,
@@ -285,8 +286,9 @@ cdef bint row_step_table(const NetLayout* net, Objective objective, Hyperparamet
                          Py_ssize_t* table) noexcept nogil:
     """Whether this epoch's steps take sgd_row_step (nnfast/src/row_step.h), which does a
     batch of one row in one call with the general path's bits: one thread, dense rows,
-    plain SGD (with or without momentum), MSE without l2, identity, tanh or relu hidden
-    layers and an identity output. If so, fills `table` (ROW_STEP_FIELDS values per layer)."""
+    SGD (plain, momentum or Nesterov), MSE without l2, identity, tanh or relu hidden layers
+    and an identity output, while row_step_runs(). If so, fills `table` (ROW_STEP_FIELDS
+    values per layer, in row_step.h's order)."""
     cdef Py_ssize_t l
     cdef const Layer* layer
     if not (batch == 1 and team == 1 and csr == NULL and h.optimizer == OPT_SGD
