@@ -1,9 +1,9 @@
 /* row_step.h -- one plain-SGD step on one sample through the whole network, in one call.
  *
  * A batch of one row is mostly calls: per layer a product dispatch, an activation, a loss,
- * a backward product, then an optimizer pass over every parameter (about 6,300 instructions
- * per step of the seed network 1-20-20-1, of which ~1,800 are arithmetic). This is the same
- * step in one function: the forward pass, the MSE loss, and per layer, top down, the input
+ * a backward product, then an optimizer pass over every parameter (7,592 instructions per
+ * sample of the seed network 1-20-20-1 on the AVX2 path; 4,923 with this step, see
+ * docs/performance.md). This is the same step in one function: the forward pass, the MSE loss, and per layer, top down, the input
  * gradient (from the weights before the step) followed at once by the layer's SGD update,
  * so no gradient buffer is written or read back.
  *
@@ -23,16 +23,17 @@
  * value is the same chain of the same operations --
  *   Z[j] = fma(x[p], W[p, j], ...) over p from b[j];  A = the bound nnf_tanh_{d,f};
  *   dA[q] = fma(W[q, j], dZ[j], ...) over j from 0, times (1 - a a) below a tanh;
- *   g = fma(inp[q], dZ[j], 0) (db: dZ[j] + 0);  v = mu v - lr g;  p += v
+ *   g = fma(inp[q], dZ[j], 0) (db: fma(1, dZ[j], 0));  v = mu v - lr g;  p += v
  *   (nesterov: p += mu v - lr g), without contraction (-ffp-contract=off) --
  * as long as the products fuse their multiply-adds: nnf_row_step_runs() says whether the
  * products' current path does (AVX2, AVX-512; the baseline only where it is NEON). The
  * tests compare the two bit for bit on every path.
  *
  * The arithmetic is written as scalar C on purpose: each output element is one ordered
- * chain, and on x86 the functions are compiled for AVX2 + FMA (gcc vectorises the forward
- * blocks and the updates, which run across j; the input gradient's chains run across the
- * rows of W, eight at a time to keep the FMA units busy).
+ * chain, and on x86 the functions are compiled for AVX2 + FMA, also run on the AVX-512
+ * path (an AVX-512 copy was no faster on Zen 4). The compiler vectorises the forward
+ * blocks and the updates, which run across j; the input gradient's chains run along the
+ * rows of W, eight rows at a time to keep the FMA units busy.
  */
 #ifndef NNF_ROW_STEP_H
 #define NNF_ROW_STEP_H
