@@ -331,7 +331,10 @@ NNF__AI double nnf__sigmoid1_d(double x)
     double p = nnf__reduce_d(-a, &ki);
     double e = nnf__exp_scale2_d(1.0 + p, ki);
     double num = nnf__sel_d(nnf__negmask_d(x), e, 1.0);
-    return num / (1.0 + e);
+    /* The quotient is >= +0 except for NaN, whose sign would come from whichever operand
+       an instruction propagates (clang's AVX2 and AVX-512 code differ there): clearing the
+       sign bit gives every path the same NaN. */
+    return nnf__f64(nnf__u64(num / (1.0 + e)) & UINT64_C(0x7fffffffffffffff));
 }
 
 /*
@@ -435,7 +438,7 @@ NNF__AI float nnf__sigmoid1_f(float x)
     float p = nnf__reduce_f(-a, &ki);
     float e = nnf__exp_scale2_f(1.0f + p, ki);
     float num = nnf__sel_f(nnf__negmask_f(x), e, 1.0f);
-    return num / (1.0f + e);
+    return nnf__f32(nnf__u32(num / (1.0f + e)) & UINT32_C(0x7fffffff)); /* as in _d */
 }
 
 /* Clamp |x| at 20 for the negative branch: expm1f(-20) rounds to -1. */
