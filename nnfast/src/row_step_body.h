@@ -12,74 +12,65 @@
 /* Columns of Z per block of the forward pass: 4 AVX2 vectors of accumulators. */
 #define NNF__RS_NB ((ptrdiff_t)(128 / sizeof(NNF_T)))
 
-/* out[j] = b[j] + x @ W[:, j], each one chain over p:  x (k,), W (k, n), b (n,) */
+/* out[c] = b[c] + x @ W[:, c] for the NB columns c < NB (NB a constant once inlined: the
+   accumulators are registers), each one chain over p:  x (k,), W (k, n), b (NB,) */
+NNF__INLINE NNF__RS_TGT void NNF_RS_FN(nnf__rs_forward_block)(
+    const int NB, NNF_T *restrict out, const NNF_T *restrict x, const NNF_T *restrict W,
+    const NNF_T *restrict b, ptrdiff_t k, ptrdiff_t n)
+{
+    NNF_T acc[NNF__RS_NB];
+    ptrdiff_t p;
+    int c;
+    for (c = 0; c < NB; c++) acc[c] = b[c];
+    for (p = 0; p < k; p++) {
+        const NNF_T xp = x[p];
+        for (c = 0; c < NB; c++) acc[c] = NNF_RS_FMA(xp, W[p * n + c], acc[c]);
+    }
+    for (c = 0; c < NB; c++) out[c] = acc[c];
+}
+
+/* out = b + x @ W:  x (k,), W (k, n), b (n,); blocks of NNF__RS_NB, then 4, then 1 column */
 static inline NNF__RS_TGT void NNF_RS_FN(nnf__rs_forward)(
     NNF_T *restrict out, const NNF_T *restrict x, const NNF_T *restrict W,
     const NNF_T *restrict b, ptrdiff_t k, ptrdiff_t n)
 {
-    ptrdiff_t j = 0, p;
-    int c;
-    for (; j + NNF__RS_NB <= n; j += NNF__RS_NB) {
-        NNF_T acc[NNF__RS_NB];
-        for (c = 0; c < NNF__RS_NB; c++) acc[c] = b[j + c];
-        for (p = 0; p < k; p++) {
-            const NNF_T xp = x[p];
-            const NNF_T *restrict w = W + p * n + j;
-            for (c = 0; c < NNF__RS_NB; c++) acc[c] = NNF_RS_FMA(xp, w[c], acc[c]);
-        }
-        for (c = 0; c < NNF__RS_NB; c++) out[j + c] = acc[c];
-    }
-    for (; j + 4 <= n; j += 4) {
-        NNF_T acc[4];
-        for (c = 0; c < 4; c++) acc[c] = b[j + c];
-        for (p = 0; p < k; p++) {
-            const NNF_T xp = x[p];
-            for (c = 0; c < 4; c++) acc[c] = NNF_RS_FMA(xp, W[p * n + j + c], acc[c]);
-        }
-        for (c = 0; c < 4; c++) out[j + c] = acc[c];
-    }
-    for (; j < n; j++) {
-        NNF_T acc = b[j];
-        for (p = 0; p < k; p++) acc = NNF_RS_FMA(x[p], W[p * n + j], acc);
-        out[j] = acc;
-    }
+    ptrdiff_t j = 0;
+    for (; j + NNF__RS_NB <= n; j += NNF__RS_NB)
+        NNF_RS_FN(nnf__rs_forward_block)(NNF__RS_NB, out + j, x, W + j, b + j, k, n);
+    for (; j + 4 <= n; j += 4)
+        NNF_RS_FN(nnf__rs_forward_block)(4, out + j, x, W + j, b + j, k, n);
+    for (; j < n; j++) NNF_RS_FN(nnf__rs_forward_block)(1, out + j, x, W + j, b + j, k, n);
 }
 
-/* dA[q] = W[q, :] @ dZ, each one chain over j from 0:  W (m, n), dZ (n,), dA (m,).
-   The chains run along the rows of W, so eight rows go together (independent chains). */
+/* dA[c] = W[c, :] @ dZ for the R rows c < R of W (R <= 8, a constant once inlined), each
+   one chain over j from 0: the chains run along the rows, R of them side by side. */
+NNF__INLINE NNF__RS_TGT void NNF_RS_FN(nnf__rs_input_grad_rows)(
+    const int R, NNF_T *restrict dA, const NNF_T *restrict W, const NNF_T *restrict dZ,
+    ptrdiff_t n)
+{
+    NNF_T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    ptrdiff_t j;
+    int c;
+    for (j = 0; j < n; j++) {
+        const NNF_T d = dZ[j];
+        for (c = 0; c < R; c++) acc[c] = NNF_RS_FMA(W[c * n + j], d, acc[c]);
+    }
+    for (c = 0; c < R; c++) dA[c] = acc[c];
+}
+
+/* dA = W @ dZ:  W (m, n), dZ (n,), dA (m,); rows 8, then 4, then 1 at a time. */
 static inline NNF__RS_TGT void NNF_RS_FN(nnf__rs_input_grad)(
     NNF_T *restrict dA, const NNF_T *restrict W, const NNF_T *restrict dZ, ptrdiff_t m,
     ptrdiff_t n)
 {
-    ptrdiff_t q = 0, j;
-    int c;
+    ptrdiff_t q = 0;
     if (n == 1) { /* one chain of one step per row: a run down W's column */
         for (q = 0; q < m; q++) dA[q] = NNF_RS_FMA(W[q], dZ[0], (NNF_T)0);
         return;
     }
-    for (; q + 8 <= m; q += 8) {
-        NNF_T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        const NNF_T *restrict w = W + q * n;
-        for (j = 0; j < n; j++) {
-            const NNF_T d = dZ[j];
-            for (c = 0; c < 8; c++) acc[c] = NNF_RS_FMA(w[c * n + j], d, acc[c]);
-        }
-        for (c = 0; c < 8; c++) dA[q + c] = acc[c];
-    }
-    for (; q + 4 <= m; q += 4) {
-        NNF_T acc[4] = {0, 0, 0, 0};
-        const NNF_T *restrict w = W + q * n;
-        for (j = 0; j < n; j++) {
-            const NNF_T d = dZ[j];
-            for (c = 0; c < 4; c++) acc[c] = NNF_RS_FMA(w[c * n + j], d, acc[c]);
-        }
-        for (c = 0; c < 4; c++) dA[q + c] = acc[c];
-    }
-    for (; q < m; q++) {
-        NNF_T acc = 0;
-        for (j = 0; j < n; j++) acc = NNF_RS_FMA(W[q * n + j], dZ[j], acc);
-        dA[q] = acc;
-    }
+    for (; q + 8 <= m; q += 8) NNF_RS_FN(nnf__rs_input_grad_rows)(8, dA + q, W + q * n, dZ, n);
+    for (; q + 4 <= m; q += 4) NNF_RS_FN(nnf__rs_input_grad_rows)(4, dA + q, W + q * n, dZ, n);
+    for (; q < m; q++) NNF_RS_FN(nnf__rs_input_grad_rows)(1, dA + q, W + q * n, dZ, n);
 }
 
 /* The SGD step of n parameters pr with velocity vr and gradients g = fma(a[i], d[i], 0)
