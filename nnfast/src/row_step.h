@@ -2,7 +2,7 @@
  *
  * A batch of one row is mostly calls: per layer a product dispatch, an activation, a loss,
  * a backward product, then an optimizer pass over every parameter (7,592 instructions per
- * sample of the seed network 1-20-20-1 on the AVX2 path; 4,923 with this step, see
+ * sample of the seed network 1-20-20-1 on the AVX2 path; 4,938 with this step, see
  * docs/performance.md). This is the same step in one function: the forward pass, the MSE
  * loss, and per layer, top down, the input gradient (from the weights before the step)
  * followed at once by the layer's SGD update, so no gradient buffer is written or read back.
