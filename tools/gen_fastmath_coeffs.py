@@ -129,11 +129,13 @@ def max_relative_error(c, a, samples=4001):
 
 
 def committed_coefficients(function):
-    """The coefficients in `function`'s body of fastmath.h, in order c0, c1, ... (the order
-    of their first appearance: the Estrin terms list them so)."""
+    """The coefficients in `function`'s body of fastmath.h, in order c0, c1, ... The body
+    lists them as its even and odd Horner chains need them; c_i ~ 1/(i+2)! falls by more
+    than 10x per degree, so sorting them by decreasing magnitude gives c0, c1, ..."""
     text = HEADER.read_text()
     body = re.search(rf"{function}\(.*?\n\}}", text, flags=re.S).group(0)
-    return [float.fromhex(h) for h in re.findall(r"(0x1\.[0-9a-f]+p[-+]\d+)f?", body)]
+    found = [float.fromhex(h) for h in re.findall(r"(0x1\.[0-9a-f]+p[-+]\d+)f?", body)]
+    return sorted(found, key=abs, reverse=True)
 
 
 def ulps(x, y, bits):
@@ -181,10 +183,10 @@ def main() -> int:
                 f"  max relative error of P, {label:<18}: {mp.nstr(err, 3):>9} "
                 f"= {float(err) / 2.0 ** (1 - bits):.4f} ulp"
             )
-        print("  as C (Estrin pairs a_i = c_2i + c_2i+1 r):")
-        for i in range(0, degree + 1, 2):
-            pair = " + ".join(hex_literal(x, bits) for x in generated[i : i + 2])
-            print(f"    {pair}")
+        print("  as C (Horner chains in s = r^2, highest degree first):")
+        for parity in ("even", "odd"):
+            chain = generated[parity == "odd" :: 2][::-1]
+            print(f"    {parity}: " + ", ".join(hex_literal(x, bits) for x in chain))
         print()
     return 0
 
