@@ -6,7 +6,9 @@
 
 The case defaults to the seed network 1→20→20→1, batch 32, float64, 1000 rows: the same
 data, weights and SGD as ``python -m nnfast bench``. ``--path`` selects the SIMD code path
-(under valgrind the CPU reports no AVX-512, so the best path there is AVX2).
+(under valgrind the CPU reports no AVX-512, so the best path there is AVX2). Training runs
+on one thread, as the bench's rows do (``--threads`` sets more; with several, a callgrind
+profile counts the team's spinning at its barriers too).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ def main(argv=None) -> None:
         "each SIMD path",
     )
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="n_threads of the fits (default 1, as the bench)"
+    )
     parser.add_argument("--shuffle", action="store_true", help="shuffle each epoch (gather)")
     parser.add_argument(
         "--general",
@@ -55,6 +60,7 @@ def main(argv=None) -> None:
         momentum=0.0,
         shuffle=False,
         batch_size=args.batch or args.rows,
+        n_threads=args.threads,
     )
     net.fit(X, y, epochs=1, **settings)  # warm up outside the measured epochs
     start = time.perf_counter()
@@ -83,7 +89,13 @@ def compare(args) -> None:
     for _ in range(args.repeat):
         for name, (_, shuffle, path) in variants.items():
             set_simd_path(path)
-            settings = dict(optimizer="sgd", lr=bench.LR, momentum=0.0, shuffle=shuffle)
+            settings = dict(
+                optimizer="sgd",
+                lr=bench.LR,
+                momentum=0.0,
+                shuffle=shuffle,
+                n_threads=args.threads,
+            )
             start = time.perf_counter()
             nets[name].fit(X, y, epochs=args.epochs, batch_size=batch, **settings)
             best[name] = min(best[name], (time.perf_counter() - start) / args.epochs)
