@@ -16,6 +16,8 @@
  *   NNF_K1_MASKED   (optional, default 0) 1: products with k == 1 and rows narrower than a
  *                   vector take the k == 1 kernel too, one masked vector per row (set where
  *                   masked loads and stores are cheap: AVX-512)
+ *   NNF_KBLOCK      (optional, default NNF_GEMM_KBLOCK_BYTES) k is blocked by NNF_GEMM_KC when
+ *                   B's footprint k * ldb * sizeof(T) exceeds this many bytes
  *   NNF_YMM_KERNEL  (optional, AVX-512) the AVX2 kernel with an epilogue of the same dtype,
  *                   run instead for the rows nnf__ymm_rows picks while nnf__ymm_rows_on is set
  *                   (AVX-512 on 256-bit units)
@@ -33,6 +35,9 @@
  */
 #ifndef NNF_K1_MASKED
 #define NNF_K1_MASKED 0
+#endif
+#ifndef NNF_KBLOCK
+#define NNF_KBLOCK NNF_GEMM_KBLOCK_BYTES
 #endif
 #define NNF_FN(suffix) NNF__CAT(NNF_GEMM_NAME, suffix)
 #define NNF_OP_ZERO NNF__CAT(NNF_OPS, _ZERO)
@@ -418,7 +423,7 @@ static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_run)(
 {
     const ptrdiff_t nvec = (n + NNF_VL - 1) / NNF_VL; /* vectors per C row */
     ptrdiff_t kc_max =
-        (double)k * (double)ldb * sizeof(NNF_T) > NNF_GEMM_KBLOCK_BYTES
+        (double)k * (double)ldb * sizeof(NNF_T) > NNF_KBLOCK
             ? NNF_GEMM_KC
             : k;
     ptrdiff_t mc_max = m, pc, ic;
@@ -647,5 +652,6 @@ NNF_GEMM_EX_NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_
 #undef NNF_WIDE_NV
 #undef NNF_PACK4K
 #undef NNF_K1_MASKED
+#undef NNF_KBLOCK
 #undef NNF_YMM_KERNEL
 #undef NNF_OPS

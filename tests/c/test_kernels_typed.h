@@ -129,6 +129,8 @@ static void TK(test_products_ex_)(int path)
         TK(check_product_ep_)(path, 0, 20, page - 12, 64, 64, page, 0, ep, NULL); /* packed */
         TK(check_product_ep_)(path, 0, 9, 2 * page / 9 * 4, 300, 300, 2 * page / 9 * 4, 1, ep,
                               NULL); /* k blocks: bias in the first, the epilogue in the last */
+        TK(check_product_ep_)(path, 0, 9, 2 * page / 9 * 4, 1200, 1200, 2 * page / 9 * 4,
+                              ep % 2, ep, NULL); /* idem past the AVX-512 threshold (4 MiB) */
         TK(check_product_ep_)(path, 0, 300, 20, 128, 128, 20, 0, ep, NULL); /* row blocks */
     }
 }
@@ -185,6 +187,9 @@ static void TK(test_products_)(void)
             TK(check_product_)(path, 1, 1, m, 32, 1, m + 2, (int)(m % 2), NULL);
         }
         TK(check_product_)(path, 1, 20, 1, 3000, 20, 1, 1, NULL); /* TN, k-blocked sizes */
+        /* B larger than the AVX-512 kernels' k-block threshold too (4 MiB), after the
+           digest's products (their inputs stay those of every earlier digest) */
+        TK(check_product_)(path, 0, 9, 2 * page / 9 * 4, 1200, 1200, 2 * page / 9 * 4, 1, NULL);
         /* op(A) one value for every p (a_col = 0): the column sums of the bias gradients */
         for (ptrdiff_t n = 1; n <= 300; n += n < 24 ? 1 : 41)
             TK(check_product_)(path, 1, 1, n, 32, 0, n, (int)(n % 2), NULL);
