@@ -13,6 +13,8 @@
  *                   transposed kernel
  *   NNF_WIDE_NV     vectors per pass of the single-row (m == 1) kernel
  *   NNF_PACK4K      1: copy B panels into a buffer when B's row stride is a multiple of 4 KiB
+ *   NNF_PACK2K      (optional, default 0) 1: at 2 KiB strides too, and TN products copy
+ *                   row blocks of op(A) when its rows are 2 KiB apart (nnf__pack_a)
  *   NNF_K1_MASKED   (optional, default 0) 1: products with k == 1 and rows narrower than a
  *                   vector take the k == 1 kernel too, one masked vector per row (set where
  *                   masked loads and stores are cheap: AVX-512)
@@ -35,6 +37,9 @@
  */
 #ifndef NNF_K1_MASKED
 #define NNF_K1_MASKED 0
+#endif
+#ifndef NNF_PACK2K
+#define NNF_PACK2K 0
 #endif
 #ifndef NNF_KBLOCK
 #define NNF_KBLOCK NNF_GEMM_KBLOCK_BYTES
@@ -439,6 +444,15 @@ static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_run)(
         mc_max = NNF__A_BLOCK_BYTES / ((ptrdiff_t)sizeof(NNF_T) * kc_max);
         mc_max = mc_max < NNF_MR_MAX ? NNF_MR_MAX : mc_max - mc_max % NNF_MR_MAX;
     }
+    /* TN whose op(A) rows are 2 KiB apart (see nnf__pack_a): each row block of op(A) is
+       copied into abuf with a row stride that spreads them over the L1 sets, once per
+       block for all the column panels that read it. */
+    NNF_T *abuf = NULL;
+    ptrdiff_t lda_p = 0;
+    if (NNF_PACK2K && nnf__pack_a(a_row, a_col * (ptrdiff_t)sizeof(NNF_T), nvec, NNF_NV_MAX)) {
+        lda_p = nnf__spread_stride(mc_max, (ptrdiff_t)sizeof(NNF_T));
+        abuf = (NNF_T *)malloc((size_t)(lda_p * kc_max) * sizeof(NNF_T));
+    }
     for (pc = 0; pc < k; pc += kc_max) {
         const ptrdiff_t kc = NNF__MIN(kc_max, k - pc);
         const int acc_c = accumulate || pc > 0;
@@ -447,6 +461,14 @@ static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_run)(
         for (ic = 0; ic < m; ic += mc_max) {
             const ptrdiff_t mc = NNF__MIN(mc_max, m - ic);
             const NNF_T *a = A + ic * a_row + pc * a_col;
+            ptrdiff_t a_col_c = a_col;
+            if (abuf != NULL) {
+                ptrdiff_t p;
+                for (p = 0; p < kc; p++)
+                    memcpy(abuf + p * lda_p, a + p * a_col, (size_t)mc * sizeof(NNF_T));
+                a = abuf;
+                a_col_c = lda_p;
+            }
             ptrdiff_t j = 0, vleft = nvec;
             ptrdiff_t npanel = (nvec + NNF_NV_MAX - 1) / NNF_NV_MAX;
             for (; npanel > 0; npanel--) {
@@ -466,7 +488,7 @@ static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_run)(
                     ldbp = (ptrdiff_t)nv * NNF_VL;
                 }
                 NNF__PANEL_SWITCH(NNF_FN(_panel), mc, kc, a, a_row,
-                                  a_col, bp, ldbp, C + ic * ldc + j, ldc,
+                                  a_col_c, bp, ldbp, C + ic * ldc + j, ldc,
                                   mask, tail, acc_c, bias_c ? bias_c + j : NULL,
                                   act0 && last_block ? act0 + ic * ldc + j : NULL)
                 j += ncols;
@@ -474,6 +496,7 @@ static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_run)(
             }
         }
     }
+    free(abuf);
 }
 
 /* B rows 4 KiB apart: pack B panels (the stack buffer lives only in
@@ -599,8 +622,7 @@ NNF__INLINE NNF_TGT void NNF_FN(_dispatch)(
        cached; copy it into a contiguous buffer (AVX2 f64: +50%; on
        AVX-512, whose tile does twice the work per B row, it costs more
        than it saves, so PACK4K = 0 there). */
-    if (NNF_PACK4K && ((ldb * (ptrdiff_t)sizeof(NNF_T)) & 4095) == 0 && k >= 64 &&
-        m >= 2 * NNF_MR_MAX) {
+    if (NNF_PACK4K && k >= 64 && nnf__pack_b(m, ldb * (ptrdiff_t)sizeof(NNF_T), NNF_PACK2K)) {
         NNF_FN(_packed)(m, n, k, A, a_row, a_col, B, ldb, C, ldc,
                       accumulate, bias, act);
         return;
@@ -651,6 +673,7 @@ NNF_GEMM_EX_NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_
 #undef NNF_TNS_N
 #undef NNF_WIDE_NV
 #undef NNF_PACK4K
+#undef NNF_PACK2K
 #undef NNF_K1_MASKED
 #undef NNF_KBLOCK
 #undef NNF_YMM_KERNEL

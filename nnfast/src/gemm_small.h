@@ -141,6 +141,39 @@
 
 #define NNF__MIN(a, b) ((a) < (b) ? (a) : (b))
 
+/* Cache-set aliasing (measured on AMD Zen 2, AVX2 kernels; docs/kernels.md). The L1 data
+   cache (32 KiB, 8 ways) maps addresses 4 KiB apart to one set, and 2 KiB apart to two, so
+   the rows of a panel read at such a stride cannot stay in L1 together.
+   nnf__pack_b: whether the B panels of an m-row product with B rows stride_bytes apart are
+     copied into a contiguous buffer (NNF_PACK4K; with two_k, NNF_PACK2K, at 2 KiB strides
+     too). The copy costs about one pass over a panel and pays from about 32 rows of C at a
+     4 KiB stride (float64 64 x 64 x 512: 26 -> 34 GFLOP/s; 16 rows: 27 -> 20) and from
+     about 64 rows at 2 KiB (float32 128 x 512 x 512: 65 -> 83; 32 rows: 71 -> 65).
+   nnf__pack_a: whether a TN product (a_row == 1) whose op(A) rows are a_col_bytes apart
+     copies each row block of op(A) into a buffer with a row stride from
+     nnf__spread_stride: when that stride is a multiple of 2 KiB and at least three column
+     panels (nvec > 2 * nv_max vectors per C row) re-read each block (float64
+     512 x 512, k = 128: 31 -> 43 GFLOP/s). */
+static inline int nnf__pack_b(ptrdiff_t m, ptrdiff_t stride_bytes, int two_k)
+{
+    if ((stride_bytes & 4095) == 0) return m >= 32;
+    return two_k && (stride_bytes & 2047) == 0 && m >= 64;
+}
+static inline int nnf__pack_a(ptrdiff_t a_row, ptrdiff_t a_col_bytes, ptrdiff_t nvec,
+                              ptrdiff_t nv_max)
+{
+    return a_row == 1 && (a_col_bytes & 2047) == 0 && nvec > 2 * nv_max;
+}
+/* A row stride of at least `rows` elements that is an odd multiple of 64 bytes, so that
+   consecutive rows start in different L1 sets. */
+static inline ptrdiff_t nnf__spread_stride(ptrdiff_t rows, ptrdiff_t elem_size)
+{
+    const ptrdiff_t per_line = 64 / elem_size;
+    ptrdiff_t lines = (rows + per_line - 1) / per_line;
+    if (lines % 2 == 0) lines++;
+    return lines * per_line;
+}
+
 /* C[0:m, 0:n] = 0 (k == 0 without accumulate). */
 #define NNF__DEFINE_ZERO(NAME, T)                                             \
     static NNF__UNUSED void NAME(ptrdiff_t m, ptrdiff_t n, T *C,              \
@@ -600,6 +633,7 @@ NNF__DEFINE_TINY_N(nnf__tiny_n_f, float, __m128, _mm_loadu_ps, _mm_storeu_ps, _m
 #define NNF_TNS_N 3
 #define NNF_WIDE_NV 8
 #define NNF_PACK4K 1
+#define NNF_PACK2K 1
 #define NNF_OPS NNF__Y4D
 #include "gemm_body.h"
 
@@ -616,6 +650,7 @@ NNF__DEFINE_TINY_N(nnf__tiny_n_f, float, __m128, _mm_loadu_ps, _mm_storeu_ps, _m
 #define NNF_TNS_N 4
 #define NNF_WIDE_NV 8
 #define NNF_PACK4K 1
+#define NNF_PACK2K 1
 #define NNF_OPS NNF__Y8F
 #include "gemm_body.h"
 
