@@ -14,7 +14,7 @@
  *   NNF_WIDE_NV     vectors per pass of the single-row (m == 1) kernel
  *   NNF_PACK4K      1: copy B panels into a buffer when B's row stride is a multiple of 4 KiB
  *   NNF_PACK2K      (optional, default 0) 1: at 2 KiB strides too, and TN products copy
- *                   row blocks of op(A) when its rows are 2 KiB apart (nnf__pack_a)
+ *                   row blocks of op(A) when its rows are 2 KiB apart (see _run)
  *   NNF_K1_MASKED   (optional, default 0) 1: products with k == 1 and rows narrower than a
  *                   vector take the k == 1 kernel too, one masked vector per row (set where
  *                   masked loads and stores are cheap: AVX-512)
@@ -435,21 +435,21 @@ static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_run)(
     /* TN with a row stride that is a multiple of 2 KiB (lda = 256, 512,
        1024...): the k rows a tile reads from op(A) map to a few cache
        sets only; shorter k blocks keep them cached (+30-60% at k=1024). */
-    if (a_row == 1 && ((a_col * (ptrdiff_t)sizeof(NNF_T)) & 2047) == 0 &&
-        kc_max > 128)
-        kc_max = 128;
+    const int a_rows_2k = a_row == 1 && ((a_col * (ptrdiff_t)sizeof(NNF_T)) & 2047) == 0;
+    if (a_rows_2k && kc_max > 128) kc_max = 128;
     if (buf != NULL && kc_max > NNF__PACK_KC) kc_max = NNF__PACK_KC;
     if (nvec > NNF_NV_MAX &&
         m * kc_max * (ptrdiff_t)sizeof(NNF_T) > NNF__A_BLOCK_BYTES) {
         mc_max = NNF__A_BLOCK_BYTES / ((ptrdiff_t)sizeof(NNF_T) * kc_max);
         mc_max = mc_max < NNF_MR_MAX ? NNF_MR_MAX : mc_max - mc_max % NNF_MR_MAX;
     }
-    /* TN whose op(A) rows are 2 KiB apart (see nnf__pack_a): each row block of op(A) is
-       copied into abuf with a row stride that spreads them over the L1 sets, once per
-       block for all the column panels that read it. */
+    /* NNF_PACK2K, the same TN products with at least three column panels re-reading each
+       row block of op(A): the block is copied once into abuf, with a row stride that
+       spreads its rows over the L1 sets (nnf__spread_stride; float64 512 x 512, k = 128:
+       31 -> 43 GFLOP/s on Zen 2). If malloc fails, op(A) is read in place. */
     NNF_T *abuf = NULL;
     ptrdiff_t lda_p = 0;
-    if (NNF_PACK2K && nnf__pack_a(a_row, a_col * (ptrdiff_t)sizeof(NNF_T), nvec, NNF_NV_MAX)) {
+    if (NNF_PACK2K && a_rows_2k && nvec > 2 * NNF_NV_MAX) {
         lda_p = nnf__spread_stride(mc_max, (ptrdiff_t)sizeof(NNF_T));
         abuf = (NNF_T *)malloc((size_t)(lda_p * kc_max) * sizeof(NNF_T));
     }
@@ -499,7 +499,7 @@ static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_run)(
     free(abuf);
 }
 
-/* B rows 4 KiB apart: pack B panels (the stack buffer lives only in
+/* B rows 4 KiB (NNF_PACK2K: 2 KiB) apart: pack B panels (the stack buffer lives only in
    this function's frame). */
 static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_packed)(
     ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_row,
@@ -617,11 +617,11 @@ NNF__INLINE NNF_TGT void NNF_FN(_dispatch)(
         NNF_FN(_single_row)(n, k, A, a_col, B, ldb, C, accumulate, bias, act);
         return;
     }
-    /* B rows a multiple of 4 KiB apart (n = 512, 1024 doubles): all rows
-       of a B panel fall into the same L1 sets and the panel cannot stay
-       cached; copy it into a contiguous buffer (AVX2 f64: +50%; on
-       AVX-512, whose tile does twice the work per B row, it costs more
-       than it saves, so PACK4K = 0 there). */
+    /* B rows a multiple of 4 KiB apart (n = 512, 1024 doubles; with NNF_PACK2K 2 KiB too):
+       all rows of a B panel fall into the same L1 sets and the panel cannot stay
+       cached; copy it into a contiguous buffer when enough rows of C re-read it
+       (nnf__pack_b; AVX2 f64: +50%; on AVX-512, whose tile does twice the work per B row,
+       it costs more than it saves, so PACK4K = 0 there). */
     if (NNF_PACK4K && k >= 64 && nnf__pack_b(m, ldb * (ptrdiff_t)sizeof(NNF_T), NNF_PACK2K)) {
         NNF_FN(_packed)(m, n, k, A, a_row, a_col, B, ldb, C, ldc,
                       accumulate, bias, act);

@@ -149,20 +149,12 @@
      too). The copy costs about one pass over a panel and pays from about 32 rows of C at a
      4 KiB stride (float64 64 x 64 x 512: 26 -> 34 GFLOP/s; 16 rows: 27 -> 20) and from
      about 64 rows at 2 KiB (float32 128 x 512 x 512: 65 -> 83; 32 rows: 71 -> 65).
-   nnf__pack_a: whether a TN product (a_row == 1) whose op(A) rows are a_col_bytes apart
-     copies each row block of op(A) into a buffer with a row stride from
-     nnf__spread_stride: when that stride is a multiple of 2 KiB and at least three column
-     panels (nvec > 2 * nv_max vectors per C row) re-read each block (float64
-     512 x 512, k = 128: 31 -> 43 GFLOP/s). */
+   TN products whose op(A) rows are 2 KiB apart copy its row blocks (gemm_body.h's _run,
+     with a row stride from nnf__spread_stride). */
 static inline int nnf__pack_b(ptrdiff_t m, ptrdiff_t stride_bytes, int two_k)
 {
     if ((stride_bytes & 4095) == 0) return m >= 32;
     return two_k && (stride_bytes & 2047) == 0 && m >= 64;
-}
-static inline int nnf__pack_a(ptrdiff_t a_row, ptrdiff_t a_col_bytes, ptrdiff_t nvec,
-                              ptrdiff_t nv_max)
-{
-    return a_row == 1 && (a_col_bytes & 2047) == 0 && nvec > 2 * nv_max;
 }
 /* A row stride of at least `rows` elements that is an odd multiple of 64 bytes, so that
    consecutive rows start in different L1 sets. */

@@ -114,6 +114,7 @@ static void TK(test_products_ex_)(int path)
     static const ptrdiff_t ns[] = {1, 2, 5, 17, 20, 25};
     static const ptrdiff_t ks[] = {1, 3, 20};
     const ptrdiff_t page = 4096 / (ptrdiff_t)sizeof(TT), half_page = 2048 / (ptrdiff_t)sizeof(TT);
+    const ptrdiff_t wide_n = 7 * (64 / (ptrdiff_t)sizeof(TT)); /* 7 AVX-512 vectors per row */
     for (int ep = 1; ep <= 3; ep++) {
         for (size_t a = 0; a < sizeof ms / sizeof *ms; a++)
             for (size_t b = 0; b < sizeof ns / sizeof *ns; b++)
@@ -134,8 +135,8 @@ static void TK(test_products_ex_)(int path)
         TK(check_product_ep_)(path, 0, 300, 20, 128, 128, 20, 0, ep, NULL); /* row blocks */
         TK(check_product_ep_)(path, 0, 70, half_page - 3, 65, 65, half_page, ep % 2, ep,
                               NULL); /* B packed at a 2 KiB stride */
-        TK(check_product_ep_)(path, 1, half_page - 5, 7 * (64 / (ptrdiff_t)sizeof(TT)) + 3, 70, half_page,
-                              7 * (64 / (ptrdiff_t)sizeof(TT)) + 3, 0, ep, NULL); /* op(A) packed (TN) */
+        TK(check_product_ep_)(path, 1, half_page - 5, wide_n + 3, 70, half_page,
+                              wide_n + 3, 0, ep, NULL); /* op(A) packed (TN) */
     }
 }
 
@@ -145,6 +146,7 @@ static void TK(test_products_)(void)
     static const ptrdiff_t ns[] = {1, 2, 3, 4, 5, 7, 8, 17, 24, 25, 65};
     static const ptrdiff_t ks[] = {1, 3, 17, 65};
     const ptrdiff_t page = 4096 / (ptrdiff_t)sizeof(TT), half_page = 2048 / (ptrdiff_t)sizeof(TT);
+    const ptrdiff_t wide_n = 7 * (64 / (ptrdiff_t)sizeof(TT)); /* 7 AVX-512 vectors per row */
     for (int variant = 0; variant < PRODUCT_VARIANTS; variant++) {
         const int path = variant_path(variant);
         const long before = n_checks;
@@ -194,16 +196,16 @@ static void TK(test_products_)(void)
         /* B larger than the AVX-512 kernels' k-block threshold too (4 MiB), after the
            digest's products (their inputs stay those of every earlier digest) */
         TK(check_product_)(path, 0, 9, 2 * page / 9 * 4, 1200, 1200, 2 * page / 9 * 4, 1, NULL);
-        /* packed operands (nnf__pack_b, nnf__pack_a): B rows 4 KiB apart with enough rows
+        /* packed operands (nnf__pack_b, and op(A) in _run): B rows 4 KiB apart with enough rows
            of C, B rows 2 KiB apart, and TN with op(A) rows 2 KiB apart and at least 7
            vectors per C row: one row block, k blocks of 128, and row blocks of op(A) */
         TK(check_product_)(path, 0, 40, page - 12, 64, 64, page, 1, NULL);
         TK(check_product_)(path, 0, 70, half_page - 3, 65, 65, half_page, 0, NULL);
         TK(check_product_)(path, 1, 40, page, 70, 40, page, 0, NULL);
-        TK(check_product_)(path, 1, half_page - 5, 7 * (64 / (ptrdiff_t)sizeof(TT)) + 3, 70, half_page,
-                           7 * (64 / (ptrdiff_t)sizeof(TT)) + 3, 1, NULL);
-        TK(check_product_)(path, 1, 37, 7 * (64 / (ptrdiff_t)sizeof(TT)) + 5, 300, half_page,
-                           7 * (64 / (ptrdiff_t)sizeof(TT)) + 5, 0, NULL);
+        TK(check_product_)(path, 1, half_page - 5, wide_n + 3, 70, half_page,
+                           wide_n + 3, 1, NULL);
+        TK(check_product_)(path, 1, 37, wide_n + 5, 300, half_page,
+                           wide_n + 5, 0, NULL);
         TK(check_product_)(path, 1, 2 * half_page - 1, 50, 129, 2 * half_page, 50, 1, NULL);
         /* op(A) one value for every p (a_col = 0): the column sums of the bias gradients */
         for (ptrdiff_t n = 1; n <= 300; n += n < 24 ? 1 : 41)
