@@ -261,6 +261,10 @@ NNF__DEFINE_TRANSPOSE(nnf_transpose_f_baseline, float, , nnf__block4_f)
 #define NNF__WROWS(MR_MAX, NV_MAX, nv)                                        \
     NNF__MIN((MR_MAX) * (NV_MAX) / (nv), 12)
 
+/* Vectors of C per row pass of the k == 1 kernel (gemm_body.h's _k1): B's and the bias's
+   vectors stay in registers, 2 * 6 + 2 of 16. */
+#define NNF__K1_NV 6
+
 /* ======================================================================== */
 /* AArch64 baseline: NEON, 32 q registers -> 8 x 3 tiles with FMA             */
 /* ======================================================================== */
@@ -677,7 +681,8 @@ NNF__DEFINE_TINY_N(nnf__tiny_n_f, float, __m128, _mm_loadu_ps, _mm_storeu_ps, _m
    (n >= 128: its 8-row tiles load B half as often), TN with n <= its NNF_TNS_N (the
    transposed kernel), and k == 1, whose one-step chains are all loads, broadcasts and
    stores: there fewer, wider vectors win, except one whole ymm vector against a half-empty
-   zmm one (n = VL/2). Nor for single rows (m == 1): alone the ymm single-row kernel is
+   zmm one (n = VL/2); nor TN products over 256 rows or more whose rows need more than one
+   AVX2 panel. Nor for single rows (m == 1): alone the ymm single-row kernel is
    faster at n < 32, but batch-1 training ran at 0.91-0.97x with it (a cause not found).
    docs/kernels.md has the measurements. Both kernels give the same bits (same chains), so
    the choice changes no result. The AVX-512 kernels make this choice while
@@ -692,6 +697,12 @@ static inline int nnf__ymm_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t
     if (n >= 128 || m == 1) return 0;
     if (k == 1) return n == half;
     if (a_row == 1 && n <= tns_n && n < m) return 0;
+    /* TN (a weight gradient over a batch of k >= 256 rows) with rows of more than one AVX2
+       panel (3 ymm vectors): the AVX2 kernel's 4-row tiles re-read the k-deep panels of B,
+       and op(A) once per panel, from L2; the 8-row AVX-512 tiles half as often (float64
+       20 x 1000 x 20: 29-31 against 40-42 GFLOP/s, 100 x 256 x 36: 32-34 against 44-45;
+       float32 100 x 1000 x 36: 62 against 75). */
+    if (a_row == 1 && k >= 256 && (n + half - 1) / half > 3) return 0;
     /* in half passes: a masked ymm tail counts half a pass more */
     return 2 * ((n + half - 1) / half) + (n % half != 0) < 4 * ((n + vl - 1) / vl);
 }
