@@ -4,7 +4,8 @@
  * AVX-512; float64, float32), each time after defining
  *   NNF_GEMM_NAME   the entry point, e.g. nnf_gemm_d_avx512 (helpers: NNF_GEMM_NAME_tile ...)
  *   NNF_GEMM_EX_NAME  the entry point with an epilogue, e.g. nnf_gemm_ex_d_avx512
- *   NNF_TINY_N      (optional) the NN kernel for n <= 2 with vectors along m (gemm_small.h)
+ *   NNF_TINY_N      (optional) the NN kernel for n <= NNF__TINY_N_MAX with vectors along m
+ *                   (gemm_small.h)
  *   NNF_TGT         the target attribute of the path (NNF_TARGET_PRODUCTS_* or nothing)
  *   NNF_T, NNF_V, NNF_M   element, vector and mask types;  NNF_VL  lanes per vector
  *   NNF_MR_MAX      rows and NNF_NV_MAX (<= 4) vectors of a main-kernel tile
@@ -636,9 +637,9 @@ NNF__INLINE NNF_TGT void NNF_FN(_dispatch)(
         return;
     }
 #ifdef NNF_TINY_N
-    /* NN with 1 or 2 columns: vectors along m (see nnf__tiny_n_d), whole groups of 4 rows;
+    /* NN with 1 to NNF__TINY_N_MAX columns: vectors along m (see nnf__tiny_n_d), whole groups of 4 rows;
        the other rows (each its own chains) below. */
-    if (a_col == 1 && n <= 2 && m >= 4) {
+    if (a_col == 1 && n <= NNF__TINY_N_MAX && m >= 4) {
         const ptrdiff_t done = NNF_TINY_N(m, n, k, A, a_row, B, ldb, C, ldc, accumulate, bias, act);
         A += done * a_row;
         C += done * ldc;

@@ -111,7 +111,7 @@ static void TK(check_product_)(int path, int trans, ptrdiff_t m, ptrdiff_t n, pt
 static void TK(test_products_ex_)(int path)
 {
     static const ptrdiff_t ms[] = {1, 3, 8, 13, 32};
-    static const ptrdiff_t ns[] = {1, 2, 5, 17, 20, 25};
+    static const ptrdiff_t ns[] = {1, 2, 3, 5, 17, 20, 25};
     static const ptrdiff_t ks[] = {1, 3, 20};
     const ptrdiff_t page = 4096 / (ptrdiff_t)sizeof(TT), half_page = 2048 / (ptrdiff_t)sizeof(TT);
     const ptrdiff_t wide_n = 7 * (64 / (ptrdiff_t)sizeof(TT)); /* 7 AVX-512 vectors per row */
@@ -133,6 +133,8 @@ static void TK(test_products_ex_)(int path)
         TK(check_product_ep_)(path, 0, 9, 2 * page / 9 * 4, 1200, 1200, 2 * page / 9 * 4,
                               ep % 2, ep, NULL); /* idem past the AVX-512 threshold (4 MiB) */
         TK(check_product_ep_)(path, 0, 300, 20, 128, 128, 20, 0, ep, NULL); /* row blocks */
+        TK(check_product_ep_)(path, 1, 20, 20, 300, 20, 20, ep % 2, ep,
+                              NULL); /* TN over 300 rows (AVX-512 on 256-bit units: zmm) */
         TK(check_product_ep_)(path, 0, 70, half_page - 3, 65, 65, half_page, ep % 2, ep,
                               NULL); /* B packed at a 2 KiB stride */
         TK(check_product_ep_)(path, 1, half_page - 5, wide_n + 3, 70, half_page,
