@@ -112,6 +112,7 @@
 #endif
 #define NNF_TARGET_PRODUCTS_AVX2 __attribute__((target("avx2,fma")))
 #define NNF_TARGET_PRODUCTS_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define NNF_TARGET_PRODUCTS_AVX512VL __attribute__((target("avx512f,avx512vl,avx2,fma")))
 #define NNF_TARGET_FAST_MATH_AVX2 __attribute__((target("avx2,fma") NNF__CONTRACT))
 #define NNF_TARGET_FAST_MATH_AVX512                                                           \
     __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma") NNF__CONTRACT))

@@ -24,6 +24,8 @@
  *   NNF_YMM_KERNEL  (optional, AVX-512) the AVX2 kernel with an epilogue of the same dtype,
  *                   run instead for the rows nnf__ymm_rows picks while nnf__ymm_rows_on is set
  *                   (AVX-512 on 256-bit units)
+ *   NNF_YMM_VL_KERNEL (optional, with NNF_YMM_KERNEL) the AVX-512VL kernel in 256-bit
+ *                   vectors, run instead of NNF_YMM_KERNEL while nnf__ymm_rows_on is 2
  *   NNF_OPS         prefix of the vector operations: NNF_OPS##_ZERO(), _LOAD(p), _LOADM(p, mask)
  *                   (lanes outside the mask read as 0 and never fault), _STORE(p, v),
  *                   _STOREM(p, mask, v), _BCAST(x), _FMA(a, b, c) = a*b + c (fused on AVX2 and
@@ -600,9 +602,16 @@ NNF__INLINE NNF_TGT void NNF_FN(_dispatch)(
     if (m <= 0 || n <= 0) return;
 #ifdef NNF_YMM_KERNEL
     /* AVX-512 on 256-bit units: rows that take fewer 256-bit operations in ymm vectors run
-       the AVX2 kernel, with the same bits (gemm_small.h's nnf__ymm_rows). */
+       a kernel in ymm vectors (AVX-512VL's, else AVX2's), with the same bits (gemm_small.h's
+       nnf__ymm_rows). */
     if (NNF__LOAD_RELAXED(nnf__ymm_rows_on) &&
         nnf__ymm_rows(m, n, k, a_row, NNF_VL, NNF_TNS_N)) {
+#ifdef NNF_YMM_VL_KERNEL
+        if (NNF__LOAD_RELAXED(nnf__ymm_rows_on) == 2) {
+            NNF_YMM_VL_KERNEL(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, bias, act);
+            return;
+        }
+#endif
         NNF_YMM_KERNEL(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, bias, act);
         return;
     }
@@ -712,4 +721,5 @@ NNF_GEMM_EX_NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_
 #undef NNF_K1_MASKED
 #undef NNF_KBLOCK
 #undef NNF_YMM_KERNEL
+#undef NNF_YMM_VL_KERNEL
 #undef NNF_OPS

@@ -699,7 +699,8 @@ NNF__DEFINE_TINY_N(nnf__tiny_n_f, float, __m128, _mm_loadu_ps, _mm_storeu_ps, _m
    docs/kernels.md has the measurements. Both kernels give the same bits (same chains), so
    the choice changes no result. The AVX-512 kernels make this choice while
    nnf__ymm_rows_on is set: the products' binder sets it when it binds them to AVX-512
-   planned for 256-bit units. */
+   planned for 256-bit units. float32 rows go to the AVX-512VL kernel in ymm vectors below
+   instead of the AVX2 one (cheap masked tails). */
 static int nnf__ymm_rows_on = 0;
 
 static inline int nnf__ymm_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t a_row,
@@ -718,6 +719,42 @@ static inline int nnf__ymm_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t
     /* in half passes: a masked ymm tail counts half a pass more */
     return 2 * ((n + half - 1) / half) + (n % half != 0) < 4 * ((n + vl - 1) / vl);
 }
+
+/* The kernel for those rows in float32: AVX-512VL in 256-bit vectors
+   (nnf_gemm_ex_f_avx512y), the AVX2 kernel's vectors with AVX-512's 32 registers and mask
+   registers: 8 x 3 tiles (24 ymm accumulators) and masked tails that cost what full vectors
+   do. AVX2's masked loads of the tail of each B row (vmaskmovps) cost more: float32
+   1000 x 20 x 20, whose rows end in a 4-lane tail, ran at 45-62 GFLOP/s on the AVX2 kernel
+   against 64-79 on this one (Zen 4), 32 x 20 x 20 at 41-60 against 58-73. float64 keeps the
+   AVX2 kernel: its n = 20 rows have no tail, and this kernel's float64 twin ran 0-10 %
+   slower there (8 x 3 or 4 x 3 tiles) and no faster with tails (n = 10, 30). Same chains
+   as every other kernel. nnf__ymm_rows_on is 2 when it runs, 1 when the CPU lacks
+   AVX-512VL and the AVX2 kernel takes the rows. */
+#define NNF__Y8FV_ZERO() _mm256_setzero_ps()
+#define NNF__Y8FV_LOAD(p) _mm256_loadu_ps(p)
+#define NNF__Y8FV_LOADM(p, m) _mm256_maskz_loadu_ps((m), (p))
+#define NNF__Y8FV_STORE(p, v) _mm256_storeu_ps((p), (v))
+#define NNF__Y8FV_STOREM(p, m, v) _mm256_mask_storeu_ps((p), (m), (v))
+#define NNF__Y8FV_BCAST(x) _mm256_set1_ps(x)
+#define NNF__Y8FV_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define NNF__Y8FV_MASK(r) ((__mmask8)((1u << (r)) - 1u))
+
+#define NNF_GEMM_NAME nnf_gemm_f_avx512y
+#define NNF_TINY_N nnf__tiny_n_f
+#define NNF_GEMM_EX_NAME nnf_gemm_ex_f_avx512y
+#define NNF_TGT NNF_TARGET_PRODUCTS_AVX512VL
+#define NNF_T float
+#define NNF_V __m256
+#define NNF_M __mmask8
+#define NNF_VL 8
+#define NNF_MR_MAX 8
+#define NNF_NV_MAX 3
+#define NNF_TNS_N 4
+#define NNF_WIDE_NV 8
+#define NNF_PACK4K 0
+#define NNF_K1_MASKED 1
+#define NNF_OPS NNF__Y8FV
+#include "gemm_body.h"
 
 #define NNF_GEMM_NAME nnf_gemm_d_avx512
 #define NNF_TINY_N nnf__tiny_n_d
@@ -753,6 +790,7 @@ static inline int nnf__ymm_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t
 #define NNF_PACK4K 0
 #define NNF_K1_MASKED 1
 #define NNF_YMM_KERNEL nnf_gemm_ex_f_avx2
+#define NNF_YMM_VL_KERNEL nnf_gemm_ex_f_avx512y
 #define NNF_KBLOCK NNF_GEMM_KBLOCK_BYTES_AVX512
 #define NNF_OPS NNF__Z16F
 #include "gemm_body.h"
@@ -840,7 +878,9 @@ static void nnf__bind_products(int path)
     NNF_BIND_SIMD(nnf_gemm_ex_d)
     NNF_BIND_SIMD(nnf_gemm_ex_f)
     NNF__STORE_RELAXED(nnf__ymm_rows_on,
-                       path == NNF_PATH_AVX512 && nnf_avx512_unit_bits() == 256);
+                       path == NNF_PATH_AVX512 && nnf_avx512_unit_bits() == 256
+                           ? ((nnf_cpu()->features & NNF_FEATURE_AVX512VL) ? 2 : 1)
+                           : 0);
     NNF_BIND_SIMD(nnf_transpose_d)
     NNF_BIND_SIMD(nnf_transpose_f)
 #else
