@@ -350,7 +350,7 @@ def print_code_paths() -> None:
     units = _kernels.avx512_units()
     if units is not None:
         how = (
-            "rows narrower in 256-bit vectors run the AVX2 kernel"
+            "rows narrower in 256-bit vectors run kernels in 256-bit vectors"
             if units == 256
             else "every row in 512-bit vectors"
         )

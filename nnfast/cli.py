@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=(256, 512),
         default=None,
         help="plan the AVX-512 products for units this wide (default: as detected, 256 on "
-        "AMD Zen 4, where narrow rows run the AVX2 kernel; as NNFAST_AVX512_UNITS)",
+        "AMD Zen 4, where narrow rows run in 256-bit vectors; as NNFAST_AVX512_UNITS)",
     )
     p.set_defaults(func=bench)
     return parser

@@ -271,7 +271,7 @@ def autoencoder_reference(model):
 # Code paths of the compiled kernels (nnfast.kernels.set_simd_path), narrowest first.
 SIMD_PATHS = ("baseline", "avx2", "avx512")
 # The products' variants: every path, AVX-512 planned for 512-bit units, and AVX-512 planned
-# for 256-bit units (nnfast.kernels.set_avx512_units), where narrow rows run the AVX2 kernel.
+# for 256-bit units (nnfast.kernels.set_avx512_units), where narrow rows run in 256-bit vectors.
 AVX512_ON_256 = "avx512/256"
 PRODUCT_PATHS = SIMD_PATHS + (AVX512_ON_256,)
 

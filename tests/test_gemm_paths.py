@@ -109,7 +109,7 @@ def test_avx2_and_avx512_paths_agree_bit_for_bit(avx512):
     """Both use FMA and the same order of operations in every kernel family, so products,
     activations and whole trainings are identical (the baseline path, without FMA, is not),
     whether the AVX-512 products are planned for 512-bit units or for 256-bit ones (where
-    narrow rows run the AVX2 kernel)."""
+    narrow rows run kernels in 256-bit vectors)."""
     on_avx512 = _results_on(avx512)
     on_avx2 = _results_on("avx2")
     assert len(on_avx2) == len(on_avx512)

@@ -295,7 +295,10 @@ def test_the_bench_sets_and_prints_the_avx512_units(monkeypatch, capsys, restore
         assert seen == [None]
         pytest.skip("the products do not run AVX-512 on this CPU")
     assert seen == [512]
-    for units, how in ((256, "run the AVX2 kernel"), (512, "every row in 512-bit vectors")):
+    for units, how in (
+        (256, "run kernels in 256-bit vectors"),
+        (512, "every row in 512-bit vectors"),
+    ):
         kernels.set_avx512_units(units)
         bench.print_code_paths()
         text = capsys.readouterr().out
