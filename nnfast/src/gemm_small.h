@@ -570,6 +570,20 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
                 }                                                                           \
             }                                                                               \
     }                                                                                       \
+    /* 4G rows with N = 2 or 3 columns, at most 16 per _group call (G = 8: two calls) */     \
+    NNF__INLINE NNF_TARGET_PRODUCTS_AVX2 void P##_groups(                                   \
+        const int N, int G, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *B,             \
+        ptrdiff_t ldb, T *C, ptrdiff_t ldc, int acc_c, const T *bias, const T *act)         \
+    {                                                                                       \
+        if (G >= 4) {                                                                       \
+            P##_group(4, N, k, A, lda, B, ldb, C, ldc, acc_c, bias, act);                   \
+            if (G == 8)                                                                     \
+                P##_group(4, N, k, A + 16 * lda, lda, B, ldb, C + 16 * ldc, ldc, acc_c,     \
+                          bias, act ? act + 16 * ldc : NULL);                               \
+        }                                                                                   \
+        if (G == 2) P##_group(2, N, k, A, lda, B, ldb, C, ldc, acc_c, bias, act);           \
+        if (G == 1) P##_group(1, N, k, A, lda, B, ldb, C, ldc, acc_c, bias, act);           \
+    }                                                                                       \
     static NNF__UNUSED NNF__NOINLINE NNF_TARGET_PRODUCTS_AVX2 ptrdiff_t P(                  \
         ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *B,       \
         ptrdiff_t ldb, T *C, ptrdiff_t ldc, int acc_c, const T *bias, const T *act)         \
@@ -587,23 +601,9 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
                     if (G == 2) P##_group(2, 1, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
                     if (G == 1) P##_group(1, 1, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
                 } else if (n == 2) {                                                        \
-                    if (G >= 4) {                                                           \
-                        P##_group(4, 2, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi);      \
-                        if (G == 8)                                                         \
-                            P##_group(4, 2, k, ai + 16 * lda, lda, B, ldb, ci + 16 * ldc,   \
-                                      ldc, acc_c, bias, xi ? xi + 16 * ldc : NULL);         \
-                    }                                                                       \
-                    if (G == 2) P##_group(2, 2, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
-                    if (G == 1) P##_group(1, 2, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
+                    P##_groups(2, G, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi);         \
                 } else {                                                                    \
-                    if (G >= 4) {                                                           \
-                        P##_group(4, 3, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi);      \
-                        if (G == 8)                                                         \
-                            P##_group(4, 3, k, ai + 16 * lda, lda, B, ldb, ci + 16 * ldc,   \
-                                      ldc, acc_c, bias, xi ? xi + 16 * ldc : NULL);         \
-                    }                                                                       \
-                    if (G == 2) P##_group(2, 3, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
-                    if (G == 1) P##_group(1, 3, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi); \
+                    P##_groups(3, G, k, ai, lda, B, ldb, ci, ldc, acc_c, bias, xi);         \
                 }                                                                           \
             }                                                                               \
         return i;                                                                           \
