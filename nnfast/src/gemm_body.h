@@ -235,7 +235,7 @@ NNF__INLINE NNF_TGT void NNF_FN(_step)(
    else 0 -- the single step of each chain, as _tile takes it -- then act's epilogue as in
    _tile. Row by row, each row's NV vectors are written together: one vector per pass over
    all rows rewrote every cache line of C once per vector (1000 x 20 doubles on Zen 4:
-   5.1 us, against 1.4 us so). */
+   3.9 us against 3.4 on AVX-512, 4.7 against 2.9 on AVX2). */
 NNF__INLINE NNF_TGT void NNF_FN(_k1_rows)(
     const int NV, const int MASKED, ptrdiff_t m, const NNF_T *A, ptrdiff_t a_row,
     const NNF_T *B, NNF_T *C, ptrdiff_t ldc, NNF_M mask, int acc_c, const NNF_T *bias,
@@ -646,8 +646,8 @@ NNF__INLINE NNF_TGT void NNF_FN(_dispatch)(
         return;
     }
 #ifdef NNF_TINY_N
-    /* NN with 1 to NNF__TINY_N_MAX columns: vectors along m (see nnf__tiny_n_d), whole groups of 4 rows;
-       the other rows (each its own chains) below. */
+    /* NN with 1 to NNF__TINY_N_MAX columns: vectors along m (see nnf__tiny_n_d), whole
+       groups of 4 rows; the other rows (each its own chains) below. */
     if (a_col == 1 && n <= NNF__TINY_N_MAX && m >= 4) {
         const ptrdiff_t done = NNF_TINY_N(m, n, k, A, a_row, B, ldb, C, ldc, accumulate, bias, act);
         A += done * a_row;

@@ -504,10 +504,10 @@ NNF__DEFINE_VECEXT_OPS(nnf__g4f, float, nnf__v4f, 4, NNF__VINIT4)
 
 /* NN products with n <= NNF__TINY_N_MAX columns (a 1-wide output layer, X @ w, or one of
    three classes: in the main kernel one to three lanes of each C-row vector would be used,
-   and AVX2's masked tail loads cost more than the FMAs; float64 256 x 64 x 3 on Zen 4:
-   6.6 us with masked ymm vectors): vectors of 4 rows along m instead, op(A)'s
-   columns taken from 4 x 4 blocks of A transposed in registers (4 loads and 8 shuffles per
-   4 rows x 4 values of p), G groups of 4 rows at once for G*N independent chains. Each
+   and AVX2's masked tail loads cost more than the FMAs; float32 256 x 64 x 3 on Zen 4:
+   5.5-5.9 us with masked ymm vectors, 3.9-4.2 us here): vectors of 4 rows along m instead,
+   op(A)'s columns taken from 4 x 4 blocks of A transposed in registers (4 loads and 8
+   shuffles per 4 rows x 4 values of p), G groups of 4 rows at once for G*N independent chains. Each
    C[i, j] is still ONE chain acc = fma(A[i, p], B[p, j], acc), p = 0..k-1 in order, started
    from bias[j], C or 0; act: the epilogue of _tile. Compiled for AVX2 + FMA, run by the
    AVX2 and the AVX-512 paths alike (4-lane vectors: 256-bit double, 128-bit float), so the
