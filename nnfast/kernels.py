@@ -311,8 +311,9 @@ def set_avx512_units(bits) -> int | None:
     products give the rows that take fewer 256-bit operations in 256-bit vectors (n mod 8 of
     1 to 4 doubles, n mod 16 of 1 to 8 floats, below 128 columns: the seed network's 20) to
     kernels in 256-bit vectors: the AVX2 kernel in float64, an AVX-512VL one in float32
-    (docs/kernels.md). All give the same bits, so this changes the speed only. It matters only while the products run AVX-512 (``avx512_units()``). Not
-    thread-safe: set it before training or predicting in threads.
+    (docs/kernels.md). All give the same bits, so this changes the speed only. It matters
+    only while the products run AVX-512 (``avx512_units()``). Not thread-safe: set it
+    before training or predicting in threads.
     """
     if bits is not None and (
         isinstance(bits, bool)
