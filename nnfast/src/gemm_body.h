@@ -75,14 +75,15 @@
                           ldb, C, ldc, mask, tail, acc_c, NULL, NULL);                      \
         break;
 
-/* (nv, masked) -> PANEL(NV, MASKED, ...) with constant NV <= NNF_NV_MAX and MASKED. */
-#define NNF__PANEL_CASE(PANEL, NV, ...)                                                     \
+/* (nv, masked) -> FN(NV, MASKED, ...) with constant NV <= LIMIT and MASKED. */
+#define NNF__NV_CASE(FN, LIMIT, NV, ...)                                                    \
     case 2 * NV:                                                                            \
-        if (NV <= NNF_NV_MAX) PANEL(NV <= NNF_NV_MAX ? NV : 1, 0, __VA_ARGS__);             \
+        if (NV <= LIMIT) FN(NV <= LIMIT ? NV : 1, 0, __VA_ARGS__);                          \
         break;                                                                              \
     case 2 * NV + 1:                                                                        \
-        if (NV <= NNF_NV_MAX) PANEL(NV <= NNF_NV_MAX ? NV : 1, 1, __VA_ARGS__);             \
+        if (NV <= LIMIT) FN(NV <= LIMIT ? NV : 1, 1, __VA_ARGS__);                          \
         break;
+#define NNF__PANEL_CASE(PANEL, NV, ...) NNF__NV_CASE(PANEL, NNF_NV_MAX, NV, __VA_ARGS__)
 #define NNF__PANEL_SWITCH(PANEL, ...)                                                       \
     switch (2 * nv + masked) {                                                              \
         NNF__PANEL_CASE(PANEL, 1, __VA_ARGS__)                                              \
@@ -91,6 +92,35 @@
         NNF__PANEL_CASE(PANEL, 4, __VA_ARGS__)                                              \
         default: break;                                                                     \
     }
+
+/* A row of `cols` (>= 1) columns as nv = ceil(cols / VL) <= LIMIT (<= 16) vectors, the last
+   masked when partial: FN(NV, MASKED, ...) with constant NV and MASKED; the arguments may
+   use `mask`, the lanes of the last vector. */
+#define NNF__ROW_VECTORS(cols, FN, LIMIT, ...)                                              \
+    do {                                                                                    \
+        const int nv_ = (int)(((cols) + NNF_VL - 1) / NNF_VL);                              \
+        const int tail_ = (int)((cols) - (ptrdiff_t)(nv_ - 1) * NNF_VL);                    \
+        const NNF_M mask = NNF_OP_MASK(tail_);                                              \
+        switch (2 * nv_ + (tail_ < NNF_VL)) {                                               \
+            NNF__NV_CASE(FN, LIMIT, 1, __VA_ARGS__)                                         \
+            NNF__NV_CASE(FN, LIMIT, 2, __VA_ARGS__)                                         \
+            NNF__NV_CASE(FN, LIMIT, 3, __VA_ARGS__)                                         \
+            NNF__NV_CASE(FN, LIMIT, 4, __VA_ARGS__)                                         \
+            NNF__NV_CASE(FN, LIMIT, 5, __VA_ARGS__)                                         \
+            NNF__NV_CASE(FN, LIMIT, 6, __VA_ARGS__)                                         \
+            NNF__NV_CASE(FN, LIMIT, 7, __VA_ARGS__)                                         \
+            NNF__NV_CASE(FN, LIMIT, 8, __VA_ARGS__)                                         \
+            NNF__NV_CASE(FN, LIMIT, 9, __VA_ARGS__)                                         \
+            NNF__NV_CASE(FN, LIMIT, 10, __VA_ARGS__)                                        \
+            NNF__NV_CASE(FN, LIMIT, 11, __VA_ARGS__)                                        \
+            NNF__NV_CASE(FN, LIMIT, 12, __VA_ARGS__)                                        \
+            NNF__NV_CASE(FN, LIMIT, 13, __VA_ARGS__)                                        \
+            NNF__NV_CASE(FN, LIMIT, 14, __VA_ARGS__)                                        \
+            NNF__NV_CASE(FN, LIMIT, 15, __VA_ARGS__)                                        \
+            NNF__NV_CASE(FN, LIMIT, 16, __VA_ARGS__)                                        \
+            default: break;                                                                 \
+        }                                                                                   \
+    } while (0)
 
 /* m == 1, wide B: one row of C, WIDE_NV vectors (e.g. 16 zmm = 128
    doubles) per pass, so each k step reads a long contiguous piece of a
@@ -162,18 +192,6 @@ NNF__INLINE NNF_TGT void NNF_FN(_row)(
 #undef NNF__ROW_LOAD
 }
 
-#define NNF__ROW_CASE(NV)                                                                   \
-    case 2 * NV:                                                                            \
-        if (NV <= NNF_WIDE_NV)                                                              \
-            NNF_FN(_row)(NV <= NNF_WIDE_NV ? NV : 1, 0, k, A, a_col, B, ldb, C, mask,       \
-                         acc_c, bias, act);                                                 \
-        break;                                                                              \
-    case 2 * NV + 1:                                                                        \
-        if (NV <= NNF_WIDE_NV)                                                              \
-            NNF_FN(_row)(NV <= NNF_WIDE_NV ? NV : 1, 1, k, A, a_col, B, ldb, C, mask,       \
-                         acc_c, bias, act);                                                 \
-        break;
-
 /* One row of C (m == 1): _wide passes, then the remaining columns in one _row pass. */
 static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_single_row)(
     ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_t a_col, const NNF_T *B,
@@ -187,30 +205,9 @@ static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_single_row)(
         if (act) act += done;
         n -= done;
     }
-    if (n > 0) {
-        const int nv = (int)((n + NNF_VL - 1) / NNF_VL);
-        const int tail = (int)(n - (ptrdiff_t)(nv - 1) * NNF_VL);
-        const NNF_M mask = NNF_OP_MASK(tail);
-        switch (2 * nv + (tail < NNF_VL)) {
-            NNF__ROW_CASE(1)
-            NNF__ROW_CASE(2)
-            NNF__ROW_CASE(3)
-            NNF__ROW_CASE(4)
-            NNF__ROW_CASE(5)
-            NNF__ROW_CASE(6)
-            NNF__ROW_CASE(7)
-            NNF__ROW_CASE(8)
-            NNF__ROW_CASE(9)
-            NNF__ROW_CASE(10)
-            NNF__ROW_CASE(11)
-            NNF__ROW_CASE(12)
-            NNF__ROW_CASE(13)
-            NNF__ROW_CASE(14)
-            NNF__ROW_CASE(15)
-            NNF__ROW_CASE(16)
-            default: break;
-        }
-    }
+    if (n > 0)
+        NNF__ROW_VECTORS(n, NNF_FN(_row), NNF_WIDE_NV, k, A, a_col, B, ldb, C, mask, acc_c, bias,
+                         act);
 }
 
 /* One k step of the main kernel: acc[r][v] += op(A)[r, p] * B[p, v]. */
@@ -266,16 +263,6 @@ NNF__INLINE NNF_TGT void NNF_FN(_k1_rows)(
 #undef NNF__K1_LOAD
 }
 
-#define NNF__K1_CASE(NV)                                                                    \
-    case 2 * NV:                                                                            \
-        NNF_FN(_k1_rows)(NV, 0, m, A, a_row, B + j, C + j, ldc, mask, acc_c,                \
-                         bias ? bias + j : NULL, act ? act + j : NULL);                     \
-        break;                                                                              \
-    case 2 * NV + 1:                                                                        \
-        NNF_FN(_k1_rows)(NV, 1, m, A, a_row, B + j, C + j, ldc, mask, acc_c,                \
-                         bias ? bias + j : NULL, act ? act + j : NULL);                     \
-        break;
-
 /* k == 1 (an outer product: a batch of one row's weight gradient, an input layer of one
    feature): rows of up to NNF__K1_NV vectors in one pass over all m rows, wider ones in
    passes of NNF__K1_NV vectors (whole cache lines of each row), without the tile machinery
@@ -289,22 +276,9 @@ static NNF__UNUSED NNF__NOINLINE NNF_TGT void NNF_FN(_k1)(
     for (; n - j > NNF__K1_NV * NNF_VL; j += NNF__K1_NV * NNF_VL)
         NNF_FN(_k1_rows)(NNF__K1_NV, 0, m, A, a_row, B + j, C + j, ldc, full, acc_c,
                          bias ? bias + j : NULL, act ? act + j : NULL);
-    {
-        const int nv = (int)((n - j + NNF_VL - 1) / NNF_VL);
-        const int tail = (int)(n - j - (ptrdiff_t)(nv - 1) * NNF_VL);
-        const NNF_M mask = NNF_OP_MASK(tail);
-        switch (2 * nv + (tail < NNF_VL)) {
-            NNF__K1_CASE(1)
-            NNF__K1_CASE(2)
-            NNF__K1_CASE(3)
-            NNF__K1_CASE(4)
-            NNF__K1_CASE(5)
-            NNF__K1_CASE(6)
-            default: break;
-        }
-    }
+    NNF__ROW_VECTORS(n - j, NNF_FN(_k1_rows), NNF__K1_NV, m, A, a_row, B + j, C + j, ldc, mask,
+                     acc_c, bias ? bias + j : NULL, act ? act + j : NULL);
 }
-#undef NNF__K1_CASE
 
 /* Transposed tile I/O (see _tns): _tload sets tmp[r*ld + j] =
    C[j*ldc + r] for r < rows, j < cols (0 for cols <= j < ld), _tstore
@@ -690,7 +664,8 @@ NNF_GEMM_EX_NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const NNF_T *A, ptrdiff_
     NNF_FN(_dispatch)(m, n, k, A, a_row, a_col, B, ldb, C, ldc, accumulate, bias, act);
 }
 
-#undef NNF__ROW_CASE
+#undef NNF__NV_CASE
+#undef NNF__ROW_VECTORS
 #undef NNF__PANEL_SWITCH
 #undef NNF__PANEL_CASE
 #undef NNF__TROW_CASE

@@ -714,7 +714,9 @@ static inline int nnf__ymm_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t
        panel (3 ymm vectors): the AVX2 kernel's 4-row tiles re-read the k-deep panels of B,
        and op(A) once per panel, from L2; the 8-row AVX-512 tiles half as often (float64
        20 x 1000 x 20: 29-31 against 40-42 GFLOP/s, 100 x 256 x 36: 32-34 against 44-45;
-       float32 100 x 1000 x 36: 62 against 75). */
+       float32 100 x 1000 x 36: 62 against 75). float32 now runs those rows on the
+       AVX-512VL kernel below, whose 8-row tiles ran as fast as the zmm kernel there (83-84
+       GFLOP/s on both), so the rule costs it nothing. */
     if (a_row == 1 && k >= 256 && (n + half - 1) / half > 3) return 0;
     /* in half passes: a masked ymm tail counts half a pass more */
     return 2 * ((n + half - 1) / half) + (n % half != 0) < 4 * ((n + vl - 1) / vl);
