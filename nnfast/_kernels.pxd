@@ -144,6 +144,11 @@ cdef double sgd_row_step(Py_ssize_t n_layers, const Py_ssize_t* table, Py_ssize_
 # ---- entry-point checks ---------------------------------------------------------------
 # ValueError naming the argument unless data (NULL: an empty array) is a multiple of
 # itemsize: the kernels load whole elements, and a misaligned load is undefined in C.
+cdef enum:
+    CACHE_LINE = 64  # bytes; the alignment of the buffers nnfast allocates for the kernels
+cdef void* cache_aligned_malloc(size_t nbytes) noexcept nogil
+cdef void cache_aligned_free(void* block) noexcept nogil
+cdef Py_ssize_t cache_lines_of(Py_ssize_t count, size_t itemsize) noexcept nogil
 cdef int check_aligned(const void* data, size_t itemsize, str name) except -1
 # ValueError naming the argument unless its shape is (want_rows, want_cols).
 cdef int check_shape(str name, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t want_rows,

@@ -30,6 +30,7 @@ import numpy as np
 from nnfast import _csr, _network, _network_entry, _sparse, _threads, _train
 from nnfast._history import History
 from nnfast._spec import LOSS_CODES, build_spec
+from nnfast._validation import cache_aligned_zeros
 
 StoppingRule = _train.StoppingRule
 
@@ -230,7 +231,7 @@ class SGD(_Optimizer):
 
     def __init__(self, params, lr, momentum=0.9, nesterov=False, schedule="constant", power_t=0.5):
         super().__init__(lr=lr, momentum=momentum, nesterov=nesterov)
-        self.velocity = np.zeros_like(params)
+        self.velocity = cache_aligned_zeros(params.shape[0], params.dtype)
         self.set_schedule(schedule, lr, power_t)
 
     def set_schedule(self, schedule, lr_init, power_t=0.5):
@@ -265,8 +266,8 @@ class Adam(_Optimizer):
 
     def __init__(self, params, lr, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
-        self.first_moment = np.zeros_like(params)
-        self.second_moment = np.zeros_like(params)
+        self.first_moment = cache_aligned_zeros(params.shape[0], params.dtype)
+        self.second_moment = cache_aligned_zeros(params.shape[0], params.dtype)
 
     @property
     def buffers(self):
@@ -285,8 +286,9 @@ class Rprop(_Optimizer):
         super().__init__(
             lr=lr, eta_plus=eta_plus, eta_minus=eta_minus, step_min=step_min, step_max=step_max
         )
-        self.step_sizes = np.full_like(params, lr)
-        self.previous_gradient = np.zeros_like(params)
+        self.step_sizes = cache_aligned_zeros(params.shape[0], params.dtype)
+        self.step_sizes[...] = lr
+        self.previous_gradient = cache_aligned_zeros(params.shape[0], params.dtype)
 
     @property
     def buffers(self):

@@ -46,6 +46,9 @@ from nnfast._kernels cimport (
     ROW_STEP_MAX_LAYERS,
     adam_update,
     all_finite_values,
+    cache_aligned_free,
+    cache_aligned_malloc,
+    cache_lines_of,
     check_aligned,
     loss_target_width,
     row_step_runs,
@@ -489,6 +492,7 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
     cdef Py_ssize_t* scratch = NULL
     cdef bitgen_t* bitgen = NULL
     cdef size_t total
+    cdef Py_ssize_t grad_len, ws_len, xb_len, yb_len
     cdef bint interrupted = False, hooked = epoch_end is not None
     cdef int team
 
@@ -553,20 +557,25 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
     check_aligned(&buffer1[0], sizeof(floating), "optimizer buffer")
     check_aligned(&buffer2[0], sizeof(floating), "optimizer buffer")
 
-    # One block: gradient, workspace, and one gathered batch of X, Y and w.
+    # One block: gradient, workspace, and one gathered batch of X, Y and w, each starting
+    # on a cache line.
     team = team_size(net, batch, n_threads, 3)
-    total = n_params + team_workspace_size(net, batch, team) + batch * (net.n_in + y_cols + 1)
-    grad = <floating*>malloc(total * sizeof(floating))
+    grad_len = cache_lines_of(n_params, sizeof(floating))
+    ws_len = cache_lines_of(team_workspace_size(net, batch, team), sizeof(floating))
+    xb_len = cache_lines_of(batch * net.n_in, sizeof(floating))
+    yb_len = cache_lines_of(batch * y_cols, sizeof(floating))
+    total = grad_len + ws_len + xb_len + yb_len + batch
+    grad = <floating*>cache_aligned_malloc(total * sizeof(floating))
     if bitgen != NULL:
         scratch = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
     if grad == NULL or (bitgen != NULL and scratch == NULL):
-        free(grad)
+        cache_aligned_free(grad)
         free(scratch)
         raise MemoryError(f"nnfast: cannot allocate the training workspace ({total} values)")
-    ws = grad + n_params
-    Xb = ws + team_workspace_size(net, batch, team)
-    Yb = Xb + batch * net.n_in
-    wb = Yb + batch * y_cols
+    ws = grad + grad_len
+    Xb = ws + ws_len
+    Yb = Xb + xb_len
+    wb = Yb + yb_len
     try:
         if hooked:
             # range(epochs), not range(1, epochs + 1): epochs + 1 overflows for sys.maxsize.
@@ -618,7 +627,7 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
             propagate_exception()
         return done
     finally:
-        free(grad)
+        cache_aligned_free(grad)
         free(scratch)
 
 

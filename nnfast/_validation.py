@@ -18,6 +18,27 @@ from nnfast._spec import LOSSES
 # The dtypes arrays are computed in (scikit-learn's check_array converts other inputs to the
 # first).
 FLOATS = (np.float64, np.float32)
+# Bytes of a cache line (one AVX-512 vector): where the arrays nnfast keeps for the kernels
+# (parameters, optimizer buffers; the compiled workspaces likewise) start. The kernels take
+# any alignment, but a vector that straddles two lines costs two accesses (docs/kernels.md).
+CACHE_LINE = 64
+
+
+def cache_aligned_zeros(n: int, dtype) -> np.ndarray:
+    """A 1-D array of n zeros of `dtype` starting on a cache line."""
+    dtype = np.dtype(dtype)
+    raw = np.zeros(n * dtype.itemsize + CACHE_LINE, dtype=np.uint8)
+    start = -raw.ctypes.data % CACHE_LINE
+    return raw[start : start + n * dtype.itemsize].view(dtype)
+
+
+def cache_aligned(array: np.ndarray) -> np.ndarray:
+    """`array` (1-D, contiguous) itself when it starts on a cache line, else such a copy."""
+    if array.ctypes.data % CACHE_LINE == 0:
+        return array
+    out = cache_aligned_zeros(array.shape[0], array.dtype)
+    out[...] = array
+    return out
 
 
 def _describe(value) -> str:

@@ -30,6 +30,7 @@ from nnfast._validation import (
     as_finite,
     as_matrix,
     as_numeric_array,
+    cache_aligned,
     check_bool,
     check_finite,
     check_int,
@@ -132,6 +133,7 @@ class MLP:
     def _setup(self, spec, dtype, params, rng):
         self._spec = spec
         self._dtype = dtype
+        params = cache_aligned(params)
         self._params = params
         self._rng = rng
         self._compiled = _solvers.CompiledNetwork(spec, dtype, params)
