@@ -14,12 +14,17 @@ naming the argument: the entry points call it before any pointer is read.
 """
 
 from cython cimport floating
-from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 import numpy as np
 
-from nnfast._kernels cimport check_aligned, loss_target_width
+from nnfast._kernels cimport (
+    cache_aligned_free,
+    cache_aligned_malloc,
+    cache_lines_of,
+    check_aligned,
+    loss_target_width,
+)
 from nnfast._losses cimport loss_delta
 from nnfast._network cimport (
     Layer,
@@ -190,8 +195,8 @@ def loss_and_grad(Layout layout not None, const floating[::1] params, X,
     check_aligned(grad_ptr, sizeof(floating), "grad")
     row_bytes = max(1, net.n_in) * <Py_ssize_t>sizeof(floating)
     rows = min(n, CHUNK_ROWS, max(1, CHUNK_BYTES // row_bytes))
-    ws_values = workspace_size(net, rows)
-    ws = <floating*>malloc((ws_values + rows * net.n_in) * sizeof(floating))
+    ws_values = cache_lines_of(workspace_size(net, rows), sizeof(floating))
+    ws = <floating*>cache_aligned_malloc((ws_values + rows * net.n_in) * sizeof(floating))
     if ws == NULL:
         raise MemoryError("nnfast: cannot allocate the loss workspace")
     with nogil:
@@ -199,5 +204,5 @@ def loss_and_grad(Layout layout not None, const floating[::1] params, X,
                                     inv_weight_sum, loss, grad_ptr, ws + ws_values, ws)
         if l2 != 0:
             total += weight_penalty(net, &params[0], grad_ptr, l2)
-    free(ws)
+    cache_aligned_free(ws)
     return total

@@ -19,14 +19,18 @@ only a failure there too ends the run ("stalled").
 
 from cython cimport floating
 from libc.math cimport fabs, isfinite, sqrt
-from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from collections import namedtuple
 
 import numpy as np
 
-from nnfast._kernels cimport loss_target_width
+from nnfast._kernels cimport (
+    cache_aligned_free,
+    cache_aligned_malloc,
+    cache_lines_of,
+    loss_target_width,
+)
 from nnfast._network cimport Layout, NetLayout, check_target_shape, weight_penalty
 from nnfast._team cimport team_loss_grad, team_size, team_workspace_size
 from nnfast._linesearch cimport (
@@ -339,7 +343,7 @@ def fit_lbfgs(Layout layout, floating[::1] params, const floating[:, ::1] X,
     cdef LbfgsOptions options
     cdef LbfgsResult result
     cdef const NetLayout* net = &layout.c
-    cdef Py_ssize_t n = X.shape[0], n_params = net.n_params, doubles, i
+    cdef Py_ssize_t n = X.shape[0], n_params = net.n_params, doubles, ws_len, i
     cdef double* block
     cdef list errors = []
     if n == 0:
@@ -375,14 +379,15 @@ def fit_lbfgs(Layout layout, floating[::1] params, const floating[:, ::1] X,
     p.errors = <void*>errors
     p.interrupted = False
     # One block: the iterate and its gradient, the minimiser's work, then in the network's
-    # dtype its workspace and (float32) its gradient.
-    doubles = 2 * n_params + work_size(n_params, memory)
-    block = <double*>malloc(doubles * sizeof(double) + (team_workspace_size(net, p.rows, p.team)
-                            + n_params) * sizeof(floating))
+    # dtype its workspace and (float32) its gradient, the workspace starting on a cache line.
+    doubles = cache_lines_of(2 * n_params + work_size(n_params, memory), sizeof(double))
+    ws_len = cache_lines_of(team_workspace_size(net, p.rows, p.team), sizeof(floating))
+    block = <double*>cache_aligned_malloc(doubles * sizeof(double)
+                                          + (ws_len + n_params) * sizeof(floating))
     if block == NULL:
         raise MemoryError("nnfast: cannot allocate the L-BFGS workspace")
     p.ws = block + doubles
-    p.grad = <floating*>p.ws + team_workspace_size(net, p.rows, p.team)
+    p.grad = <floating*>p.ws + ws_len
     try:
         for i in range(n_params):
             block[i] = params[i]
@@ -402,7 +407,7 @@ def fit_lbfgs(Layout layout, floating[::1] params, const floating[:, ::1] X,
                 raise
         return result.iterations, result.evaluations, result.reason, result.f
     finally:
-        free(block)
+        cache_aligned_free(block)
 
 
 # ---- Python objectives (tests, users) --------------------------------------------------------

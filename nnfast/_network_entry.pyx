@@ -13,9 +13,16 @@ enough, with the same result as on one thread.
 
 cimport numpy as cnp
 from cython cimport floating
-from libc.stdlib cimport free, malloc
 
-from nnfast._kernels cimport all_finite_values, check_aligned, check_shape, loss_target_width
+from nnfast._kernels cimport (
+    all_finite_values,
+    cache_aligned_free,
+    cache_aligned_malloc,
+    cache_lines_of,
+    check_aligned,
+    check_shape,
+    loss_target_width,
+)
 from nnfast._forward_mode cimport forward_mode_rows, forward_workspace_size
 from nnfast._network cimport (
     Layout,
@@ -63,11 +70,12 @@ cdef int check_entry(const NetLayout* net, Py_ssize_t n_params, Py_ssize_t x_col
 
 cdef floating* allocate(Py_ssize_t count, floating* stack, Py_ssize_t stack_count,
                         str what) except NULL:
-    """stack when count fits in it, else malloc(count) (MemoryError naming `what`)."""
+    """stack when count fits in it, else count values starting on a cache line (free them
+    with cache_aligned_free; MemoryError naming `what`)."""
     cdef floating* block
     if count <= stack_count:
         return stack
-    block = <floating*>malloc(count * sizeof(floating))
+    block = <floating*>cache_aligned_malloc(count * sizeof(floating))
     if block == NULL:
         raise MemoryError(f"nnfast: cannot allocate the {what} workspace ({count} values)")
     return block
@@ -90,7 +98,7 @@ def predict(Layout layout not None, const floating[::1] params, const floating[:
     check_aligned(&out[0, 0], sizeof(floating), "out")
     size = team_size(net, n, n_threads, 1)
     rows = min((n + size - 1) // size, CHUNK_ROWS)
-    stride = workspace_size(net, rows)
+    stride = cache_lines_of(workspace_size(net, rows), sizeof(floating))
     if size == 1 and stride <= STACK_WORKSPACE and n * net.n_params <= NOGIL_MIN_WORK:
         # Latency of a few samples is fixed costs: no malloc, the GIL kept.
         predict_rows(net, &params[0], &X[0, 0], &out[0, 0], n, rows, small)
@@ -102,7 +110,7 @@ def predict(Layout layout not None, const floating[::1] params, const floating[:
                       stride, size)
     finally:
         if ws != small:
-            free(ws)
+            cache_aligned_free(ws)
 
 
 cdef bint is_kernel_ready(cnp.ndarray a, int typenum) noexcept:
@@ -203,6 +211,7 @@ def input_grad(Layout layout not None, const floating[::1] params,
     else:
         rows = min(rows, CHUNK_ROWS)
         stride = input_grad_workspace_size(net, rows)
+    stride = cache_lines_of(stride, sizeof(floating))
     ws = allocate(size * stride, <floating*>NULL, 0, "input-gradient")
     try:
         if n * net.n_params * passes > NOGIL_MIN_WORK:
@@ -213,7 +222,7 @@ def input_grad(Layout layout not None, const floating[::1] params,
             team_rows(kind, net, &params[0], &X[0, 0], &J[0, 0, 0], m, n, rows, ws, stride,
                       size)
     finally:
-        free(ws)
+        cache_aligned_free(ws)
 
 
 cdef double chunked_loss(const NetLayout* net, const floating* params, const floating* X,
@@ -267,7 +276,7 @@ def loss_and_grad(Layout layout not None, const floating[::1] params,
                              inv_weight_sum, loss, grad_ptr, ws, size)
         if l2 != 0:
             total += weight_penalty(net, &params[0], grad_ptr, l2)
-    free(ws)
+    cache_aligned_free(ws)
     return total
 
 

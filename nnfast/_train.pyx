@@ -311,6 +311,13 @@ cdef bint row_step_table(const NetLayout* net, Objective objective, Hyperparamet
     return True
 
 
+cdef Py_ssize_t workspace_rows(Py_ssize_t batch, size_t itemsize) noexcept nogil:
+    """The rows a training workspace is laid out for: batch rounded up to a whole number of
+    cache lines of values (8 float64, 16 float32), so that every per-row region (offset *
+    rows values from ws) starts on a line."""
+    return cache_lines_of(batch, itemsize)
+
+
 cdef double run_epoch(const NetLayout* net, Objective objective, Hyperparameters h,
                       floating* params, floating* grad, floating* buffer1, floating* buffer2,
                       long long* step, const floating* X, const CsrRows* csr,
@@ -340,6 +347,9 @@ cdef double run_epoch(const NetLayout* net, Objective objective, Hyperparameters
     cdef Update update
     cdef Py_ssize_t table[ROW_STEP_MAX_LAYERS * ROW_STEP_FIELDS]
     cdef bint row_step = row_step_table(net, objective, h, batch, team, csr, table)
+    # The workspace is laid out for a whole number of cache lines of rows: each layer's
+    # Z, A and dZ then start on a line, as ws does (workspace_rows).
+    cdef Py_ssize_t ws_rows = workspace_rows(batch, sizeof(floating))
     state.params, state.grad, state.buffer1, state.buffer2 = params, grad, buffer1, buffer2
     state.is_double = floating is double
     update.apply, update.state = apply_update, &state
@@ -390,7 +400,7 @@ cdef double run_epoch(const NetLayout* net, Objective objective, Hyperparameters
                                  (loss_scale / wsum) if wsum > 0 else 0.0, state.lr,
                                  state.momentum, state.nesterov, ws)
         else:
-            value = team_loss_grad(net, params, xb, yb, wbp, size, batch,
+            value = team_loss_grad(net, params, xb, yb, wbp, size, ws_rows,
                                    (loss_scale / wsum) if wsum > 0 else 0.0, objective.loss,
                                    grad, False, l2 if l2 > 0 else 0.0, &update, ws, team)
         epoch_sum += value * batch_weight
@@ -561,7 +571,9 @@ def train(Layout layout, floating[::1] params, data, Objective objective, optimi
     # on a cache line.
     team = team_size(net, batch, n_threads, 3)
     grad_len = cache_lines_of(n_params, sizeof(floating))
-    ws_len = cache_lines_of(team_workspace_size(net, batch, team), sizeof(floating))
+    ws_len = cache_lines_of(
+        team_workspace_size(net, workspace_rows(batch, sizeof(floating)), team), sizeof(floating)
+    )
     xb_len = cache_lines_of(batch * net.n_in, sizeof(floating))
     yb_len = cache_lines_of(batch * y_cols, sizeof(floating))
     total = grad_len + ws_len + xb_len + yb_len + batch
