@@ -27,6 +27,7 @@ SIMD_PATHS: tuple[str, ...]
 KERNEL_FAMILIES: tuple[str, ...]
 
 BASELINE_FMA: bool
+CACHE_LINE_BYTES: int
 
 def set_blas_min_flops(flops: int) -> int: ...
 def _row_step_runs() -> bool: ...

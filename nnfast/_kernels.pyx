@@ -535,6 +535,10 @@ def _set_row_step(bint enabled):
 # A last guard: nnfast/kernels.py validates with clearer messages and copies misaligned
 # arrays first.
 
+# The same value for Python (nnfast/_validation.py aligns the NumPy arrays it allocates to it).
+CACHE_LINE_BYTES = CACHE_LINE
+
+
 cdef void* cache_aligned_malloc(size_t nbytes) noexcept nogil:
     """nbytes of malloc'd memory starting at a 64-byte boundary (a cache line, one AVX-512
     vector), or NULL; free it with cache_aligned_free. The kernels take any alignment, but

@@ -12,16 +12,17 @@ import numbers
 
 import numpy as np
 
-from nnfast import _kernel_entry, _sparse
+from nnfast import _kernel_entry, _kernels, _sparse
 from nnfast._spec import LOSSES
 
 # The dtypes arrays are computed in (scikit-learn's check_array converts other inputs to the
 # first).
 FLOATS = (np.float64, np.float32)
 # Bytes of a cache line (one AVX-512 vector): where the arrays nnfast keeps for the kernels
-# (parameters, optimizer buffers; the compiled workspaces likewise) start. The kernels take
-# any alignment, but a vector that straddles two lines costs two accesses (docs/kernels.md).
-CACHE_LINE = 64
+# (parameters, optimizer buffers) start, as the compiled workspaces do (_kernels.pxd's
+# CACHE_LINE). The kernels take any alignment, but a vector that straddles two lines costs
+# two accesses (docs/kernels.md).
+CACHE_LINE = _kernels.CACHE_LINE_BYTES
 
 
 def cache_aligned_zeros(n: int, dtype) -> np.ndarray:
